@@ -1,0 +1,27 @@
+// Minimal programs, one per attach type, that the capability probe loads and attaches one at a
+// time (src/probe/bpf-probes.ts). Each does nothing: a successful load and attach is the answer.
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+SEC("tracepoint")
+int probe_tracepoint(void *ctx) { return 0; }
+
+SEC("raw_tracepoint")
+int probe_raw_tracepoint(void *ctx) { return 0; }
+
+SEC("kprobe")
+int probe_kprobe(void *ctx) { return 0; }
+
+SEC("kprobe.multi")
+int probe_kprobe_multi(void *ctx) { return 0; }
+
+SEC("fentry")
+int probe_fentry(void *ctx) { return 0; }
+
+SEC("tp_btf/sched_switch")
+int probe_tp_btf(void *ctx) { return 0; }
+
+SEC("perf_event")
+int probe_perf_event(void *ctx) { return 0; }

@@ -1,0 +1,35 @@
+import {Flags} from '@oclif/core'
+
+import {DiagCommand} from '../src/command.js'
+import {BadInputError} from '../src/errors.js'
+import {type CapabilitiesReport, capabilitiesReport} from '../src/plan/report.js'
+import {probeHost} from '../src/probe/probe.js'
+import {renderCapabilities} from '../src/render/capabilities.js'
+import {NodeFiles} from '../src/system/files.js'
+
+export default class Capabilities extends DiagCommand {
+  static override summary = 'Report what this kernel can trace, and which backend each tool would use'
+  static override description = `Probes the running kernel (tracefs, kprobes, hist triggers, BPF program and map types, BTF,
+perf events, privileges) by trying each feature where trying is safe, and leaves nothing behind.
+Each capability is available, unavailable or unknown, with the evidence it rests on.`
+  static override examples = ['<%= config.bin %> capabilities', '<%= config.bin %> capabilities --json', '<%= config.bin %> capabilities --host-root /host']
+
+  static override flags = {
+    'host-root': Flags.directory({
+      summary: "Describe the host whose /proc, /sys and /boot are mounted under this directory",
+      description: 'File evidence is read there; probes that act on the running kernel are reported as not run.',
+      exists: true,
+    }),
+  }
+
+  async run(): Promise<CapabilitiesReport> {
+    const {flags} = await this.parse(Capabilities)
+    const hostRoot = flags['host-root']
+    if (hostRoot !== undefined && !(await new NodeFiles(hostRoot).exists('/proc')))
+      throw new BadInputError(`--host-root ${hostRoot} has no proc/ directory`)
+    const probe = await probeHost({hostRoot, signal: this.abort.signal}, this.undo)
+    const report = capabilitiesReport(probe, new Date())
+    if (!this.jsonEnabled()) this.log(renderCapabilities(report))
+    return report
+  }
+}

@@ -1,0 +1,517 @@
+// diag_bpf: a small, flat binding over the system libbpf. It knows nothing about any diag tool:
+// the TypeScript side (src/system/bpf-addon.ts) gives it types and decides what to load.
+// Every failure throws an Error carrying `errno`, `code` (the errno name) and `libbpfLog`
+// (what libbpf printed during the call), so callers can report "fentry refused: EPERM".
+#include <napi.h>
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <linux/perf_event.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace {
+
+std::string g_log;  // libbpf's messages since the last call began
+
+int CaptureLibbpfPrint(enum libbpf_print_level level, const char *fmt, va_list args) {
+  if (level == LIBBPF_DEBUG) return 0;
+  char line[1024];
+  vsnprintf(line, sizeof(line), fmt, args);
+  g_log += line;
+  if (g_log.size() > 8192) g_log.erase(0, g_log.size() - 8192);  // keep the tail: the cause is last
+  return 0;
+}
+
+const char *ErrnoName(int err) {
+  switch (err) {
+    case EPERM: return "EPERM";
+    case ENOENT: return "ENOENT";
+    case ESRCH: return "ESRCH";
+    case EINTR: return "EINTR";
+    case E2BIG: return "E2BIG";
+    case EBADF: return "EBADF";
+    case EAGAIN: return "EAGAIN";
+    case ENOMEM: return "ENOMEM";
+    case EACCES: return "EACCES";
+    case EFAULT: return "EFAULT";
+    case EBUSY: return "EBUSY";
+    case EEXIST: return "EEXIST";
+    case ENODEV: return "ENODEV";
+    case EINVAL: return "EINVAL";
+    case ENOSPC: return "ENOSPC";
+    case ENOSYS: return "ENOSYS";
+    case EOPNOTSUPP: return "EOPNOTSUPP";
+    case 524: return "ENOTSUPP";  // the kernel-internal "operation not supported"
+    case ESTALE: return "ESTALE";
+    default: return "EUNKNOWN";
+  }
+}
+
+[[noreturn]] void ThrowErrno(Napi::Env env, int err, const std::string &what) {
+  if (err < 0) err = -err;
+  Napi::Error error = Napi::Error::New(env, what + ": " + strerror(err) + " (" + ErrnoName(err) + ")");
+  error.Set("errno", Napi::Number::New(env, err));
+  error.Set("code", Napi::String::New(env, ErrnoName(err)));
+  error.Set("libbpfLog", Napi::String::New(env, g_log));
+  throw error;
+}
+
+[[noreturn]] void ThrowUsage(Napi::Env env, const std::string &what) {
+  throw Napi::TypeError::New(env, what);
+}
+
+std::string StringArg(const Napi::CallbackInfo &info, size_t i, const char *name) {
+  if (info.Length() <= i || !info[i].IsString()) ThrowUsage(info.Env(), std::string(name) + " must be a string");
+  return info[i].As<Napi::String>().Utf8Value();
+}
+
+int64_t IntArg(const Napi::CallbackInfo &info, size_t i, const char *name) {
+  if (info.Length() <= i || !info[i].IsNumber()) ThrowUsage(info.Env(), std::string(name) + " must be a number");
+  return info[i].As<Napi::Number>().Int64Value();
+}
+
+Napi::Object ProbeResult(Napi::Env env, int rc) {
+  // libbpf_probe_* return 1 (supported), 0 (not supported) or a negative errno (could not tell).
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("supported", Napi::Boolean::New(env, rc == 1));
+  out.Set("errno", Napi::Number::New(env, rc < 0 ? -rc : 0));
+  out.Set("code", Napi::String::New(env, rc < 0 ? ErrnoName(-rc) : ""));
+  out.Set("log", Napi::String::New(env, g_log));
+  return out;
+}
+
+Napi::Value ProbeProgType(const Napi::CallbackInfo &info) {
+  g_log.clear();
+  int rc = libbpf_probe_bpf_prog_type(static_cast<enum bpf_prog_type>(IntArg(info, 0, "type")), nullptr);
+  return ProbeResult(info.Env(), rc);
+}
+
+Napi::Value ProbeMapType(const Napi::CallbackInfo &info) {
+  g_log.clear();
+  int rc = libbpf_probe_bpf_map_type(static_cast<enum bpf_map_type>(IntArg(info, 0, "type")), nullptr);
+  return ProbeResult(info.Env(), rc);
+}
+
+int OpenPerfEvent(uint32_t type, uint64_t config, int pid, int cpu, uint64_t sample_freq) {
+  struct perf_event_attr attr;
+  memset(&attr, 0, sizeof(attr));
+  attr.size = sizeof(attr);
+  attr.type = type;
+  attr.config = config;
+  attr.disabled = 0;
+  if (sample_freq > 0) {
+    attr.freq = 1;
+    attr.sample_freq = sample_freq;
+  }
+  int fd = syscall(__NR_perf_event_open, &attr, pid, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+  return fd < 0 ? -errno : fd;
+}
+
+// perfEventOpen(type, config, pid, cpu): opens and closes at once; returns 0 or throws errno.
+Napi::Value PerfEventOpenProbe(const Napi::CallbackInfo &info) {
+  g_log.clear();
+  int fd = OpenPerfEvent(IntArg(info, 0, "type"), IntArg(info, 1, "config"), IntArg(info, 2, "pid"),
+                         IntArg(info, 3, "cpu"), 0);
+  if (fd < 0) ThrowErrno(info.Env(), fd, "perf_event_open");
+  close(fd);
+  return info.Env().Undefined();
+}
+
+Napi::Value LibbpfVersion(const Napi::CallbackInfo &info) {
+  return Napi::String::New(info.Env(), std::to_string(libbpf_major_version()) + "." +
+                                           std::to_string(libbpf_minor_version()));
+}
+
+// mapCreate(type, keySize, valueSize, maxEntries): creates and closes a map; throws errno. This
+// is how the bpf() syscall itself is probed: ENOSYS means no BPF at all, EPERM means refused.
+Napi::Value MapCreateProbe(const Napi::CallbackInfo &info) {
+  g_log.clear();
+  int fd = bpf_map_create(static_cast<enum bpf_map_type>(IntArg(info, 0, "type")), nullptr, IntArg(info, 1, "keySize"),
+                          IntArg(info, 2, "valueSize"), IntArg(info, 3, "maxEntries"), nullptr);
+  if (fd < 0) ThrowErrno(info.Env(), errno, "bpf(BPF_MAP_CREATE)");
+  close(fd);
+  return info.Env().Undefined();
+}
+
+// findBtfFunction(name): true when vmlinux BTF describes that kernel function (fentry needs it).
+Napi::Value FindBtfFunction(const Napi::CallbackInfo &info) {
+  g_log.clear();
+  std::string name = StringArg(info, 0, "name");
+  struct btf *btf = btf__load_vmlinux_btf();
+  if (!btf) ThrowErrno(info.Env(), errno, "loading vmlinux BTF");
+  int id = btf__find_by_name_kind(btf, name.c_str(), BTF_KIND_FUNC);
+  btf__free(btf);
+  return Napi::Boolean::New(info.Env(), id > 0);
+}
+
+class BpfObject : public Napi::ObjectWrap<BpfObject> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "BpfObject",
+                       {
+                           InstanceMethod("programs", &BpfObject::Programs),
+                           InstanceMethod("maps", &BpfObject::Maps),
+                           InstanceMethod("setAutoload", &BpfObject::SetAutoload),
+                           InstanceMethod("setAttachTarget", &BpfObject::SetAttachTarget),
+                           InstanceMethod("setConst", &BpfObject::SetConst),
+                           InstanceMethod("setMaxEntries", &BpfObject::SetMaxEntries),
+                           InstanceMethod("load", &BpfObject::Load),
+                           InstanceMethod("attach", &BpfObject::Attach),
+                           InstanceMethod("detach", &BpfObject::Detach),
+                           InstanceMethod("mapEntries", &BpfObject::MapEntries),
+                           InstanceMethod("mapLookup", &BpfObject::MapLookup),
+                           InstanceMethod("mapDelete", &BpfObject::MapDelete),
+                           InstanceMethod("mapClear", &BpfObject::MapClear),
+                           InstanceMethod("stack", &BpfObject::Stack),
+                           InstanceMethod("destroy", &BpfObject::Destroy),
+                       });
+  }
+
+  // new BpfObject(pathOrBuffer)
+  explicit BpfObject(const Napi::CallbackInfo &info) : Napi::ObjectWrap<BpfObject>(info) {
+    g_log.clear();
+    Napi::Env env = info.Env();
+    if (info.Length() > 0 && info[0].IsBuffer()) {
+      Napi::Buffer<uint8_t> buf = info[0].As<Napi::Buffer<uint8_t>>();
+      obj_ = bpf_object__open_mem(buf.Data(), buf.Length(), nullptr);
+    } else {
+      std::string path = StringArg(info, 0, "path");
+      obj_ = bpf_object__open_file(path.c_str(), nullptr);
+    }
+    if (!obj_) ThrowErrno(env, errno, "opening BPF object");
+  }
+
+  ~BpfObject() override { Close(); }
+
+ private:
+  struct bpf_object *obj_ = nullptr;
+  std::map<int, struct bpf_link *> links_;
+  std::map<int, int> perf_fds_;  // link id -> perf event fd that the link needs kept open
+  int next_link_ = 1;
+
+  void Close() {
+    for (auto &entry : links_) bpf_link__destroy(entry.second);
+    links_.clear();
+    for (auto &entry : perf_fds_) close(entry.second);
+    perf_fds_.clear();
+    if (obj_) bpf_object__close(obj_);
+    obj_ = nullptr;
+  }
+
+  struct bpf_object *Obj(Napi::Env env) {
+    if (!obj_) ThrowUsage(env, "BPF object already destroyed");
+    return obj_;
+  }
+
+  struct bpf_program *Prog(const Napi::CallbackInfo &info, size_t i) {
+    std::string name = StringArg(info, i, "program");
+    struct bpf_program *prog = bpf_object__find_program_by_name(Obj(info.Env()), name.c_str());
+    if (!prog) ThrowErrno(info.Env(), ENOENT, "no program named " + name);
+    return prog;
+  }
+
+  struct bpf_map *Map(const Napi::CallbackInfo &info, size_t i) {
+    std::string name = StringArg(info, i, "map");
+    struct bpf_map *map = bpf_object__find_map_by_name(Obj(info.Env()), name.c_str());
+    if (!map) ThrowErrno(info.Env(), ENOENT, "no map named " + name);
+    return map;
+  }
+
+  Napi::Value Programs(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    Napi::Array out = Napi::Array::New(env);
+    struct bpf_program *prog;
+    uint32_t i = 0;
+    bpf_object__for_each_program(prog, Obj(env)) {
+      Napi::Object p = Napi::Object::New(env);
+      p.Set("name", bpf_program__name(prog));
+      p.Set("section", bpf_program__section_name(prog));
+      p.Set("autoload", bpf_program__autoload(prog));
+      out.Set(i++, p);
+    }
+    return out;
+  }
+
+  Napi::Value Maps(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    Napi::Array out = Napi::Array::New(env);
+    struct bpf_map *map;
+    uint32_t i = 0;
+    bpf_object__for_each_map(map, Obj(env)) {
+      Napi::Object m = Napi::Object::New(env);
+      m.Set("name", bpf_map__name(map));
+      m.Set("type", static_cast<double>(bpf_map__type(map)));
+      m.Set("keySize", bpf_map__key_size(map));
+      m.Set("valueSize", bpf_map__value_size(map));
+      m.Set("maxEntries", bpf_map__max_entries(map));
+      out.Set(i++, m);
+    }
+    return out;
+  }
+
+  Napi::Value SetAutoload(const Napi::CallbackInfo &info) {
+    g_log.clear();
+    int rc = bpf_program__set_autoload(Prog(info, 0), info[1].ToBoolean());
+    if (rc) ThrowErrno(info.Env(), rc, "set autoload");
+    return info.Env().Undefined();
+  }
+
+  Napi::Value SetAttachTarget(const Napi::CallbackInfo &info) {
+    g_log.clear();
+    std::string func = StringArg(info, 1, "function");
+    int rc = bpf_program__set_attach_target(Prog(info, 0), 0, func.c_str());
+    if (rc) ThrowErrno(info.Env(), rc, "set attach target " + func);
+    return info.Env().Undefined();
+  }
+
+  // setConst(name, buffer): writes a `const volatile` global in .rodata before load.
+  Napi::Value SetConst(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    std::string name = StringArg(info, 0, "name");
+    if (info.Length() < 2 || !info[1].IsBuffer()) ThrowUsage(env, "value must be a Buffer");
+    Napi::Buffer<uint8_t> value = info[1].As<Napi::Buffer<uint8_t>>();
+    struct btf *btf = bpf_object__btf(Obj(env));
+    if (!btf) ThrowErrno(env, ENOENT, "object has no BTF to find " + name);
+    int sec_id = btf__find_by_name_kind(btf, ".rodata", BTF_KIND_DATASEC);
+    if (sec_id < 0) ThrowErrno(env, ENOENT, "object has no .rodata for " + name);
+    const struct btf_type *sec = btf__type_by_id(btf, sec_id);
+    const struct btf_var_secinfo *vars = btf_var_secinfos(sec);
+    for (int i = 0; i < btf_vlen(sec); i++) {
+      const struct btf_type *var = btf__type_by_id(btf, vars[i].type);
+      if (name != btf__name_by_offset(btf, var->name_off)) continue;
+      if (vars[i].size != value.Length())
+        ThrowUsage(env, name + " is " + std::to_string(vars[i].size) + " bytes, got " +
+                            std::to_string(value.Length()));
+      struct bpf_map *rodata = nullptr, *map;
+      bpf_object__for_each_map(map, obj_) {
+        const char *map_name = bpf_map__name(map);
+        size_t len = strlen(map_name);
+        if (len >= 7 && strcmp(map_name + len - 7, ".rodata") == 0) rodata = map;
+      }
+      size_t size = 0;
+      void *data = rodata ? const_cast<void *>(bpf_map__initial_value(rodata, &size)) : nullptr;
+      if (!data || vars[i].offset + value.Length() > size) ThrowErrno(env, ENOENT, "no .rodata map for " + name);
+      memcpy(static_cast<uint8_t *>(data) + vars[i].offset, value.Data(), value.Length());
+      return env.Undefined();
+    }
+    ThrowErrno(env, ENOENT, "no constant named " + name);
+  }
+
+  Napi::Value SetMaxEntries(const Napi::CallbackInfo &info) {
+    int rc = bpf_map__set_max_entries(Map(info, 0), IntArg(info, 1, "maxEntries"));
+    if (rc) ThrowErrno(info.Env(), rc, "set max entries");
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Load(const Napi::CallbackInfo &info) {
+    g_log.clear();
+    int rc = bpf_object__load(Obj(info.Env()));
+    if (rc) ThrowErrno(info.Env(), rc, "loading BPF object");
+    return info.Env().Undefined();
+  }
+
+  int Keep(struct bpf_link *link, int perf_fd = -1) {
+    int id = next_link_++;
+    links_[id] = link;
+    if (perf_fd >= 0) perf_fds_[id] = perf_fd;
+    return id;
+  }
+
+  // attach(program, spec) -> link id. spec.kind picks the libbpf attach call; "auto" uses the
+  // program's SEC() name. Every attachment is a bpf_link owned by this process.
+  Napi::Value Attach(const Napi::CallbackInfo &info) {
+    g_log.clear();
+    Napi::Env env = info.Env();
+    struct bpf_program *prog = Prog(info, 0);
+    if (info.Length() < 2 || !info[1].IsObject()) ThrowUsage(env, "attach spec must be an object");
+    Napi::Object spec = info[1].As<Napi::Object>();
+    std::string kind = spec.Get("kind").ToString().Utf8Value();
+    auto str = [&](const char *key) {
+      Napi::Value v = spec.Get(key);
+      if (!v.IsString()) ThrowUsage(env, std::string("attach spec needs string ") + key);
+      return v.As<Napi::String>().Utf8Value();
+    };
+    auto num = [&](const char *key, int64_t fallback) {
+      Napi::Value v = spec.Get(key);
+      return v.IsNumber() ? v.As<Napi::Number>().Int64Value() : fallback;
+    };
+    struct bpf_link *link = nullptr;
+    if (kind == "auto") {
+      link = bpf_program__attach(prog);
+    } else if (kind == "tracepoint") {
+      link = bpf_program__attach_tracepoint(prog, str("category").c_str(), str("name").c_str());
+    } else if (kind == "raw_tracepoint") {
+      link = bpf_program__attach_raw_tracepoint(prog, str("name").c_str());
+    } else if (kind == "kprobe" || kind == "kretprobe") {
+      link = bpf_program__attach_kprobe(prog, kind == "kretprobe", str("function").c_str());
+    } else if (kind == "kprobe_multi") {
+      LIBBPF_OPTS(bpf_kprobe_multi_opts, opts, .retprobe = spec.Get("retprobe").ToBoolean());
+      link = bpf_program__attach_kprobe_multi_opts(prog, str("pattern").c_str(), &opts);
+    } else if (kind == "trace") {  // fentry/fexit/tp_btf: target set before load
+      link = bpf_program__attach_trace(prog);
+    } else if (kind == "uprobe" || kind == "uretprobe") {
+      LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = kind == "uretprobe");
+      std::string func = str("function");
+      opts.func_name = func.c_str();
+      link = bpf_program__attach_uprobe_opts(prog, num("pid", -1), str("binary").c_str(), 0, &opts);
+    } else if (kind == "perf_event") {
+      int fd = OpenPerfEvent(num("type", 1), num("config", 0), num("pid", -1), num("cpu", 0), num("frequency", 0));
+      if (fd < 0) ThrowErrno(env, fd, "perf_event_open");
+      link = bpf_program__attach_perf_event(prog, fd);
+      if (!link) {
+        int err = errno;
+        close(fd);
+        ThrowErrno(env, err, "attaching to perf event");
+      }
+      return Napi::Number::New(env, Keep(link, fd));
+    } else {
+      ThrowUsage(env, "unknown attach kind " + kind);
+    }
+    if (!link) ThrowErrno(env, errno, "attaching " + std::string(bpf_program__name(prog)) + " (" + kind + ")");
+    return Napi::Number::New(env, Keep(link));
+  }
+
+  Napi::Value Detach(const Napi::CallbackInfo &info) {
+    int id = IntArg(info, 0, "link");
+    auto it = links_.find(id);
+    if (it != links_.end()) {
+      bpf_link__destroy(it->second);
+      links_.erase(it);
+    }
+    auto fd = perf_fds_.find(id);
+    if (fd != perf_fds_.end()) {
+      close(fd->second);
+      perf_fds_.erase(fd);
+    }
+    return info.Env().Undefined();
+  }
+
+  static size_t ValueSize(struct bpf_map *map) {
+    // Per-CPU maps hand back one 8-byte-aligned slot for each possible CPU.
+    enum bpf_map_type t = bpf_map__type(map);
+    size_t size = bpf_map__value_size(map);
+    if (t == BPF_MAP_TYPE_PERCPU_HASH || t == BPF_MAP_TYPE_PERCPU_ARRAY || t == BPF_MAP_TYPE_LRU_PERCPU_HASH)
+      return ((size + 7) / 8) * 8 * libbpf_num_possible_cpus();
+    return size;
+  }
+
+  Napi::Buffer<uint8_t> KeyArg(const Napi::CallbackInfo &info, size_t i, struct bpf_map *map) {
+    if (info.Length() <= i || !info[i].IsBuffer()) ThrowUsage(info.Env(), "key must be a Buffer");
+    Napi::Buffer<uint8_t> key = info[i].As<Napi::Buffer<uint8_t>>();
+    if (key.Length() != bpf_map__key_size(map)) ThrowUsage(info.Env(), "key has the wrong size");
+    return key;
+  }
+
+  // mapEntries(name) -> [[key, value], ...]; per-CPU values come as one slot per possible CPU.
+  Napi::Value MapEntries(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    struct bpf_map *map = Map(info, 0);
+    int fd = bpf_map__fd(map);
+    size_t key_size = bpf_map__key_size(map), value_size = ValueSize(map);
+    std::vector<uint8_t> key(key_size), next(key_size), value(value_size);
+    Napi::Array out = Napi::Array::New(env);
+    uint32_t n = 0;
+    void *prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, next.data()) == 0) {
+      if (bpf_map_lookup_elem(fd, next.data(), value.data()) == 0) {
+        Napi::Array pair = Napi::Array::New(env, 2);
+        pair.Set(0u, Napi::Buffer<uint8_t>::Copy(env, next.data(), key_size));
+        pair.Set(1u, Napi::Buffer<uint8_t>::Copy(env, value.data(), value_size));
+        out.Set(n++, pair);
+      }
+      key.swap(next);
+      prev = key.data();
+    }
+    return out;
+  }
+
+  Napi::Value MapLookup(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    struct bpf_map *map = Map(info, 0);
+    Napi::Buffer<uint8_t> key = KeyArg(info, 1, map);
+    std::vector<uint8_t> value(ValueSize(map));
+    if (bpf_map_lookup_elem(bpf_map__fd(map), key.Data(), value.data())) {
+      if (errno == ENOENT) return env.Null();
+      ThrowErrno(env, errno, "map lookup");
+    }
+    return Napi::Buffer<uint8_t>::Copy(env, value.data(), value.size());
+  }
+
+  Napi::Value MapDelete(const Napi::CallbackInfo &info) {
+    struct bpf_map *map = Map(info, 0);
+    Napi::Buffer<uint8_t> key = KeyArg(info, 1, map);
+    if (bpf_map_delete_elem(bpf_map__fd(map), key.Data()) && errno != ENOENT)
+      ThrowErrno(info.Env(), errno, "map delete");
+    return info.Env().Undefined();
+  }
+
+  // mapClear(name): hash maps lose every key; arrays get every slot zeroed.
+  Napi::Value MapClear(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    struct bpf_map *map = Map(info, 0);
+    int fd = bpf_map__fd(map);
+    size_t key_size = bpf_map__key_size(map);
+    enum bpf_map_type t = bpf_map__type(map);
+    if (t == BPF_MAP_TYPE_ARRAY || t == BPF_MAP_TYPE_PERCPU_ARRAY) {
+      std::vector<uint8_t> zero(ValueSize(map), 0);
+      for (uint32_t i = 0; i < bpf_map__max_entries(map); i++)
+        if (bpf_map_update_elem(fd, &i, zero.data(), BPF_ANY)) ThrowErrno(env, errno, "map clear");
+      return env.Undefined();
+    }
+    std::vector<uint8_t> key(key_size);
+    // Deleting while iterating restarts from the first key each time, which stays correct.
+    while (bpf_map_get_next_key(fd, nullptr, key.data()) == 0)
+      if (bpf_map_delete_elem(fd, key.data()) && errno != ENOENT) ThrowErrno(env, errno, "map clear");
+    return env.Undefined();
+  }
+
+  // stack(map, id) -> BigInt addresses of a stack trace map entry, innermost first.
+  Napi::Value Stack(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    struct bpf_map *map = Map(info, 0);
+    uint32_t id = IntArg(info, 1, "stack id");
+    std::vector<uint64_t> ips(bpf_map__value_size(map) / sizeof(uint64_t));
+    if (bpf_map_lookup_elem(bpf_map__fd(map), &id, ips.data())) {
+      if (errno == ENOENT) return env.Null();
+      ThrowErrno(env, errno, "stack lookup");
+    }
+    Napi::Array out = Napi::Array::New(env);
+    uint32_t n = 0;
+    for (uint64_t ip : ips) {
+      if (!ip) break;
+      out.Set(n++, Napi::BigInt::New(env, ip));
+    }
+    return out;
+  }
+
+  Napi::Value Destroy(const Napi::CallbackInfo &info) {
+    Close();
+    return info.Env().Undefined();
+  }
+};
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  libbpf_set_print(CaptureLibbpfPrint);
+  exports.Set("libbpfVersion", Napi::Function::New(env, LibbpfVersion));
+  exports.Set("probeProgType", Napi::Function::New(env, ProbeProgType));
+  exports.Set("probeMapType", Napi::Function::New(env, ProbeMapType));
+  exports.Set("perfEventOpen", Napi::Function::New(env, PerfEventOpenProbe));
+  exports.Set("mapCreate", Napi::Function::New(env, MapCreateProbe));
+  exports.Set("findBtfFunction", Napi::Function::New(env, FindBtfFunction));
+  exports.Set("BpfObject", BpfObject::Define(env));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(diag_bpf, Init)

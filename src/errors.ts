@@ -1,0 +1,69 @@
+// Every failure diag expects has a type, and every type has its own exit code, so runbooks can
+// tell "this host cannot do it" from "you typed it wrong" without parsing messages.
+
+export const EXIT = {
+  ok: 0,
+  internal: 1, // a bug in diag: unexpected, reported with a stack trace
+  badInput: 2, // flags, patterns or arguments diag refuses before touching the kernel
+  notSupported: 3, // no backend can answer this on this kernel
+  permission: 4, // the kernel refused (EPERM/EACCES, missing capability, lockdown)
+  busy: 5, // another tracer holds a resource diag will not trample
+  backendFailed: 6, // a backend started and then failed
+  interrupted: 130, // SIGINT before any result could be produced
+} as const
+
+export type ErrorKind = Exclude<keyof typeof EXIT, 'ok'>
+
+export abstract class DiagError extends Error {
+  abstract readonly kind: ErrorKind
+  /** Extra facts for --json output and for people: errno name, capability, holder pid... */
+  readonly details: Record<string, unknown>
+
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super(message)
+    this.name = new.target.name
+    this.details = details
+  }
+
+  get exitCode(): number {
+    return EXIT[this.kind]
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {error: {kind: this.kind, exitCode: this.exitCode, message: this.message, ...this.details}}
+  }
+}
+
+export class BadInputError extends DiagError {
+  readonly kind = 'badInput'
+}
+
+export class NotSupportedError extends DiagError {
+  readonly kind = 'notSupported'
+}
+
+export class PermissionError extends DiagError {
+  readonly kind = 'permission'
+}
+
+export class BusyError extends DiagError {
+  readonly kind = 'busy'
+}
+
+export class BackendError extends DiagError {
+  readonly kind = 'backendFailed'
+}
+
+export class InterruptedError extends DiagError {
+  readonly kind = 'interrupted'
+}
+
+/** The errno name of a Node.js system error or of an addon error, if it has one. */
+export function errnoName(error: unknown): string | undefined {
+  const code = (error as {code?: unknown})?.code
+  return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) ? code : undefined
+}
+
+export function isPermissionErrno(code: string | undefined): boolean {
+  return code === 'EPERM' || code === 'EACCES'
+}

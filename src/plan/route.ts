@@ -1,0 +1,79 @@
+import {BadInputError, NotSupportedError} from '../errors.js'
+import type {CapabilityResult} from '../probe/types.js'
+import type {BackendName, Candidate, ToolSpec} from './tools.js'
+
+export interface CandidateVerdict {
+  id: string
+  backend: BackendName
+  method: string
+  needs: string[]
+  usable: boolean
+  chosen: boolean
+  /** Why it cannot be used here, one reason per unmet need; empty when usable. */
+  reasons: string[]
+}
+
+export interface Route {
+  tool: string
+  summary: string
+  chosen: {id: string; backend: BackendName; method: string} | null
+  /** Why the chosen one, in a sentence: "first usable", "forced with --backend". */
+  why: string
+  candidates: CandidateVerdict[]
+}
+
+export interface RouteOptions {
+  /** `--backend`: a backend name (first usable of it) or a candidate id. */
+  force?: string
+  /** Whether this diag has a runner for the candidate; unimplemented ones are never chosen. */
+  implemented: (tool: string, candidateId: string) => boolean
+}
+
+function verdict(tool: ToolSpec, candidate: Candidate, capabilities: Map<string, CapabilityResult>, options: RouteOptions) {
+  const reasons: string[] = []
+  for (const need of candidate.needs) {
+    const result = capabilities.get(need)
+    if (!result) reasons.push(`${need} was not probed`)
+    else if (result.status !== 'available') reasons.push(`${need} ${result.status}: ${result.detail}`)
+  }
+  if (!options.implemented(tool.name, candidate.id)) reasons.push('not implemented in this version of diag')
+  return reasons
+}
+
+/** Picks the first candidate whose needs are all available, or the forced one; says why for each. */
+export function route(tool: ToolSpec, capabilities: CapabilityResult[], options: RouteOptions): Route {
+  const byName = new Map(capabilities.map((c) => [c.name, c]))
+  const force = options.force
+  if (force && !tool.candidates.some((c) => c.id === force || c.backend === force)) {
+    const choices = [...new Set(tool.candidates.flatMap((c) => [c.backend, c.id]))].join(', ')
+    throw new BadInputError(`${tool.name} has no backend "${force}"; choose one of: ${choices}`, {tool: tool.name})
+  }
+  const eligible = (c: {id: string; backend: BackendName}) => !force || c.id === force || c.backend === force
+  let chosen: Candidate | undefined
+  const candidates = tool.candidates.map((candidate): CandidateVerdict => {
+    const reasons = verdict(tool, candidate, byName, options)
+    const usable = reasons.length === 0
+    const isChosen = usable && !chosen && eligible(candidate)
+    if (isChosen) chosen = candidate
+    return {id: candidate.id, backend: candidate.backend, method: candidate.method, needs: candidate.needs, usable, chosen: isChosen, reasons}
+  })
+  if (chosen) {
+    const passedOver = candidates.slice(0, tool.candidates.indexOf(chosen)).filter((c) => eligible(c) && !c.usable)
+    const why = force
+      ? `forced with --backend ${force}`
+      : passedOver.length === 0
+        ? 'first choice'
+        : `first usable; passed over ${passedOver.map((c) => c.id).join(', ')}`
+    return {tool: tool.name, summary: tool.summary, chosen: {id: chosen.id, backend: chosen.backend, method: chosen.method}, why, candidates}
+  }
+  return {tool: tool.name, summary: tool.summary, chosen: null, why: force ? `no usable ${force} candidate` : 'no candidate is usable here', candidates}
+}
+
+/** The error a tool raises when its route has no candidate, listing every reason. */
+export function noRouteError(r: Route): NotSupportedError {
+  const lines = r.candidates.filter((c) => !c.chosen).map((c) => `  ${c.id}: ${c.reasons.join('; ')}`)
+  return new NotSupportedError(`${r.tool} cannot run on this host: ${r.why}\n${lines.join('\n')}`, {
+    tool: r.tool,
+    candidates: r.candidates,
+  })
+}

@@ -1,0 +1,167 @@
+import {release as osRelease} from 'node:os'
+
+import {type BpfAddonLoad, loadBpfAddon} from '../system/bpf-addon.js'
+import {type HostFiles, NodeFiles} from '../system/files.js'
+import {type UndoFailure, UndoLog} from '../system/undo.js'
+import {type KernelConfig, configVerdict, readKernelConfig} from './kernel-config.js'
+import {type KernelVersion, kernelAtLeast, parseKernelRelease} from './kernel-version.js'
+import {CAPABILITIES} from './table/index.js'
+import {type Capability, type CapabilityResult, type Outcome, type ProbeContext, available, unavailable, unknown} from './types.js'
+
+export interface ProbeOptions {
+  /** Describe a host whose /proc, /sys and /boot are mounted here; nothing live is run. */
+  hostRoot?: string
+  /** Probe only these capabilities (and what they need). */
+  only?: string[]
+  /** Side effects, replaceable in tests. */
+  files?: HostFiles
+  bpf?: () => BpfAddonLoad
+  pid?: number
+  capabilities?: Capability[]
+  /** Checked between probes: a signal stops probing, and what was made is still removed. */
+  signal?: AbortSignal
+}
+
+export interface HostProbe {
+  kernel: KernelVersion | null
+  config: {source: string} | null
+  hostRoot: string
+  live: boolean
+  capabilities: CapabilityResult[]
+  /** Host path of the tracing directory, when found, for the backends. */
+  tracefs: string | undefined
+  /** Steps that failed while removing what the probes made; empty when all went well. */
+  cleanupFailures: UndoFailure[]
+}
+
+/** The capability names to probe for `only`, with everything they need, in table order. */
+function withNeeds(table: Capability[], only: string[] | undefined): Capability[] {
+  if (!only) return table
+  const wanted = new Set<string>()
+  const add = (name: string) => {
+    if (wanted.has(name)) return
+    const capability = table.find((c) => c.name === name)
+    if (!capability) throw new Error(`unknown capability: ${name}`)
+    wanted.add(name)
+    for (const need of capability.needs ?? []) add(need)
+  }
+  for (const name of only) add(name)
+  return table.filter((c) => wanted.has(c.name))
+}
+
+/** The config symbols as evidence: all of them when they are set, only the missing ones when not. */
+function configDetail(config: KernelConfig, names: string[]): string {
+  const value = (n: string) => config.symbols.get(n)
+  const missing = names.filter((n) => value(n) !== 'y' && value(n) !== 'm')
+  if (missing.length === 0) return names.map((n) => `CONFIG_${n}=${value(n)}`).join(', ')
+  return missing.map((n) => (value(n) === undefined ? `no CONFIG_${n}` : `CONFIG_${n} is not set`)).join(', ')
+}
+
+/** When a probe cannot tell (or may not run), the config and then the version decide. */
+function fallback(capability: Capability, kernel: KernelVersion | undefined, config: KernelConfig | undefined, why: Outcome): Outcome {
+  if (kernel && capability.minKernel && !kernelAtLeast(kernel, capability.minKernel))
+    return unavailable('version', `kernel ${kernel.version} predates ${capability.minKernel}; ${why.detail}`)
+  const names = capability.config ?? []
+  const verdict = configVerdict(config, names)
+  if (verdict === 'set') return available('config', `${configDetail(config!, names)}; ${why.detail}`)
+  if (verdict === 'unset') return unavailable('config', `${configDetail(config!, names)}; ${why.detail}`)
+  return why
+}
+
+async function probeOne(capability: Capability, ctx: ProbeContext): Promise<Outcome> {
+  const unmet = (capability.needs ?? []).map((name) => ctx.result(name)!).filter((r) => r.status !== 'available')
+  const fallBack = (why: Outcome) => fallback(capability, ctx.kernel, ctx.config, why)
+  if (unmet.some((r) => r.status === 'unknown'))
+    return fallBack(unknown('not-run', `needs ${unmet.map((r) => r.name).join(', ')}, which could not be told`))
+  if (unmet.length > 0) {
+    const first = unmet[0]
+    return unavailable(first.evidence, `needs ${unmet.map((r) => r.name).join(', ')} (${first.name}: ${first.detail})`)
+  }
+  if (capability.live && !ctx.live) return fallBack(unknown('not-run', 'not probed: --host-root describes another host'))
+  let outcome: Outcome
+  try {
+    outcome = await capability.probe(ctx)
+  } catch (error) {
+    outcome = unknown('probe', `probe failed: ${error instanceof Error ? error.message : String(error)}`)
+  }
+  if (outcome.status === 'unknown') return fallBack(outcome)
+  const names = capability.config ?? []
+  if (outcome.status === 'unavailable' && ctx.config && configVerdict(ctx.config, names) === 'unset')
+    return {...outcome, detail: `${outcome.detail}; ${configDetail(ctx.config, names)}`}
+  return outcome
+}
+
+async function kernelRelease(files: HostFiles, live: boolean): Promise<string | undefined> {
+  const text = await files.read('/proc/sys/kernel/osrelease').catch(() => undefined)
+  return text?.trim() || (live ? osRelease() : undefined)
+}
+
+/**
+ * Probes the host. Whatever the probes create (instances, probe events, BPF objects) is gone when
+ * this returns; a tracefs mount made to probe stays until `sessionUndo` is unwound by the caller.
+ */
+export async function probeHost(options: ProbeOptions, sessionUndo: UndoLog): Promise<HostProbe> {
+  const hostRoot = options.hostRoot ?? '/'
+  const live = options.hostRoot === undefined
+  const files = options.files ?? new NodeFiles(hostRoot)
+  const pid = options.pid ?? process.pid
+  const release = await kernelRelease(files, live)
+  const kernel = release ? parseKernelRelease(release) : undefined
+  const config = await readKernelConfig(files, release)
+  const results = new Map<string, CapabilityResult>()
+  const probeUndo = new UndoLog()
+  let instance: Promise<string> | undefined
+
+  const ctx: ProbeContext = {
+    files,
+    live,
+    pid,
+    kernel,
+    config,
+    undo: probeUndo,
+    sessionUndo,
+    bpf: options.bpf ?? loadBpfAddon,
+    result: (name) => results.get(name),
+    instance() {
+      instance ??= (async () => {
+        const dir = `${ctx.tracefs}/instances/diag-${pid}-probe`
+        await files.mkdir(dir)
+        probeUndo.push(`remove instance ${dir}`, () => files.rmdir(dir))
+        return dir
+      })()
+      return instance
+    },
+  }
+
+  const table = withNeeds(options.capabilities ?? CAPABILITIES, options.only)
+  let cleanupFailures: UndoFailure[]
+  try {
+    for (const capability of table) {
+      options.signal?.throwIfAborted()
+      const outcome = await probeOne(capability, ctx)
+      const configValues = capability.config && config
+        ? Object.fromEntries(capability.config.map((n) => [n, config.symbols.get(n) ?? 'absent']))
+        : undefined
+      results.set(capability.name, {
+        name: capability.name,
+        section: capability.section,
+        description: capability.description,
+        minKernel: capability.minKernel,
+        ...outcome,
+        ...(configValues ? {config: configValues} : {}),
+      })
+    }
+  } finally {
+    cleanupFailures = await probeUndo.unwind()
+  }
+
+  return {
+    kernel: kernel ?? null,
+    config: config ? {source: config.source} : null,
+    hostRoot,
+    live,
+    capabilities: [...results.values()],
+    tracefs: ctx.tracefs,
+    cleanupFailures,
+  }
+}

@@ -1,0 +1,192 @@
+import {existsSync} from 'node:fs'
+
+import type {AttachSpec, BpfAddon, BpfAddonError} from '../../system/bpf-addon.js'
+import {bpfObjectPath} from '../../system/paths.js'
+import {type Capability, type Outcome, type ProbeContext, available, unavailable, unknown} from '../types.js'
+import {PROBE_FUNCTION} from './tracefs.js'
+
+// Numbers from include/uapi/linux/bpf.h (enum bpf_map_type).
+const MAP_TYPES = {
+  hash: 1,
+  array: 2,
+  'perf-event-array': 4,
+  'percpu-hash': 5,
+  'percpu-array': 6,
+  'stack-trace': 7,
+  ringbuf: 27,
+} as const
+
+// A tracepoint every kernel has, as the target for attach probes.
+const PROBE_TRACEPOINT = {category: 'sched', name: 'sched_process_fork'}
+
+function describe(error: unknown): string {
+  const e = error as BpfAddonError
+  // libbpf's last line usually names the real cause ("failed to add legacy kprobe event ...").
+  const noise = /failed to load object|failed to load: -\d+|permission error while running as root/
+  const log = e.libbpfLog?.trim().split('\n').filter((line) => !noise.test(line)).pop()
+  return `${e.code ?? e.message}${log && !log.includes(e.code ?? '\u0000') ? ` (${log.replace(/^libbpf: /, '')})` : ''}`
+}
+
+function withAddon(ctx: ProbeContext, probe: (addon: BpfAddon) => Outcome): Outcome {
+  const load = ctx.bpf()
+  if (!load.ok) return unknown('probe', load.reason)
+  return probe(load.addon)
+}
+
+/**
+ * Loads one program of bpf/probe.bpf.o and attaches it: a load alone proves little (a kprobe
+ * program loads on a kernel without kprobes). Everything is destroyed before returning.
+ */
+function loadAndAttach(program: string, attach: AttachSpec, target?: string): Capability['probe'] {
+  return (ctx) =>
+    withAddon(ctx, (addon) => {
+      const path = bpfObjectPath('probe')
+      if (!existsSync(path)) return unknown('probe', `${path} is not built (run \`npm run build:bpf\`)`)
+      const object = new addon.BpfObject(path)
+      try {
+        for (const p of object.programs()) object.setAutoload(p.name, p.name === program)
+        if (target) object.setAttachTarget(program, target)
+        try {
+          object.load()
+        } catch (error) {
+          return unavailable('probe', `load refused: ${describe(error)}`)
+        }
+        try {
+          object.attach(program, attach)
+        } catch (error) {
+          return unavailable('probe', `loads, but attaching failed: ${describe(error)}`)
+        }
+        return available('probe', 'loaded and attached')
+      } finally {
+        object.destroy()
+      }
+    })
+}
+
+function mapType(name: keyof typeof MAP_TYPES, minKernel: string): Capability {
+  return {
+    name: `bpf-map-${name}`,
+    section: 'bpf',
+    description: `BPF ${name} maps`,
+    minKernel,
+    needs: ['bpf-syscall'],
+    live: true,
+    probe: (ctx) =>
+      withAddon(ctx, (addon) => {
+        const result = addon.probeMapType(MAP_TYPES[name])
+        if (result.supported) return available('probe', 'created a map')
+        if (result.errno) return unknown('probe', `could not tell: ${result.code}`)
+        return unavailable('probe', 'map creation failed')
+      }),
+  }
+}
+
+export const BPF_CAPABILITIES: Capability[] = [
+  {
+    name: 'bpf-syscall',
+    section: 'bpf',
+    description: 'bpf() system call',
+    minKernel: '3.18',
+    config: ['BPF_SYSCALL'],
+    live: true,
+    probe: (ctx) =>
+      withAddon(ctx, (addon) => {
+        try {
+          addon.mapCreate(MAP_TYPES.array, 4, 8, 1)
+          return available('probe', `created an array map (libbpf ${addon.libbpfVersion()})`)
+        } catch (error) {
+          const code = (error as BpfAddonError).code
+          return unavailable('probe', code === 'ENOSYS' ? 'no bpf() syscall (ENOSYS)' : `bpf() refused: ${code}`)
+        }
+      }),
+  },
+  {
+    name: 'btf',
+    section: 'bpf',
+    description: 'kernel BTF type information (/sys/kernel/btf/vmlinux)',
+    minKernel: '5.4',
+    config: ['DEBUG_INFO_BTF'],
+    live: false,
+    probe: async (ctx) =>
+      (await ctx.files.exists('/sys/kernel/btf/vmlinux'))
+        ? available('file', '/sys/kernel/btf/vmlinux exists')
+        : unavailable('file', 'no /sys/kernel/btf/vmlinux'),
+  },
+  {
+    name: 'bpf-tracepoint',
+    section: 'bpf',
+    description: 'BPF programs on tracepoints',
+    minKernel: '4.7',
+    config: ['BPF_EVENTS'],
+    needs: ['bpf-syscall'],
+    live: true,
+    probe: loadAndAttach('probe_tracepoint', {kind: 'tracepoint', ...PROBE_TRACEPOINT}),
+  },
+  {
+    name: 'bpf-raw-tracepoint',
+    section: 'bpf',
+    description: 'BPF programs on raw tracepoints',
+    minKernel: '4.17',
+    config: ['BPF_EVENTS'],
+    needs: ['bpf-syscall'],
+    live: true,
+    probe: loadAndAttach('probe_raw_tracepoint', {kind: 'raw_tracepoint', name: PROBE_TRACEPOINT.name}),
+  },
+  {
+    name: 'bpf-tp-btf',
+    section: 'bpf',
+    description: 'BPF programs on BTF-typed tracepoints (tp_btf)',
+    minKernel: '5.5',
+    needs: ['bpf-syscall', 'btf'],
+    live: true,
+    probe: loadAndAttach('probe_tp_btf', {kind: 'trace'}),
+  },
+  {
+    name: 'bpf-kprobe',
+    section: 'bpf',
+    description: 'BPF programs on kprobes',
+    minKernel: '4.1',
+    config: ['KPROBES', 'BPF_EVENTS'],
+    needs: ['bpf-syscall'],
+    live: true,
+    probe: loadAndAttach('probe_kprobe', {kind: 'kprobe', function: PROBE_FUNCTION}),
+  },
+  {
+    name: 'bpf-kprobe-multi',
+    section: 'bpf',
+    description: 'BPF kprobe_multi links (many functions in one attach)',
+    minKernel: '5.18',
+    config: ['FPROBE'],
+    needs: ['bpf-syscall'],
+    live: true,
+    probe: loadAndAttach('probe_kprobe_multi', {kind: 'kprobe_multi', pattern: PROBE_FUNCTION}),
+  },
+  {
+    name: 'bpf-fentry',
+    section: 'bpf',
+    description: 'BPF fentry/fexit programs (tracing via BTF trampolines)',
+    minKernel: '5.5',
+    config: ['DYNAMIC_FTRACE_WITH_DIRECT_CALLS'],
+    needs: ['bpf-syscall', 'btf'],
+    live: true,
+    probe: loadAndAttach('probe_fentry', {kind: 'trace'}, PROBE_FUNCTION),
+  },
+  {
+    name: 'bpf-perf-event',
+    section: 'bpf',
+    description: 'BPF programs on perf events (sampling)',
+    minKernel: '4.9',
+    config: ['BPF_EVENTS'],
+    needs: ['bpf-syscall', 'perf-event-open'],
+    live: true,
+    // A cpu-clock event on CPU 0 at 1 Hz: it exists on every machine, virtual or not.
+    probe: loadAndAttach('probe_perf_event', {kind: 'perf_event', type: 1, config: 0, cpu: 0, frequency: 1}),
+  },
+  mapType('hash', '3.19'),
+  mapType('percpu-hash', '4.6'),
+  mapType('array', '3.19'),
+  mapType('percpu-array', '4.6'),
+  mapType('stack-trace', '4.6'),
+  mapType('perf-event-array', '4.3'),
+  mapType('ringbuf', '5.8'),
+]

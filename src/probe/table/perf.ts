@@ -1,0 +1,82 @@
+import type {BpfAddonError} from '../../system/bpf-addon.js'
+import {type Capability, type ProbeContext, available, unavailable, unknown} from '../types.js'
+
+// From include/uapi/linux/perf_event.h.
+const PERF_TYPE_SOFTWARE = 1
+const PERF_TYPE_TRACEPOINT = 2
+const PERF_COUNT_SW_CPU_CLOCK = 0
+
+/** perf_event_open(2) is reached through the addon, which is the only native code diag has. */
+function perfEventOpen(ctx: ProbeContext, type: number, config: number, pid: number, cpu: number) {
+  const load = ctx.bpf()
+  if (!load.ok) return unknown('probe', load.reason)
+  try {
+    load.addon.perfEventOpen(type, config, pid, cpu)
+    return available('probe', 'opened and closed an event')
+  } catch (error) {
+    return unavailable('probe', `perf_event_open refused: ${(error as BpfAddonError).code ?? error}`)
+  }
+}
+
+const PARANOID_MEANING: Record<string, string> = {
+  '-1': 'no restrictions',
+  '0': 'unprivileged users may not read raw tracepoints',
+  '1': 'unprivileged users may not profile the kernel',
+  '2': 'unprivileged users may profile only their own user space',
+}
+
+export const PERF_CAPABILITIES: Capability[] = [
+  {
+    name: 'perf-event-open',
+    section: 'perf',
+    description: 'perf_event_open() for software events',
+    minKernel: '2.6.31',
+    config: ['PERF_EVENTS'],
+    live: true,
+    probe: (ctx) => perfEventOpen(ctx, PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK, 0, -1),
+  },
+  {
+    name: 'perf-event-tracepoint',
+    section: 'perf',
+    description: 'perf_event_open() on tracepoints',
+    minKernel: '2.6.32',
+    config: ['PERF_EVENTS', 'EVENT_TRACING'],
+    needs: ['perf-event-open', 'tracefs'],
+    live: true,
+    probe: async (ctx) => {
+      const id = Number((await ctx.files.read(`${ctx.tracefs}/events/sched/sched_process_fork/id`).catch(() => '')).trim())
+      if (!id) return unavailable('file', 'no sched:sched_process_fork id to open')
+      return perfEventOpen(ctx, PERF_TYPE_TRACEPOINT, id, -1, 0)
+    },
+  },
+  {
+    name: 'perf-event-paranoid',
+    section: 'perf',
+    description: 'kernel.perf_event_paranoid (limits for unprivileged users)',
+    minKernel: '2.6.31',
+    live: false,
+    probe: async (ctx) => {
+      const value = (await ctx.files.read('/proc/sys/kernel/perf_event_paranoid').catch(() => '')).trim()
+      if (!value) return unavailable('file', 'no /proc/sys/kernel/perf_event_paranoid')
+      const meaning = PARANOID_MEANING[value] ?? (Number(value) > 2 ? 'unprivileged users may not use perf at all' : '')
+      return available('file', `${value}: ${meaning}`, Number(value))
+    },
+  },
+  {
+    name: 'perf-tool',
+    section: 'perf',
+    description: 'the perf command-line tool',
+    minKernel: null,
+    live: true,
+    probe: async () => {
+      const {execa} = await import('execa')
+      const result = await execa('perf', ['--version'], {reject: false, timeout: 5000})
+      if (result.failed) {
+        const missing = (result as {code?: string}).code === 'ENOENT'
+        return unavailable('probe', missing ? 'no perf in PATH' : String(result.stderr).split('\n')[0] || String(result.shortMessage))
+      }
+      const version = result.stdout.trim().replace(/^perf version /, '')
+      return available('probe', `perf ${version}`, version)
+    },
+  },
+]

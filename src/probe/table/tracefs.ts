@@ -1,0 +1,302 @@
+import {errnoName} from '../../errors.js'
+import {type Capability, type Outcome, type ProbeContext, available, unavailable, unknown} from '../types.js'
+
+// Where the tracing files can be: tracefs' own mount point since 4.1, or debugfs' tracing/
+// directory on older kernels and where only debugfs is mounted.
+const TRACING_DIRS = [
+  {dir: '/sys/kernel/tracing', fstype: 'tracefs', mountAt: '/sys/kernel/tracing'},
+  {dir: '/sys/kernel/debug/tracing', fstype: 'debugfs', mountAt: '/sys/kernel/debug'},
+] as const
+
+// A kernel function that every kernel diag supports has had, used as a harmless probe target.
+export const PROBE_FUNCTION = 'vfs_read'
+// Long-lived tracepoints, in order of preference, for probes that need one to exist.
+const PROBE_EVENTS = ['sched/sched_process_fork', 'sched/sched_switch', 'irq/irq_handler_entry']
+
+function describe(error: unknown): string {
+  return errnoName(error) ?? (error instanceof Error ? error.message : String(error))
+}
+
+/** An outcome for a refused write: EPERM/EACCES and EINVAL mean the kernel said no. */
+function refused(what: string, error: unknown): Outcome {
+  return unavailable('probe', `${what} refused: ${describe(error)}`)
+}
+
+async function tracingDir(ctx: ProbeContext): Promise<Outcome> {
+  for (const {dir} of TRACING_DIRS) {
+    if (await ctx.files.exists(`${dir}/trace`)) {
+      ctx.tracefs = dir
+      return available('file', `mounted at ${dir}`, dir)
+    }
+  }
+  if (!ctx.live) return unknown('not-run', 'not mounted under the host root, and diag mounts only on the running host')
+  if (process.getuid?.() !== 0) return unknown('file', 'not mounted, and mounting it needs root')
+  const filesystems = await ctx.files.read('/proc/filesystems').catch(() => '')
+  for (const {dir, fstype, mountAt} of TRACING_DIRS) {
+    if (!new RegExp(`\\s${fstype}$`, 'm').test(filesystems)) continue
+    try {
+      const {mount, unmount} = await import('../../system/mount.js')
+      await mount(fstype, ctx.files.resolve(mountAt))
+      ctx.sessionUndo.push(`unmount ${mountAt}`, () => unmount(ctx.files.resolve(mountAt)))
+    } catch (error) {
+      return unavailable('probe', `mounting ${fstype} at ${mountAt} failed: ${describe(error)}`)
+    }
+    if (await ctx.files.exists(`${dir}/trace`)) {
+      ctx.tracefs = dir
+      return available('probe', `mounted ${fstype} at ${mountAt} for this run (unmounted on exit)`, dir)
+    }
+  }
+  return unavailable('file', 'neither tracefs nor debugfs is in /proc/filesystems')
+}
+
+/** Whether a file exists in the tracing directory: the plainest evidence a feature is compiled in. */
+function tracefsFile(file: string, present: string, absent: string): Capability['probe'] {
+  return async (ctx) =>
+    (await ctx.files.exists(`${ctx.tracefs}/${file}`))
+      ? available('file', present)
+      : unavailable('file', absent)
+}
+
+async function instances(ctx: ProbeContext): Promise<Outcome> {
+  if (!(await ctx.files.exists(`${ctx.tracefs}/instances`))) return unavailable('file', 'no instances/ directory')
+  try {
+    const dir = await ctx.instance()
+    return available('probe', `created ${dir.slice(dir.lastIndexOf('/') + 1)} (removed on exit)`)
+  } catch (error) {
+    return refused('creating an instance', error)
+  }
+}
+
+async function functionTracer(ctx: ProbeContext): Promise<Outcome> {
+  const tracers = await ctx.files.read(`${ctx.tracefs}/available_tracers`).catch(() => '')
+  if (!tracers.split(/\s+/).includes('function')) return unavailable('file', 'available_tracers has no "function"')
+  // A filter is what diag needs from the function tracer; setting one is the real test, and it is
+  // done in diag's own instance so that no other tracer sees it.
+  const instance = ctx.result('ftrace-instances')?.status === 'available' ? await ctx.instance() : undefined
+  const dir = instance && (await ctx.files.exists(`${instance}/set_ftrace_filter`)) ? instance : ctx.tracefs!
+  if (dir === ctx.tracefs) {
+    const current = (await ctx.files.read(`${dir}/current_tracer`)).trim()
+    const filter = await ctx.files.read(`${dir}/set_ftrace_filter`)
+    if (current !== 'nop' || !/^(#.*\n)*$/.test(filter))
+      return unknown('probe', `top-level tracing is in use (current_tracer ${current}); not touched`)
+  }
+  const filterFile = `${dir}/set_ftrace_filter`
+  try {
+    await ctx.files.write(filterFile, PROBE_FUNCTION, 'truncate')
+  } catch (error) {
+    return refused(`writing ${filterFile.slice(ctx.tracefs!.length + 1)}`, error)
+  }
+  ctx.undo.push(`clear ${filterFile}`, () => ctx.files.write(filterFile, '', 'truncate'))
+  return available('probe', `set a filter (${PROBE_FUNCTION}) in ${dir === ctx.tracefs ? 'the top level' : 'a private instance'}`)
+}
+
+/** Defines a probe event in a pid-named group and deletes it again. */
+function dynamicEvent(file: string, definition: (ctx: ProbeContext) => string, what: string): Capability['probe'] {
+  return async (ctx) => {
+    const path = `${ctx.tracefs}/${file}`
+    if (!(await ctx.files.exists(path))) return unavailable('file', `no ${file}`)
+    const group = `diag_${ctx.pid}_probe`
+    try {
+      await ctx.files.write(path, `p:${group}/${what} ${definition(ctx)}`, 'append')
+    } catch (error) {
+      return refused(`defining a ${what} in ${file}`, error)
+    }
+    const remove = () => ctx.files.write(path, `-:${group}/${what}`, 'append')
+    ctx.undo.push(`remove ${group}/${what} from ${file}`, remove)
+    return available('probe', `defined ${group}/${what} (removed on exit)`)
+  }
+}
+
+async function probeEvent(ctx: ProbeContext, root: string): Promise<string | undefined> {
+  for (const event of PROBE_EVENTS) if (await ctx.files.exists(`${root}/events/${event}/enable`)) return event
+  return undefined
+}
+
+async function tracepoints(ctx: ProbeContext): Promise<Outcome> {
+  if (ctx.result('ftrace-instances')?.status !== 'available') {
+    // Enabling an event at the top level would disturb other tracers: the files have to do.
+    const event = await probeEvent(ctx, ctx.tracefs!)
+    return event ? available('file', `events/${event} exists`) : unavailable('file', 'no events/ tracepoints')
+  }
+  const instance = await ctx.instance()
+  const event = await probeEvent(ctx, instance)
+  if (!event) return unavailable('file', 'no events/ tracepoints')
+  const enable = `${instance}/events/${event}/enable`
+  try {
+    await ctx.files.write(enable, '1', 'truncate')
+  } catch (error) {
+    return refused(`enabling ${event}`, error)
+  }
+  await ctx.files.write(enable, '0', 'truncate')
+  return available('probe', `enabled and disabled ${event} in a private instance`)
+}
+
+async function histTriggers(ctx: ProbeContext): Promise<Outcome> {
+  const event = (await probeEvent(ctx, ctx.tracefs!)) ?? 'raw_syscalls/sys_enter'
+  const trigger = `${ctx.tracefs}/events/${event}/trigger`
+  let text: string
+  try {
+    text = await ctx.files.read(trigger)
+  } catch (error) {
+    return unavailable('file', `cannot read events/${event}/trigger: ${describe(error)}`)
+  }
+  const list = /^# Available triggers:\n#\s*(.*)$/m.exec(text)?.[1]
+  if (list === undefined) return unknown('file', `events/${event}/trigger does not list its triggers`)
+  return list.split(/\s+/).includes('hist')
+    ? available('file', `events/${event}/trigger lists hist`)
+    : unavailable('file', `triggers listed are only: ${list.trim()}`)
+}
+
+async function histBuckets(ctx: ProbeContext): Promise<Outcome> {
+  const readme = await ctx.files.read(`${ctx.tracefs}/README`).catch(() => '')
+  return readme.includes('.buckets')
+    ? available('file', 'README documents the .buckets modifier')
+    : unavailable('file', 'README does not document .buckets')
+}
+
+export const TRACEFS_CAPABILITIES: Capability[] = [
+  {
+    name: 'tracefs',
+    section: 'tracefs',
+    description: 'tracing file system (tracefs, or debugfs tracing/ before 4.1)',
+    minKernel: '2.6.27',
+    config: ['FTRACE'],
+    live: false,
+    probe: tracingDir,
+  },
+  {
+    name: 'ftrace-instances',
+    section: 'tracefs',
+    description: 'private ftrace instances (instances/)',
+    minKernel: '3.10',
+    needs: ['tracefs'],
+    live: true,
+    probe: instances,
+  },
+  {
+    name: 'tracepoints',
+    section: 'tracefs',
+    description: 'static tracepoints as ftrace events',
+    minKernel: '2.6.32',
+    config: ['EVENT_TRACING'],
+    needs: ['tracefs'],
+    live: true,
+    probe: tracepoints,
+  },
+  {
+    name: 'syscall-tracepoints',
+    section: 'tracefs',
+    description: 'syscall tracepoints (raw_syscalls and syscalls:sys_enter_*)',
+    minKernel: '2.6.33',
+    config: ['FTRACE_SYSCALLS'],
+    needs: ['tracefs'],
+    live: false,
+    probe: tracefsFile('events/raw_syscalls/sys_enter/id', 'raw_syscalls:sys_enter exists', 'no raw_syscalls events'),
+  },
+  {
+    name: 'function-tracer',
+    section: 'tracefs',
+    description: 'function tracer with a function filter',
+    minKernel: '2.6.28',
+    config: ['FUNCTION_TRACER', 'DYNAMIC_FTRACE'],
+    needs: ['tracefs'],
+    live: true,
+    probe: functionTracer,
+  },
+  {
+    name: 'function-graph-tracer',
+    section: 'tracefs',
+    description: 'function_graph tracer (function durations)',
+    minKernel: '2.6.29',
+    config: ['FUNCTION_GRAPH_TRACER'],
+    needs: ['tracefs'],
+    live: false,
+    probe: async (ctx) => {
+      const tracers = await ctx.files.read(`${ctx.tracefs}/available_tracers`).catch(() => '')
+      return tracers.split(/\s+/).includes('function_graph')
+        ? available('file', 'available_tracers lists function_graph')
+        : unavailable('file', 'available_tracers has no function_graph')
+    },
+  },
+  {
+    name: 'function-profiler',
+    section: 'tracefs',
+    description: 'function profiler (function_profile_enabled, trace_stat/function*)',
+    minKernel: '2.6.31',
+    config: ['FUNCTION_PROFILER'],
+    needs: ['tracefs'],
+    live: false,
+    // Switching the profiler on to test it would profile every kernel function: the file's
+    // presence is conclusive, since it exists exactly when the profiler is compiled in.
+    probe: tracefsFile('function_profile_enabled', 'function_profile_enabled exists', 'no function_profile_enabled'),
+  },
+  {
+    name: 'kprobe-events',
+    section: 'tracefs',
+    description: 'kprobe events (kprobe_events)',
+    minKernel: '2.6.33',
+    config: ['KPROBES', 'KPROBE_EVENTS'],
+    needs: ['tracefs'],
+    live: true,
+    probe: dynamicEvent('kprobe_events', () => PROBE_FUNCTION, 'kprobe'),
+  },
+  {
+    name: 'kprobe-profile',
+    section: 'tracefs',
+    description: 'per-kprobe hit counts (kprobe_profile)',
+    minKernel: '2.6.33',
+    config: ['KPROBES', 'KPROBE_EVENTS'],
+    needs: ['tracefs'],
+    live: false,
+    probe: tracefsFile('kprobe_profile', 'kprobe_profile exists', 'no kprobe_profile'),
+  },
+  {
+    name: 'uprobe-events',
+    section: 'tracefs',
+    description: 'uprobe events (uprobe_events)',
+    minKernel: '3.5',
+    config: ['UPROBE_EVENTS'],
+    needs: ['tracefs'],
+    live: true,
+    probe: dynamicEvent('uprobe_events', () => `${process.execPath}:0x0`, 'uprobe'),
+  },
+  {
+    name: 'dynamic-events',
+    section: 'tracefs',
+    description: 'unified dynamic_events interface',
+    minKernel: '5.0',
+    config: ['DYNAMIC_EVENTS'],
+    needs: ['tracefs'],
+    live: false,
+    probe: tracefsFile('dynamic_events', 'dynamic_events exists', 'no dynamic_events'),
+  },
+  {
+    name: 'hist-triggers',
+    section: 'tracefs',
+    description: 'hist triggers (in-kernel aggregation on events)',
+    minKernel: '4.7',
+    config: ['HIST_TRIGGERS'],
+    needs: ['tracefs'],
+    live: false,
+    probe: histTriggers,
+  },
+  {
+    name: 'synthetic-events',
+    section: 'tracefs',
+    description: 'synthetic events (synthetic_events)',
+    minKernel: '4.17',
+    config: ['SYNTH_EVENTS'],
+    needs: ['tracefs'],
+    live: false,
+    probe: tracefsFile('synthetic_events', 'synthetic_events exists', 'no synthetic_events'),
+  },
+  {
+    name: 'hist-buckets',
+    section: 'tracefs',
+    description: 'linear buckets in hist keys (.buckets=)',
+    minKernel: '5.12',
+    needs: ['hist-triggers'],
+    live: false,
+    probe: histBuckets,
+  },
+]

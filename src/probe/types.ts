@@ -1,0 +1,85 @@
+import type {BpfAddonLoad} from '../system/bpf-addon.js'
+import type {HostFiles} from '../system/files.js'
+import type {UndoLog} from '../system/undo.js'
+import type {KernelConfig} from './kernel-config.js'
+import type {KernelVersion} from './kernel-version.js'
+
+/** Only available and unavailable are conclusive; unknown means the probe could not tell. */
+export type Status = 'available' | 'unavailable' | 'unknown'
+
+/**
+ * What the status rests on, strongest first: `probe` (diag tried it), `file` (the kernel's own
+ * interface file is there or not), `config` (the kernel config says so), `version` (only the
+ * release number; the weakest, since distros backport), `not-run` (nothing to go on).
+ */
+export type Evidence = 'probe' | 'file' | 'config' | 'version' | 'not-run'
+
+export type Section = 'tracefs' | 'bpf' | 'perf' | 'privileges'
+
+export interface Outcome {
+  status: Status
+  evidence: Evidence
+  /** What a person can act on: an errno name, a missing path, a config symbol. */
+  detail: string
+  /** A value the probe found, when there is one: a mount point, a sysctl, a version. */
+  value?: string | number
+}
+
+export interface CapabilityResult extends Outcome {
+  name: string
+  section: Section
+  description: string
+  minKernel: string | null
+  /** The config symbols that back this capability, as the kernel config has them. */
+  config?: Record<string, string>
+}
+
+export interface ProbeContext {
+  files: HostFiles
+  /** False when describing a host mounted elsewhere (--host-root): nothing live may run. */
+  live: boolean
+  pid: number
+  kernel: KernelVersion | undefined
+  config: KernelConfig | undefined
+  /** Host path of the tracing directory, once the tracefs probe has found or mounted it. */
+  tracefs?: string
+  /** Reverted as soon as probing ends. */
+  undo: UndoLog
+  /** Reverted when the command ends: for what the backends still need (a tracefs mount). */
+  sessionUndo: UndoLog
+  bpf(): BpfAddonLoad
+  /** Lazily makes diag's private probe instance; it is removed when probing ends. */
+  instance(): Promise<string>
+  result(name: string): CapabilityResult | undefined
+}
+
+export interface Capability {
+  name: string
+  section: Section
+  description: string
+  /** First mainline kernel with it; null where that is not a kernel matter (a binary, a privilege). */
+  minKernel: string | null
+  /** Config symbols that must all be set (=y or =m) for the feature to exist. */
+  config?: string[]
+  /** Capabilities that must be available before this probe can mean anything. */
+  needs?: string[]
+  /** True when the probe must act on the running kernel (write tracefs, load BPF, open events). */
+  live: boolean
+  probe(ctx: ProbeContext): Promise<Outcome> | Outcome
+}
+
+export const available = (evidence: Evidence, detail: string, value?: string | number): Outcome => ({
+  status: 'available',
+  evidence,
+  detail,
+  ...(value === undefined ? {} : {value}),
+})
+
+export const unavailable = (evidence: Evidence, detail: string, value?: string | number): Outcome => ({
+  status: 'unavailable',
+  evidence,
+  detail,
+  ...(value === undefined ? {} : {value}),
+})
+
+export const unknown = (evidence: Evidence, detail: string): Outcome => ({status: 'unknown', evidence, detail})

@@ -1,0 +1,38 @@
+import type {CapabilitiesReport} from '../plan/report.js'
+import type {Section, Status} from '../probe/types.js'
+import {columns} from './table.js'
+
+const SECTION_TITLES: Record<Section, string> = {
+  tracefs: 'Tracing file system (ftrace)',
+  perf: 'perf events',
+  bpf: 'BPF',
+  privileges: 'Privileges and policy',
+}
+
+const MARK: Record<Status, string> = {available: '+ yes', unavailable: '- no', unknown: '? unknown'}
+
+export function renderCapabilities(report: CapabilitiesReport): string {
+  const {kernel, config, hostRoot, live} = report.host
+  const out: string[] = []
+  const release = kernel ? `${kernel.release} (mainline ${kernel.version})` : 'unknown release'
+  out.push(`Kernel ${release}; config ${config ? `from ${config.source}` : 'not found'}`)
+  if (!live) out.push(`Host tree under ${hostRoot}: probes that act on the running kernel were not run`)
+  for (const section of Object.keys(SECTION_TITLES) as Section[]) {
+    const rows = report.capabilities
+      .filter((c) => c.section === section)
+      .map((c) => [c.name, MARK[c.status], c.evidence, c.detail])
+    if (rows.length === 0) continue
+    out.push('', SECTION_TITLES[section], ...columns(rows).map((line) => `  ${line}`))
+  }
+  out.push('', 'Routing (first usable candidate wins; --backend forces one)')
+  for (const tool of report.tools) {
+    const chosen = tool.chosen ? `${tool.chosen.id} [${tool.chosen.backend}]` : 'none'
+    out.push(`  ${tool.tool}: ${chosen}, ${tool.why}`)
+    for (const c of tool.candidates) {
+      const mark = c.chosen ? '>' : c.usable ? '+' : '-'
+      out.push(`    ${mark} ${c.id}: ${c.usable ? c.method : c.reasons.join('; ')}`)
+    }
+  }
+  for (const warning of report.warnings) out.push('', `warning: ${warning}`)
+  return out.join('\n')
+}

@@ -1,0 +1,92 @@
+import {existsSync} from 'node:fs'
+import {createRequire} from 'node:module'
+import path from 'node:path'
+
+import {packageRoot} from './paths.js'
+
+/** Per-call outcome of libbpf's own feature probes: supported, not, or could not tell (errno). */
+export interface LibbpfProbe {
+  supported: boolean
+  errno: number
+  code: string
+  log: string
+}
+
+export type AttachSpec =
+  | {kind: 'auto'}
+  | {kind: 'tracepoint'; category: string; name: string}
+  | {kind: 'raw_tracepoint'; name: string}
+  | {kind: 'kprobe' | 'kretprobe'; function: string}
+  | {kind: 'kprobe_multi'; pattern: string; retprobe?: boolean}
+  | {kind: 'trace'}
+  | {kind: 'uprobe' | 'uretprobe'; binary: string; function: string; pid?: number}
+  | {kind: 'perf_event'; type: number; config: number; cpu: number; pid?: number; frequency?: number}
+
+export interface BpfObjectHandle {
+  programs(): {name: string; section: string; autoload: boolean}[]
+  maps(): {name: string; type: number; keySize: number; valueSize: number; maxEntries: number}[]
+  setAutoload(program: string, autoload: boolean): void
+  setAttachTarget(program: string, func: string): void
+  setConst(name: string, value: Buffer): void
+  setMaxEntries(map: string, maxEntries: number): void
+  load(): void
+  attach(program: string, spec: AttachSpec): number
+  detach(link: number): void
+  mapEntries(map: string): [Buffer, Buffer][]
+  mapLookup(map: string, key: Buffer): Buffer | null
+  mapDelete(map: string, key: Buffer): void
+  mapClear(map: string): void
+  stack(map: string, id: number): bigint[] | null
+  destroy(): void
+}
+
+/** The addon's flat API (native/diag_bpf.cc). Errors thrown carry errno, code and libbpfLog. */
+export interface BpfAddon {
+  libbpfVersion(): string
+  probeProgType(type: number): LibbpfProbe
+  probeMapType(type: number): LibbpfProbe
+  perfEventOpen(type: number, config: number, pid: number, cpu: number): void
+  mapCreate(type: number, keySize: number, valueSize: number, maxEntries: number): void
+  findBtfFunction(name: string): boolean
+  BpfObject: new (pathOrBuffer: string | Buffer) => BpfObjectHandle
+}
+
+export interface BpfAddonError extends Error {
+  errno?: number
+  code?: string
+  libbpfLog?: string
+}
+
+export type BpfAddonLoad = {ok: true; addon: BpfAddon; path: string} | {ok: false; reason: string; tried: string[]}
+
+let cached: BpfAddonLoad | undefined
+
+/**
+ * Loads the addon on first use. A missing build or a missing libbpf is a value, not a crash:
+ * the BPF backend is then reported unavailable with every path that was tried.
+ */
+export function loadBpfAddon(): BpfAddonLoad {
+  if (cached) return cached
+  const candidates = [
+    process.env.DIAG_BPF_ADDON,
+    path.join(packageRoot, 'native', 'build', 'Release', 'diag_bpf.node'),
+    path.join(packageRoot, 'native', 'build', 'Debug', 'diag_bpf.node'),
+  ].filter((p): p is string => Boolean(p))
+  const require = createRequire(import.meta.url)
+  const tried: string[] = []
+  for (const candidate of candidates) {
+    if (!existsSync(candidate)) {
+      tried.push(`${candidate}: not built`)
+      continue
+    }
+    try {
+      cached = {ok: true, addon: require(candidate) as BpfAddon, path: candidate}
+      return cached
+    } catch (error) {
+      // Typically libbpf.so missing: dlopen's message names it.
+      tried.push(`${candidate}: ${(error as Error).message.split('\n')[0]}`)
+    }
+  }
+  cached = {ok: false, reason: 'the libbpf addon is not available (run `npm run build:native`)', tried}
+  return cached
+}

@@ -1,0 +1,21 @@
+import {existsSync} from 'node:fs'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+/** The directory holding diag's package.json, whether running from dist/ or from sources in tests. */
+function findPackageRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url))
+  while (!existsSync(path.join(dir, 'package.json'))) {
+    const parent = path.dirname(dir)
+    if (parent === dir) throw new Error('diag: cannot find its package.json')
+    dir = parent
+  }
+  return dir
+}
+
+export const packageRoot = findPackageRoot()
+
+/** A built BPF object, `bpf/<name>.bpf.o`. */
+export function bpfObjectPath(name: string): string {
+  return path.join(packageRoot, 'bpf', `${name}.bpf.o`)
+}

@@ -1,0 +1,39 @@
+/**
+ * Every change diag makes to the kernel is recorded here with the step that reverts it. Steps
+ * run in reverse order, and a failing step does not stop the others: it is reported instead.
+ */
+export interface UndoFailure {
+  description: string
+  error: string
+}
+
+interface UndoStep {
+  description: string
+  revert: () => Promise<void> | void
+}
+
+export class UndoLog {
+  private steps: UndoStep[] = []
+
+  push(description: string, revert: () => Promise<void> | void): void {
+    this.steps.push({description, revert})
+  }
+
+  get size(): number {
+    return this.steps.length
+  }
+
+  /** Reverts everything recorded so far, newest first; safe to call more than once. */
+  async unwind(): Promise<UndoFailure[]> {
+    const failures: UndoFailure[] = []
+    while (this.steps.length > 0) {
+      const step = this.steps.pop()!
+      try {
+        await step.revert()
+      } catch (error) {
+        failures.push({description: step.description, error: error instanceof Error ? error.message : String(error)})
+      }
+    }
+    return failures
+  }
+}
