@@ -18,7 +18,6 @@ Each capability is available, unavailable or unknown, with the evidence it rests
     'host-root': Flags.directory({
       summary: "Describe the host whose /proc, /sys and /boot are mounted under this directory",
       description: 'File evidence is read there; probes that act on the running kernel are reported as not run.',
-      exists: true,
     }),
   }
 
@@ -26,7 +25,7 @@ Each capability is available, unavailable or unknown, with the evidence it rests
     const {flags} = await this.parse(Capabilities)
     const hostRoot = flags['host-root']
     if (hostRoot !== undefined && !(await new NodeFiles(hostRoot).exists('/proc')))
-      throw new BadInputError(`--host-root ${hostRoot} has no proc/ directory`)
+      throw new BadInputError(`--host-root ${hostRoot} has no proc/ directory: mount the host's /proc there`)
     const probe = await probeHost({hostRoot, signal: this.abort.signal}, this.undo)
     const report = capabilitiesReport(probe, new Date())
     if (!this.jsonEnabled()) this.log(renderCapabilities(report))

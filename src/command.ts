@@ -1,7 +1,12 @@
 import {Command, Errors} from '@oclif/core'
+import type {Input, ParserOutput} from '@oclif/core/interfaces'
 
-import {DiagError, InterruptedError} from './errors.js'
+import {BadInputError, DiagError, EXIT, InterruptedError} from './errors.js'
 import {UndoLog} from './system/undo.js'
+
+// oclif's own shapes of parsed flags and arguments, which it does not export.
+type FlagOutput = {[name: string]: any} // eslint-disable-line @typescript-eslint/no-explicit-any
+type ArgOutput = {[name: string]: any} // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
 
@@ -33,13 +38,26 @@ export abstract class DiagCommand extends Command {
     if (this.abort.signal.aborted) throw this.abort.signal.reason
   }
 
-  override async catch(error: Error & {exitCode?: number}): Promise<unknown> {
-    if (!(error instanceof DiagError)) {
-      // oclif's own usage errors (unknown flag, bad value) are bad input too, not internal bugs.
-      if (error instanceof Errors.CLIError && !(error instanceof Errors.ExitError)) return this.fail(error.message, 'badInput', 2)
-      throw error
+  /** Every failure to parse flags or arguments is bad input, whatever oclif calls it. */
+  protected override async parse<F extends FlagOutput, B extends FlagOutput, A extends ArgOutput>(
+    options?: Input<F, B, A>,
+    argv?: string[],
+  ): Promise<ParserOutput<F, B, A>> {
+    try {
+      return await super.parse(options, argv)
+    } catch (error) {
+      const message = (error as Error).message.replace(/\s*See more help with --help$/, '').replace(/\s*\n\s*/g, ' ')
+      throw new BadInputError(message.trim())
     }
-    return this.fail(error.message, error.kind, error.exitCode, error.details)
+  }
+
+  override async catch(error: Error & {exitCode?: number}): Promise<unknown> {
+    if (error instanceof Errors.ExitError) throw error
+    if (error instanceof DiagError) return this.fail(error.message, error.kind, error.exitCode, error.details)
+    // Anything else is a bug in diag: say so, with the stack, and keep JSON output JSON.
+    if (error instanceof Errors.CLIError) return this.fail(error.message, 'badInput', EXIT.badInput)
+    process.stderr.write(`${error.stack ?? error.message}\n`)
+    return this.fail(`internal error: ${error.message}`, 'internal', EXIT.internal)
   }
 
   private fail(message: string, kind: string, exitCode: number, details: Record<string, unknown> = {}): never {

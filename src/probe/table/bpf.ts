@@ -69,6 +69,7 @@ function mapType(name: keyof typeof MAP_TYPES, minKernel: string): Capability {
     section: 'bpf',
     description: `BPF ${name} maps`,
     minKernel,
+    config: ['BPF_SYSCALL'],
     needs: ['bpf-syscall'],
     live: true,
     probe: (ctx) =>
@@ -137,6 +138,7 @@ export const BPF_CAPABILITIES: Capability[] = [
     section: 'bpf',
     description: 'BPF programs on BTF-typed tracepoints (tp_btf)',
     minKernel: '5.5',
+    config: ['DEBUG_INFO_BTF', 'BPF_EVENTS'],
     needs: ['bpf-syscall', 'btf'],
     live: true,
     probe: loadAndAttach('probe_tp_btf', {kind: 'trace'}),

@@ -294,7 +294,7 @@ export const TRACEFS_CAPABILITIES: Capability[] = [
     name: 'hist-buckets',
     section: 'tracefs',
     description: 'linear buckets in hist keys (.buckets=)',
-    minKernel: '5.12',
+    minKernel: '5.15',
     needs: ['hist-triggers'],
     live: false,
     probe: histBuckets,

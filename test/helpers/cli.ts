@@ -1,0 +1,30 @@
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+import {execa} from 'execa'
+
+const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/run.js')
+
+export interface CliRun {
+  exitCode: number
+  stdout: string
+  stderr: string
+}
+
+/** Runs the built diag as a user would, in its own process, and never throws on failure. */
+export async function diag(args: string[], options: {timeout?: number} = {}): Promise<CliRun> {
+  const result = await execa(process.execPath, [BIN, ...args], {reject: false, timeout: options.timeout ?? 60_000})
+  return {exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr)}
+}
+
+/** Runs diag with --json and parses what it printed. */
+export async function diagJson<T = Record<string, unknown>>(args: string[]): Promise<CliRun & {json: T}> {
+  const run = await diag([...args, '--json'])
+  let json: T
+  try {
+    json = JSON.parse(run.stdout) as T
+  } catch {
+    throw new Error(`diag ${args.join(' ')} --json printed no JSON (exit ${run.exitCode}):\n${run.stdout}\n${run.stderr}`)
+  }
+  return {...run, json}
+}

@@ -1,0 +1,160 @@
+import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+
+import Ajv from 'ajv'
+import addFormats from 'ajv-formats'
+import {execa} from 'execa'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import type {CapabilitiesReport} from '../../src/plan/report.js'
+import {CAPABILITIES} from '../../src/probe/table/index.js'
+import {diag, diagJson} from '../helpers/cli.js'
+import {configured, hostConfig} from '../helpers/ground-truth.js'
+import {type KernelState, isRoot, kernelState} from '../helpers/kernel-state.js'
+
+const schema = JSON.parse(readFileSync(new URL('../../schema/capabilities.schema.json', import.meta.url), 'utf8'))
+const config = hostConfig()
+
+/** Can a function filter be set in a private instance? Asked by the test, not by diag. */
+async function filterWorks(): Promise<boolean> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'diag-truth-'))
+  await execa('mount', ['-t', 'tracefs', 'nodev', dir])
+  const instance = path.join(dir, 'instances', `difftest-${process.pid}`)
+  try {
+    mkdirSync(instance)
+    try {
+      writeFileSync(path.join(instance, 'set_ftrace_filter'), 'vfs_read')
+      writeFileSync(path.join(instance, 'set_ftrace_filter'), '')
+      return true
+    } catch {
+      return false
+    } finally {
+      rmdirSync(instance)
+    }
+  } finally {
+    await execa('umount', [dir])
+    rmdirSync(dir)
+  }
+}
+
+/**
+ * Does an fentry program attach? Asked of bpftrace, a peer that shares no code with diag. Its
+ * answer counts only when it is one: it ran, or it said kfuncs are not available here.
+ */
+async function fentryWorks(): Promise<boolean | string> {
+  const result = await execa('bpftrace', ['-e', 'kfunc:vfs_read { exit(); }'], {reject: false, timeout: 30_000})
+  if ((result as {code?: string}).code === 'ENOENT') return 'bpftrace is not installed'
+  if (result.exitCode === 0) return true
+  if (/kfunc\/kretfunc not available/.test(String(result.stderr))) return false
+  return `bpftrace failed for another reason: ${String(result.stderr).trim().split('\n').pop()}`
+}
+
+describe.skipIf(!isRoot)('diag capabilities on this host (needs root)', () => {
+  let before: KernelState
+  let report: CapabilitiesReport
+  let byName: Map<string, CapabilitiesReport['capabilities'][number]>
+
+  beforeAll(async () => {
+    before = await kernelState()
+    const run = await diagJson<CapabilitiesReport>(['capabilities'])
+    expect(run.exitCode, run.stderr).toBe(0)
+    report = run.json
+    byName = new Map(report.capabilities.map((c) => [c.name, c]))
+  })
+
+  afterAll(async () => {
+    // Whatever the probes made is gone, and tracefs is mounted exactly if it was before.
+    expect(await kernelState()).toEqual(before)
+  })
+
+  it('prints JSON that the committed schema accepts', () => {
+    const ajv = new Ajv({allErrors: true})
+    addFormats(ajv)
+    const valid = ajv.validate(schema, report)
+    expect(ajv.errors ?? [], JSON.stringify(ajv.errors)).toEqual([])
+    expect(valid).toBe(true)
+    expect(report.capabilities.map((c) => c.name)).toEqual(CAPABILITIES.map((c) => c.name))
+    expect(report.warnings).toEqual([])
+  })
+
+  it('really probes the running kernel: every live capability rests on a probe or a file', () => {
+    for (const capability of CAPABILITIES.filter((c) => c.live && c.section !== 'privileges')) {
+      const result = byName.get(capability.name)!
+      expect(['probe', 'file'], `${capability.name}: ${result.evidence} ${result.detail}`).toContain(result.evidence)
+    }
+  })
+
+  it.skipIf(!config)('agrees with the kernel config on what is compiled in', () => {
+    const expectations: [string, boolean][] = [
+      ['syscall-tracepoints', configured(config!, 'FTRACE_SYSCALLS')],
+      ['hist-triggers', configured(config!, 'HIST_TRIGGERS')],
+      ['synthetic-events', configured(config!, 'SYNTH_EVENTS')],
+      ['function-profiler', configured(config!, 'FUNCTION_PROFILER')],
+      ['function-graph-tracer', configured(config!, 'FUNCTION_GRAPH_TRACER')],
+      ['kprobe-events', configured(config!, 'KPROBE_EVENTS')],
+      ['kprobe-profile', configured(config!, 'KPROBE_EVENTS')],
+      ['uprobe-events', configured(config!, 'UPROBE_EVENTS')],
+      ['bpf-syscall', configured(config!, 'BPF_SYSCALL')],
+      ['bpf-tracepoint', configured(config!, 'BPF_SYSCALL', 'BPF_EVENTS')],
+      ['bpf-raw-tracepoint', configured(config!, 'BPF_SYSCALL', 'BPF_EVENTS')],
+      ['bpf-perf-event', configured(config!, 'BPF_SYSCALL', 'BPF_EVENTS', 'PERF_EVENTS')],
+      ['bpf-kprobe', configured(config!, 'BPF_SYSCALL', 'BPF_EVENTS', 'KPROBES')],
+      ['bpf-kprobe-multi', configured(config!, 'BPF_SYSCALL', 'BPF_EVENTS', 'FPROBE')],
+      ['perf-event-open', configured(config!, 'PERF_EVENTS')],
+      ['btf', existsSync('/sys/kernel/btf/vmlinux')],
+    ]
+    for (const [name, expected] of expectations) {
+      const result = byName.get(name)!
+      expect(result.status, `${name}: ${result.detail}`).toBe(expected ? 'available' : 'unavailable')
+    }
+  })
+
+  it('says the function tracer works exactly when a filter can be set', async () => {
+    const truth = await filterWorks()
+    const result = byName.get('function-tracer')!
+    expect(result.status, result.detail).toBe(truth ? 'available' : 'unavailable')
+    if (!truth) expect(result.detail).toMatch(/E[A-Z]+/)
+  })
+
+  it('says fentry works exactly when bpftrace can attach a kfunc probe', async (context) => {
+    const truth = await fentryWorks()
+    if (typeof truth === 'string') return context.skip(`no independent fentry check: ${truth}`)
+    const result = byName.get('bpf-fentry')!
+    expect(result.status, result.detail).toBe(truth ? 'available' : 'unavailable')
+  })
+
+  it('gives every rejected candidate a reason that names an unmet need or a missing runner', () => {
+    for (const tool of report.tools) {
+      for (const candidate of tool.candidates.filter((c) => !c.usable)) {
+        expect(candidate.reasons.length, `${tool.tool}/${candidate.id}`).toBeGreaterThan(0)
+        for (const reason of candidate.reasons) {
+          const need = candidate.needs.find((n) => reason.startsWith(`${n} `))
+          if (need) expect(byName.get(need)!.status).not.toBe('available')
+          else expect(reason).toMatch(/not implemented/)
+        }
+      }
+      const chosen = tool.candidates.filter((c) => c.chosen)
+      expect(chosen.length).toBe(tool.chosen ? 1 : 0)
+      if (tool.chosen) expect(tool.candidates.findIndex((c) => c.chosen)).toBe(tool.candidates.findIndex((c) => c.usable))
+    }
+  })
+
+  it('renders a readable report with every section', async () => {
+    const run = await diag(['capabilities'])
+    expect(run.exitCode, run.stderr).toBe(0)
+    for (const title of ['Tracing file system', 'perf events', 'BPF', 'Privileges', 'Routing']) expect(run.stdout).toContain(title)
+    expect(run.stdout).toMatch(/^\s+bpf-syscall\s+[+-] (yes|no)\s+probe\s+/m)
+  })
+
+  it('with --host-root / describes the same kernel without acting on it', async () => {
+    const run = await diagJson<CapabilitiesReport>(['capabilities', '--host-root', '/'])
+    expect(run.exitCode, run.stderr).toBe(0)
+    expect(run.json.host.live).toBe(false)
+    expect(run.json.host.kernel).toEqual(report.host.kernel)
+    for (const capability of CAPABILITIES.filter((c) => c.live)) {
+      const result = run.json.capabilities.find((c) => c.name === capability.name)!
+      expect(result.evidence, capability.name).not.toBe('probe')
+    }
+  })
+})
