@@ -355,8 +355,22 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
     } else if (kind == "kprobe" || kind == "kretprobe") {
       link = bpf_program__attach_kprobe(prog, kind == "kretprobe", str("function").c_str());
     } else if (kind == "kprobe_multi") {
+      // Either a glob pattern (libbpf matches it against /proc/kallsyms) or exact symbols,
+      // which skips that scan.
       LIBBPF_OPTS(bpf_kprobe_multi_opts, opts, .retprobe = spec.Get("retprobe").ToBoolean());
-      link = bpf_program__attach_kprobe_multi_opts(prog, str("pattern").c_str(), &opts);
+      std::vector<std::string> names;
+      std::vector<const char *> syms;
+      std::string pattern;
+      if (spec.Get("symbols").IsArray()) {
+        Napi::Array list = spec.Get("symbols").As<Napi::Array>();
+        for (uint32_t i = 0; i < list.Length(); i++) names.push_back(list.Get(i).ToString().Utf8Value());
+        for (const std::string &name : names) syms.push_back(name.c_str());
+        opts.syms = syms.data();
+        opts.cnt = syms.size();
+      } else {
+        pattern = str("pattern");
+      }
+      link = bpf_program__attach_kprobe_multi_opts(prog, pattern.empty() ? nullptr : pattern.c_str(), &opts);
     } else if (kind == "trace") {  // fentry/fexit/tp_btf: target set before load
       link = bpf_program__attach_trace(prog);
     } else if (kind == "uprobe" || kind == "uretprobe") {

@@ -161,7 +161,7 @@ export const BPF_CAPABILITIES: Capability[] = [
     config: ['FPROBE'],
     needs: ['bpf-syscall'],
     live: true,
-    probe: loadAndAttach('probe_kprobe_multi', {kind: 'kprobe_multi', pattern: PROBE_FUNCTION}),
+    probe: loadAndAttach('probe_kprobe_multi', {kind: 'kprobe_multi', symbols: [PROBE_FUNCTION]}),
   },
   {
     name: 'bpf-fentry',
