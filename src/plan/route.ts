@@ -31,10 +31,12 @@ export interface RouteOptions {
 
 function verdict(tool: ToolSpec, candidate: Candidate, capabilities: Map<string, CapabilityResult>, options: RouteOptions) {
   const reasons: string[] = []
-  for (const need of candidate.needs) {
+  const unmet = new Set(candidate.needs.filter((need) => capabilities.get(need)?.status !== 'available'))
+  for (const need of unmet) {
     const result = capabilities.get(need)
     if (!result) reasons.push(`${need} was not probed`)
-    else if (result.status !== 'available') reasons.push(`${need} ${result.status}: ${result.detail}`)
+    // Name the root cause once: "bpf-syscall unavailable", not again for every map type it blocks.
+    else if (!result.blockedBy?.some((blocker) => unmet.has(blocker))) reasons.push(`${need} ${result.status}: ${result.detail}`)
   }
   if (!options.implemented(tool.name, candidate.id)) reasons.push('not implemented in this version of diag')
   return reasons

@@ -75,7 +75,8 @@ async function probeOne(capability: Capability, ctx: ProbeContext): Promise<Outc
     return fallBack(unknown('not-run', `needs ${unmet.map((r) => r.name).join(', ')}, which could not be told`))
   if (unmet.length > 0) {
     const first = unmet[0]
-    return unavailable(first.evidence, `needs ${unmet.map((r) => r.name).join(', ')} (${first.name}: ${first.detail})`)
+    const names = unmet.map((r) => r.name)
+    return {...unavailable(first.evidence, `needs ${names.join(', ')} (${first.name}: ${first.detail})`), blockedBy: names}
   }
   if (capability.live && !ctx.live) return fallBack(unknown('not-run', 'not probed: --host-root describes another host'))
   let outcome: Outcome

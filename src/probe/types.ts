@@ -23,6 +23,7 @@ export interface Outcome {
   detail: string
   /** A value the probe found, when there is one: a mount point, a sysctl, a version. */
   value?: string | number
+  blockedBy?: string[]
 }
 
 export interface CapabilityResult extends Outcome {
@@ -32,6 +33,8 @@ export interface CapabilityResult extends Outcome {
   minKernel: string | null
   /** The config symbols that back this capability, as the kernel config has them. */
   config?: Record<string, string>
+  /** When unavailable only because capabilities it needs are: their names. */
+  blockedBy?: string[]
 }
 
 export interface ProbeContext {

@@ -1,0 +1,238 @@
+import {createHash} from 'node:crypto'
+import {chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+import {execa} from 'execa'
+
+/**
+ * The kernel lab: boots a kernel from ../shared/kernels under qemu (software emulation), with an
+ * initramfs holding busybox, node, the libraries node and the addon need, and the built diag.
+ * Each boot runs a list of shell commands and hands back each one's output and exit status.
+ */
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
+export const KERNELS_DIR = process.env.DIAG_KERNELS ?? path.resolve(REPO, '../shared/kernels')
+
+export interface LabKernel {
+  name: string
+  image: string
+  /** Its build config, the lab's ground truth of what the kernel has. */
+  config: string
+  /** Modules to insmod at boot, in order (the Debian kernel's virtio block driver). */
+  modules: string[]
+}
+
+export const LAB_KERNELS: Record<string, LabKernel> = {
+  'debian-6.1': {
+    name: 'debian-6.1',
+    image: path.join(KERNELS_DIR, 'debian-6.1-cloud/vmlinuz'),
+    config: path.join(KERNELS_DIR, 'debian-6.1-cloud/config'),
+    modules: ['virtio', 'virtio_ring', 'virtio_pci_modern_dev', 'virtio_pci_legacy_dev', 'virtio_pci', 'virtio_blk'].map((m) =>
+      path.join(KERNELS_DIR, 'debian-6.1-cloud/modules', `${m}.ko`),
+    ),
+  },
+  'nobpf-6.1': {
+    name: 'nobpf-6.1',
+    image: path.join(KERNELS_DIR, 'nobpf-6.1/bzImage'),
+    config: path.join(KERNELS_DIR, 'nobpf-6.1/config'),
+    modules: [],
+  },
+}
+
+/** Why the lab cannot run here, or undefined when it can. */
+export function labUnavailable(kernel: LabKernel): string | undefined {
+  if (!existsSync(kernel.image)) return `no lab kernel at ${kernel.image}`
+  for (const tool of ['/usr/bin/qemu-system-x86_64', '/bin/busybox', '/usr/bin/cpio'])
+    if (!existsSync(tool)) return `${tool} is not installed (scripts/setup.sh installs it)`
+  if (!existsSync(path.join(REPO, 'dist/commands/capabilities.js'))) return 'diag is not built (npm run build)'
+  return undefined
+}
+
+export interface LabCase {
+  id: string
+  /** A shell command run by busybox sh in /diag; `diag` and `diag-workload` are on PATH. */
+  command: string
+}
+
+export interface LabResult {
+  exitCode: number
+  stdout: string
+  stderr: string
+  seconds: number
+}
+
+export interface LabBoot {
+  release: string
+  results: Map<string, LabResult>
+  /** Everything qemu printed, for failure messages. */
+  console: string
+}
+
+async function sharedLibraries(binaries: string[]): Promise<string[]> {
+  const libraries = new Set<string>()
+  for (const binary of binaries) {
+    const {stdout} = await execa('ldd', [binary])
+    for (const match of stdout.matchAll(/(\/\S+\.so[.\d]*)/g)) libraries.add(match[1])
+  }
+  return [...libraries]
+}
+
+/** Copies a file to the same path under root, following symlinks to the real file. */
+function copyIntoRoot(root: string, file: string, as = file): void {
+  const target = path.join(root, as)
+  mkdirSync(path.dirname(target), {recursive: true})
+  copyFileSync(file, target)
+  chmodSync(target, statSync(file).mode)
+}
+
+async function productionPackages(): Promise<string[]> {
+  const {stdout} = await execa('npm', ['ls', '--omit=dev', '--all', '--parseable'], {cwd: REPO, reject: false})
+  return stdout.split('\n').filter((p) => p.startsWith(path.join(REPO, 'node_modules')))
+}
+
+const INIT = `#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/diag/lab-bin:/bin:/usr/bin:/usr/sbin:/sbin HOME=/root
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /tmp
+for module in /lab/modules/*.ko; do [ -e "$module" ] && insmod "$module"; done
+echo "@@LAB-READY $(cat /proc/sys/kernel/osrelease)"
+cd /diag
+. /lab/cases.sh
+echo "@@LAB-DONE"
+sync
+poweroff -f
+`
+
+/**
+ * Builds (or reuses) the part of the initramfs that does not change between boots. Cached in the
+ * temp directory, keyed by what went into it, so a test run builds it once.
+ */
+export async function baseInitramfs(): Promise<string> {
+  const inputs = ['dist', 'bpf', 'native/build/Release/diag_bpf.node', 'test/workload/diag-workload', 'package.json', 'package-lock.json']
+  const hash = createHash('sha256')
+  const stamp = (p: string) => {
+    const full = path.join(REPO, p)
+    if (!existsSync(full)) return
+    const st = statSync(full)
+    hash.update(`${p}:${st.size}:${st.mtimeMs}`)
+    if (st.isDirectory()) for (const entry of readdirSorted(full)) stamp(path.join(p, entry))
+  }
+  inputs.forEach(stamp)
+  hash.update(readFileSync(fileURLToPath(import.meta.url))) // how the image is built is an input too
+  const cache = path.join(tmpdir(), `diag-lab-base-${hash.digest('hex').slice(0, 16)}.cpio`)
+  if (existsSync(cache)) return cache
+
+  const root = mkdtempSync(path.join(tmpdir(), 'diag-lab-root-'))
+  try {
+    for (const dir of ['bin', 'dev', 'proc', 'sys', 'tmp', 'root', 'lab/modules', 'diag/lab-bin', 'sys/kernel/tracing', 'sys/kernel/debug'])
+      mkdirSync(path.join(root, dir), {recursive: true})
+    copyIntoRoot(root, '/bin/busybox')
+    copyIntoRoot(root, process.execPath, '/usr/bin/node')
+    const addon = path.join(REPO, 'native/build/Release/diag_bpf.node')
+    for (const library of await sharedLibraries([process.execPath, addon])) copyIntoRoot(root, library)
+    copyIntoRoot(root, '/lib64/ld-linux-x86-64.so.2')
+    for (const p of ['package.json', 'dist', 'bin', 'schema', 'native/build/Release/diag_bpf.node'])
+      cpSync(path.join(REPO, p), path.join(root, 'diag', p), {recursive: true})
+    mkdirSync(path.join(root, 'diag/bpf'))
+    for (const object of readdirSorted(path.join(REPO, 'bpf')).filter((f) => f.endsWith('.bpf.o')))
+      copyFileSync(path.join(REPO, 'bpf', object), path.join(root, 'diag/bpf', object))
+    for (const pkg of await productionPackages())
+      cpSync(pkg, path.join(root, 'diag', path.relative(REPO, pkg)), {recursive: true, dereference: true})
+    copyIntoRoot(root, path.join(REPO, 'test/workload/diag-workload'), '/diag/lab-bin/diag-workload')
+    writeFileSync(path.join(root, 'diag/lab-bin/diag'), '#!/bin/sh\nexec /usr/bin/node /diag/bin/run.js "$@"\n', {mode: 0o755})
+    mkdirSync(path.join(root, 'etc'))
+    writeFileSync(path.join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n') // oclif asks for the user
+    writeFileSync(path.join(root, 'etc/group'), 'root:x:0:\n')
+    writeFileSync(path.join(root, 'init'), INIT, {mode: 0o755})
+    const partial = `${cache}.partial-${process.pid}`
+    await execa('sh', ['-c', `find . -print0 | sort -z | cpio --null -o -H newc --quiet > '${partial}'`], {cwd: root})
+    await execa('mv', [partial, cache])
+    return cache
+  } finally {
+    rmSync(root, {recursive: true, force: true})
+  }
+}
+
+function readdirSorted(dir: string): string[] {
+  return statSync(dir).isDirectory() ? readdirSync(dir).sort() : []
+}
+
+function shellQuote(text: string): string {
+  return `'${text.replace(/'/g, `'\\''`)}'`
+}
+
+/** The per-boot script: each case's stdout and stderr go to the console base64-encoded. */
+function casesScript(cases: LabCase[]): string {
+  const lines = [
+    'lab_case() {',
+    '  start=$(cut -d" " -f1 /proc/uptime)',
+    '  sh -c "$2" > /tmp/out 2> /tmp/err < /dev/null',
+    '  rc=$?',
+    '  end=$(cut -d" " -f1 /proc/uptime)',
+    '  echo "@@CASE $1 $rc $start $end"',
+    '  base64 /tmp/out',
+    '  echo "@@STDERR $1"',
+    '  base64 /tmp/err',
+    '  echo "@@END $1"',
+    '}',
+  ]
+  for (const c of cases) {
+    if (!/^[\w.-]+$/.test(c.id)) throw new Error(`lab case ids are words: ${c.id}`)
+    lines.push(`lab_case ${c.id} ${shellQuote(c.command)}`)
+  }
+  return `${lines.join('\n')}\n`
+}
+
+function parseConsole(console: string): LabBoot {
+  const release = /@@LAB-READY (\S+)/.exec(console)?.[1]
+  if (!release || !console.includes('@@LAB-DONE')) throw new Error(`the lab VM did not finish its cases:\n${console.slice(-4000)}`)
+  const results = new Map<string, LabResult>()
+  const pattern = /@@CASE (\S+) (\d+) ([\d.]+) ([\d.]+)\r?\n([\s\S]*?)@@STDERR \1\r?\n([\s\S]*?)@@END \1/g
+  const decode = (text: string) => Buffer.from(text.replace(/[^A-Za-z0-9+/=]/g, ''), 'base64').toString('utf8')
+  for (const m of console.matchAll(pattern))
+    results.set(m[1], {exitCode: Number(m[2]), stdout: decode(m[5]), stderr: decode(m[6]), seconds: Number(m[4]) - Number(m[3])})
+  return {release, results, console}
+}
+
+/** Boots the kernel once, runs every case in order, and powers off. */
+export async function bootLab(kernel: LabKernel, cases: LabCase[], options: {timeoutMs?: number; diskMiB?: number} = {}): Promise<LabBoot> {
+  const base = await baseInitramfs()
+  const work = mkdtempSync(path.join(tmpdir(), `diag-lab-${kernel.name}-`))
+  try {
+    const extra = path.join(work, 'extra')
+    mkdirSync(path.join(extra, 'lab/modules'), {recursive: true})
+    writeFileSync(path.join(extra, 'lab/cases.sh'), casesScript(cases))
+    kernel.modules.forEach((module, i) => copyFileSync(module, path.join(extra, 'lab/modules', `${i}-${path.basename(module)}`)))
+    const extraCpio = path.join(work, 'extra.cpio')
+    await execa('sh', ['-c', `find . -print0 | sort -z | cpio --null -o -H newc --quiet > '${extraCpio}'`], {cwd: extra})
+    const initrd = path.join(work, 'initrd.cpio')
+    await execa('sh', ['-c', `cat '${base}' '${extraCpio}' > '${initrd}'`])
+    const disk = path.join(work, 'disk.img')
+    await execa('truncate', ['-s', `${options.diskMiB ?? 64}M`, disk])
+    const qemu = await execa(
+      'qemu-system-x86_64',
+      [
+        '-kernel', kernel.image,
+        '-initrd', initrd,
+        '-append', 'console=ttyS0 panic=-1 quiet loglevel=1',
+        '-nographic', '-no-reboot', '-m', '2048', '-smp', '2', '-nic', 'none',
+        '-drive', `file=${disk},format=raw,if=virtio`,
+      ],
+      {reject: false, timeout: options.timeoutMs ?? 600_000, stdin: 'ignore'},
+    )
+    return parseConsole(`${qemu.stdout}\n${qemu.stderr}`)
+  } finally {
+    rmSync(work, {recursive: true, force: true})
+  }
+}
+
+/** Reads a kernel config file into symbol -> value, as the lab's ground truth. */
+export function labConfig(kernel: LabKernel): Map<string, string> {
+  const symbols = new Map<string, string>()
+  for (const m of readFileSync(kernel.config, 'utf8').matchAll(/^CONFIG_(\w+)=(.*)$/gm)) symbols.set(m[1], m[2])
+  return symbols
+}

@@ -1,0 +1,77 @@
+// A workload with a known answer, for diag's tests, lab and benchmarks: it makes exactly the
+// number of kernel events it is asked for, so a tool's count can be checked against it.
+//
+//   diag-workload getppid N        N getppid() syscalls
+//   diag-workload read FILE N      N one-byte pread()s of FILE (N vfs_read calls)
+//   diag-workload dwrite FILE N    N 4 KiB O_DIRECT writes to FILE (a block device or a file)
+//   diag-workload wakeups N        N pipe round trips between two processes (2N wakeups)
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static long count(const char *text) {
+  char *end;
+  long n = strtol(text, &end, 10);
+  if (*end || n < 0) {
+    fprintf(stderr, "diag-workload: not a count: %s\n", text);
+    exit(2);
+  }
+  return n;
+}
+
+static int fail(const char *what) {
+  fprintf(stderr, "diag-workload: %s: %s\n", what, strerror(errno));
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  if (argc == 3 && strcmp(argv[1], "getppid") == 0) {
+    for (long i = count(argv[2]); i > 0; i--) syscall(SYS_getppid);
+    return 0;
+  }
+  if (argc == 4 && strcmp(argv[1], "read") == 0) {
+    int fd = open(argv[2], O_RDONLY);
+    if (fd < 0) return fail(argv[2]);
+    char byte;
+    for (long i = count(argv[3]); i > 0; i--)
+      if (pread(fd, &byte, 1, 0) < 0) return fail("pread");
+    return 0;
+  }
+  if (argc == 4 && strcmp(argv[1], "dwrite") == 0) {
+    int fd = open(argv[2], O_WRONLY | O_DIRECT | O_CREAT, 0600);
+    if (fd < 0) return fail(argv[2]);
+    void *buffer;
+    if (posix_memalign(&buffer, 4096, 4096)) return fail("posix_memalign");
+    memset(buffer, 0x5a, 4096);
+    long n = count(argv[3]);
+    for (long i = 0; i < n; i++)  // distinct offsets, so that no two requests can merge
+      if (pwrite(fd, buffer, 4096, (i % 1024) * 8192) != 4096) return fail("pwrite");
+    return 0;
+  }
+  if (argc == 3 && strcmp(argv[1], "wakeups") == 0) {
+    int ping[2], pong[2];
+    if (pipe(ping) || pipe(pong)) return fail("pipe");
+    long n = count(argv[2]);
+    pid_t child = fork();
+    if (child < 0) return fail("fork");
+    char token = 0;
+    if (child == 0) {
+      for (long i = 0; i < n; i++)
+        if (read(ping[0], &token, 1) != 1 || write(pong[1], &token, 1) != 1) _exit(1);
+      _exit(0);
+    }
+    for (long i = 0; i < n; i++)
+      if (write(ping[1], &token, 1) != 1 || read(pong[0], &token, 1) != 1) return fail("round trip");
+    int status;
+    waitpid(child, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+  }
+  fprintf(stderr, "usage: diag-workload getppid N | read FILE N | dwrite FILE N | wakeups N\n");
+  return 2;
+}
