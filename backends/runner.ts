@@ -1,2 +1,34 @@
-// Placeholder until the first backend lands; replaced by the runner contract.
-export type Runner = unknown
+import type {HostProbe} from '../src/probe/probe.js'
+import type {ResultData} from '../src/result/model.js'
+import type {HostFiles} from '../src/system/files.js'
+import type {UndoLog} from '../src/system/undo.js'
+
+/**
+ * The contract between the tool session (src/run.ts) and a backend. A runner attaches in
+ * start(), registering every detach step in `undo` as it goes, so that a failure halfway leaves
+ * nothing behind; the session then calls collect() once per interval.
+ */
+export interface RunContext<Options> {
+  options: Options
+  probe: HostProbe
+  files: HostFiles
+  undo: UndoLog
+  /** diag's own pid, for naming what it creates (instances, events). */
+  pid: number
+  /** Only this process (its threads) is traced: --pid, or the command diag runs. */
+  targetPid?: number
+  signal: AbortSignal
+}
+
+export interface Collector {
+  /** What is attached, in words: "tracepoint raw_syscalls:sys_enter". */
+  attach: string
+  /** What was gathered since the previous call; starts the next interval. */
+  collect(): Promise<ResultData>
+  /** Events lost so far (full maps, ring-buffer overruns), or null when the backend cannot tell. */
+  lost(): Promise<number | null>
+}
+
+export interface Runner<Options = unknown> {
+  start(ctx: RunContext<Options>): Promise<Collector>
+}

@@ -170,6 +170,7 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
                            InstanceMethod("detach", &BpfObject::Detach),
                            InstanceMethod("mapEntries", &BpfObject::MapEntries),
                            InstanceMethod("mapLookup", &BpfObject::MapLookup),
+                           InstanceMethod("mapUpdate", &BpfObject::MapUpdate),
                            InstanceMethod("mapDelete", &BpfObject::MapDelete),
                            InstanceMethod("mapClear", &BpfObject::MapClear),
                            InstanceMethod("stack", &BpfObject::Stack),
@@ -459,6 +460,16 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
       ThrowErrno(env, errno, "map lookup");
     }
     return Napi::Buffer<uint8_t>::Copy(env, value.data(), value.size());
+  }
+
+  Napi::Value MapUpdate(const Napi::CallbackInfo &info) {
+    struct bpf_map *map = Map(info, 0);
+    Napi::Buffer<uint8_t> key = KeyArg(info, 1, map);
+    if (info.Length() < 3 || !info[2].IsBuffer()) ThrowUsage(info.Env(), "value must be a Buffer");
+    Napi::Buffer<uint8_t> value = info[2].As<Napi::Buffer<uint8_t>>();
+    if (value.Length() != ValueSize(map)) ThrowUsage(info.Env(), "value has the wrong size");
+    if (bpf_map_update_elem(bpf_map__fd(map), key.Data(), value.Data(), BPF_ANY)) ThrowErrno(info.Env(), errno, "map update");
+    return info.Env().Undefined();
   }
 
   Napi::Value MapDelete(const Napi::CallbackInfo &info) {

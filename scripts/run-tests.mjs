@@ -16,7 +16,9 @@ let status = vitest.status ?? 1
 try {
   const results = JSON.parse(readFileSync(report, 'utf8'))
   const skipped = results.numPendingTests + results.numTodoTests
-  console.log(`\ntests: ${results.numPassedTests} passed, ${results.numFailedTests} failed, ${skipped} skipped`)
+  // A failing beforeAll/afterAll fails its file without failing a test: count it as a failure.
+  const failedFiles = results.testResults.filter((file) => file.status === 'failed' && file.assertionResults.every((t) => t.status !== 'failed')).length
+  console.log(`\ntests: ${results.numPassedTests} passed, ${results.numFailedTests + failedFiles} failed, ${skipped} skipped`)
   if (results.numTotalTests === 0) status = 1
 } catch (error) {
   console.error(`run-tests: no results from vitest (${error.message})`)

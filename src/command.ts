@@ -46,7 +46,10 @@ export abstract class DiagCommand extends Command {
     try {
       return await super.parse(options, argv)
     } catch (error) {
-      const message = (error as Error).message.replace(/\s*See more help with --help$/, '').replace(/\s*\n\s*/g, ' ')
+      const message = (error as Error).message
+        .replace(/\s*See more help with --help$/, '')
+        .replace(/^Parsing (--\S+)\s*\n\s*/, '$1 ')
+        .replace(/\s*\n\s*/g, ' ')
       throw new BadInputError(message.trim())
     }
   }

@@ -73,7 +73,7 @@ export function route(tool: ToolSpec, capabilities: CapabilityResult[], options:
 
 /** The error a tool raises when its route has no candidate, listing every reason. */
 export function noRouteError(r: Route): NotSupportedError {
-  const lines = r.candidates.filter((c) => !c.chosen).map((c) => `  ${c.id}: ${c.reasons.join('; ')}`)
+  const lines = r.candidates.map((c) => `  ${c.id}: ${c.usable ? 'usable, but not the backend asked for' : c.reasons.join('; ')}`)
   return new NotSupportedError(`${r.tool} cannot run on this host: ${r.why}\n${lines.join('\n')}`, {
     tool: r.tool,
     candidates: r.candidates,

@@ -5,6 +5,7 @@ import {type HostFiles, NodeFiles} from '../system/files.js'
 import {type UndoFailure, UndoLog} from '../system/undo.js'
 import {type KernelConfig, configVerdict, readKernelConfig} from './kernel-config.js'
 import {type KernelVersion, kernelAtLeast, parseKernelRelease} from './kernel-version.js'
+import {instanceName} from '../tracefs/names.js'
 import {CAPABILITIES} from './table/index.js'
 import {type Capability, type CapabilityResult, type Outcome, type ProbeContext, available, unavailable, unknown} from './types.js'
 
@@ -125,7 +126,7 @@ export async function probeHost(options: ProbeOptions, sessionUndo: UndoLog): Pr
     result: (name) => results.get(name),
     instance() {
       instance ??= (async () => {
-        const dir = `${ctx.tracefs}/instances/diag-${pid}-probe`
+        const dir = `${ctx.tracefs}/instances/${instanceName(pid, 'probe')}`
         await files.mkdir(dir)
         probeUndo.push(`remove instance ${dir}`, () => files.rmdir(dir))
         return dir

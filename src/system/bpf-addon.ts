@@ -35,6 +35,7 @@ export interface BpfObjectHandle {
   detach(link: number): void
   mapEntries(map: string): [Buffer, Buffer][]
   mapLookup(map: string, key: Buffer): Buffer | null
+  mapUpdate(map: string, key: Buffer, value: Buffer): void
   mapDelete(map: string, key: Buffer): void
   mapClear(map: string): void
   stack(map: string, id: number): bigint[] | null

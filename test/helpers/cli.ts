@@ -19,7 +19,9 @@ export async function diag(args: string[], options: {timeout?: number} = {}): Pr
 
 /** Runs diag with --json and parses what it printed. */
 export async function diagJson<T = Record<string, unknown>>(args: string[]): Promise<CliRun & {json: T}> {
-  const run = await diag([...args, '--json'])
+  // --json goes before any `--`, after which everything belongs to the traced command.
+  const dash = args.indexOf('--')
+  const run = await diag(dash < 0 ? [...args, '--json'] : [...args.slice(0, dash), '--json', ...args.slice(dash)])
   let json: T
   try {
     json = JSON.parse(run.stdout) as T

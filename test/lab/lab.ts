@@ -125,6 +125,8 @@ export async function baseInitramfs(): Promise<string> {
   hash.update(readFileSync(fileURLToPath(import.meta.url))) // how the image is built is an input too
   const cache = path.join(tmpdir(), `diag-lab-base-${hash.digest('hex').slice(0, 16)}.cpio`)
   if (existsSync(cache)) return cache
+  // Images of older builds are 100 MB each: keep only the one being made.
+  for (const old of readdirSync(tmpdir()).filter((f) => /^diag-lab-base-\w+\.cpio$/.test(f))) rmSync(path.join(tmpdir(), old), {force: true})
 
   const root = mkdtempSync(path.join(tmpdir(), 'diag-lab-root-'))
   try {

@@ -18,6 +18,7 @@ const MAP_TYPES = {
 
 // A tracepoint every kernel has, as the target for attach probes.
 const PROBE_TRACEPOINT = {category: 'sched', name: 'sched_process_fork'}
+const PERF_TYPE_TRACEPOINT = 2
 
 function describe(error: unknown): string {
   const e = error as BpfAddonError
@@ -37,9 +38,10 @@ function withAddon(ctx: ProbeContext, probe: (addon: BpfAddon) => Outcome): Outc
  * Loads one program of bpf/probe.bpf.o and attaches it: a load alone proves little (a kprobe
  * program loads on a kernel without kprobes). Everything is destroyed before returning.
  */
-function loadAndAttach(program: string, attach: AttachSpec, target?: string): Capability['probe'] {
-  return (ctx) =>
-    withAddon(ctx, (addon) => {
+function loadAndAttach(program: string, attachSpec: AttachSpec | ((ctx: ProbeContext) => Promise<AttachSpec>), target?: string): Capability['probe'] {
+  return async (ctx) => {
+    const attach = typeof attachSpec === 'function' ? await attachSpec(ctx) : attachSpec
+    return withAddon(ctx, (addon) => {
       const path = bpfObjectPath('probe')
       if (!existsSync(path)) return unknown('probe', `${path} is not built (run \`npm run build:bpf\`)`)
       const object = new addon.BpfObject(path)
@@ -61,6 +63,16 @@ function loadAndAttach(program: string, attach: AttachSpec, target?: string): Ca
         object.destroy()
       }
     })
+  }
+}
+
+/**
+ * A tracepoint attach through perf_event_open with the id from diag's own tracefs view, as the
+ * BPF backend does it: libbpf's own tracepoint attach needs tracefs mounted where it looks.
+ */
+async function probeTracepoint(ctx: ProbeContext): Promise<AttachSpec> {
+  const id = Number((await ctx.files.read(`${ctx.tracefs}/events/${PROBE_TRACEPOINT.category}/${PROBE_TRACEPOINT.name}/id`)).trim())
+  return {kind: 'perf_event', type: PERF_TYPE_TRACEPOINT, config: id, cpu: 0}
 }
 
 function mapType(name: keyof typeof MAP_TYPES, minKernel: string): Capability {
@@ -119,9 +131,9 @@ export const BPF_CAPABILITIES: Capability[] = [
     description: 'BPF programs on tracepoints',
     minKernel: '4.7',
     config: ['BPF_EVENTS'],
-    needs: ['bpf-syscall'],
+    needs: ['bpf-syscall', 'tracefs'],
     live: true,
-    probe: loadAndAttach('probe_tracepoint', {kind: 'tracepoint', ...PROBE_TRACEPOINT}),
+    probe: loadAndAttach('probe_tracepoint', probeTracepoint),
   },
   {
     name: 'bpf-raw-tracepoint',

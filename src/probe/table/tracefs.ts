@@ -1,11 +1,13 @@
 import {errnoName} from '../../errors.js'
+import {eventGroup} from '../../tracefs/names.js'
+import {type PrivateMount, mountPrivateTracefs} from '../../tracefs/private-mount.js'
 import {type Capability, type Outcome, type ProbeContext, available, unavailable, unknown} from '../types.js'
 
-// Where the tracing files can be: tracefs' own mount point since 4.1, or debugfs' tracing/
-// directory on older kernels and where only debugfs is mounted.
+// Where the host may have mounted the tracing files: tracefs' own mount point since 4.1, or
+// debugfs' tracing/ directory on older kernels and where only debugfs is mounted.
 const TRACING_DIRS = [
-  {dir: '/sys/kernel/tracing', fstype: 'tracefs', mountAt: '/sys/kernel/tracing'},
-  {dir: '/sys/kernel/debug/tracing', fstype: 'debugfs', mountAt: '/sys/kernel/debug'},
+  {dir: '/sys/kernel/tracing', fstype: 'tracefs'},
+  {dir: '/sys/kernel/debug/tracing', fstype: 'debugfs'},
 ] as const
 
 // A kernel function that every kernel diag supports has had, used as a harmless probe target.
@@ -31,19 +33,20 @@ async function tracingDir(ctx: ProbeContext): Promise<Outcome> {
   }
   if (!ctx.live) return unknown('not-run', 'not mounted under the host root, and diag mounts only on the running host')
   if (process.getuid?.() !== 0) return unknown('file', 'not mounted, and mounting it needs root')
+  // Not mounted: diag mounts it privately for this run rather than changing the host's mounts.
   const filesystems = await ctx.files.read('/proc/filesystems').catch(() => '')
-  for (const {dir, fstype, mountAt} of TRACING_DIRS) {
+  for (const {fstype} of TRACING_DIRS) {
     if (!new RegExp(`\\s${fstype}$`, 'm').test(filesystems)) continue
+    let mounted: PrivateMount
     try {
-      const {mount, unmount} = await import('../../system/mount.js')
-      await mount(fstype, ctx.files.resolve(mountAt))
-      ctx.sessionUndo.push(`unmount ${mountAt}`, () => unmount(ctx.files.resolve(mountAt)))
+      mounted = await mountPrivateTracefs(ctx.pid, fstype)
     } catch (error) {
-      return unavailable('probe', `mounting ${fstype} at ${mountAt} failed: ${describe(error)}`)
+      return unavailable('probe', `mounting ${fstype} failed: ${describe(error)}`)
     }
-    if (await ctx.files.exists(`${dir}/trace`)) {
-      ctx.tracefs = dir
-      return available('probe', `mounted ${fstype} at ${mountAt} for this run (unmounted on exit)`, dir)
+    ctx.sessionUndo.push(`unmount ${mounted.mountPoint}`, () => mounted.remove())
+    if (await ctx.files.exists(`${mounted.tracing}/trace`)) {
+      ctx.tracefs = mounted.tracing
+      return available('probe', `not mounted on the host; diag mounts ${fstype} privately for each run`)
     }
   }
   return unavailable('file', 'neither tracefs nor debugfs is in /proc/filesystems')
@@ -95,7 +98,7 @@ function dynamicEvent(file: string, definition: (ctx: ProbeContext) => string, w
   return async (ctx) => {
     const path = `${ctx.tracefs}/${file}`
     if (!(await ctx.files.exists(path))) return unavailable('file', `no ${file}`)
-    const group = `diag_${ctx.pid}_probe`
+    const group = eventGroup(ctx.pid, 'probe')
     try {
       await ctx.files.write(path, `p:${group}/${what} ${definition(ctx)}`, 'append')
     } catch (error) {

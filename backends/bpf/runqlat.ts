@@ -1,0 +1,38 @@
+import {type RunqlatOptions, UNIT_NS} from '../../src/plan/options.js'
+import {fieldOffset, readEventFormat} from '../../src/tracefs/format.js'
+import type {Runner} from '../runner.js'
+import {BpfTool} from './bpf-tool.js'
+import {HistogramReader} from './histogram.js'
+
+const runner: Runner<RunqlatOptions> = {
+  async start({options, probe, files, undo}) {
+    const wakeup = await readEventFormat(files, probe.tracefs!, 'sched/sched_wakeup')
+    const wakeupNew = await readEventFormat(files, probe.tracefs!, 'sched/sched_wakeup_new')
+    const sched = await readEventFormat(files, probe.tracefs!, 'sched/sched_switch')
+    // One offset serves both wakeup events; the program relies on it, so check it.
+    const pidOffset = fieldOffset(wakeup, 'pid', [4])
+    if (fieldOffset(wakeupNew, 'pid', [4]) !== pidOffset) throw new Error('sched_wakeup and sched_wakeup_new disagree on pid')
+    const bpf = BpfTool.open('runqlat', undo)
+    bpf.setU32('wakeup_pid_offset', pidOffset)
+    bpf.setU32('prev_pid_offset', fieldOffset(sched, 'prev_pid', [4]))
+    bpf.setU32('prev_state_offset', fieldOffset(sched, 'prev_state', [8]))
+    bpf.setU32('next_pid_offset', fieldOffset(sched, 'next_pid', [4]))
+    bpf.setU64('unit_ns', UNIT_NS[options.unit])
+    bpf.load(['sched_wakeup', 'sched_wakeup_new', 'sched_switch'])
+    bpf.attachTracepoint('sched_wakeup', wakeup)
+    bpf.attachTracepoint('sched_wakeup_new', wakeupNew)
+    bpf.attachTracepoint('sched_switch', sched)
+    const histograms = new HistogramReader(bpf, () => null)
+    return {
+      attach: bpf.attachments,
+      async collect() {
+        return {kind: 'histograms', unit: options.unit, labelKey: null, histograms: histograms.read()}
+      },
+      async lost() {
+        return bpf.lost()
+      },
+    }
+  },
+}
+
+export default runner

@@ -1,0 +1,94 @@
+// What every diag BPF program shares: the process filter, the count of events lost to full maps,
+// and the log2 slot of a value. Knobs are read-only globals that diag sets before load.
+#ifndef DIAG_BPF_H
+#define DIAG_BPF_H
+
+#include <linux/bpf.h>
+#include <linux/types.h>
+#include <bpf/bpf_helpers.h>
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+// Reads a tracepoint field at an offset diag took from the event's format file, so the program
+// needs no BTF and runs on any kernel with BPF tracepoints (4.7+).
+#define READ_FIELD(ctx, offset, var) bpf_probe_read(&(var), sizeof(var), (char *)(ctx) + (offset))
+
+// With filter_tgid set, only the processes in traced_tgids are traced: diag puts the one it was
+// asked for there (--pid, or the command it runs), and follow_fork adds each child they fork.
+const volatile __u8 filter_tgid = 0;
+const volatile __u32 fork_child_pid_offset = 44;  // "pid_t child_pid" in sched_process_fork
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, __u64);
+} lost SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 8192);
+  __type(key, __u32);
+  __type(value, __u8);
+} traced_tgids SEC(".maps");
+
+static __always_inline int traced(void) {
+  if (!filter_tgid) return 1;
+  __u32 tgid = bpf_get_current_pid_tgid() >> 32;
+  return bpf_map_lookup_elem(&traced_tgids, &tgid) != 0;
+}
+
+// Runs in the forking task: a traced parent makes its child traced. For a new thread the child
+// pid is a thread id of an already traced process, which does no harm.
+SEC("tracepoint/sched/sched_process_fork")
+int follow_fork(void *ctx) {
+  if (!traced()) return 0;
+  __u32 child = 0;
+  __u8 yes = 1;
+  READ_FIELD(ctx, fork_child_pid_offset, child);
+  bpf_map_update_elem(&traced_tgids, &child, &yes, BPF_ANY);
+  return 0;
+}
+
+static __always_inline void count_lost(void) {
+  __u32 zero = 0;
+  __u64 *n = bpf_map_lookup_elem(&lost, &zero);
+  if (n) *n += 1;  // per-CPU: no other CPU writes this slot
+}
+
+// Adds one to map[key], creating it; a full map counts as a lost event instead of silence.
+static __always_inline void increment(void *map, const void *key) {
+  __u64 *value = bpf_map_lookup_elem(map, key);
+  if (value) {
+    __sync_fetch_and_add(value, 1);
+    return;
+  }
+  __u64 one = 1;
+  if (bpf_map_update_elem(map, key, &one, BPF_NOEXIST) == 0) return;
+  value = bpf_map_lookup_elem(map, key);  // another CPU created it first
+  if (value) {
+    __sync_fetch_and_add(value, 1);
+    return;
+  }
+  count_lost();
+}
+
+// floor(log2(v)), with 0 and 1 both in slot 0: the slots src/result/normalize.ts expects.
+static __always_inline __u32 log2_slot(__u64 v) {
+  __u32 slot = 0;
+  if (v >> 32) { v >>= 32; slot += 32; }
+  if (v >> 16) { v >>= 16; slot += 16; }
+  if (v >> 8) { v >>= 8; slot += 8; }
+  if (v >> 4) { v >>= 4; slot += 4; }
+  if (v >> 2) { v >>= 2; slot += 2; }
+  if (v >> 1) slot += 1;
+  return slot;
+}
+
+// Histogram slots keyed by a label (a disk, or 0) and the log2 slot.
+struct hist_key {
+  __u32 label;
+  __u32 slot;
+};
+
+#endif

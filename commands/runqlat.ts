@@ -1,0 +1,22 @@
+import {Flags} from '@oclif/core'
+
+import type {RunqlatOptions} from '../src/plan/options.js'
+import type {ToolResult} from '../src/result/model.js'
+import {ToolCommand} from '../src/tool-command.js'
+
+export default class Runqlat extends ToolCommand {
+  static override summary = 'Run queue (scheduler) latency as a log2 histogram'
+  static override examples = ['<%= config.bin %> runqlat --duration 10', '<%= config.bin %> runqlat --unit ms --interval 5']
+
+  static override flags = {
+    ...ToolCommand.sessionFlags,
+    unit: Flags.option({options: ['us', 'ms'] as const, default: 'us', summary: 'Histogram unit'})(),
+  }
+
+  async run(): Promise<ToolResult> {
+    const {argv, command} = this.splitCommand()
+    const {flags} = await this.parse(Runqlat, argv)
+    const options: RunqlatOptions = {unit: flags.unit === 'ms' ? 'msecs' : 'usecs'}
+    return this.trace('runqlat', options, flags, command)
+  }
+}

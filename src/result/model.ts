@@ -1,0 +1,72 @@
+import type {BackendName} from '../plan/tools.js'
+
+/**
+ * The one result model every backend's output is normalized into: what `--json` prints (see
+ * schema/result.schema.json) and what the text rendering reads. Only the `backend` fields and the
+ * numbers depend on which backend ran.
+ */
+export const RESULT_SCHEMA_VERSION = 1
+
+/** Event counts by key: syscalls by name, processes, kernel functions. */
+export interface Counts {
+  kind: 'counts'
+  /** What a key names: "syscall", "process", "function". */
+  key: string
+  rows: {key: string; count: number}[]
+}
+
+export type TimeUnit = 'nsecs' | 'usecs' | 'msecs'
+
+/** A log2 histogram: bucket i holds values in [2^i, 2^(i+1) - 1], bucket 0 holds 0 and 1. */
+export interface Histogram {
+  /** null for the whole system; a disk or another grouping otherwise. */
+  label: string | null
+  buckets: {low: number; high: number; count: number}[]
+  count: number
+}
+
+export interface Histograms {
+  kind: 'histograms'
+  unit: TimeUnit
+  /** What a histogram's label names, when there is more than one: "disk". */
+  labelKey: string | null
+  histograms: Histogram[]
+}
+
+/** Per-function hits and time, as the ftrace function profiler's trace_stat table has them. */
+export interface Profile {
+  kind: 'profile'
+  rows: {function: string; hits: number; totalUs: number; avgUs: number; varianceUs2: number}[]
+}
+
+export type ResultData = Counts | Histograms | Profile
+
+export interface Interval {
+  /** When the interval ended. */
+  time: string
+  seconds: number
+  data: ResultData
+}
+
+export interface ToolResult {
+  schema: 'diag/result'
+  schemaVersion: number
+  tool: string
+  backend: {
+    name: BackendName
+    candidate: string
+    method: string
+    /** The attach points that ran: "tracepoint raw_syscalls:sys_enter". */
+    attach: string
+  }
+  /** Why this backend: the route's sentence and every candidate passed over with its reasons. */
+  route: {why: string; passedOver: {candidate: string; reasons: string[]}[]}
+  kernel: string | null
+  startedAt: string
+  seconds: number
+  /** The command diag ran and traced (`diag TOOL -- command`), with its exit status. */
+  command: {argv: string[]; exitCode: number | null} | null
+  /** Events the backend lost (full maps, ring-buffer overruns); null when it cannot tell. */
+  lost: number | null
+  intervals: Interval[]
+}

@@ -1,0 +1,55 @@
+import {Flags} from '@oclif/core'
+
+import {DiagCommand} from './command.js'
+import {renderFooter, renderHeader, renderInterval} from './render/result.js'
+import type {ToolResult} from './result/model.js'
+import {runTool} from './run.js'
+
+const seconds = Flags.custom<number>({
+  async parse(input) {
+    const value = Number(input)
+    if (!Number.isFinite(value) || value <= 0) throw new Error(`expects a number of seconds above 0, not "${input}"`)
+    return value
+  },
+})
+
+/**
+ * What every tracing tool command shares: --duration, --interval, --backend, and an optional
+ * command after `--` that diag runs and traces. Text output streams an interval at a time.
+ */
+export abstract class ToolCommand extends DiagCommand {
+  static override strict = false
+
+  static sessionFlags = {
+    duration: seconds({char: 'd', summary: 'Seconds to trace (default: until Ctrl-C, or until the command exits)'}),
+    interval: seconds({char: 'i', summary: 'Print a result every this many seconds'}),
+    backend: Flags.string({char: 'b', summary: 'Force a backend (bpf, ftrace, perf) or a candidate id, as `diag capabilities` lists them'}),
+  }
+
+  /** The arguments before `--` (for oclif) and the command after it. */
+  protected splitCommand(): {argv: string[]; command: string[] | undefined} {
+    const dash = this.argv.indexOf('--')
+    return dash < 0 ? {argv: this.argv, command: undefined} : {argv: this.argv.slice(0, dash), command: this.argv.slice(dash + 1)}
+  }
+
+  protected async trace<Options>(
+    tool: string,
+    options: Options,
+    flags: {duration?: number; interval?: number; backend?: string},
+    command: string[] | undefined,
+  ): Promise<ToolResult> {
+    const text = !this.jsonEnabled()
+    const result = await runTool(tool, options, {...flags, command, json: !text}, {
+      undo: this.undo,
+      signal: this.abort.signal,
+      onStart: (r) => {
+        if (!text) return
+        this.log(renderHeader(r).join('\n'))
+        if (!flags.duration && !command) this.log('Tracing... Hit Ctrl-C to end.')
+      },
+      onInterval: (r, i) => text && this.log(renderInterval(r, i).join('\n')),
+    })
+    if (text) for (const line of renderFooter(result)) this.log(line)
+    return result
+  }
+}

@@ -1,0 +1,48 @@
+import {NotSupportedError} from '../errors.js'
+import type {HostFiles} from '../system/files.js'
+
+export interface EventField {
+  type: string
+  offset: number
+  size: number
+  signed: boolean
+}
+
+export interface EventFormat {
+  /** category/name, as under events/. */
+  event: string
+  id: number
+  fields: Map<string, EventField>
+}
+
+/** Parses an event's `format` file: its id and where each field sits in the record. */
+export function parseEventFormat(event: string, text: string): EventFormat {
+  const id = Number(/^ID: (\d+)$/m.exec(text)?.[1])
+  const fields = new Map<string, EventField>()
+  for (const m of text.matchAll(/^\s*field:(.+?);\s*offset:(\d+);\s*size:(\d+);\s*signed:(\d);/gm)) {
+    // "unsigned long args[6]" -> name args, type "unsigned long [6]"
+    const declaration = m[1].trim()
+    const name = /(\w+)(\[\d*\])?$/.exec(declaration)?.[1] ?? declaration
+    fields.set(name, {type: declaration, offset: Number(m[2]), size: Number(m[3]), signed: m[4] === '1'})
+  }
+  return {event, id, fields}
+}
+
+export async function readEventFormat(files: HostFiles, tracefs: string, event: string): Promise<EventFormat> {
+  let text: string
+  try {
+    text = await files.read(`${tracefs}/events/${event}/format`)
+  } catch {
+    throw new NotSupportedError(`this kernel has no ${event.replace('/', ':')} tracepoint`, {event})
+  }
+  return parseEventFormat(event, text)
+}
+
+/** A field's offset, checked to have the size the consumer reads. */
+export function fieldOffset(format: EventFormat, name: string, sizes: number[]): number {
+  const field = format.fields.get(name)
+  if (!field) throw new NotSupportedError(`${format.event} has no field ${name}`, {event: format.event, field: name})
+  if (!sizes.includes(field.size))
+    throw new NotSupportedError(`${format.event} field ${name} is ${field.size} bytes, expected ${sizes.join(' or ')}`)
+  return field.offset
+}

@@ -1,0 +1,178 @@
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+import {execa} from 'execa'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import type {CapabilitiesReport} from '../../src/plan/report.js'
+import type {Counts, Histograms, ToolResult} from '../../src/result/model.js'
+import {diag, diagJson} from '../helpers/cli.js'
+import {type KernelState, isRoot, kernelState} from '../helpers/kernel-state.js'
+import {WORKLOAD, loopDevices, withLoopDevice, workloadBuilt} from '../helpers/workload.js'
+
+const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/run.js')
+const N = 20_000
+// A traced command starts behind a gate (a shell that then execs it): these few syscalls of the
+// shell and of the loader may be counted too, but never fewer than the workload's own.
+const HANDFUL = 5
+
+/** Resolves once diag's text output says tracing has started; rejects if diag exits first. */
+function tracingStarted(tracer: ReturnType<typeof execa>, marker: string): Promise<string> {
+  let output = ''
+  return new Promise((resolve, reject) => {
+    tracer.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk
+      if (output.includes(marker)) resolve(output)
+    })
+    tracer.on('exit', (code) => reject(new Error(`diag exited (${code}) before tracing: ${output}`)))
+  })
+}
+
+function count(result: ToolResult, key: string): number {
+  const data = result.intervals.map((i) => i.data as Counts)
+  return data.flatMap((d) => d.rows).filter((r) => r.key === key).reduce((sum, r) => sum + r.count, 0)
+}
+
+function histogramTotal(result: ToolResult, label: string | null = null): number {
+  return result.intervals
+    .flatMap((i) => (i.data as Histograms).histograms)
+    .filter((h) => h.label === label)
+    .reduce((sum, h) => sum + h.count, 0)
+}
+
+let bpfMissing: string | undefined = isRoot ? undefined : 'needs root'
+
+describe.skipIf(!isRoot || !workloadBuilt)('BPF backend on this host (needs root and the built workload)', () => {
+  let before: KernelState
+
+  beforeAll(async () => {
+    before = await kernelState()
+    const caps = await diagJson<CapabilitiesReport>(['capabilities'])
+    const unmet = ['bpf-tracepoint', 'bpf-map-hash'].filter((n) => caps.json.capabilities.find((c) => c.name === n)?.status !== 'available')
+    if (unmet.length) bpfMissing = `this kernel lacks ${unmet.join(', ')}`
+  })
+
+  afterAll(async () => {
+    expect(await kernelState()).toEqual(before)
+  })
+
+  it('syscount counts exactly the getppid calls of a traced command', async (context) => {
+    if (bpfMissing) return context.skip(bpfMissing)
+    const run = await diagJson<ToolResult>(['syscount', '--backend', 'bpf', '--', WORKLOAD, 'getppid', String(N)])
+    expect(run.exitCode, run.stderr).toBe(0)
+    expect(run.json.backend).toMatchObject({name: 'bpf', candidate: 'bpf-tracepoint'})
+    expect(run.json.command).toEqual({argv: [WORKLOAD, 'getppid', String(N)], exitCode: 0})
+    expect(count(run.json, 'getppid')).toBeGreaterThanOrEqual(N)
+    expect(count(run.json, 'getppid')).toBeLessThanOrEqual(N + HANDFUL)
+    expect(run.json.lost).toBe(0)
+  })
+
+  it('syscount --duration 2 --pid counts a running process, read from the text output', async (context) => {
+    if (bpfMissing) return context.skip(bpfMissing)
+    // The workload waits on its stdin until diag says it is tracing.
+    const workload = execa('sh', ['-c', `read -r _; exec ${WORKLOAD} getppid ${N}`], {stdin: 'pipe'})
+    const tracer = execa(process.execPath, [BIN, 'syscount', '--backend', 'bpf', '--duration', '2', '--pid', String(workload.pid)], {reject: false})
+    await tracingStarted(tracer, 'syscount: bpf backend')
+    workload.stdin!.end('\n')
+    await workload
+    const run = await tracer
+    expect(run.exitCode, String(run.stderr)).toBe(0)
+    const row = /^getppid\s+(\d+)$/m.exec(String(run.stdout))
+    expect(row, String(run.stdout)).not.toBeNull()
+    expect(Number(row![1])).toBeGreaterThanOrEqual(N)
+    expect(Number(row![1])).toBeLessThanOrEqual(N + HANDFUL)
+  })
+
+  it('syscount --by process names the traced command', async (context) => {
+    if (bpfMissing) return context.skip(bpfMissing)
+    const run = await diagJson<ToolResult>(['syscount', '--by', 'process', '--backend', 'bpf', '--', WORKLOAD, 'getppid', String(N)])
+    expect(run.exitCode, run.stderr).toBe(0)
+    const rows = (run.json.intervals[0].data as Counts).rows
+    expect(rows).toHaveLength(1)
+    expect(rows[0].key).toMatch(/^diag-workload \[\d+\]$/)
+    expect(rows[0].count).toBeGreaterThanOrEqual(N)
+  })
+
+  it('syscount --interval prints one result per interval, adding up to the whole', async (context) => {
+    if (bpfMissing) return context.skip(bpfMissing)
+    const run = await diagJson<ToolResult>(['syscount', '--backend', 'bpf', '--interval', '0.2', '--', 'sh', '-c', `${WORKLOAD} getppid ${N}; sleep 0.5; ${WORKLOAD} getppid ${N}`])
+    expect(run.exitCode, run.stderr).toBe(0)
+    expect(run.json.intervals.length).toBeGreaterThanOrEqual(2)
+    expect(count(run.json, 'getppid')).toBeGreaterThanOrEqual(2 * N)
+    expect(count(run.json, 'getppid')).toBeLessThanOrEqual(2 * N + HANDFUL)
+  })
+
+  it.skipIf(!loopDevices)('biolatency counts every direct write to a loop device in its histogram', async (context) => {
+    if (bpfMissing) return context.skip(bpfMissing)
+    await withLoopDevice(async (device) => {
+      const run = await diagJson<ToolResult>(['biolatency', '--disks', '--backend', 'bpf', '--', WORKLOAD, 'dwrite', device, '300'])
+      expect(run.exitCode, run.stderr).toBe(0)
+      expect(histogramTotal(run.json, path.basename(device))).toBe(300)
+      const data = run.json.intervals[0].data as Histograms
+      expect(data).toMatchObject({kind: 'histograms', unit: 'usecs', labelKey: 'disk'})
+    })
+  })
+
+  it('biolatency --unit ms without --disks gives one system histogram', async (context) => {
+    if (bpfMissing) return context.skip(bpfMissing)
+    const run = await diagJson<ToolResult>(['biolatency', '--unit', 'ms', '--backend', 'bpf', '--', WORKLOAD, 'dwrite', `/tmp/diag-test-${process.pid}.img`, '50'])
+    await execa('rm', ['-f', `/tmp/diag-test-${process.pid}.img`])
+    expect(run.exitCode, run.stderr).toBe(0)
+    const data = run.json.intervals[0].data as Histograms
+    expect(data.unit).toBe('msecs')
+    expect(data.histograms.map((h) => h.label)).toEqual([null])
+    expect(histogramTotal(run.json)).toBeGreaterThanOrEqual(50)
+  })
+
+  it('runqlat sees the wakeups of a ping-pong workload', async (context) => {
+    if (bpfMissing) return context.skip(bpfMissing)
+    const run = await diagJson<ToolResult>(['runqlat', '--backend', 'bpf', '--', WORKLOAD, 'wakeups', '2000'])
+    expect(run.exitCode, run.stderr).toBe(0)
+    expect(histogramTotal(run.json)).toBeGreaterThanOrEqual(2000)
+  })
+
+  it('SIGTERM mid-run stops tracing, prints the result and leaves no program behind', async (context) => {
+    if (bpfMissing) return context.skip(bpfMissing)
+    const tracer = execa(process.execPath, [BIN, 'syscount', '--backend', 'bpf'], {reject: false})
+    await tracingStarted(tracer, 'Hit Ctrl-C')
+    tracer.kill('SIGTERM')
+    const run = await tracer
+    expect(run.exitCode).toBe(0)
+    expect(String(run.stdout)).toMatch(/SYSCALL\s+COUNT/)
+    const {stdout} = await execa('bpftool', ['prog', 'list', '--json'])
+    expect(JSON.parse(stdout)).toEqual([])
+  })
+
+  it('SIGKILL mid-run leaves no BPF program: every attachment dies with the process', async (context) => {
+    if (bpfMissing) return context.skip(bpfMissing)
+    const tracer = execa(process.execPath, [BIN, 'runqlat', '--backend', 'bpf'], {reject: false})
+    await tracingStarted(tracer, 'Hit Ctrl-C')
+    tracer.kill('SIGKILL')
+    await tracer
+    // The kernel frees programs once their last fd and link are gone; give it a moment.
+    let programs: unknown[] = []
+    for (let i = 0; i < 20; i++) {
+      programs = JSON.parse((await execa('bpftool', ['prog', 'list', '--json'])).stdout)
+      if (programs.length === 0) break
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    expect(programs).toEqual([])
+    // Its private tracefs mount (the host had none) is what SIGKILL leaves: diag reset removes it.
+    const reset = await diag(['reset'])
+    expect(reset.exitCode, reset.stderr).toBe(0)
+  })
+
+  it('refuses bad input before touching the kernel', async () => {
+    for (const args of [
+      ['syscount', '--duration', '-1'],
+      ['syscount', '--interval', 'soon'],
+      ['syscount', '--backend', 'nope'],
+      ['biolatency', '--unit', 'hours'],
+      ['syscount', '--', '/no/such/program'],
+    ]) {
+      const run = await diag(args)
+      expect(run.exitCode, `${args.join(' ')}: ${run.stderr}`).toBe(2)
+      expect(run.stderr).not.toMatch(/\n\s+at /)
+    }
+  })
+})
