@@ -6,8 +6,22 @@ import type {Runner} from './runner.js'
  */
 const RUNNERS: Record<string, () => Promise<{default: Runner<never>}>> = {
   'syscount/bpf-tracepoint': () => import('./bpf/syscount.js'),
+  'syscount/ftrace-stream': async () => ({default: (await import('./ftrace/syscount.js')).stream}),
+  'syscount/perf-stat': async () => ({default: (await import('./perf/syscount.js')).stat}),
   'biolatency/bpf-tracepoint': () => import('./bpf/biolatency.js'),
+  'syscount/ftrace-hist': async () => ({default: (await import('./ftrace/syscount.js')).hist}),
+  'biolatency/ftrace-hist': async () => ({default: (await import('./ftrace/biolatency.js')).hist}),
+  'biolatency/ftrace-stream': async () => ({default: (await import('./ftrace/biolatency.js')).stream}),
   'runqlat/bpf-tracepoint': () => import('./bpf/runqlat.js'),
+  'runqlat/ftrace-hist': async () => ({default: (await import('./ftrace/runqlat.js')).hist}),
+  'runqlat/ftrace-stream': async () => ({default: (await import('./ftrace/runqlat.js')).stream}),
+  'funccount/bpf-kprobe-multi': async () => ({default: (await import('./bpf/funccount.js')).kprobeMulti}),
+  'funccount/bpf-fentry': async () => ({default: (await import('./bpf/funccount.js')).fentry}),
+  'funccount/bpf-kprobe': async () => ({default: (await import('./bpf/funccount.js')).kprobe}),
+  'funccount/ftrace-profiler': async () => ({default: (await import('./ftrace/functions.js')).profilerCount}),
+  'funccount/ftrace-kprobe-profile': async () => ({default: (await import('./ftrace/functions.js')).kprobeProfile}),
+  'funccount/ftrace-function-stream': async () => ({default: (await import('./ftrace/functions.js')).functionStream}),
+  'funcprofile/ftrace-profiler': async () => ({default: (await import('./ftrace/functions.js')).profilerTable}),
 }
 
 export function isImplemented(tool: string, candidateId: string): boolean {

@@ -371,6 +371,14 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
       } else {
         pattern = str("pattern");
       }
+      // Optional cookies, one per symbol, that the program reads back with bpf_get_attach_cookie.
+      std::vector<__u64> cookies;
+      if (spec.Get("cookies").IsArray()) {
+        Napi::Array list = spec.Get("cookies").As<Napi::Array>();
+        for (uint32_t i = 0; i < list.Length(); i++) cookies.push_back(list.Get(i).ToNumber().Int64Value());
+        if (cookies.size() != syms.size()) ThrowUsage(env, "kprobe_multi needs one cookie per symbol");
+        opts.cookies = cookies.data();
+      }
       link = bpf_program__attach_kprobe_multi_opts(prog, pattern.empty() ? nullptr : pattern.c_str(), &opts);
     } else if (kind == "trace") {  // fentry/fexit/tp_btf: target set before load
       link = bpf_program__attach_trace(prog);

@@ -1,6 +1,7 @@
-import {readFile, rmdir} from 'node:fs/promises'
+import {readFile, rmdir, unlink} from 'node:fs/promises'
 
 import type {HostFiles} from './system/files.js'
+import {staleLocks} from './system/lock.js'
 import {unmount} from './system/mount.js'
 import {GROUP_NAME, INSTANCE_NAME, isAlive, ownerPid} from './tracefs/names.js'
 import {PRIVATE_MOUNT} from './tracefs/private-mount.js'
@@ -84,5 +85,6 @@ export async function resetDead(files: HostFiles, tracefs: string | undefined, d
       await rmdir(mountPoint)
     })
   }
+  for (const lock of await staleLocks()) await act('lock', lock.path, lock.pid, () => unlink(lock.path))
   return {tracefs: tracefs ?? null, dryRun, actions}
 }

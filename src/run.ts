@@ -106,7 +106,9 @@ export async function runTool<Options>(toolName: string, options: Options, sessi
     backend: {name: chosen.backend, candidate: chosen.id, method: chosen.method, attach: collector.attach},
     route: {
       why: decision.why,
-      passedOver: decision.candidates.slice(0, chosenIndex).filter((c) => !c.usable).map((c) => ({candidate: c.id, reasons: c.reasons})),
+      passedOver: decision.candidates
+        .slice(0, chosenIndex)
+        .map((c) => ({candidate: c.id, reasons: c.usable ? [`usable, but --backend asked for ${session.backend}`] : c.reasons})),
     },
     kernel: probe.kernel?.release ?? null,
     startedAt: new Date(clock.now()).toISOString(),

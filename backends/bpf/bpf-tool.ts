@@ -71,6 +71,14 @@ export class BpfTool {
     this.object.setConst(name, u64(value))
   }
 
+  setAttachTarget(program: string, func: string): void {
+    this.object.setAttachTarget(program, func)
+  }
+
+  setMaxEntries(map: string, entries: number): void {
+    this.object.setMaxEntries(map, entries)
+  }
+
   /**
    * Traces only this process and the children it forks, when given. Call before load(), which
    * then loads the fork follower too and puts the process in the traced map.
@@ -136,23 +144,5 @@ export class BpfTool {
   /** Events the programs could not record (full maps), summed over CPUs. */
   lost(): number {
     return this.countEntries('lost').reduce((sum, [, n]) => sum + n, 0)
-  }
-}
-
-/**
- * Turns cumulative counters into per-interval ones. The maps are never cleared while programs
- * run, so no event that lands between a read and a clear is lost.
- */
-export class Deltas {
-  private previous = new Map<string, number>()
-
-  next(current: Map<string, number>): Map<string, number> {
-    const delta = new Map<string, number>()
-    for (const [key, value] of current) {
-      const change = value - (this.previous.get(key) ?? 0)
-      if (change > 0) delta.set(key, change)
-    }
-    this.previous = current
-    return delta
   }
 }

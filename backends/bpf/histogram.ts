@@ -1,7 +1,7 @@
 import type {Histogram} from '../../src/result/model.js'
 import {log2Histogram} from '../../src/result/normalize.js'
+import {Deltas} from '../../src/result/deltas.js'
 import type {BpfTool} from './bpf-tool.js'
-import {Deltas} from './bpf-tool.js'
 
 /**
  * Reads a `hist` map keyed by struct hist_key {u32 label; u32 slot} (bpf/diag.h) into one log2

@@ -2,7 +2,8 @@ import type {SyscountOptions} from '../../src/plan/options.js'
 import {countsFrom, syscallName} from '../../src/result/normalize.js'
 import {fieldOffset, readEventFormat} from '../../src/tracefs/format.js'
 import type {Runner} from '../runner.js'
-import {BpfTool, Deltas} from './bpf-tool.js'
+import {Deltas} from '../../src/result/deltas.js'
+import {BpfTool} from './bpf-tool.js'
 
 const runner: Runner<SyscountOptions> = {
   async start({options, probe, files, undo, targetPid}) {

@@ -23,4 +23,9 @@ export interface FunccountOptions {
   top: number
 }
 
+export interface FuncprofileOptions {
+  pattern: string
+  top: number
+}
+
 export const UNIT_NS = {usecs: 1_000, msecs: 1_000_000} as const

@@ -18,7 +18,7 @@ export type AttachSpec =
   | {kind: 'raw_tracepoint'; name: string}
   | {kind: 'kprobe' | 'kretprobe'; function: string}
   | {kind: 'kprobe_multi'; pattern: string; retprobe?: boolean}
-  | {kind: 'kprobe_multi'; symbols: string[]; retprobe?: boolean}
+  | {kind: 'kprobe_multi'; symbols: string[]; cookies?: number[]; retprobe?: boolean}
   | {kind: 'trace'}
   | {kind: 'uprobe' | 'uretprobe'; binary: string; function: string; pid?: number}
   | {kind: 'perf_event'; type: number; config: number; cpu: number; pid?: number; frequency?: number}

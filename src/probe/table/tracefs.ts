@@ -75,11 +75,16 @@ async function functionTracer(ctx: ProbeContext): Promise<Outcome> {
   if (!tracers.split(/\s+/).includes('function')) return unavailable('file', 'available_tracers has no "function"')
   // A filter is what diag needs from the function tracer; setting one is the real test, and it is
   // done in diag's own instance so that no other tracer sees it.
-  const instance = ctx.result('ftrace-instances')?.status === 'available' ? await ctx.instance() : undefined
+  const instance = await privateInstance(ctx)
   const dir = instance && (await ctx.files.exists(`${instance}/set_ftrace_filter`)) ? instance : ctx.tracefs!
   if (dir === ctx.tracefs) {
-    const current = (await ctx.files.read(`${dir}/current_tracer`)).trim()
-    const filter = await ctx.files.read(`${dir}/set_ftrace_filter`)
+    let current: string, filter: string
+    try {
+      current = (await ctx.files.read(`${dir}/current_tracer`)).trim()
+      filter = await ctx.files.read(`${dir}/set_ftrace_filter`)
+    } catch (error) {
+      return refused('reading set_ftrace_filter', error)
+    }
     if (current !== 'nop' || !/^(#.*\n)*$/.test(filter))
       return unknown('probe', `top-level tracing is in use (current_tracer ${current}); not touched`)
   }
@@ -115,13 +120,19 @@ async function probeEvent(ctx: ProbeContext, root: string): Promise<string | und
   return undefined
 }
 
+/** diag's probe instance, or undefined where the kernel has none (or refuses one). */
+async function privateInstance(ctx: ProbeContext): Promise<string | undefined> {
+  if (!(await ctx.files.exists(`${ctx.tracefs}/instances`))) return undefined
+  return ctx.instance().catch(() => undefined)
+}
+
 async function tracepoints(ctx: ProbeContext): Promise<Outcome> {
-  if (ctx.result('ftrace-instances')?.status !== 'available') {
+  const instance = await privateInstance(ctx)
+  if (!instance) {
     // Enabling an event at the top level would disturb other tracers: the files have to do.
     const event = await probeEvent(ctx, ctx.tracefs!)
     return event ? available('file', `events/${event} exists`) : unavailable('file', 'no events/ tracepoints')
   }
-  const instance = await ctx.instance()
   const event = await probeEvent(ctx, instance)
   if (!event) return unavailable('file', 'no events/ tracepoints')
   const enable = `${instance}/events/${event}/enable`

@@ -1,0 +1,59 @@
+import {NotSupportedError} from '../../src/errors.js'
+import type {FunccountOptions} from '../../src/plan/options.js'
+import {countsFrom} from '../../src/result/normalize.js'
+import {matchingFunctions} from '../../src/tracefs/functions.js'
+import type {Runner} from '../runner.js'
+import {Deltas} from '../../src/result/deltas.js'
+import {BpfTool} from './bpf-tool.js'
+
+// bpf/funccount.bpf.c has this many fentry and kprobe programs, one per slot.
+const SLOTS = 64
+const program = (type: 'fentry' | 'kprobe', slot: number) => `count_${type}_${Math.floor(slot / 8)}_${slot % 8}`
+
+type Method = 'kprobe-multi' | 'fentry' | 'kprobe'
+
+function funccount(method: Method): Runner<FunccountOptions> {
+  return {
+    async start({options, probe, files, undo, targetPid}) {
+      const functions = await matchingFunctions(files, probe.tracefs, options.pattern)
+      if (method !== 'kprobe-multi' && functions.length > SLOTS)
+        throw new NotSupportedError(
+          `${JSON.stringify(options.pattern)} matches ${functions.length} functions; one ${method} program per function goes up to ${SLOTS}. Narrow the pattern, or use a kernel with kprobe_multi (5.18+)`,
+        )
+      const bpf = BpfTool.open('funccount', undo)
+      await bpf.filterProcess(targetPid, files, probe.tracefs!)
+      if (method === 'kprobe-multi') {
+        bpf.setMaxEntries('slots', functions.length)
+        bpf.load(['count_multi'])
+        const cookies = functions.map((_, slot) => slot)
+        bpf.attach('count_multi', {kind: 'kprobe_multi', symbols: functions, cookies}, `kprobe_multi on ${functions.length} functions`)
+      } else {
+        const programs = functions.map((_, slot) => program(method, slot))
+        if (method === 'fentry') functions.forEach((fn, slot) => bpf.setAttachTarget(programs[slot], fn))
+        bpf.load(programs)
+        functions.forEach((fn, slot) =>
+          bpf.attach(programs[slot], method === 'fentry' ? {kind: 'trace'} : {kind: 'kprobe', function: fn}, `${method} ${fn}`),
+        )
+      }
+      const deltas = new Deltas()
+      return {
+        attach: method === 'kprobe-multi' ? bpf.attachments : `${method} on ${functions.length} functions (${options.pattern})`,
+        async collect() {
+          const current = new Map<string, number>()
+          for (const [key, n] of bpf.countEntries('slots')) {
+            const slot = key.readUInt32LE()
+            if (slot < functions.length) current.set(functions[slot], n)
+          }
+          return countsFrom('function', deltas.next(current), options.top)
+        },
+        async lost() {
+          return bpf.lost()
+        },
+      }
+    },
+  }
+}
+
+export const kprobeMulti = funccount('kprobe-multi')
+export const fentry = funccount('fentry')
+export const kprobe = funccount('kprobe')

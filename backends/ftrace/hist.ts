@@ -1,0 +1,44 @@
+/**
+ * Reading a hist trigger's `hist` file:
+ *   { id: sys_getppid                   [110] } hitcount:       2000
+ *   { common_pid: bash            [      1234] } hitcount:         12
+ *   { dev:  265289728, lat:         12 } hitcount:          3
+ *   Totals:
+ *       Hits: 67612
+ *       Entries: 72
+ *       Dropped: 0
+ */
+export interface HistEntry {
+  /** Each key field: its number (the bracketed one for .syscall/.execname keys) and its text. */
+  keys: Record<string, {number: number; text: string}>
+  hitcount: number
+}
+
+export interface Hist {
+  entries: HistEntry[]
+  dropped: number
+}
+
+const ENTRY = /^\{\s*(.*?)\s*\}\s+hitcount:\s*(\d+)/
+
+function parseKeys(text: string): HistEntry['keys'] {
+  const keys: HistEntry['keys'] = {}
+  // Fields are "name: value", separated by commas; a value has no comma of its own.
+  for (const part of text.split(',')) {
+    const m = /^\s*(\w+):\s*(.*?)\s*$/.exec(part)
+    if (!m) continue
+    const bracketed = /\[\s*(\d+)\s*\]\s*$/.exec(m[2])
+    const number = bracketed ? Number(bracketed[1]) : Number(m[2].replace(/^~\s*/, ''))
+    keys[m[1]] = {number, text: m[2].replace(/\s*\[\s*\d+\s*\]\s*$/, '')}
+  }
+  return keys
+}
+
+export function parseHist(text: string): Hist {
+  const entries: HistEntry[] = []
+  for (const line of text.split('\n')) {
+    const m = ENTRY.exec(line)
+    if (m) entries.push({keys: parseKeys(m[1]), hitcount: Number(m[2])})
+  }
+  return {entries, dropped: Number(/^\s*Dropped:\s*(\d+)/m.exec(text)?.[1] ?? 0)}
+}

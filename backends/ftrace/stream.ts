@@ -1,0 +1,65 @@
+import {readdir} from 'node:fs/promises'
+
+import type {RunContext} from '../runner.js'
+import {TracePipe, type TraceLine} from './trace-pipe.js'
+import {TracefsSession} from './tracefs-session.js'
+
+// Per-CPU ring buffer of the private instance: big enough that a poll every 100 ms keeps up with
+// a busy syscall stream on small machines.
+const BUFFER_KB = 8192
+
+/**
+ * Keeps diag's own threads out of its streams: reading trace_pipe makes syscalls, which would
+ * otherwise become events to read, without end. set_event_notrace_pid (5.8+) takes every thread;
+ * on older kernels a filter on each event drops the main thread, which is the one that reads.
+ */
+async function excludeSelf(session: TracefsSession, dir: string, events: string[]): Promise<void> {
+  const threads = (await readdir('/proc/self/task')).join(' ')
+  let excluded = false
+  for (const file of ['set_event_notrace_pid', 'set_ftrace_notrace_pid']) {
+    if (!(await session.exists(`${dir}/${file}`))) continue
+    await session.write(`${dir}/${file}`, threads)
+    excluded = true
+  }
+  if (!excluded) for (const event of events) await session.write(`${dir}/events/${event}/filter`, `common_pid != ${process.pid}`)
+}
+
+export interface EventStream {
+  session: TracefsSession
+  pipe: TracePipe
+  attach: string
+}
+
+/**
+ * Events from a private instance, read from its trace_pipe: the instance is made, filtered to the
+ * traced process (and the children it forks) when there is one, the events enabled, the pipe
+ * opened. Each step's undo is recorded as it is taken.
+ */
+export async function startEventStream(
+  ctx: RunContext<unknown>,
+  purpose: string,
+  events: string[],
+  onLine: (line: TraceLine) => void,
+  options: {
+    /** false for tools that measure the whole system even when a command is given. */
+    filterPid?: boolean
+    /** Set up a tracer in the instance before the pipe opens (the function tracer). */
+    beforeEnable?: (session: TracefsSession, dir: string) => Promise<void>
+  } = {},
+): Promise<EventStream> {
+  const session = new TracefsSession(ctx.files, ctx.probe.tracefs!, ctx.pid, ctx.undo)
+  const dir = await session.instance(purpose)
+  await session.write(`${dir}/buffer_size_kb`, String(BUFFER_KB))
+  if (options.filterPid !== false && ctx.targetPid !== undefined) {
+    if (await session.exists(`${dir}/options/event-fork`)) await session.write(`${dir}/options/event-fork`, '1')
+    await session.write(`${dir}/set_event_pid`, String(ctx.targetPid))
+  } else {
+    await excludeSelf(session, dir, events)
+  }
+  for (const event of events) await session.enableEvent(dir, event)
+  await options.beforeEnable?.(session, dir)
+  const pipe = await TracePipe.open(session, dir, onLine)
+  ctx.undo.push(`close ${dir}/trace_pipe`, () => pipe.close())
+  const what = events.length ? `${events.map((e) => e.replace('/', ':')).join(', ')} events` : 'events'
+  return {session, pipe, attach: `${what} from ${dir}/trace_pipe`}
+}

@@ -1,0 +1,29 @@
+import {Args, Flags} from '@oclif/core'
+
+import type {FunccountOptions} from '../src/plan/options.js'
+import type {ToolResult} from '../src/result/model.js'
+import {checkFunctionPattern} from '../src/tracefs/functions.js'
+import {ToolCommand} from '../src/tool-command.js'
+
+export default class Funccount extends ToolCommand {
+  static override summary = 'Count calls of kernel functions matching a wildcard pattern'
+  static override examples = ["<%= config.bin %> funccount 'vfs_*' --duration 5", "<%= config.bin %> funccount 'tcp_send*' --interval 1"]
+
+  static override args = {
+    pattern: Args.string({required: true, description: "Kernel function names, with * and ? wildcards: 'vfs_r*'"}),
+  }
+
+  static override flags = {
+    ...ToolCommand.sessionFlags,
+    pid: Flags.integer({char: 'p', min: 1, summary: 'Only this process'}),
+    top: Flags.integer({char: 'T', min: 1, default: 50, summary: 'Show this many rows'}),
+  }
+
+  async run(): Promise<ToolResult> {
+    const {argv, command} = this.splitCommand()
+    const {args, flags} = await this.parse(Funccount, argv)
+    checkFunctionPattern(args.pattern)
+    const options: FunccountOptions = {pattern: args.pattern, pid: flags.pid, top: flags.top}
+    return this.trace('funccount', options, flags, command)
+  }
+}

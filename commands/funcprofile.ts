@@ -1,0 +1,28 @@
+import {Args, Flags} from '@oclif/core'
+
+import type {FuncprofileOptions} from '../src/plan/options.js'
+import type {ToolResult} from '../src/result/model.js'
+import {checkFunctionPattern} from '../src/tracefs/functions.js'
+import {ToolCommand} from '../src/tool-command.js'
+
+export default class Funcprofile extends ToolCommand {
+  static override summary = 'Hits and time per kernel function (the ftrace function profiler table)'
+  static override examples = ["<%= config.bin %> funcprofile 'tcp*' --duration 10", "<%= config.bin %> funcprofile 'vfs_*' --json -- ./workload"]
+
+  static override args = {
+    pattern: Args.string({required: true, description: "Kernel function names, with * and ? wildcards: 'tcp*'"}),
+  }
+
+  static override flags = {
+    ...ToolCommand.sessionFlags,
+    top: Flags.integer({char: 'T', min: 1, default: 30, summary: 'Show this many rows'}),
+  }
+
+  async run(): Promise<ToolResult> {
+    const {argv, command} = this.splitCommand()
+    const {args, flags} = await this.parse(Funcprofile, argv)
+    checkFunctionPattern(args.pattern)
+    const options: FuncprofileOptions = {pattern: args.pattern, top: flags.top}
+    return this.trace('funcprofile', options, flags, command)
+  }
+}
