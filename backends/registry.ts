@@ -21,6 +21,8 @@ const RUNNERS: Record<string, () => Promise<{default: Runner<never>}>> = {
   'funccount/ftrace-profiler': async () => ({default: (await import('./ftrace/functions.js')).profilerCount}),
   'funccount/ftrace-kprobe-profile': async () => ({default: (await import('./ftrace/functions.js')).kprobeProfile}),
   'funccount/ftrace-function-stream': async () => ({default: (await import('./ftrace/functions.js')).functionStream}),
+  'funcprofile/bpf-fentry': async () => ({default: (await import('./bpf/funcprofile.js')).fentry}),
+  'funcprofile/bpf-kprobe': async () => ({default: (await import('./bpf/funcprofile.js')).kprobe}),
   'funcprofile/ftrace-profiler': async () => ({default: (await import('./ftrace/functions.js')).profilerTable}),
 }
 

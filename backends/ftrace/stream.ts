@@ -9,19 +9,16 @@ import {TracefsSession} from './tracefs-session.js'
 const BUFFER_KB = 8192
 
 /**
- * Keeps diag's own threads out of its streams: reading trace_pipe makes syscalls, which would
- * otherwise become events to read, without end. set_event_notrace_pid (5.8+) takes every thread;
+ * Keeps diag's own threads out of its streams: reading trace_pipe makes syscalls (and calls
+ * vfs_read), which would otherwise become events to read, without end. set_event_notrace_pid
+ * (5.8+) takes every thread, and set_ftrace_notrace_pid does the same for the function tracer;
  * on older kernels a filter on each event drops the main thread, which is the one that reads.
  */
-async function excludeSelf(session: TracefsSession, dir: string, events: string[]): Promise<void> {
+async function excludeSelf(session: TracefsSession, dir: string, events: string[], functionTracer: boolean): Promise<void> {
   const threads = (await readdir('/proc/self/task')).join(' ')
-  let excluded = false
-  for (const file of ['set_event_notrace_pid', 'set_ftrace_notrace_pid']) {
-    if (!(await session.exists(`${dir}/${file}`))) continue
-    await session.write(`${dir}/${file}`, threads)
-    excluded = true
-  }
-  if (!excluded) for (const event of events) await session.write(`${dir}/events/${event}/filter`, `common_pid != ${process.pid}`)
+  const file = functionTracer ? 'set_ftrace_notrace_pid' : 'set_event_notrace_pid'
+  if (await session.exists(`${dir}/${file}`)) return session.write(`${dir}/${file}`, threads)
+  for (const event of events) await session.write(`${dir}/events/${event}/filter`, `common_pid != ${process.pid}`)
 }
 
 export interface EventStream {
@@ -54,7 +51,7 @@ export async function startEventStream(
     if (await session.exists(`${dir}/options/event-fork`)) await session.write(`${dir}/options/event-fork`, '1')
     await session.write(`${dir}/set_event_pid`, String(ctx.targetPid))
   } else {
-    await excludeSelf(session, dir, events)
+    await excludeSelf(session, dir, events, options.beforeEnable !== undefined)
   }
   for (const event of events) await session.enableEvent(dir, event)
   await options.beforeEnable?.(session, dir)

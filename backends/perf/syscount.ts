@@ -1,6 +1,6 @@
 import type {SyscountOptions} from '../../src/plan/options.js'
 import {countsFrom} from '../../src/result/normalize.js'
-import {isAlive} from '../../src/tracefs/names.js'
+import {isRunning} from '../../src/tracefs/names.js'
 import type {Runner} from '../runner.js'
 import {PerfStat} from './perf-stat.js'
 
@@ -23,7 +23,7 @@ export const stat: Runner<SyscountOptions> = {
       async collect() {
         const counts = (await window?.stop()) ?? new Map()
         // The next interval's window, unless the traced process is gone: then there is nothing to count.
-        window = targetPid === undefined || isAlive(targetPid) ? await open().catch(() => undefined) : undefined
+        window = targetPid === undefined || isRunning(targetPid) ? await open().catch(() => undefined) : undefined
         const bySyscall = [...counts].map(([event, n]): [string, number] => [event.replace(/^syscalls:sys_enter_/, ''), n])
         return countsFrom('syscall', bySyscall, options.top)
       },

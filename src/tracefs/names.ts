@@ -1,3 +1,5 @@
+import {readFileSync} from 'node:fs'
+
 /**
  * How diag names what it creates in tracefs: always with its pid, so that two diag processes
  * never collide and `diag reset` can tell what a dead diag left from what anyone else made.
@@ -22,5 +24,15 @@ export function isAlive(pid: number): boolean {
     return true
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/** Alive and not a zombie: a process that has exited but not been reaped still answers kill(0). */
+export function isRunning(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
+  } catch {
+    return false
   }
 }

@@ -1,54 +1,17 @@
-import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
-import path from 'node:path'
+import {existsSync, readFileSync} from 'node:fs'
 
 import Ajv from 'ajv'
 import addFormats from 'ajv-formats'
-import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {CapabilitiesReport} from '../../src/plan/report.js'
 import {CAPABILITIES} from '../../src/probe/table/index.js'
 import {diag, diagJson} from '../helpers/cli.js'
-import {expectedFromConfig, hostConfig} from '../helpers/ground-truth.js'
+import {expectedFromConfig, fentryWorks, functionFilterWorks, hostConfig} from '../helpers/ground-truth.js'
 import {type KernelState, isRoot, kernelState} from '../helpers/kernel-state.js'
 
 const schema = JSON.parse(readFileSync(new URL('../../schema/capabilities.schema.json', import.meta.url), 'utf8'))
 const config = hostConfig()
-
-/** Can a function filter be set in a private instance? Asked by the test, not by diag. */
-async function filterWorks(): Promise<boolean> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'diag-truth-'))
-  await execa('mount', ['-t', 'tracefs', 'nodev', dir])
-  const instance = path.join(dir, 'instances', `difftest-${process.pid}`)
-  try {
-    mkdirSync(instance)
-    try {
-      writeFileSync(path.join(instance, 'set_ftrace_filter'), 'vfs_read')
-      writeFileSync(path.join(instance, 'set_ftrace_filter'), '')
-      return true
-    } catch {
-      return false
-    } finally {
-      rmdirSync(instance)
-    }
-  } finally {
-    await execa('umount', [dir])
-    rmdirSync(dir)
-  }
-}
-
-/**
- * Does an fentry program attach? Asked of bpftrace, a peer that shares no code with diag. Its
- * answer counts only when it is one: it ran, or it said kfuncs are not available here.
- */
-async function fentryWorks(): Promise<boolean | string> {
-  const result = await execa('bpftrace', ['-e', 'kfunc:vfs_read { exit(); }'], {reject: false, timeout: 30_000})
-  if ((result as {code?: string}).code === 'ENOENT') return 'bpftrace is not installed'
-  if (result.exitCode === 0) return true
-  if (/kfunc\/kretfunc not available/.test(String(result.stderr))) return false
-  return `bpftrace failed for another reason: ${String(result.stderr).trim().split('\n').pop()}`
-}
 
 describe.skipIf(!isRoot)('diag capabilities on this host (needs root)', () => {
   let before: KernelState
@@ -97,7 +60,7 @@ describe.skipIf(!isRoot)('diag capabilities on this host (needs root)', () => {
   })
 
   it('says the function tracer works exactly when a filter can be set', async () => {
-    const truth = await filterWorks()
+    const truth = await functionFilterWorks()
     const result = byName.get('function-tracer')!
     expect(result.status, result.detail).toBe(truth ? 'available' : 'unavailable')
     if (!truth) expect(result.detail).toMatch(/E[A-Z]+/)

@@ -2,17 +2,21 @@ import {readFileSync} from 'node:fs'
 
 import Ajv from 'ajv'
 import addFormats from 'ajv-formats'
-import {beforeAll, describe, expect, it} from 'vitest'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {CapabilitiesReport} from '../../src/plan/report.js'
-import {configured, expectedFromConfig} from '../helpers/ground-truth.js'
-import {LAB_KERNELS, type LabBoot, type LabCase, bootLab, labConfig, labUnavailable} from './lab.js'
+import {TOOLS} from '../../src/plan/tools.js'
+import type {ResetReport} from '../../src/reset.js'
+import type {ToolResult} from '../../src/result/model.js'
+import {capabilityTruths, configured, expectUsable, expectedFromConfig} from '../helpers/ground-truth.js'
+import {MATRIX, type MatrixEnv, type MatrixRow, judge, recordRows} from '../matrix/cases.js'
+import {LAB_KERNELS, type LabBoot, type LabCase, bootLab, labConfig, labUnavailable, shellQuote} from './lab.js'
 
 const schema = JSON.parse(readFileSync(new URL('../../schema/capabilities.schema.json', import.meta.url), 'utf8'))
 
 // What the kernel's tracing looks like after diag ran: read through a mount of diag's own.
 const STATE_AFTER = [
-  'grep -c " /sys/kernel/tracing " /proc/mounts',
+  'grep -c tracefs /proc/mounts',
   'mkdir -p /tmp/t && mount -t tracefs t /tmp/t',
   'echo "instances: $(ls /tmp/t/instances)"',
   'echo "kprobes: $(cat /tmp/t/kprobe_events)"',
@@ -20,30 +24,63 @@ const STATE_AFTER = [
   'echo "synthetic: $(cat /tmp/t/synthetic_events)"',
   'echo "tracer: $(cat /tmp/t/current_tracer)"',
   'echo "events: $(cat /tmp/t/set_event)"',
+  'echo "filter: $(grep -v "^#" /tmp/t/set_ftrace_filter)"',
   'echo "profiler: $(cat /tmp/t/function_profile_enabled 2>/dev/null)"',
   'umount /tmp/t',
 ].join('; ')
 
-const CASES: LabCase[] = [
-  {id: 'capabilities', command: 'diag capabilities --json'},
-  {id: 'state-after', command: STATE_AFTER},
-]
+const ENV: MatrixEnv = {name: '', workload: 'diag-workload', readFile: '/diag/package.json', disk: '/dev/vda', diskLabel: 'vda'}
+const diag = (args: string[]) => `diag ${args.map(shellQuote).join(' ')}`
+
+function cases(kernel: string): LabCase[] {
+  return [
+    {id: 'capabilities', command: 'diag capabilities --json'},
+    // Syscall counting must not need BTF: hide it and count through the BPF backend all the same.
+    {
+      id: 'no-btf',
+      command: `[ -d /sys/kernel/btf ] && mount -t tmpfs none /sys/kernel/btf; ${diag(['syscount', '--backend', 'bpf', '--json', '--', 'diag-workload', 'getppid', '1000'])}; rc=$?; umount /sys/kernel/btf 2>/dev/null; exit $rc`,
+    },
+    ...MATRIX.map((c, i) => ({id: `matrix-${i}`, command: diag(c.args({...ENV, name: kernel}))})),
+    // Two diag processes at once: private instances let both count.
+    {
+      id: 'together',
+      command: `${diag(['syscount', '--backend', 'ftrace', '--json', '--', 'diag-workload', 'getppid', '1000'])} > /tmp/a & ${diag(['syscount', '--backend', 'ftrace', '--json', '--', 'diag-workload', 'getppid', '1000'])} > /tmp/b; wait; cat /tmp/a; echo @@; cat /tmp/b`,
+    },
+    // The function profiler has no instance: a second diag must get the busy error, not share it.
+    {
+      id: 'profiler-busy',
+      command: `${diag(['funccount', 'vfs_rea*', '--backend', 'ftrace-profiler', '--duration', '30'])} > /dev/null & sleep 15; ${diag(['funcprofile', 'vfs_rea*', '--duration', '1', '--json'])}; echo "exit=$?"; kill -INT $!; wait`,
+    },
+    // A diag killed with SIGKILL mid-run leaves its instance (and triggers): diag reset removes all.
+    {
+      id: 'killed',
+      command: `diag syscount --backend ftrace > /tmp/k 2>&1 & for i in $(seq 60); do grep -q Hit /tmp/k && break; sleep 1; done; kill -9 $!; sleep 1; ls /sys/kernel/debug; diag reset --json`,
+    },
+    {id: 'state-after', command: STATE_AFTER},
+  ]
+}
 
 describe.each(Object.values(LAB_KERNELS))('the kernel lab: $name', (kernel) => {
   const missing = labUnavailable(kernel)
-  const config = missing ? new Map<string, string>() : labConfig(kernel)
+  const config = labConfig(kernel)
+  const env: MatrixEnv = {...ENV, name: kernel.name}
+  const rows: MatrixRow[] = []
   let boot: LabBoot
   let report: CapabilitiesReport
 
   beforeAll(async () => {
     if (missing) return
-    boot = await bootLab(kernel, CASES)
+    boot = await bootLab(kernel, cases(kernel.name), {timeoutMs: 1_500_000})
     const run = boot.results.get('capabilities')
-    expect(run?.exitCode, `${run?.stderr}\n${boot.console.slice(-2000)}`).toBe(0)
+    expect(run?.exitCode, `${run?.stderr}\n${boot.console.slice(-3000)}`).toBe(0)
     report = JSON.parse(run!.stdout)
-  }, 900_000)
+  }, 1_600_000)
 
-  it.skipIf(missing)(`reports what its config says it has${missing ? ` (skipped: ${missing})` : ''}`, () => {
+  afterAll(() => recordRows(rows, kernel.name))
+
+  const labIt = (name: string, fn: () => void) => it.skipIf(missing)(missing ? `${name} (skipped: ${missing})` : name, fn)
+
+  labIt('reports what its config says it has', () => {
     const ajv = new Ajv({allErrors: true})
     addFormats(ajv)
     expect(ajv.validate(schema, report), JSON.stringify(ajv.errors)).toBe(true)
@@ -64,7 +101,59 @@ describe.each(Object.values(LAB_KERNELS))('the kernel lab: $name', (kernel) => {
     }
   })
 
-  it.skipIf(missing)('leaves tracing as it found it: no mount, instance, probe event or tracer', () => {
+  labIt('counts syscalls through BPF with BTF hidden, where it has BPF', () => {
+    const run = boot.results.get('no-btf')!
+    if (!configured(config, 'BPF_SYSCALL', 'BPF_EVENTS')) return void expect(run.exitCode).toBe(3)
+    expect(run.exitCode, run.stderr).toBe(0)
+    const result = JSON.parse(run.stdout) as ToolResult
+    const rows = result.intervals.flatMap((i) => (i.data as {rows: {key: string; count: number}[]}).rows)
+    expect(rows.find((r) => r.key === 'getppid')?.count).toBeGreaterThanOrEqual(1000)
+  })
+
+  const truths = capabilityTruths(config, {'perf-tool': false})
+  MATRIX.forEach((c, i) => {
+    labIt(`${c.tool} on ${c.candidate}`, () => {
+      const tool = TOOLS.find((t) => t.name === c.tool)!
+      const candidates = c.candidate === 'default' ? tool.candidates : tool.candidates.filter((x) => x.id === c.candidate)
+      const first = candidates.findIndex((x) => expectUsable(x.needs, truths))
+      const run = boot.results.get(`matrix-${i}`)!
+      const row = judge(c, env, run.exitCode, run.stdout)
+      rows.push(row)
+      if (first >= 0) {
+        expect(row.outcome, `${row.detail}\n${run.stderr}`).toBe('right')
+        expect(row.ran).toBe(candidates[first].id)
+      } else {
+        expect(row.outcome, `${row.detail}\n${run.stderr}`).toBe('not supported')
+      }
+    })
+  })
+
+  labIt('lets two diag processes trace at once', () => {
+    const run = boot.results.get('together')!
+    expect(run.exitCode, run.stderr).toBe(0)
+    const [a, b] = run.stdout.split('@@').map((text) => JSON.parse(text) as ToolResult)
+    for (const result of [a, b]) {
+      const rows = result.intervals.flatMap((i) => (i.data as {rows: {key: string; count: number}[]}).rows)
+      expect(rows.find((r) => r.key === 'getppid')?.count).toBeGreaterThanOrEqual(1000)
+    }
+  })
+
+  labIt('refuses a second user of the function profiler with the busy error', () => {
+    const run = boot.results.get('profiler-busy')!
+    if (!configured(config, 'FUNCTION_PROFILER')) return
+    expect(run.stdout, run.stderr).toMatch(/exit=5/)
+    expect(JSON.parse(run.stdout.slice(0, run.stdout.lastIndexOf('exit=')))).toMatchObject({error: {kind: 'busy', exitCode: 5}})
+  })
+
+  labIt('cleans up after a diag killed with SIGKILL, with diag reset', () => {
+    const run = boot.results.get('killed')!
+    expect(run.exitCode, run.stderr).toBe(0)
+    const report = JSON.parse(run.stdout.slice(run.stdout.indexOf('{'))) as ResetReport
+    expect(report.actions.map((a) => a.kind)).toContain('instance')
+    for (const action of report.actions) expect(action.outcome).toBe('removed')
+  })
+
+  labIt('leaves tracing as it found it: no mount, instance, probe event, trigger or tracer', () => {
     const state = boot.results.get('state-after')!
     expect(state.stdout.split('\n').map((l) => l.trimEnd())).toEqual([
       '0',
@@ -74,6 +163,7 @@ describe.each(Object.values(LAB_KERNELS))('the kernel lab: $name', (kernel) => {
       'synthetic:',
       'tracer: nop',
       'events:',
+      'filter:',
       configured(config, 'FUNCTION_PROFILER') ? 'profiler: 0' : 'profiler:',
       '',
     ])

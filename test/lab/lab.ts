@@ -163,7 +163,7 @@ function readdirSorted(dir: string): string[] {
   return statSync(dir).isDirectory() ? readdirSync(dir).sort() : []
 }
 
-function shellQuote(text: string): string {
+export function shellQuote(text: string): string {
   return `'${text.replace(/'/g, `'\\''`)}'`
 }
 
@@ -172,7 +172,7 @@ function casesScript(cases: LabCase[]): string {
   const lines = [
     'lab_case() {',
     '  start=$(cut -d" " -f1 /proc/uptime)',
-    '  sh -c "$2" > /tmp/out 2> /tmp/err < /dev/null',
+    '  timeout 300 sh -c "$2" > /tmp/out 2> /tmp/err < /dev/null',
     '  rc=$?',
     '  end=$(cut -d" " -f1 /proc/uptime)',
     '  echo "@@CASE $1 $rc $start $end"',
@@ -234,6 +234,7 @@ export async function bootLab(kernel: LabKernel, cases: LabCase[], options: {tim
 
 /** Reads a kernel config file into symbol -> value, as the lab's ground truth. */
 export function labConfig(kernel: LabKernel): Map<string, string> {
+  if (!existsSync(kernel.config)) return new Map()
   const symbols = new Map<string, string>()
   for (const m of readFileSync(kernel.config, 'utf8').matchAll(/^CONFIG_(\w+)=(.*)$/gm)) symbols.set(m[1], m[2])
   return symbols

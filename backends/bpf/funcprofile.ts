@@ -1,0 +1,78 @@
+import {NotSupportedError} from '../../src/errors.js'
+import type {FuncprofileOptions} from '../../src/plan/options.js'
+import type {Profile} from '../../src/result/model.js'
+import {matchingFunctions} from '../../src/tracefs/functions.js'
+import type {Runner} from '../runner.js'
+import {BpfTool} from './bpf-tool.js'
+
+// bpf/funcprofile.bpf.c has this many program pairs of each kind, one pair per slot.
+const SLOTS = 64
+const slotName = (slot: number) => `${Math.floor(slot / 8)}_${slot % 8}`
+
+interface SlotStats {
+  hits: number
+  totalNs: number
+  squaresNs2: number
+}
+
+/** Sums a per-CPU `struct stats {u64 hits, total_ns, squares_ns2}` value over CPUs. */
+function sumStats(value: Buffer): SlotStats {
+  const sum = {hits: 0, totalNs: 0, squaresNs2: 0}
+  for (let offset = 0; offset + 24 <= value.length; offset += 24) {
+    sum.hits += Number(value.readBigUInt64LE(offset))
+    sum.totalNs += Number(value.readBigUInt64LE(offset + 8))
+    sum.squaresNs2 += Number(value.readBigUInt64LE(offset + 16))
+  }
+  return sum
+}
+
+function funcprofile(method: 'fentry' | 'kprobe'): Runner<FuncprofileOptions> {
+  return {
+    async start({options, probe, files, undo, targetPid}) {
+      const functions = await matchingFunctions(files, probe.tracefs, options.pattern)
+      if (functions.length > SLOTS)
+        throw new NotSupportedError(`${JSON.stringify(options.pattern)} matches ${functions.length} functions; the ${method} backend times up to ${SLOTS}`)
+      const bpf = BpfTool.open('funcprofile', undo)
+      await bpf.filterProcess(targetPid, files, probe.tracefs!)
+      const enter = functions.map((_, slot) => `enter_${method}_${slotName(slot)}`)
+      const exit = functions.map((_, slot) => `exit_${method}_${slotName(slot)}`)
+      if (method === 'fentry') functions.forEach((fn, slot) => [enter[slot], exit[slot]].forEach((p) => bpf.setAttachTarget(p, fn)))
+      bpf.load([...enter, ...exit])
+      functions.forEach((fn, slot) => {
+        if (method === 'fentry') {
+          bpf.attach(enter[slot], {kind: 'trace'}, `fentry ${fn}`)
+          bpf.attach(exit[slot], {kind: 'trace'}, `fexit ${fn}`)
+        } else {
+          bpf.attach(enter[slot], {kind: 'kprobe', function: fn}, `kprobe ${fn}`)
+          bpf.attach(exit[slot], {kind: 'kretprobe', function: fn}, `kretprobe ${fn}`)
+        }
+      })
+      let previous = new Map<number, SlotStats>()
+      const pair = method === 'fentry' ? 'fentry/fexit' : 'kprobe/kretprobe'
+      return {
+        attach: `${pair} on ${functions.length} functions (${options.pattern})`,
+        async collect(): Promise<Profile> {
+          const current = new Map(bpf.entries('slots').map(([key, value]) => [key.readUInt32LE(), sumStats(value)]))
+          const rows: Profile['rows'] = []
+          for (const [slot, now] of current) {
+            const before = previous.get(slot) ?? {hits: 0, totalNs: 0, squaresNs2: 0}
+            const hits = now.hits - before.hits
+            if (slot >= functions.length || hits <= 0) continue
+            const totalUs = (now.totalNs - before.totalNs) / 1000
+            const avgUs = totalUs / hits
+            const squaresUs2 = (now.squaresNs2 - before.squaresNs2) / 1e6
+            const varianceUs2 = hits > 1 ? Math.max(0, (squaresUs2 - hits * avgUs * avgUs) / (hits - 1)) : 0
+            rows.push({function: functions[slot], hits, totalUs, avgUs, varianceUs2})
+          }
+          previous = current
+          rows.sort((a, b) => b.totalUs - a.totalUs || a.function.localeCompare(b.function))
+          return {kind: 'profile', rows: rows.slice(0, options.top)}
+        },
+        lost: async () => bpf.lost(),
+      }
+    },
+  }
+}
+
+export const fentry = funcprofile('fentry')
+export const kprobe = funcprofile('kprobe')

@@ -1,0 +1,70 @@
+import {existsSync} from 'node:fs'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+import {execa} from 'execa'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {TOOLS} from '../../src/plan/tools.js'
+import {diag} from '../helpers/cli.js'
+import {capabilityTruths, expectUsable, fentryWorks, functionFilterWorks, hostConfig, perfToolWorks} from '../helpers/ground-truth.js'
+import {type KernelState, isRoot, kernelState} from '../helpers/kernel-state.js'
+import {WORKLOAD, loopDevices, workloadBuilt} from '../helpers/workload.js'
+import {MATRIX, type MatrixEnv, type MatrixRow, judge, recordRows} from '../matrix/cases.js'
+
+// Any file will do for the read workload: diag's own package.json is always there.
+const READ_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../package.json')
+const config = hostConfig()
+const missing = !isRoot ? 'needs root' : !workloadBuilt ? 'needs the built workload' : !loopDevices ? 'needs loop devices' : !config ? 'needs the kernel config' : undefined
+
+describe.skipIf(missing)(`every tool on every backend, on this host${missing ? ` (skipped: ${missing})` : ''}`, () => {
+  let before: KernelState
+  let env: MatrixEnv
+  let image: string
+  let truths: Map<string, boolean>
+  const rows: MatrixRow[] = []
+
+  beforeAll(async () => {
+    before = await kernelState()
+    image = `/tmp/diag-matrix-${process.pid}.img`
+    await execa('truncate', ['-s', '64M', image])
+    const device = (await execa('losetup', ['--find', '--show', image])).stdout.trim()
+    env = {name: 'host', workload: WORKLOAD, readFile: READ_FILE, disk: device, diskLabel: path.basename(device)}
+    const fentry = await fentryWorks()
+    truths = capabilityTruths(config!, {
+      'function-tracer': await functionFilterWorks(),
+      'perf-tool': await perfToolWorks(),
+      btf: existsSync('/sys/kernel/btf/vmlinux'),
+      ...(typeof fentry === 'boolean' ? {'bpf-fentry': fentry} : {}),
+    })
+    if (typeof fentry === 'string') truths.delete('bpf-fentry')
+  })
+
+  afterAll(async () => {
+    if (env) await execa('losetup', ['-d', env.disk])
+    await execa('rm', ['-f', image])
+    recordRows(rows, 'host')
+    expect(await kernelState()).toEqual(before)
+  })
+
+  for (const c of MATRIX) {
+    it(`${c.tool} on ${c.candidate}`, async (context) => {
+      const tool = TOOLS.find((t) => t.name === c.tool)!
+      const candidates = c.candidate === 'default' ? tool.candidates : tool.candidates.filter((x) => x.id === c.candidate)
+      const verdicts = candidates.map((x) => expectUsable(x.needs, truths))
+      const first = verdicts.findIndex((v) => v !== false)
+      if (first >= 0 && verdicts[first] === undefined) return context.skip(`no independent truth for ${candidates[first].needs.filter((n) => !truths.has(n)).join(', ')}`)
+      const shouldRun = first >= 0
+      const run = await diag(c.args(env))
+      const row = judge(c, env, run.exitCode, run.stdout)
+      rows.push(row)
+      if (shouldRun) {
+        expect(row.outcome, `${row.detail}\n${run.stderr}`).toBe('right')
+        expect(row.ran).toBe(candidates[first].id)
+      } else {
+        expect(row.outcome, `${row.detail}\n${run.stderr}`).toBe('not supported')
+        expect(run.exitCode).toBe(3)
+      }
+    })
+  }
+})

@@ -1,0 +1,140 @@
+import {mkdirSync, writeFileSync} from 'node:fs'
+import path from 'node:path'
+
+import {TOOLS} from '../../src/plan/tools.js'
+import type {Counts, Histograms, Profile, ToolResult} from '../../src/result/model.js'
+
+/**
+ * The coverage matrix: every tool on every backend diag has, each with a workload whose answer is
+ * known, run the same way on the host and on each lab kernel. The same table drives the tests and
+ * the README's coverage table (scripts/matrix.mjs).
+ */
+export interface MatrixEnv {
+  name: string
+  /** The workload binary, as the environment sees it. */
+  workload: string
+  /** A file to read(2) repeatedly. */
+  readFile: string
+  /** A block device whose only requests are the test's, and its name in --disks output. */
+  disk: string
+  diskLabel: string
+}
+
+export interface MatrixCase {
+  tool: string
+  /** A candidate id, or "default" to let diag route. */
+  candidate: string
+  args(env: MatrixEnv): string[]
+  /** Why the result is wrong, or undefined when it is right. */
+  check(result: ToolResult, env: MatrixEnv): string | undefined
+}
+
+const N = {syscalls: 2000, writes: 200, wakeups: 500, reads: 2000}
+// A traced command starts behind a gate shell that execs it: a few of its syscalls count too.
+const HANDFUL = 5
+// Backends that cannot filter by process count everyone's calls of the function while the
+// workload runs; on an idle machine that is a little more.
+const SYSTEM_WIDE_SLACK = 300
+
+const countOf = (r: ToolResult, key: string) =>
+  r.intervals.flatMap((i) => (i.data as Counts).rows ?? []).filter((row) => row.key === key).reduce((s, row) => s + row.count, 0)
+
+const histogramTotal = (r: ToolResult, label: string | null) =>
+  r.intervals
+    .flatMap((i) => (i.data as Histograms).histograms ?? [])
+    .filter((h) => h.label === label)
+    .reduce((s, h) => s + h.count, 0)
+
+function within(what: string, value: number, low: number, high: number): string | undefined {
+  return value >= low && value <= high ? undefined : `${what} was ${value}, expected ${low}..${high}`
+}
+
+const SYSTEM_WIDE = new Set(['funccount/ftrace-profiler', 'funccount/ftrace-kprobe-profile'])
+
+function casesFor(tool: string, candidate: string): MatrixCase {
+  const force = candidate === 'default' ? [] : ['--backend', candidate]
+  switch (tool) {
+    case 'syscount':
+      return {
+        tool,
+        candidate,
+        args: (env) => ['syscount', ...force, '--json', '--', env.workload, 'getppid', String(N.syscalls)],
+        check: (r) => within('getppid count', countOf(r, 'getppid'), N.syscalls, N.syscalls + HANDFUL),
+      }
+    case 'biolatency':
+      return {
+        tool,
+        candidate,
+        args: (env) => ['biolatency', '--disks', ...force, '--json', '--', env.workload, 'dwrite', env.disk, String(N.writes)],
+        check: (r, env) => within(`requests on ${env.diskLabel}`, histogramTotal(r, env.diskLabel), N.writes, N.writes),
+      }
+    case 'runqlat':
+      return {
+        tool,
+        candidate,
+        args: (env) => ['runqlat', ...force, '--json', '--', env.workload, 'wakeups', String(N.wakeups)],
+        // Each round trip wakes both sides; every wakeup that is waited for is counted.
+        check: (r) => within('run queue latencies', histogramTotal(r, null), N.wakeups, Infinity),
+      }
+    case 'funccount': {
+      const slack = SYSTEM_WIDE.has(`funccount/${candidate}`) ? SYSTEM_WIDE_SLACK : HANDFUL
+      return {
+        tool,
+        candidate,
+        args: (env) => ['funccount', 'vfs_rea*', ...force, '--json', '--', env.workload, 'read', env.readFile, String(N.reads)],
+        check: (r) => within('vfs_read calls', countOf(r, 'vfs_read'), N.reads, N.reads + (candidate === 'default' ? SYSTEM_WIDE_SLACK : slack)),
+      }
+    }
+    case 'funcprofile':
+      return {
+        tool,
+        candidate,
+        args: (env) => ['funcprofile', 'vfs_rea*', ...force, '--json', '--', env.workload, 'read', env.readFile, String(N.reads)],
+        check: (r) => {
+          const row = r.intervals.flatMap((i) => (i.data as Profile).rows).find((x) => x.function === 'vfs_read')
+          if (!row) return 'no vfs_read row'
+          if (!(row.totalUs > 0 && row.avgUs > 0)) return `vfs_read has no time: ${JSON.stringify(row)}`
+          return within('vfs_read hits', row.hits, N.reads, N.reads + SYSTEM_WIDE_SLACK)
+        },
+      }
+    default:
+      throw new Error(`no matrix case for ${tool}`)
+  }
+}
+
+/** Every candidate of every tool, and each tool left to route itself. */
+export const MATRIX: MatrixCase[] = TOOLS.flatMap((tool) => [casesFor(tool.name, 'default'), ...tool.candidates.map((c) => casesFor(tool.name, c.id))])
+
+export type Outcome = 'right' | 'wrong' | 'not supported' | 'failed'
+
+export interface MatrixRow {
+  env: string
+  tool: string
+  candidate: string
+  /** Which candidate ran (for "default", the one diag chose). */
+  ran: string | null
+  outcome: Outcome
+  detail: string
+}
+
+/** Judges one run: its exit code, its JSON, and the known answer. */
+export function judge(c: MatrixCase, env: MatrixEnv, exitCode: number, stdout: string): MatrixRow {
+  const row = {env: env.name, tool: c.tool, candidate: c.candidate}
+  let json: ToolResult | {error: {message: string}}
+  try {
+    json = JSON.parse(stdout)
+  } catch {
+    return {...row, ran: null, outcome: 'failed', detail: `exit ${exitCode}, no JSON: ${stdout.slice(0, 300)}`}
+  }
+  if ('error' in json) return {...row, ran: null, outcome: exitCode === 3 ? 'not supported' : 'failed', detail: json.error.message.split('\n')[0]}
+  const wrong = c.check(json, env)
+  return {...row, ran: json.backend.candidate, outcome: wrong ? 'wrong' : 'right', detail: wrong ?? ''}
+}
+
+/** Where scripts/matrix.mjs collects rows from the suites, when it runs them. */
+export function recordRows(rows: MatrixRow[], env: string): void {
+  const dir = process.env.DIAG_MATRIX_DIR
+  if (!dir) return
+  mkdirSync(dir, {recursive: true})
+  writeFileSync(path.join(dir, `${env}.json`), JSON.stringify(rows, null, 2))
+}
