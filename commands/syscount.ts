@@ -1,6 +1,8 @@
 import {Flags} from '@oclif/core'
 
+import {BadInputError} from '../src/errors.js'
 import type {SyscountOptions} from '../src/plan/options.js'
+import {isSyscallName} from '../src/result/normalize.js'
 import type {ToolResult} from '../src/result/model.js'
 import {ToolCommand} from '../src/tool-command.js'
 
@@ -17,12 +19,16 @@ export default class Syscount extends ToolCommand {
     by: Flags.option({options: ['syscall', 'process'] as const, default: 'syscall', summary: 'What to count by'})(),
     pid: Flags.integer({char: 'p', min: 1, summary: 'Only this process'}),
     top: Flags.integer({char: 'T', min: 1, default: 20, summary: 'Show this many rows'}),
+    syscall: Flags.string({char: 's', multiple: true, summary: 'Only this syscall (by name; repeat for more)'}),
   }
 
   async run(): Promise<ToolResult> {
     const {argv, command} = this.splitCommand()
     const {flags} = await this.parse(Syscount, argv)
-    const options: SyscountOptions = {by: flags.by, pid: flags.pid, top: flags.top}
+    const unknown = (flags.syscall ?? []).filter((name) => !isSyscallName(name))
+    if (unknown.length > 0) throw new BadInputError(`unknown syscall: ${unknown.join(', ')}`)
+    if (flags.syscall && flags.by === 'process') throw new BadInputError('--syscall counts by syscall; it does not go with --by process')
+    const options: SyscountOptions = {by: flags.by, pid: flags.pid, top: flags.top, syscalls: flags.syscall && new Set(flags.syscall)}
     return this.trace('syscount', options, flags, command)
   }
 }

@@ -28,7 +28,7 @@ const runner: Runner<SyscountOptions> = {
       async collect() {
         const name = names()
         const current = new Map(bpf.countEntries('counts').map(([key, n]) => [name(key), n]))
-        return countsFrom(options.by, deltas.next(current), options.top)
+        return countsFrom(options.by, deltas.next(current), options.top, options.syscalls)
       },
       async lost() {
         return bpf.lost()

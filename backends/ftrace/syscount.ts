@@ -24,7 +24,7 @@ export const stream: Runner<SyscountOptions> = {
         pipe.drain()
         const interval = counts
         counts = new Map()
-        return countsFrom(options.by, interval, options.top)
+        return countsFrom(options.by, interval, options.top, options.syscalls)
       },
       lost: () => pipe.lost(),
     }
@@ -61,7 +61,7 @@ export const hist: Runner<SyscountOptions> = {
               : syscallName(entry.keys.id.number)
           current.set(name, (current.get(name) ?? 0) + entry.hitcount)
         }
-        return countsFrom(options.by, deltas.next(current), options.top)
+        return countsFrom(options.by, deltas.next(current), options.top, options.syscalls)
       },
       lost: async () => dropped,
     }

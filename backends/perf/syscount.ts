@@ -25,7 +25,7 @@ export const stat: Runner<SyscountOptions> = {
         // The next interval's window, unless the traced process is gone: then there is nothing to count.
         window = targetPid === undefined || isRunning(targetPid) ? await open().catch(() => undefined) : undefined
         const bySyscall = [...counts].map(([event, n]): [string, number] => [event.replace(/^syscalls:sys_enter_/, ''), n])
-        return countsFrom('syscall', bySyscall, options.top)
+        return countsFrom('syscall', bySyscall, options.top, options.syscalls)
       },
       // perf stat counts in the kernel and cannot drop events.
       lost: async () => 0,

@@ -5,6 +5,8 @@ export interface SyscountOptions {
   by: 'syscall' | 'process'
   pid?: number
   top: number
+  /** Only these syscalls (by name), when given. */
+  syscalls?: ReadonlySet<string>
 }
 
 export interface BiolatencyOptions {

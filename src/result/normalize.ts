@@ -6,10 +6,19 @@ export function syscallName(nr: number): string {
   return X86_64_SYSCALLS[nr] ?? `syscall_${nr}`
 }
 
-/** Counts from key -> count pairs, largest first (ties by key, so output is stable), top N. */
-export function countsFrom(key: string, entries: Iterable<[string, number]>, top?: number): Counts {
+const SYSCALL_NAMES = new Set(Object.values(X86_64_SYSCALLS))
+
+export function isSyscallName(name: string): boolean {
+  return SYSCALL_NAMES.has(name) || /^syscall_\d+$/.test(name)
+}
+
+/**
+ * Counts from key -> count pairs, largest first (ties by key, so output is stable), top N, and
+ * only the keys in `only` when it is given.
+ */
+export function countsFrom(key: string, entries: Iterable<[string, number]>, top?: number, only?: ReadonlySet<string>): Counts {
   const merged = new Map<string, number>()
-  for (const [k, n] of entries) if (n > 0) merged.set(k, (merged.get(k) ?? 0) + n)
+  for (const [k, n] of entries) if (n > 0 && (!only || only.has(k))) merged.set(k, (merged.get(k) ?? 0) + n)
   const rows = [...merged]
     .map(([k, count]) => ({key: k, count}))
     .sort((a, b) => b.count - a.count || a.key.localeCompare(b.key))
