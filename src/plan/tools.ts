@@ -31,8 +31,8 @@ export const TOOLS: ToolSpec[] = [
       {
         id: 'bpf-tracepoint',
         backend: 'bpf',
-        method: 'BPF program on raw_syscalls:sys_enter, counts in a hash map',
-        needs: [...BPF_COUNTS, 'bpf-tracepoint', 'syscall-tracepoints'],
+        method: 'BPF program on raw_syscalls:sys_enter, counts in a per-CPU hash map',
+        needs: ['bpf-syscall', 'bpf-map-percpu-hash', 'bpf-tracepoint', 'syscall-tracepoints'],
       },
       {
         id: 'ftrace-hist',
