@@ -2,6 +2,7 @@ import {loadRunner} from '../backends/registry.js'
 import type {Collector} from '../backends/runner.js'
 import {isImplemented} from '../backends/registry.js'
 import {BadInputError} from './errors.js'
+import type {ToolOptions} from './plan/options.js'
 import {noRouteError, route} from './plan/route.js'
 import {findTool} from './plan/tools.js'
 import {probeHost} from './probe/probe.js'
@@ -65,7 +66,7 @@ async function waitFor(clock: Clock, until: number, signal: AbortSignal, command
  * per interval until the duration ends, the command exits or a signal stops it. Every kernel
  * change is in deps.undo, which the caller unwinds on every way out.
  */
-export async function runTool<Options>(toolName: string, options: Options, session: SessionOptions, deps: SessionDeps): Promise<ToolResult> {
+export async function runTool<Options extends ToolOptions>(toolName: string, options: Options, session: SessionOptions, deps: SessionDeps): Promise<ToolResult> {
   checkSessionOptions(session)
   const tool = findTool(toolName)
   if (!tool) throw new Error(`unknown tool ${toolName}`)
@@ -93,7 +94,7 @@ export async function runTool<Options>(toolName: string, options: Options, sessi
     files: new NodeFiles('/'),
     undo: deps.undo,
     pid: process.pid,
-    targetPid: (options as {pid?: number}).pid ?? command?.pid,
+    targetPid: options.pid ?? command?.pid,
     signal: deps.signal,
   })
   deps.signal.throwIfAborted()

@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {DiagCommand} from './command.js'
+import type {ToolOptions} from './plan/options.js'
 import {renderFooter, renderHeader, renderInterval} from './render/result.js'
 import type {ToolResult} from './result/model.js'
 import {runTool} from './run.js'
@@ -32,7 +33,7 @@ export abstract class ToolCommand extends DiagCommand {
     return dash < 0 ? {argv: this.argv, command: undefined} : {argv: this.argv.slice(0, dash), command: this.argv.slice(dash + 1)}
   }
 
-  protected async trace<Options>(
+  protected async trace<Options extends ToolOptions>(
     tool: string,
     options: Options,
     flags: {duration?: number; interval?: number; backend?: string},

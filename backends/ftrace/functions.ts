@@ -158,7 +158,7 @@ export const functionStream: Runner<FunccountOptions> = {
         counts.set(fn, (counts.get(fn) ?? 0) + 1)
       },
       {
-        async beforeEnable(session, dir) {
+        async functionTracer(session, dir) {
           await session.set(`${dir}/set_ftrace_filter`, ctx.options.pattern, '')
           if (ctx.targetPid !== undefined) {
             if (await session.exists(`${dir}/options/function-fork`)) await session.write(`${dir}/options/function-fork`, '1')

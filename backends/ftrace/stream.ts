@@ -40,8 +40,8 @@ export async function startEventStream(
   options: {
     /** false for tools that measure the whole system even when a command is given. */
     filterPid?: boolean
-    /** Set up a tracer in the instance before the pipe opens (the function tracer). */
-    beforeEnable?: (session: TracefsSession, dir: string) => Promise<void>
+    /** Sets up the function tracer in the instance (filter, pid, tracer) before the pipe opens. */
+    functionTracer?: (session: TracefsSession, dir: string) => Promise<void>
   } = {},
 ): Promise<EventStream> {
   const session = new TracefsSession(ctx.files, ctx.probe.tracefs!, ctx.pid, ctx.undo)
@@ -51,10 +51,10 @@ export async function startEventStream(
     if (await session.exists(`${dir}/options/event-fork`)) await session.write(`${dir}/options/event-fork`, '1')
     await session.write(`${dir}/set_event_pid`, String(ctx.targetPid))
   } else {
-    await excludeSelf(session, dir, events, options.beforeEnable !== undefined)
+    await excludeSelf(session, dir, events, options.functionTracer !== undefined)
   }
   for (const event of events) await session.enableEvent(dir, event)
-  await options.beforeEnable?.(session, dir)
+  await options.functionTracer?.(session, dir)
   const pipe = await TracePipe.open(session, dir, onLine)
   ctx.undo.push(`close ${dir}/trace_pipe`, () => pipe.close())
   const what = events.length ? `${events.map((e) => e.replace('/', ':')).join(', ')} events` : 'events'

@@ -1,31 +1,34 @@
 import type {TimeUnit} from '../result/model.js'
 
 /** Each tool's own options, as its command parses them and its backends read them. */
-export interface SyscountOptions {
-  by: 'syscall' | 'process'
+export interface ToolOptions {
+  /** Only this process (--pid); tools that measure the whole system leave it unset. */
   pid?: number
+}
+
+export interface SyscountOptions extends ToolOptions {
+  by: 'syscall' | 'process'
   top: number
   /** Only these syscalls (by name), when given. */
   syscalls?: ReadonlySet<string>
 }
 
-export interface BiolatencyOptions {
+export interface BiolatencyOptions extends ToolOptions {
   unit: Extract<TimeUnit, 'usecs' | 'msecs'>
   disks: boolean
   queued: boolean
 }
 
-export interface RunqlatOptions {
+export interface RunqlatOptions extends ToolOptions {
   unit: Extract<TimeUnit, 'usecs' | 'msecs'>
 }
 
-export interface FunccountOptions {
+export interface FunccountOptions extends ToolOptions {
   pattern: string
-  pid?: number
   top: number
 }
 
-export interface FuncprofileOptions {
+export interface FuncprofileOptions extends ToolOptions {
   pattern: string
   top: number
 }

@@ -77,6 +77,18 @@ const FTRACE_CONFIG = {
 }
 const OLD_FILES = ['function_profile_enabled', 'kprobe_events', 'kprobe_profile', 'uprobe_events', 'instances/']
 
+const KERNEL_4_1: FakeKernel = {
+  release: '4.1.12-124.48.3.el7uek.x86_64',
+  tracing: 'debugfs',
+  configAt: 'boot',
+  config: {...FTRACE_CONFIG, KPROBE_EVENT: 'y', BPF_SYSCALL: 'y', BPF_EVENTS: 'y'},
+  tracers: OLD_TRACERS,
+  tracingFiles: OLD_FILES,
+  triggers: BASE_TRIGGERS,
+  events: EVENTS,
+  btf: false,
+}
+
 /** Kernels as distributions shipped them, oldest first. */
 export const FAKE_KERNELS: Record<string, FakeKernel> = {
   '3.10': {
@@ -90,28 +102,9 @@ export const FAKE_KERNELS: Record<string, FakeKernel> = {
     events: EVENTS,
     btf: false,
   },
-  '4.1': {
-    release: '4.1.12-124.48.3.el7uek.x86_64',
-    tracing: 'debugfs',
-    configAt: 'boot',
-    config: {...FTRACE_CONFIG, KPROBE_EVENT: 'y', BPF_SYSCALL: 'y', BPF_EVENTS: 'y'},
-    tracers: OLD_TRACERS,
-    tracingFiles: OLD_FILES,
-    triggers: BASE_TRIGGERS,
-    events: EVENTS,
-    btf: false,
-  },
-  '4.4': {
-    release: '4.4.0-210-generic',
-    tracing: 'debugfs',
-    configAt: 'boot',
-    config: {...FTRACE_CONFIG, KPROBE_EVENT: 'y', BPF_SYSCALL: 'y', BPF_EVENTS: 'y'},
-    tracers: OLD_TRACERS,
-    tracingFiles: OLD_FILES,
-    triggers: BASE_TRIGGERS,
-    events: EVENTS,
-    btf: false,
-  },
+  '4.1': KERNEL_4_1,
+  // Ubuntu 16.04's: laid out as 4.1 was (hist triggers came with 4.7).
+  '4.4': {...KERNEL_4_1, release: '4.4.0-210-generic'},
   '4.9': {
     release: '4.9.0-19-amd64',
     tracing: 'debugfs',
