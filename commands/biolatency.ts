@@ -6,6 +6,7 @@ import {ToolCommand} from '../src/tool-command.js'
 
 export default class Biolatency extends ToolCommand {
   static override summary = 'Block I/O latency as a log2 histogram'
+  static override usage = 'biolatency [FLAGS] [-- COMMAND [ARGS...]]'
   static override examples = ['<%= config.bin %> biolatency --duration 10', '<%= config.bin %> biolatency --disks --unit ms --interval 1']
 
   static override flags = {

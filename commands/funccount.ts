@@ -7,6 +7,7 @@ import {ToolCommand} from '../src/tool-command.js'
 
 export default class Funccount extends ToolCommand {
   static override summary = 'Count calls of kernel functions matching a wildcard pattern'
+  static override usage = 'funccount PATTERN [FLAGS] [-- COMMAND [ARGS...]]'
   static override examples = ["<%= config.bin %> funccount 'vfs_*' --duration 5", "<%= config.bin %> funccount 'tcp_send*' --interval 1"]
 
   static override args = {

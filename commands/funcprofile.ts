@@ -7,6 +7,7 @@ import {ToolCommand} from '../src/tool-command.js'
 
 export default class Funcprofile extends ToolCommand {
   static override summary = 'Hits and time per kernel function (the ftrace function profiler table)'
+  static override usage = 'funcprofile PATTERN [FLAGS] [-- COMMAND [ARGS...]]'
   static override examples = ["<%= config.bin %> funcprofile 'tcp*' --duration 10", "<%= config.bin %> funcprofile 'vfs_*' --json -- ./workload"]
 
   static override args = {

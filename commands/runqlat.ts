@@ -6,6 +6,7 @@ import {ToolCommand} from '../src/tool-command.js'
 
 export default class Runqlat extends ToolCommand {
   static override summary = 'Run queue (scheduler) latency as a log2 histogram'
+  static override usage = 'runqlat [FLAGS] [-- COMMAND [ARGS...]]'
   static override examples = ['<%= config.bin %> runqlat --duration 10', '<%= config.bin %> runqlat --unit ms --interval 5']
 
   static override flags = {

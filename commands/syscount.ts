@@ -8,6 +8,7 @@ import {ToolCommand} from '../src/tool-command.js'
 
 export default class Syscount extends ToolCommand {
   static override summary = 'Count system calls, by syscall or by process'
+  static override usage = 'syscount [FLAGS] [-- COMMAND [ARGS...]]'
   static override examples = [
     '<%= config.bin %> syscount --duration 5',
     '<%= config.bin %> syscount --by process --interval 1',

@@ -23,7 +23,7 @@ export interface LabKernel {
   modules: string[]
 }
 
-export const LAB_KERNELS: Record<string, LabKernel> = {
+const ALL_KERNELS: Record<string, LabKernel> = {
   'debian-6.1': {
     name: 'debian-6.1',
     image: path.join(KERNELS_DIR, 'debian-6.1-cloud/vmlinuz'),
@@ -39,6 +39,11 @@ export const LAB_KERNELS: Record<string, LabKernel> = {
     modules: [],
   },
 }
+
+/** The lab kernels, or those named in DIAG_LAB_KERNELS (comma-separated) to run fewer. */
+export const LAB_KERNELS: Record<string, LabKernel> = Object.fromEntries(
+  Object.entries(ALL_KERNELS).filter(([name]) => !process.env.DIAG_LAB_KERNELS || process.env.DIAG_LAB_KERNELS.split(',').includes(name)),
+)
 
 /** Why the lab cannot run here, or undefined when it can. */
 export function labUnavailable(kernel: LabKernel): string | undefined {
@@ -167,12 +172,16 @@ export function shellQuote(text: string): string {
   return `'${text.replace(/'/g, `'\\''`)}'`
 }
 
+// A case that runs longer is stopped (exit 143), so that one hang cannot eat the whole boot.
+const CASE_TIMEOUT_S = 120
+
 /** The per-boot script: each case's stdout and stderr go to the console base64-encoded. */
 function casesScript(cases: LabCase[]): string {
   const lines = [
     'lab_case() {',
     '  start=$(cut -d" " -f1 /proc/uptime)',
-    '  timeout 300 sh -c "$2" > /tmp/out 2> /tmp/err < /dev/null',
+    '  echo "@@START $1"',
+    `  timeout ${CASE_TIMEOUT_S} sh -c "$2" > /tmp/out 2> /tmp/err < /dev/null`,
     '  rc=$?',
     '  end=$(cut -d" " -f1 /proc/uptime)',
     '  echo "@@CASE $1 $rc $start $end"',
@@ -191,7 +200,10 @@ function casesScript(cases: LabCase[]): string {
 
 function parseConsole(console: string): LabBoot {
   const release = /@@LAB-READY (\S+)/.exec(console)?.[1]
-  if (!release || !console.includes('@@LAB-DONE')) throw new Error(`the lab VM did not finish its cases:\n${console.slice(-4000)}`)
+  if (!release || !console.includes('@@LAB-DONE')) {
+    const last = [...console.matchAll(/@@START (\S+)/g)].pop()?.[1]
+    throw new Error(`the lab VM did not finish its cases${last ? ` (it was running ${last})` : ''}:\n${console.slice(-4000)}`)
+  }
   const results = new Map<string, LabResult>()
   const pattern = /@@CASE (\S+) (\d+) ([\d.]+) ([\d.]+)\r?\n([\s\S]*?)@@STDERR \1\r?\n([\s\S]*?)@@END \1/g
   const decode = (text: string) => Buffer.from(text.replace(/[^A-Za-z0-9+/=]/g, ''), 'base64').toString('utf8')
