@@ -28,8 +28,17 @@ export abstract class DiagCommand extends Command {
     this.abort.abort(new InterruptedError(`interrupted by ${signal}`, {signal}))
   }
 
+  // An exception that escapes to the event loop (a bug in a callback) stops tracing like a signal
+  // does, so the normal flow still tears down; it is then reported as the internal error it is.
+  private uncaught: Error | undefined
+  private readonly onUncaught = (error: Error) => {
+    this.uncaught ??= error
+    if (!this.abort.signal.aborted) this.abort.abort(error)
+  }
+
   override async init(): Promise<void> {
     for (const signal of SIGNALS) process.on(signal, this.onSignal)
+    process.on('uncaughtException', this.onUncaught)
     await super.init()
   }
 
@@ -73,6 +82,11 @@ export abstract class DiagCommand extends Command {
     const failures = await this.undo.unwind()
     for (const f of failures) process.stderr.write(`diag: cleanup failed: ${f.description}: ${f.error}\n`)
     for (const signal of SIGNALS) process.off(signal, this.onSignal)
+    process.off('uncaughtException', this.onUncaught)
+    if (this.uncaught) {
+      process.stderr.write(`diag: internal error: ${this.uncaught.stack ?? this.uncaught.message}\n`)
+      process.exitCode = EXIT.internal
+    }
     return super.finally(error)
   }
 }

@@ -43,6 +43,7 @@ export class TracePipe {
   private timer: NodeJS.Timeout | undefined
   private overrunAtStart = 0
   private readonly buffer = Buffer.alloc(CHUNK)
+  private failure: unknown
   unparsed = 0
 
   private constructor(
@@ -56,12 +57,22 @@ export class TracePipe {
     const fd = openSync(`${session.root}/${dir}/trace_pipe`, constants.O_RDONLY | constants.O_NONBLOCK)
     const pipe = new TracePipe(fd, session, dir, onLine)
     pipe.overrunAtStart = await pipe.overruns()
-    pipe.timer = setInterval(() => pipe.drain(), pollMs)
+    // A failure in the background drain is kept and raised by the next collect, where the
+    // session's teardown will run, rather than thrown from a timer where nothing catches it.
+    pipe.timer = setInterval(() => {
+      try {
+        pipe.drain()
+      } catch (error) {
+        pipe.failure ??= error
+        clearInterval(pipe.timer)
+      }
+    }, pollMs)
     return pipe
   }
 
   /** Reads what the kernel has committed so far (up to DRAIN_LIMIT) and feeds it to onLine. */
   drain(): void {
+    if (this.failure) throw this.failure
     for (let total = 0; total < DRAIN_LIMIT; ) {
       let bytesRead: number
       try {
