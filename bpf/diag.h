@@ -91,4 +91,13 @@ struct hist_key {
   __u32 slot;
 };
 
+// Programs by slot, where one program per attach target is needed (fentry, kprobe): P(name, slot)
+// is expanded for slots 0..63, named <r>_<c> for slot r*8+c (backends/bpf/bpf-tool.ts: slotName).
+#define DIAG_SLOTS 64
+#define DIAG_ROW(P, r)                                                   \
+  P(r##_0, r * 8 + 0) P(r##_1, r * 8 + 1) P(r##_2, r * 8 + 2) P(r##_3, r * 8 + 3) \
+  P(r##_4, r * 8 + 4) P(r##_5, r * 8 + 5) P(r##_6, r * 8 + 6) P(r##_7, r * 8 + 7)
+#define DIAG_EACH_SLOT(P) \
+  DIAG_ROW(P, 0) DIAG_ROW(P, 1) DIAG_ROW(P, 2) DIAG_ROW(P, 3) DIAG_ROW(P, 4) DIAG_ROW(P, 5) DIAG_ROW(P, 6) DIAG_ROW(P, 7)
+
 #endif

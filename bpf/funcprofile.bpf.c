@@ -3,7 +3,6 @@
 // programs: fentry/fexit, or kprobe/kretprobe.
 #include "diag.h"
 
-#define SLOTS 64
 
 struct stats {
   __u64 hits;
@@ -13,7 +12,7 @@ struct stats {
 
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-  __uint(max_entries, SLOTS);
+  __uint(max_entries, DIAG_SLOTS);
   __type(key, __u32);
   __type(value, struct stats);
 } slots SEC(".maps");
@@ -52,16 +51,11 @@ static __always_inline int leave(__u32 slot) {
   return 0;
 }
 
-// Programs for slot r*8+c are named <enter|exit>_<fentry|kprobe>_<r>_<c>.
+// Each slot has an fentry/fexit and a kprobe/kretprobe pair timing into it (see DIAG_EACH_SLOT in diag.h).
 #define PROGRAMS(name, slot)                                                 \
   SEC("fentry") int enter_fentry_##name(void *ctx) { return enter(slot); }   \
   SEC("fexit") int exit_fentry_##name(void *ctx) { return leave(slot); }     \
   SEC("kprobe") int enter_kprobe_##name(void *ctx) { return enter(slot); }   \
   SEC("kretprobe") int exit_kprobe_##name(void *ctx) { return leave(slot); }
 
-#define ROW(r)                                                                   \
-  PROGRAMS(r##_0, r * 8 + 0) PROGRAMS(r##_1, r * 8 + 1) PROGRAMS(r##_2, r * 8 + 2) \
-  PROGRAMS(r##_3, r * 8 + 3) PROGRAMS(r##_4, r * 8 + 4) PROGRAMS(r##_5, r * 8 + 5) \
-  PROGRAMS(r##_6, r * 8 + 6) PROGRAMS(r##_7, r * 8 + 7)
-
-ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5) ROW(6) ROW(7)
+DIAG_EACH_SLOT(PROGRAMS)

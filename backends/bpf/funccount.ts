@@ -4,11 +4,9 @@ import {countsFrom} from '../../src/result/normalize.js'
 import {matchingFunctions} from '../../src/tracefs/functions.js'
 import type {Runner} from '../runner.js'
 import {Deltas} from '../../src/result/deltas.js'
-import {BpfTool} from './bpf-tool.js'
+import {BpfTool, SLOTS, slotName} from './bpf-tool.js'
 
-// bpf/funccount.bpf.c has this many fentry and kprobe programs, one per slot.
-const SLOTS = 64
-const program = (type: 'fentry' | 'kprobe', slot: number) => `count_${type}_${Math.floor(slot / 8)}_${slot % 8}`
+const program = (type: 'fentry' | 'kprobe', slot: number) => `count_${type}_${slotName(slot)}`
 
 type Method = 'kprobe-multi' | 'fentry' | 'kprobe'
 

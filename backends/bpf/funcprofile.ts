@@ -3,11 +3,8 @@ import type {FuncprofileOptions} from '../../src/plan/options.js'
 import type {Profile} from '../../src/result/model.js'
 import {matchingFunctions} from '../../src/tracefs/functions.js'
 import type {Runner} from '../runner.js'
-import {BpfTool} from './bpf-tool.js'
+import {BpfTool, SLOTS, slotName} from './bpf-tool.js'
 
-// bpf/funcprofile.bpf.c has this many program pairs of each kind, one pair per slot.
-const SLOTS = 64
-const slotName = (slot: number) => `${Math.floor(slot / 8)}_${slot % 8}`
 
 interface SlotStats {
   hits: number
