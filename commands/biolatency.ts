@@ -11,7 +11,7 @@ export default class Biolatency extends ToolCommand {
 
   static override flags = {
     ...ToolCommand.sessionFlags,
-    unit: Flags.option({options: ['us', 'ms'] as const, default: 'us', summary: 'Histogram unit'})(),
+    unit: ToolCommand.unitFlag,
     disks: Flags.boolean({char: 'D', summary: 'One histogram per disk'}),
     queued: Flags.boolean({char: 'Q', summary: 'Include time queued in the kernel (from insert, not issue)'}),
   }
@@ -19,7 +19,7 @@ export default class Biolatency extends ToolCommand {
   async run(): Promise<ToolResult> {
     const {argv, command} = this.splitCommand()
     const {flags} = await this.parse(Biolatency, argv)
-    const options: BiolatencyOptions = {unit: flags.unit === 'ms' ? 'msecs' : 'usecs', disks: flags.disks, queued: flags.queued}
+    const options: BiolatencyOptions = {unit: ToolCommand.histogramUnit(flags.unit), disks: flags.disks, queued: flags.queued}
     return this.trace('biolatency', options, flags, command)
   }
 }

@@ -1,8 +1,7 @@
-import {Args, Flags} from '@oclif/core'
+import {Flags} from '@oclif/core'
 
 import type {FunccountOptions} from '../src/plan/options.js'
 import type {ToolResult} from '../src/result/model.js'
-import {checkFunctionPattern} from '../src/tracefs/functions.js'
 import {ToolCommand} from '../src/tool-command.js'
 
 export default class Funccount extends ToolCommand {
@@ -11,7 +10,7 @@ export default class Funccount extends ToolCommand {
   static override examples = ["<%= config.bin %> funccount 'vfs_*' --duration 5", "<%= config.bin %> funccount 'tcp_send*' --interval 1"]
 
   static override args = {
-    pattern: Args.string({required: true, description: "Kernel function names, with * and ? wildcards: 'vfs_r*'"}),
+    pattern: ToolCommand.patternArg,
   }
 
   static override flags = {
@@ -23,7 +22,6 @@ export default class Funccount extends ToolCommand {
   async run(): Promise<ToolResult> {
     const {argv, command} = this.splitCommand()
     const {args, flags} = await this.parse(Funccount, argv)
-    checkFunctionPattern(args.pattern)
     const options: FunccountOptions = {pattern: args.pattern, pid: flags.pid, top: flags.top}
     return this.trace('funccount', options, flags, command)
   }

@@ -1,8 +1,7 @@
-import {Args, Flags} from '@oclif/core'
+import {Flags} from '@oclif/core'
 
 import type {FuncprofileOptions} from '../src/plan/options.js'
 import type {ToolResult} from '../src/result/model.js'
-import {checkFunctionPattern} from '../src/tracefs/functions.js'
 import {ToolCommand} from '../src/tool-command.js'
 
 export default class Funcprofile extends ToolCommand {
@@ -11,7 +10,7 @@ export default class Funcprofile extends ToolCommand {
   static override examples = ["<%= config.bin %> funcprofile 'tcp*' --duration 10", "<%= config.bin %> funcprofile 'vfs_*' --json -- ./workload"]
 
   static override args = {
-    pattern: Args.string({required: true, description: "Kernel function names, with * and ? wildcards: 'tcp*'"}),
+    pattern: ToolCommand.patternArg,
   }
 
   static override flags = {
@@ -22,7 +21,6 @@ export default class Funcprofile extends ToolCommand {
   async run(): Promise<ToolResult> {
     const {argv, command} = this.splitCommand()
     const {args, flags} = await this.parse(Funcprofile, argv)
-    checkFunctionPattern(args.pattern)
     const options: FuncprofileOptions = {pattern: args.pattern, top: flags.top}
     return this.trace('funcprofile', options, flags, command)
   }

@@ -1,5 +1,3 @@
-import {Flags} from '@oclif/core'
-
 import type {RunqlatOptions} from '../src/plan/options.js'
 import type {ToolResult} from '../src/result/model.js'
 import {ToolCommand} from '../src/tool-command.js'
@@ -11,13 +9,13 @@ export default class Runqlat extends ToolCommand {
 
   static override flags = {
     ...ToolCommand.sessionFlags,
-    unit: Flags.option({options: ['us', 'ms'] as const, default: 'us', summary: 'Histogram unit'})(),
+    unit: ToolCommand.unitFlag,
   }
 
   async run(): Promise<ToolResult> {
     const {argv, command} = this.splitCommand()
     const {flags} = await this.parse(Runqlat, argv)
-    const options: RunqlatOptions = {unit: flags.unit === 'ms' ? 'msecs' : 'usecs'}
+    const options: RunqlatOptions = {unit: ToolCommand.histogramUnit(flags.unit)}
     return this.trace('runqlat', options, flags, command)
   }
 }

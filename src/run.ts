@@ -1,6 +1,5 @@
-import {loadRunner} from '../backends/registry.js'
+import {isImplemented, loadRunner} from '../backends/registry.js'
 import type {Collector} from '../backends/runner.js'
-import {isImplemented} from '../backends/registry.js'
 import {BadInputError} from './errors.js'
 import type {ToolOptions} from './plan/options.js'
 import {noRouteError, route} from './plan/route.js'

@@ -1,9 +1,10 @@
-import {Flags} from '@oclif/core'
+import {Args, Flags} from '@oclif/core'
 
 import {DiagCommand} from './command.js'
 import type {ToolOptions} from './plan/options.js'
 import {renderFooter, renderHeader, renderInterval} from './render/result.js'
 import type {ToolResult} from './result/model.js'
+import {checkFunctionPattern} from './tracefs/functions.js'
 import {runTool} from './run.js'
 
 const seconds = Flags.custom<number>({
@@ -26,6 +27,23 @@ export abstract class ToolCommand extends DiagCommand {
     interval: seconds({char: 'i', summary: 'Print a result every this many seconds'}),
     backend: Flags.string({char: 'b', summary: 'Force a backend (bpf, ftrace, perf) or a candidate id, as `diag capabilities` lists them'}),
   }
+
+  /** biolatency's and runqlat's histogram unit; histogramUnit() turns it into the result's. */
+  static unitFlag = Flags.option({options: ['us', 'ms'] as const, default: 'us', summary: 'Histogram unit'})()
+
+  static histogramUnit(flag: 'us' | 'ms'): 'usecs' | 'msecs' {
+    return flag === 'ms' ? 'msecs' : 'usecs'
+  }
+
+  /** The kernel function glob of funccount and funcprofile, checked when parsed. */
+  static patternArg = Args.string({
+    required: true,
+    description: "Kernel function names, with * and ? wildcards: 'vfs_r*'",
+    async parse(input) {
+      checkFunctionPattern(input)
+      return input
+    },
+  })
 
   /** The arguments before `--` (for oclif) and the command after it. */
   protected splitCommand(): {argv: string[]; command: string[] | undefined} {

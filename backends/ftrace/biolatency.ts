@@ -1,13 +1,12 @@
 import type {BiolatencyOptions} from '../../src/plan/options.js'
 import type {Histogram} from '../../src/result/model.js'
-import {addSlots, log2Histogram, log2Slot} from '../../src/result/normalize.js'
+import {addSlots, fromMicroseconds, log2Histogram, log2Slot} from '../../src/result/normalize.js'
 import {diskLabel, diskNames} from '../../src/system/disks.js'
 import type {Runner} from '../runner.js'
 import {parseBlockRequest} from './block.js'
 import {startLatencyHist} from './latency-hist.js'
 import {startEventStream} from './stream.js'
 
-const US_PER = {usecs: 1, msecs: 1000} as const
 // Requests issued but not yet completed that diag remembers; beyond this the oldest are dropped
 // (and counted as lost), so a device that never completes cannot grow diag's memory.
 const MAX_IN_FLIGHT = 65536
@@ -43,7 +42,7 @@ export const stream: Runner<BiolatencyOptions> = {
         const us = Math.round((line.timestamp - started) * 1e6)
         const label = options.disks ? diskLabel(names, request.major * 2 ** 20 + request.minor) : ''
         if (!slots.has(label)) slots.set(label, new Map())
-        addSlots(slots.get(label)!, log2Slot(Math.floor(us / US_PER[options.unit])), 1)
+        addSlots(slots.get(label)!, log2Slot(fromMicroseconds(us, options.unit)), 1)
       },
       {filterPid: false},
     )

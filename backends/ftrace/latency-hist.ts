@@ -1,7 +1,7 @@
 import type {TimeUnit} from '../../src/result/model.js'
 import {Deltas} from '../../src/result/deltas.js'
 import type {Histogram} from '../../src/result/model.js'
-import {log2Histogram, log2Slot} from '../../src/result/normalize.js'
+import {fromMicroseconds, log2Histogram, log2Slot} from '../../src/result/normalize.js'
 import type {RunContext} from '../runner.js'
 import {parseHist} from './hist.js'
 import {TracefsSession} from './tracefs-session.js'
@@ -55,7 +55,7 @@ export async function startLatencyHist(ctx: RunContext<unknown>, pairing: Latenc
       const current = new Map<string, number>()
       for (const entry of table.entries) {
         const us = entry.keys.lat.number
-        const slot = log2Slot(unit === 'msecs' ? Math.floor(us / 1000) : us)
+        const slot = log2Slot(fromMicroseconds(us, unit))
         const key = `${label ? entry.keys[label.field].number : 0}/${slot}`
         current.set(key, (current.get(key) ?? 0) + entry.hitcount)
       }

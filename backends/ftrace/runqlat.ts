@@ -1,10 +1,9 @@
 import type {RunqlatOptions} from '../../src/plan/options.js'
-import {addSlots, log2Histogram, log2Slot} from '../../src/result/normalize.js'
+import {addSlots, fromMicroseconds, log2Histogram, log2Slot} from '../../src/result/normalize.js'
 import type {Runner} from '../runner.js'
 import {startLatencyHist} from './latency-hist.js'
 import {startEventStream} from './stream.js'
 
-const US_PER = {usecs: 1, msecs: 1000} as const
 const MAX_QUEUED = 65536
 
 // "comm=bash pid=15696 prio=120 target_cpu=001" and
@@ -39,7 +38,7 @@ export const stream: Runner<RunqlatOptions> = {
         if (since === undefined) return
         queued.delete(next!)
         const us = Math.round((line.timestamp - since) * 1e6)
-        addSlots(slots, log2Slot(Math.floor(us / US_PER[options.unit])), 1)
+        addSlots(slots, log2Slot(fromMicroseconds(us, options.unit)), 1)
       },
       {filterPid: false},
     )

@@ -48,8 +48,7 @@ export async function startEventStream(
   const dir = await session.instance(purpose)
   await session.write(`${dir}/buffer_size_kb`, String(BUFFER_KB))
   if (options.filterPid !== false && ctx.targetPid !== undefined) {
-    if (await session.exists(`${dir}/options/event-fork`)) await session.write(`${dir}/options/event-fork`, '1')
-    await session.write(`${dir}/set_event_pid`, String(ctx.targetPid))
+    await session.followProcess(dir, ctx.targetPid)
   } else {
     await excludeSelf(session, dir, events, options.functionTracer !== undefined)
   }

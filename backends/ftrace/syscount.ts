@@ -39,10 +39,7 @@ export const hist: Runner<SyscountOptions> = {
   async start({options, probe, files, pid, undo, targetPid}): Promise<Collector> {
     const session = new TracefsSession(files, probe.tracefs!, pid, undo)
     const dir = await session.instance('syscount')
-    if (targetPid !== undefined) {
-      if (await session.exists(`${dir}/options/event-fork`)) await session.write(`${dir}/options/event-fork`, '1')
-      await session.write(`${dir}/set_event_pid`, String(targetPid))
-    }
+    if (targetPid !== undefined) await session.followProcess(dir, targetPid)
     const key = options.by === 'process' ? 'common_pid.execname' : 'id.syscall'
     const trigger = `hist:keys=${key}:vals=hitcount:sort=hitcount:size=8192`
     await session.addTrigger(dir, 'raw_syscalls/sys_enter', trigger)

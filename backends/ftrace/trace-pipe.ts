@@ -44,7 +44,6 @@ export class TracePipe {
   private overrunAtStart = 0
   private readonly buffer = Buffer.alloc(CHUNK)
   private failure: unknown
-  unparsed = 0
 
   private constructor(
     private readonly fd: number,
@@ -94,7 +93,6 @@ export class TracePipe {
     for (const line of lines) {
       const parsed = parseTraceLine(line)
       if (parsed) this.onLine(parsed)
-      else if (line.trim()) this.unparsed++
     }
   }
 

@@ -78,6 +78,15 @@ export class TracefsSession {
     return path
   }
 
+  /**
+   * Events in an instance from this process and the children it forks only (set_event_pid with
+   * event-fork, where the kernel has that option). The instance's removal undoes both.
+   */
+  async followProcess(dir: string, pid: number): Promise<void> {
+    if (await this.exists(`${dir}/options/event-fork`)) await this.write(`${dir}/options/event-fork`, '1')
+    await this.write(`${dir}/set_event_pid`, String(pid))
+  }
+
   /** Enables an event (category/name) in a tracing directory; disabled again at the end. */
   async enableEvent(dir: string, event: string): Promise<void> {
     const path = `${dir}/events/${event}/enable`

@@ -1,3 +1,4 @@
+import {BadInputError} from '../../src/errors.js'
 import type {SyscountOptions} from '../../src/plan/options.js'
 import {countsFrom} from '../../src/result/normalize.js'
 import {isRunning} from '../../src/tracefs/names.js'
@@ -13,7 +14,6 @@ const EVENTS = 'syscalls:sys_enter_*'
 export const stat: Runner<SyscountOptions> = {
   async start({options, undo, targetPid}) {
     if (options.by === 'process') {
-      const {BadInputError} = await import('../../src/errors.js')
       throw new BadInputError('the perf backend counts by syscall only; use --backend bpf or ftrace for --by process')
     }
     const open = () => PerfStat.start([EVENTS], {pid: targetPid}, undo)

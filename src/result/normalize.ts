@@ -42,11 +42,11 @@ export function log2Histogram(label: string | null, slots: Map<number, number>):
   return {label, buckets, count: buckets.reduce((sum, b) => sum + b.count, 0)}
 }
 
-const NS_PER: Record<TimeUnit, number> = {nsecs: 1, usecs: 1_000, msecs: 1_000_000}
+const US_PER: Record<TimeUnit, number> = {nsecs: 0.001, usecs: 1, msecs: 1000}
 
-/** Converts a duration in nanoseconds to the histogram's unit (whole units, rounded down). */
-export function fromNanoseconds(ns: number, unit: TimeUnit): number {
-  return Math.floor(ns / NS_PER[unit])
+/** A duration in microseconds (as ftrace timestamps give it) in the histogram's unit, rounded down. */
+export function fromMicroseconds(us: number, unit: TimeUnit): number {
+  return Math.floor(us / US_PER[unit])
 }
 
 /** Adds slot counts of many histograms (per-interval or per-backend) into one map. */
