@@ -1,5 +1,5 @@
-// biolatency: block I/O latency from issue (or insert, with --queued) to completion, as a log2
-// histogram, joined on (device, sector) from the block tracepoints.
+// biolatency: block I/O latency from issue (or, with --queued, from the request's creation) to
+// completion, as a log2 histogram, joined on (device, sector) from the block tracepoints.
 #include "diag.h"
 
 // Field offsets from events/block/<event>/format; dev is a u32 dev_t, sector a u64.
@@ -30,7 +30,10 @@ struct {
   __type(value, __u64);
 } hist SEC(".maps");
 
-static __always_inline int record_start(void *ctx) {
+// Attached by diag to the start event it chose (block_rq_issue, block_io_start or block_rq_insert):
+// all three carry dev and sector, at the offsets passed in above.
+SEC("tracepoint/block/block_rq_issue")
+int rq_start(void *ctx) {
   struct request_key key = {};
   READ_FIELD(ctx, start_dev_offset, key.dev);
   READ_FIELD(ctx, start_sector_offset, key.sector);
@@ -38,12 +41,6 @@ static __always_inline int record_start(void *ctx) {
   if (bpf_map_update_elem(&start, &key, &now, BPF_ANY)) count_lost();
   return 0;
 }
-
-SEC("tracepoint/block/block_rq_issue")
-int rq_issue(void *ctx) { return record_start(ctx); }
-
-SEC("tracepoint/block/block_rq_insert")
-int rq_insert(void *ctx) { return record_start(ctx); }
 
 SEC("tracepoint/block/block_rq_complete")
 int rq_complete(void *ctx) {

@@ -13,7 +13,7 @@ export default class Biolatency extends ToolCommand {
     ...ToolCommand.sessionFlags,
     unit: ToolCommand.unitFlag,
     disks: Flags.boolean({char: 'D', summary: 'One histogram per disk'}),
-    queued: Flags.boolean({char: 'Q', summary: 'Include time queued in the kernel (from insert, not issue)'}),
+    queued: Flags.boolean({char: 'Q', summary: 'Include time queued in the kernel (from when the request is made, not issued)'}),
   }
 
   async run(): Promise<ToolResult> {

@@ -1,5 +1,6 @@
 import {type BiolatencyOptions, UNIT_NS} from '../../src/plan/options.js'
 import {diskLabel, diskNames} from '../../src/system/disks.js'
+import {requestStartEvent} from '../../src/tracefs/block-events.js'
 import {fieldOffset, readEventFormat} from '../../src/tracefs/format.js'
 import type {Runner} from '../runner.js'
 import {BpfTool} from './bpf-tool.js'
@@ -7,8 +8,7 @@ import {HistogramReader} from './histogram.js'
 
 const runner: Runner<BiolatencyOptions> = {
   async start({options, probe, files, undo}) {
-    const startEvent = options.queued ? 'block_rq_insert' : 'block_rq_issue'
-    const begin = await readEventFormat(files, probe.tracefs!, `block/${startEvent}`)
+    const begin = await readEventFormat(files, probe.tracefs!, await requestStartEvent(files, probe.tracefs!, options.queued))
     const done = await readEventFormat(files, probe.tracefs!, 'block/block_rq_complete')
     const bpf = BpfTool.open('biolatency', undo)
     bpf.setU32('start_dev_offset', fieldOffset(begin, 'dev', [4]))
@@ -17,9 +17,8 @@ const runner: Runner<BiolatencyOptions> = {
     bpf.setU32('done_sector_offset', fieldOffset(done, 'sector', [8]))
     bpf.setU8('per_disk', options.disks ? 1 : 0)
     bpf.setU64('unit_ns', UNIT_NS[options.unit])
-    const startProgram = options.queued ? 'rq_insert' : 'rq_issue'
-    bpf.load([startProgram, 'rq_complete'])
-    bpf.attachTracepoint(startProgram, begin)
+    bpf.load(['rq_start', 'rq_complete'])
+    bpf.attachTracepoint('rq_start', begin)
     bpf.attachTracepoint('rq_complete', done)
     const names = options.disks ? await diskNames(files) : new Map<number, string>()
     const histograms = new HistogramReader(bpf, (dev) => (options.disks ? diskLabel(names, dev) : null))

@@ -2,6 +2,7 @@ import type {BiolatencyOptions} from '../../src/plan/options.js'
 import type {Histogram} from '../../src/result/model.js'
 import {addSlots, fromMicroseconds, log2Histogram, log2Slot} from '../../src/result/normalize.js'
 import {diskLabel, diskNames} from '../../src/system/disks.js'
+import {requestStartEvent} from '../../src/tracefs/block-events.js'
 import type {Runner} from '../runner.js'
 import {parseBlockRequest} from './block.js'
 import {startLatencyHist} from './latency-hist.js'
@@ -11,11 +12,12 @@ import {startEventStream} from './stream.js'
 // (and counted as lost), so a device that never completes cannot grow diag's memory.
 const MAX_IN_FLIGHT = 65536
 
-/** biolatency from the block_rq_issue (or insert) and block_rq_complete events, paired in diag. */
+/** biolatency from the block_rq_issue (or the --queued start event) and block_rq_complete events, paired in diag. */
 export const stream: Runner<BiolatencyOptions> = {
   async start(ctx) {
     const {options} = ctx
-    const startEvent = options.queued ? 'block_rq_insert' : 'block_rq_issue'
+    const startEvent = await requestStartEvent(ctx.files, ctx.probe.tracefs!, options.queued)
+    const startName = startEvent.slice(startEvent.indexOf('/') + 1)
     const names = await diskNames(ctx.files)
     const inFlight = new Map<string, number>()
     let slots = new Map<string, Map<number, number>>()
@@ -23,12 +25,12 @@ export const stream: Runner<BiolatencyOptions> = {
     const {pipe, attach} = await startEventStream(
       ctx,
       'biolatency',
-      [`block/${startEvent}`, 'block/block_rq_complete'],
+      [startEvent, 'block/block_rq_complete'],
       (line) => {
         const request = parseBlockRequest(line.body)
         if (!request) return
         const key = `${request.major}:${request.minor}:${request.sector}`
-        if (line.event === startEvent) {
+        if (line.event === startName) {
           if (inFlight.size >= MAX_IN_FLIGHT) {
             inFlight.delete(inFlight.keys().next().value!)
             dropped++
@@ -65,7 +67,7 @@ export const stream: Runner<BiolatencyOptions> = {
 export const hist: Runner<BiolatencyOptions> = {
   async start(ctx) {
     const {options} = ctx
-    const startEvent = options.queued ? 'block/block_rq_insert' : 'block/block_rq_issue'
+    const startEvent = await requestStartEvent(ctx.files, ctx.probe.tracefs!, options.queued)
     const names = await diskNames(ctx.files)
     const latency = await startLatencyHist(ctx, {
       purpose: 'biolatency',

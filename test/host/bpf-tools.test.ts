@@ -113,6 +113,18 @@ describe.skipIf(!isRoot || !workloadBuilt)('BPF backend on this host (needs root
     })
   })
 
+  // A loop device has no I/O scheduler: its requests are issued as they are made, which
+  // block_rq_insert never sees; --queued must still count every one.
+  it.skipIf(!loopDevices)('biolatency --queued counts every direct write from when its request is made', async (context) => {
+    if (bpfMissing) return context.skip(bpfMissing)
+    await withLoopDevice(async (device) => {
+      const run = await diagJson<ToolResult>(['biolatency', '--queued', '--disks', '--backend', 'bpf', '--', WORKLOAD, 'dwrite', device, '200'])
+      expect(run.exitCode, run.stderr).toBe(0)
+      expect(histogramTotal(run.json, path.basename(device))).toBe(200)
+      expect(run.json.backend.attach).toMatch(/block_io_start|block_rq_insert/)
+    })
+  })
+
   it('biolatency --unit ms without --disks gives one system histogram', async (context) => {
     if (bpfMissing) return context.skip(bpfMissing)
     const run = await diagJson<ToolResult>(['biolatency', '--unit', 'ms', '--backend', 'bpf', '--', WORKLOAD, 'dwrite', `/tmp/diag-test-${process.pid}.img`, '50'])

@@ -7,7 +7,9 @@ import {parseTraceLine} from '../../backends/ftrace/trace-pipe.js'
 import {parsePerfStat} from '../../backends/perf/perf-stat.js'
 import {Deltas} from '../../src/result/deltas.js'
 import {countsFrom, log2Histogram, log2Slot} from '../../src/result/normalize.js'
+import {requestStartEvent} from '../../src/tracefs/block-events.js'
 import {parseEventFormat} from '../../src/tracefs/format.js'
+import {MemoryFiles} from '../helpers/memory-files.js'
 
 describe('trace_pipe lines', () => {
   it('reads event lines of 6.x, with the flags column', () => {
@@ -38,7 +40,18 @@ describe('block requests', () => {
     ['254,0 RA 4096 () 29947720 + 8 be,0,4 [bash]', {major: 254, minor: 0, sector: '29947720'}],
     ['8,16 WS () 1024 + 8 [0]', {major: 8, minor: 16, sector: '1024'}],
     ['254,0 RA () 29947720 + 8 be,0,4 [0]', {major: 254, minor: 0, sector: '29947720'}],
+    // block_io_start (6.5+), the --queued start where the kernel has it
+    ['7,0 WS 4096 () 2048 + 8 none,0,0 [diag-workload]', {major: 7, minor: 0, sector: '2048'}],
   ])('%s', (body, request) => expect(parseBlockRequest(body)).toEqual(request))
+
+  it('--queued starts at block_io_start where the kernel has it, else at block_rq_insert', async () => {
+    const files = new MemoryFiles()
+    expect(await requestStartEvent(files, '/t', false)).toBe('block/block_rq_issue')
+    expect(await requestStartEvent(files, '/t', true)).toBe('block/block_rq_insert')
+    files.files.set('/t/events/block/block_io_start/format', 'name: block_io_start\n')
+    expect(await requestStartEvent(files, '/t', true)).toBe('block/block_io_start')
+    expect(await requestStartEvent(files, '/t', false)).toBe('block/block_rq_issue')
+  })
 })
 
 describe('hist files', () => {
