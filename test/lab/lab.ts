@@ -172,17 +172,37 @@ export function shellQuote(text: string): string {
   return `'${text.replace(/'/g, `'\\''`)}'`
 }
 
-// A case that runs longer is stopped (exit 143), so that one hang cannot eat the whole boot.
+// A case that runs longer is stopped, so that one hang cannot eat the whole boot. It is killed
+// with SIGKILL: diag catches SIGTERM to clean up, and a diag stuck in cleanup would ignore it.
 const CASE_TIMEOUT_S = 120
 
-/** The per-boot script: each case's stdout and stderr go to the console base64-encoded. */
+/**
+ * The per-boot script: each case's stdout and stderr go to the console base64-encoded. A case runs
+ * in its own session; a watchdog prints what its processes are blocked on before killing them,
+ * so that a hang reports where it hung.
+ */
 function casesScript(cases: LabCase[]): string {
   const lines = [
+    'lab_hung() {',
+    '  echo "@@HUNG $1"',
+    '  for p in /proc/[0-9]*; do',
+    '    sid=$(cut -d" " -f6 $p/stat 2>/dev/null)',
+    '    [ "$sid" = "$2" ] || continue',
+    '    echo "pid ${p#/proc/} $(cut -d" " -f3 $p/stat) wchan=$(cat $p/wchan 2>/dev/null) $(tr "\\0" " " < $p/cmdline | cut -c1-120)"',
+    '    for t in $p/task/*; do echo "  task ${t##*/} $(cut -d" " -f3 $t/stat) wchan=$(cat $t/wchan 2>/dev/null)"; cat $t/stack 2>/dev/null | sed "s/^/    /"; done',
+    '  done',
+    '  echo "@@HUNG-END $1"',
+    '}',
     'lab_case() {',
     '  start=$(cut -d" " -f1 /proc/uptime)',
     '  echo "@@START $1"',
-    `  timeout ${CASE_TIMEOUT_S} sh -c "$2" > /tmp/out 2> /tmp/err < /dev/null`,
+    '  setsid sh -c "$2" > /tmp/out 2> /tmp/err < /dev/null &',
+    '  pid=$!',
+    `  ( sleep ${CASE_TIMEOUT_S}; lab_hung "$1" "$pid"; kill -9 -"$pid" ) &`,
+    '  dog=$!',
+    '  wait "$pid"',
     '  rc=$?',
+    '  kill "$dog" 2>/dev/null',
     '  end=$(cut -d" " -f1 /proc/uptime)',
     '  echo "@@CASE $1 $rc $start $end"',
     '  base64 /tmp/out',
@@ -198,22 +218,76 @@ function casesScript(cases: LabCase[]): string {
   return `${lines.join('\n')}\n`
 }
 
-function parseConsole(console: string): LabBoot {
+/** A boot whose console went silent for longer than any case may run: the emulated machine stalled. */
+class LabStall extends Error {}
+
+function parseConsole(console: string, stalled: boolean): LabBoot {
   const release = /@@LAB-READY (\S+)/.exec(console)?.[1]
+  const hung = /@@HUNG (\S+)\r?\n([\s\S]*?)@@HUNG-END/.exec(console)
   if (!release || !console.includes('@@LAB-DONE')) {
     const last = [...console.matchAll(/@@START (\S+)/g)].pop()?.[1]
-    throw new Error(`the lab VM did not finish its cases${last ? ` (it was running ${last})` : ''}:\n${console.slice(-4000)}`)
+    const what = `the lab VM did not finish its cases${last ? ` (it was running ${last})` : ''}`
+    // Only a machine that stopped without its watchdog speaking is a stall; a case that hung is diag's.
+    if (stalled && !hung) throw new LabStall(`${what}: its console was silent for ${STALL_S} s`)
+    const where = hung ? `\n${last} was killed after ${CASE_TIMEOUT_S} s; its processes were:\n${hung[2]}` : ''
+    throw new Error(`${what}${where}\n${console.slice(-4000)}`)
   }
   const results = new Map<string, LabResult>()
   const pattern = /@@CASE (\S+) (\d+) ([\d.]+) ([\d.]+)\r?\n([\s\S]*?)@@STDERR \1\r?\n([\s\S]*?)@@END \1/g
   const decode = (text: string) => Buffer.from(text.replace(/[^A-Za-z0-9+/=]/g, ''), 'base64').toString('utf8')
   for (const m of console.matchAll(pattern))
     results.set(m[1], {exitCode: Number(m[2]), stdout: decode(m[5]), stderr: decode(m[6]), seconds: Number(m[4]) - Number(m[3])})
+  // A case the watchdog killed: what its processes were blocked on goes with its stderr.
+  for (const m of console.matchAll(/@@HUNG (\S+)\r?\n([\s\S]*?)@@HUNG-END \1/g)) {
+    const result = results.get(m[1])
+    if (result) result.stderr = `killed after ${CASE_TIMEOUT_S} s; its processes were:\n${m[2]}\n${result.stderr}`
+  }
   return {release, results, console}
 }
 
-/** Boots the kernel once, runs every case in order, and powers off. */
-export async function bootLab(kernel: LabKernel, cases: LabCase[], options: {timeoutMs?: number; diskMiB?: number} = {}): Promise<LabBoot> {
+// Every case prints within CASE_TIMEOUT_S (its result, or the watchdog's report): a console silent
+// for longer means the emulated machine itself stopped.
+const STALL_S = CASE_TIMEOUT_S + 60
+
+async function runQemu(kernel: LabKernel, initrd: string, disk: string, timeoutMs: number): Promise<LabBoot> {
+  const qemu = execa(
+    'qemu-system-x86_64',
+    [
+      '-kernel', kernel.image,
+      '-initrd', initrd,
+      '-append', 'console=ttyS0 panic=-1 quiet loglevel=1',
+      // rdrand lets the kernel seed its random generator at boot (random.trust_cpu), so the first
+      // node does not wait in getrandom() for entropy that an idle emulated machine gathers slowly.
+      '-cpu', 'qemu64,+rdrand',
+      // One host thread for both CPUs: with a thread per CPU (MTTCG) the guest sometimes stops dead
+      // while the kernel patches its own text, as every tracepoint enable does (see the README).
+      '-accel', 'tcg,thread=single',
+      '-nographic', '-no-reboot', '-m', '2048', '-smp', '2', '-nic', 'none',
+      '-drive', `file=${disk},format=raw,if=virtio`,
+    ],
+    {reject: false, timeout: timeoutMs, stdin: 'ignore'},
+  )
+  let stalled = false
+  const silence = setTimeout(() => {
+    stalled = true
+    qemu.kill('SIGKILL')
+  }, STALL_S * 1000)
+  qemu.stdout?.on('data', () => silence.refresh())
+  const result = await qemu
+  clearTimeout(silence)
+  return parseConsole(`${result.stdout}\n${result.stderr}`, stalled)
+}
+
+/**
+ * Boots the kernel once, runs every case in order, and powers off. A boot whose machine stalled
+ * (see STALL_S) is tried once more, saying so; a case that hangs fails the boot with where it hung.
+ */
+export async function bootLab(
+  kernel: LabKernel,
+  cases: LabCase[],
+  /** timeoutMs bounds each boot; diskMiB sizes the virtio disk. */
+  options: {timeoutMs?: number; diskMiB?: number} = {},
+): Promise<LabBoot> {
   const base = await baseInitramfs()
   const work = mkdtempSync(path.join(tmpdir(), `diag-lab-${kernel.name}-`))
   try {
@@ -226,19 +300,16 @@ export async function bootLab(kernel: LabKernel, cases: LabCase[], options: {tim
     const initrd = path.join(work, 'initrd.cpio')
     await execa('sh', ['-c', `cat '${base}' '${extraCpio}' > '${initrd}'`])
     const disk = path.join(work, 'disk.img')
-    await execa('truncate', ['-s', `${options.diskMiB ?? 64}M`, disk])
-    const qemu = await execa(
-      'qemu-system-x86_64',
-      [
-        '-kernel', kernel.image,
-        '-initrd', initrd,
-        '-append', 'console=ttyS0 panic=-1 quiet loglevel=1',
-        '-nographic', '-no-reboot', '-m', '2048', '-smp', '2', '-nic', 'none',
-        '-drive', `file=${disk},format=raw,if=virtio`,
-      ],
-      {reject: false, timeout: options.timeoutMs ?? 600_000, stdin: 'ignore'},
-    )
-    return parseConsole(`${qemu.stdout}\n${qemu.stderr}`)
+    for (let attempt = 1; ; attempt++) {
+      await execa('truncate', ['-s', '0', disk])
+      await execa('truncate', ['-s', `${options.diskMiB ?? 64}M`, disk])
+      try {
+        return await runQemu(kernel, initrd, disk, options.timeoutMs ?? 600_000)
+      } catch (error) {
+        if (!(error instanceof LabStall) || attempt > 1) throw error
+        console.warn(`lab: ${kernel.name}: ${error.message}; booting it again`)
+      }
+    }
   } finally {
     rmSync(work, {recursive: true, force: true})
   }
