@@ -1,11 +1,10 @@
-import {mkdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {mkdirSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 
-import Ajv from 'ajv'
-import addFormats from 'ajv-formats'
 
 import {TOOLS} from '../../src/plan/tools.js'
 import type {Counts, Histograms, Profile, ToolResult} from '../../src/result/model.js'
+import {schemaErrors} from '../helpers/schema.js'
 
 /**
  * The coverage matrix: every tool on every backend diag has, each with a workload whose answer is
@@ -120,10 +119,6 @@ export interface MatrixRow {
   detail: string
 }
 
-const ajv = new Ajv({allErrors: true, allowUnionTypes: true})
-addFormats(ajv)
-const validResult = ajv.compile(JSON.parse(readFileSync(new URL('../../schema/result.schema.json', import.meta.url), 'utf8')))
-
 /** Judges one run: its exit code, its JSON (against the committed schema), and the known answer. */
 export function judge(c: MatrixCase, env: MatrixEnv, exitCode: number, stdout: string): MatrixRow {
   const row = {env: env.name, tool: c.tool, candidate: c.candidate}
@@ -134,7 +129,8 @@ export function judge(c: MatrixCase, env: MatrixEnv, exitCode: number, stdout: s
     return {...row, ran: null, outcome: 'failed', detail: `exit ${exitCode}, no JSON: ${stdout.slice(0, 300)}`}
   }
   if ('error' in json) return {...row, ran: null, outcome: exitCode === 3 ? 'not supported' : 'failed', detail: json.error.message.split('\n')[0]}
-  if (!validResult(json)) return {...row, ran: json.backend?.candidate ?? null, outcome: 'wrong', detail: `not the result schema: ${ajv.errorsText(validResult.errors)}`}
+  const invalid = schemaErrors('result', json)
+  if (invalid) return {...row, ran: json.backend?.candidate ?? null, outcome: 'wrong', detail: `not the result schema: ${invalid}`}
   const wrong = c.check(json, env)
   return {...row, ran: json.backend.candidate, outcome: wrong ? 'wrong' : 'right', detail: wrong ?? ''}
 }
