@@ -1,10 +1,26 @@
 import {type RunqlatOptions, UNIT_NS} from '../../src/plan/options.js'
 import {fieldOffset, readEventFormat} from '../../src/tracefs/format.js'
-import type {Runner} from '../runner.js'
+import type {Collector, Runner} from '../runner.js'
 import {BpfTool} from './bpf-tool.js'
 import {HistogramReader} from './histogram.js'
 
-const runner: Runner<RunqlatOptions> = {
+const PROGRAMS = ['sched_wakeup', 'sched_wakeup_new', 'sched_switch']
+
+function histogramCollector(bpf: BpfTool, options: RunqlatOptions): Collector {
+  const histograms = new HistogramReader(bpf, () => null)
+  return {
+    attach: bpf.attachments,
+    async collect() {
+      return {kind: 'histograms', unit: options.unit, labelKey: null, histograms: histograms.read()}
+    },
+    async lost() {
+      return bpf.lost()
+    },
+  }
+}
+
+/** runqlat from the classic sched tracepoints, their field offsets read from tracefs: no BTF needed. */
+export const tracepoint: Runner<RunqlatOptions> = {
   async start({options, probe, files, undo}) {
     const wakeup = await readEventFormat(files, probe.tracefs!, 'sched/sched_wakeup')
     const wakeupNew = await readEventFormat(files, probe.tracefs!, 'sched/sched_wakeup_new')
@@ -18,21 +34,21 @@ const runner: Runner<RunqlatOptions> = {
     bpf.setU32('prev_state_offset', fieldOffset(sched, 'prev_state', [8]))
     bpf.setU32('next_pid_offset', fieldOffset(sched, 'next_pid', [4]))
     bpf.setU64('unit_ns', UNIT_NS[options.unit])
-    bpf.load(['sched_wakeup', 'sched_wakeup_new', 'sched_switch'])
+    bpf.load(PROGRAMS)
     bpf.attachTracepoint('sched_wakeup', wakeup)
     bpf.attachTracepoint('sched_wakeup_new', wakeupNew)
     bpf.attachTracepoint('sched_switch', sched)
-    const histograms = new HistogramReader(bpf, () => null)
-    return {
-      attach: bpf.attachments,
-      async collect() {
-        return {kind: 'histograms', unit: options.unit, labelKey: null, histograms: histograms.read()}
-      },
-      async lost() {
-        return bpf.lost()
-      },
-    }
+    return histogramCollector(bpf, options)
   },
 }
 
-export default runner
+/** runqlat from the BTF-typed sched tracepoints (bpf/runqlat.tp_btf.bpf.c). */
+export const tpBtf: Runner<RunqlatOptions> = {
+  async start({options, undo}) {
+    const bpf = BpfTool.open('runqlat.tp_btf', undo)
+    bpf.setU64('unit_ns', UNIT_NS[options.unit])
+    bpf.load(PROGRAMS)
+    for (const program of PROGRAMS) bpf.attach(program, {kind: 'trace'}, `tp_btf sched:${program}`)
+    return histogramCollector(bpf, options)
+  },
+}

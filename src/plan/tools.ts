@@ -125,6 +125,12 @@ export const TOOLS: ToolSpec[] = [
     summary: 'run queue (scheduler) latency histogram',
     candidates: [
       {
+        id: 'bpf-tp-btf',
+        backend: 'bpf',
+        method: 'BPF programs on BTF-typed sched_wakeup/sched_switch (tp_btf), reading task state directly',
+        needs: [...BPF_COUNTS, 'btf', 'bpf-tp-btf'],
+      },
+      {
         id: 'bpf-tracepoint',
         backend: 'bpf',
         method: 'BPF programs on sched_wakeup/sched_switch, log2 histogram in a map',

@@ -68,6 +68,7 @@ export function capabilityTruths(config: Map<string, string>, observed: Record<s
   truths.set('perf-event-tracepoint', has('PERF_EVENTS', 'EVENT_TRACING'))
   truths.set('function-tracer', has('FUNCTION_TRACER', 'DYNAMIC_FTRACE'))
   truths.set('bpf-fentry', has('BPF_SYSCALL', 'BPF_JIT', 'DEBUG_INFO_BTF', 'DYNAMIC_FTRACE_WITH_DIRECT_CALLS'))
+  truths.set('bpf-tp-btf', has('BPF_SYSCALL', 'BPF_EVENTS', 'DEBUG_INFO_BTF'))
   for (const [name, value] of Object.entries(observed)) truths.set(name, value)
   return truths
 }
