@@ -1,7 +1,8 @@
 import {Command, Errors} from '@oclif/core'
 import type {Input, ParserOutput} from '@oclif/core/interfaces'
 
-import {BadInputError, DiagError, EXIT, InterruptedError} from './errors.js'
+import {BadInputError, DiagError, EXIT} from './errors.js'
+import {Interrupts} from './system/interrupts.js'
 import {UndoLog} from './system/undo.js'
 
 // oclif's own shapes of parsed flags and arguments, which it does not export.
@@ -13,20 +14,15 @@ const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
 /**
  * What every diag command shares: --json (oclif prints what run() returns), typed errors mapped
  * to exit codes, and a session whose undo log is unwound on every way out: success, error, and
- * SIGINT/SIGTERM/SIGHUP (handlers only flag the abort; the normal flow then tears down).
+ * SIGINT/SIGTERM/SIGHUP (the first only flags the abort and the normal flow then tears down; a
+ * third quits at once, see system/interrupts.ts).
  */
 export abstract class DiagCommand extends Command {
   static override enableJsonFlag = true
 
   protected readonly undo = new UndoLog()
   protected readonly abort = new AbortController()
-  private readonly onSignal = (signal: NodeJS.Signals) => {
-    if (this.abort.signal.aborted) {
-      process.stderr.write(`diag: ${signal} again; still cleaning up, please wait\n`)
-      return
-    }
-    this.abort.abort(new InterruptedError(`interrupted by ${signal}`, {signal}))
-  }
+  private readonly onSignal = new Interrupts(this.abort, this.undo).handle
 
   // An exception that escapes to the event loop (a bug in a callback) stops tracing like a signal
   // does, so the normal flow still tears down; it is then reported as the internal error it is.

@@ -14,6 +14,7 @@ interface UndoStep {
 
 export class UndoLog {
   private steps: UndoStep[] = []
+  private running: UndoStep | undefined
 
   push(description: string, revert: () => Promise<void> | void): void {
     this.steps.push({description, revert})
@@ -23,15 +24,24 @@ export class UndoLog {
     return this.steps.length
   }
 
+  /** What is still to revert, newest first, including a step being reverted right now. */
+  pending(): string[] {
+    const waiting = [...this.steps].reverse().map((s) => s.description)
+    return this.running ? [this.running.description, ...waiting] : waiting
+  }
+
   /** Reverts everything recorded so far, newest first; safe to call more than once. */
   async unwind(): Promise<UndoFailure[]> {
     const failures: UndoFailure[] = []
     while (this.steps.length > 0) {
       const step = this.steps.pop()!
+      this.running = step
       try {
         await step.revert()
       } catch (error) {
         failures.push({description: step.description, error: error instanceof Error ? error.message : String(error)})
+      } finally {
+        this.running = undefined
       }
     }
     return failures

@@ -1,7 +1,7 @@
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import {execa} from 'execa'
+import {type ResultPromise, execa} from 'execa'
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/run.js')
 
@@ -29,4 +29,21 @@ export async function diagJson<T = Record<string, unknown>>(args: string[]): Pro
     throw new Error(`diag ${args.join(' ')} --json printed no JSON (exit ${run.exitCode}):\n${run.stdout}\n${run.stderr}`)
   }
   return {...run, json}
+}
+
+/** Starts diag in the background, as from a terminal, to signal or kill it mid-run. */
+export function startDiag(args: string[]): ResultPromise<{reject: false}> {
+  return execa(process.execPath, [BIN, ...args], {reject: false})
+}
+
+/** Resolves once diag's text output says tracing has started; rejects if diag exits first. */
+export function tracingStarted(tracer: ReturnType<typeof startDiag>, marker: string): Promise<string> {
+  let output = ''
+  return new Promise((resolve, reject) => {
+    tracer.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk
+      if (output.includes(marker)) resolve(output)
+    })
+    tracer.on('exit', (code) => reject(new Error(`diag exited (${code}) before tracing: ${output}`)))
+  })
 }

@@ -1,32 +1,18 @@
 import path from 'node:path'
-import {fileURLToPath} from 'node:url'
 
 import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {CapabilitiesReport} from '../../src/plan/report.js'
 import type {Counts, Histograms, ToolResult} from '../../src/result/model.js'
-import {diag, diagJson} from '../helpers/cli.js'
+import {diag, diagJson, startDiag, tracingStarted} from '../helpers/cli.js'
 import {type KernelState, isRoot, kernelState} from '../helpers/kernel-state.js'
 import {WORKLOAD, loopDevices, withLoopDevice, workloadBuilt} from '../helpers/workload.js'
 
-const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/run.js')
 const N = 20_000
 // A traced command starts behind a gate (a shell that then execs it): these few syscalls of the
 // shell and of the loader may be counted too, but never fewer than the workload's own.
 const HANDFUL = 5
-
-/** Resolves once diag's text output says tracing has started; rejects if diag exits first. */
-function tracingStarted(tracer: ReturnType<typeof execa>, marker: string): Promise<string> {
-  let output = ''
-  return new Promise((resolve, reject) => {
-    tracer.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk
-      if (output.includes(marker)) resolve(output)
-    })
-    tracer.on('exit', (code) => reject(new Error(`diag exited (${code}) before tracing: ${output}`)))
-  })
-}
 
 function count(result: ToolResult, key: string): number {
   const data = result.intervals.map((i) => i.data as Counts)
@@ -71,7 +57,7 @@ describe.skipIf(!isRoot || !workloadBuilt)('BPF backend on this host (needs root
     if (bpfMissing) return context.skip(bpfMissing)
     // The workload waits on its stdin until diag says it is tracing.
     const workload = execa('sh', ['-c', `read -r _; exec ${WORKLOAD} getppid ${N}`], {stdin: 'pipe'})
-    const tracer = execa(process.execPath, [BIN, 'syscount', '--backend', 'bpf', '--duration', '2', '--pid', String(workload.pid)], {reject: false})
+    const tracer = startDiag(['syscount', '--backend', 'bpf', '--duration', '2', '--pid', String(workload.pid)])
     await tracingStarted(tracer, 'syscount: bpf backend')
     workload.stdin!.end('\n')
     await workload
@@ -145,7 +131,7 @@ describe.skipIf(!isRoot || !workloadBuilt)('BPF backend on this host (needs root
 
   it('SIGTERM mid-run stops tracing, prints the result and leaves no program behind', async (context) => {
     if (bpfMissing) return context.skip(bpfMissing)
-    const tracer = execa(process.execPath, [BIN, 'syscount', '--backend', 'bpf'], {reject: false})
+    const tracer = startDiag(['syscount', '--backend', 'bpf'])
     await tracingStarted(tracer, 'Hit Ctrl-C')
     tracer.kill('SIGTERM')
     const run = await tracer
@@ -157,7 +143,7 @@ describe.skipIf(!isRoot || !workloadBuilt)('BPF backend on this host (needs root
 
   it('SIGKILL mid-run leaves no BPF program: every attachment dies with the process', async (context) => {
     if (bpfMissing) return context.skip(bpfMissing)
-    const tracer = execa(process.execPath, [BIN, 'runqlat', '--backend', 'bpf'], {reject: false})
+    const tracer = startDiag(['runqlat', '--backend', 'bpf'])
     await tracingStarted(tracer, 'Hit Ctrl-C')
     tracer.kill('SIGKILL')
     await tracer

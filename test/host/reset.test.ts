@@ -6,7 +6,7 @@ import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {ResetReport} from '../../src/reset.js'
-import {diag, diagJson} from '../helpers/cli.js'
+import {diag, diagJson, startDiag, tracingStarted} from '../helpers/cli.js'
 import {type KernelState, isRoot, kernelState} from '../helpers/kernel-state.js'
 
 /** A pid that certainly belongs to no running process: one that has just exited. */
@@ -79,5 +79,20 @@ describe.skipIf(!isRoot)('diag reset (needs root)', () => {
 
     const again = await diag(['reset'])
     expect(again.stdout).toContain('Nothing left behind')
+  })
+
+  // Three different signals at once, so that none is merged into another while pending: diag
+  // handles all three before its cleanup can finish, and must quit rather than wait.
+  it('quits at the third signal without waiting for cleanup, and diag reset removes the rest', async () => {
+    const tracer = startDiag(['syscount', '--backend', 'ftrace-stream'])
+    await tracingStarted(tracer, 'Hit Ctrl-C')
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) tracer.kill(signal)
+    const run = await tracer
+    expect(run.exitCode, String(run.stderr)).toBe(130)
+    expect(String(run.stderr)).toMatch(/quitting before cleanup finished; still in place: .*instance/)
+    const reset = await diagJson<ResetReport>(['reset'])
+    expect(reset.exitCode, reset.stderr).toBe(0)
+    expect(reset.json.actions.map((a) => a.kind)).toContain('instance')
+    for (const action of reset.json.actions) expect(action).toMatchObject({pid: tracer.pid, outcome: 'removed'})
   })
 })
