@@ -5,7 +5,8 @@ import type {Runner} from './runner.js'
  * module only when chosen, so `diag capabilities` never pays for a backend it does not run.
  */
 const RUNNERS: Record<string, () => Promise<{default: Runner<never>}>> = {
-  'syscount/bpf-tracepoint': () => import('./bpf/syscount.js'),
+  'syscount/bpf-tp-btf': async () => ({default: (await import('./bpf/syscount.js')).tpBtf}),
+  'syscount/bpf-tracepoint': async () => ({default: (await import('./bpf/syscount.js')).tracepoint}),
   'syscount/ftrace-stream': async () => ({default: (await import('./ftrace/syscount.js')).stream}),
   'syscount/perf-stat': async () => ({default: (await import('./perf/syscount.js')).stat}),
   'biolatency/bpf-tracepoint': () => import('./bpf/biolatency.js'),

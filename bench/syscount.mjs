@@ -1,6 +1,7 @@
 // How much diag's BPF syscount slows a syscall-heavy workload, next to bpftrace counting the same
 // tracepoint (raw_syscalls:sys_enter, by syscall id, whole system) on the same workload, in one
-// interleaved run. Usage: node bench/syscount.mjs [calls] [runs]   (root; after npm run build)
+// interleaved run. diag runs twice: on the BTF-typed tracepoint (tp_btf, what it picks where the
+// kernel has BTF) and on the classic one, as bpftrace does. Usage: node bench/syscount.mjs [calls] [runs]   (root; after npm run build)
 import {spawn, spawnSync} from 'node:child_process'
 import {existsSync, mkdirSync} from 'node:fs'
 import {fileURLToPath} from 'node:url'
@@ -11,7 +12,8 @@ const workload = fileURLToPath(new URL('../test/workload/diag-workload', import.
 const diag = fileURLToPath(new URL('../bin/run.js', import.meta.url))
 
 const TRACERS = {
-  'diag syscount --backend bpf': {command: process.execPath, args: [diag, 'syscount', '--backend', 'bpf'], ready: 'Hit Ctrl-C'},
+  'diag syscount, tp_btf': {command: process.execPath, args: [diag, 'syscount', '--backend', 'bpf-tp-btf'], ready: 'Hit Ctrl-C'},
+  'diag syscount, tracepoint': {command: process.execPath, args: [diag, 'syscount', '--backend', 'bpf-tracepoint'], ready: 'Hit Ctrl-C'},
   bpftrace: {command: 'bpftrace', args: ['-e', 'tracepoint:raw_syscalls:sys_enter { @[args->id] = count(); }'], ready: 'Attaching'},
 }
 
@@ -64,8 +66,10 @@ try {
     slowdown[name] = median(values) / base
     console.log(`${name.padEnd(30)} median ${median(values).toFixed(0).padStart(6)} ms  slowdown ${slowdown[name].toFixed(2)}x`)
   }
-  const ratio = slowdown['diag syscount --backend bpf'] / slowdown.bpftrace
-  console.log(`diag's slowdown relative to bpftrace's: ${ratio.toFixed(2)} (below 1 is better than bpftrace)`)
+  for (const name of Object.keys(TRACERS).filter((n) => n.startsWith('diag'))) {
+    const ratio = slowdown[name] / slowdown.bpftrace
+    console.log(`${name}: slowdown relative to bpftrace's ${ratio.toFixed(2)} (below 1 is better than bpftrace)`)
+  }
 } finally {
   if (mounted) spawnSync('umount', ['/sys/kernel/tracing'])
 }

@@ -1,59 +1,13 @@
-// syscount: system calls counted by number, or by process, on raw_syscalls:sys_enter.
-#include "diag.h"
+// syscount: system calls counted by number, or by process, on the classic raw_syscalls:sys_enter
+// tracepoint, the id read at the offset its format file gives (no BTF needed).
+#include "syscount.h"
 
 const volatile __u32 id_offset = 8;  // "long id" in raw_syscalls/sys_enter/format
-const volatile __u8 by_process = 0;
-
-// Per-CPU: each CPU adds to its own copy without atomics, the cheapest count on a hot path.
-struct {
-  __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-  __uint(max_entries, 16384);
-  __type(key, __u64);  // syscall number, or tgid
-  __type(value, __u64);
-} counts SEC(".maps");
-
-struct comm {
-  union {
-    char name[16];
-    __u64 words[2];  // to compare names without a memcmp call
-  };
-};
-
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 16384);
-  __type(key, __u32);
-  __type(value, struct comm);
-} comms SEC(".maps");
 
 SEC("tracepoint/raw_syscalls/sys_enter")
 int sys_enter(void *ctx) {
-  if (!traced()) return 0;
-  __u64 key;
-  if (by_process) {
-    __u32 tgid = bpf_get_current_pid_tgid() >> 32;
-    key = tgid;
-    // The name a process has now: it changes on exec, as when diag's gate execs the command.
-    struct comm comm = {};
-    bpf_get_current_comm(&comm.name, sizeof(comm.name));
-    struct comm *known = bpf_map_lookup_elem(&comms, &tgid);
-    if (!known || known->words[0] != comm.words[0] || known->words[1] != comm.words[1])
-      bpf_map_update_elem(&comms, &tgid, &comm, BPF_ANY);
-  } else {
-    long id = 0;
-    READ_FIELD(ctx, id_offset, id);
-    key = id;
-  }
-  __u64 *n = bpf_map_lookup_elem(&counts, &key);
-  if (n) {
-    *n += 1;
-  } else {
-    __u64 one = 1;
-    if (bpf_map_update_elem(&counts, &key, &one, BPF_NOEXIST)) {
-      n = bpf_map_lookup_elem(&counts, &key);  // another CPU created the key first
-      if (n) *n += 1;
-      else count_lost();  // the map is full
-    }
-  }
+  long id = 0;
+  if (!by_process) READ_FIELD(ctx, id_offset, id);
+  count_syscall(id);
   return 0;
 }

@@ -1,40 +1,59 @@
 import type {SyscountOptions} from '../../src/plan/options.js'
+import {Deltas} from '../../src/result/deltas.js'
 import {countsFrom, syscallName} from '../../src/result/normalize.js'
 import {fieldOffset, readEventFormat} from '../../src/tracefs/format.js'
-import type {Runner} from '../runner.js'
-import {Deltas} from '../../src/result/deltas.js'
+import type {Collector, RunContext, Runner} from '../runner.js'
 import {BpfTool} from './bpf-tool.js'
 
-const runner: Runner<SyscountOptions> = {
-  async start({options, probe, files, undo, targetPid}) {
-    const format = await readEventFormat(files, probe.tracefs!, 'raw_syscalls/sys_enter')
-    const bpf = BpfTool.open('syscount', undo)
+/** Counts from the per-CPU map, named by syscall or by process, as differences between reads. */
+function countsCollector(bpf: BpfTool, options: SyscountOptions): Collector {
+  const deltas = new Deltas()
+  const names = (): ((key: Buffer) => string) => {
+    if (options.by === 'syscall') return (key) => syscallName(Number(key.readBigUInt64LE()))
+    const comms = new Map(bpf.entries('comms').map(([pid, comm]) => [pid.readUInt32LE(), comm.toString('latin1').replace(/\0.*$/s, '')]))
+    return (key) => {
+      const tgid = Number(key.readBigUInt64LE())
+      return `${comms.get(tgid) ?? '?'} [${tgid}]`
+    }
+  }
+  return {
+    attach: bpf.attachments,
+    async collect() {
+      const name = names()
+      const current = new Map(bpf.countEntries('counts').map(([key, n]) => [name(key), n]))
+      return countsFrom(options.by, deltas.next(current), options.top, options.syscalls)
+    },
+    async lost() {
+      return bpf.lost()
+    },
+  }
+}
+
+async function open(object: string, {options, probe, files, undo, targetPid}: RunContext<SyscountOptions>): Promise<BpfTool> {
+  const bpf = BpfTool.open(object, undo)
+  bpf.setU8('by_process', options.by === 'process' ? 1 : 0)
+  await bpf.filterProcess(targetPid, files, probe.tracefs!)
+  return bpf
+}
+
+/** syscount on the classic raw_syscalls:sys_enter tracepoint: no BTF needed. */
+export const tracepoint: Runner<SyscountOptions> = {
+  async start(ctx) {
+    const format = await readEventFormat(ctx.files, ctx.probe.tracefs!, 'raw_syscalls/sys_enter')
+    const bpf = await open('syscount', ctx)
     bpf.setU32('id_offset', fieldOffset(format, 'id', [8]))
-    bpf.setU8('by_process', options.by === 'process' ? 1 : 0)
-    await bpf.filterProcess(targetPid, files, probe.tracefs!)
     bpf.load(['sys_enter'])
     bpf.attachTracepoint('sys_enter', format)
-    const deltas = new Deltas()
-    const names = (): ((key: Buffer) => string) => {
-      if (options.by === 'syscall') return (key) => syscallName(Number(key.readBigUInt64LE()))
-      const comms = new Map(bpf.entries('comms').map(([pid, comm]) => [pid.readUInt32LE(), comm.toString('latin1').replace(/\0.*$/s, '')]))
-      return (key) => {
-        const tgid = Number(key.readBigUInt64LE())
-        return `${comms.get(tgid) ?? '?'} [${tgid}]`
-      }
-    }
-    return {
-      attach: bpf.attachments,
-      async collect() {
-        const name = names()
-        const current = new Map(bpf.countEntries('counts').map(([key, n]) => [name(key), n]))
-        return countsFrom(options.by, deltas.next(current), options.top, options.syscalls)
-      },
-      async lost() {
-        return bpf.lost()
-      },
-    }
+    return countsCollector(bpf, ctx.options)
   },
 }
 
-export default runner
+/** syscount on the BTF-typed sys_enter (bpf/syscount.tp_btf.bpf.c): the id is an argument. */
+export const tpBtf: Runner<SyscountOptions> = {
+  async start(ctx) {
+    const bpf = await open('syscount.tp_btf', ctx)
+    bpf.load(['sys_enter'])
+    bpf.attach('sys_enter', {kind: 'trace'}, 'tp_btf raw_syscalls:sys_enter')
+    return countsCollector(bpf, ctx.options)
+  },
+}

@@ -29,6 +29,12 @@ export const TOOLS: ToolSpec[] = [
     summary: 'system call counts, by syscall or by process',
     candidates: [
       {
+        id: 'bpf-tp-btf',
+        backend: 'bpf',
+        method: 'BPF program on the BTF-typed raw_syscalls:sys_enter (tp_btf), counts in a per-CPU hash map',
+        needs: ['bpf-syscall', 'bpf-map-percpu-hash', 'btf', 'bpf-tp-btf', 'syscall-tracepoints'],
+      },
+      {
         id: 'bpf-tracepoint',
         backend: 'bpf',
         method: 'BPF program on raw_syscalls:sys_enter, counts in a per-CPU hash map',

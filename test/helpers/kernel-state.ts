@@ -32,10 +32,24 @@ function read(file: string): string {
   }
 }
 
-async function bpfPrograms(): Promise<string[]> {
+async function listBpfPrograms(): Promise<string[]> {
   const result = await execa('bpftool', ['prog', 'list', '--json'], {reject: false})
   if (result.failed) return [`<bpftool failed: ${result.shortMessage}>`]
   return (JSON.parse(result.stdout) as {id: number; name?: string; type: string}[]).map((p) => `${p.id}:${p.type}:${p.name ?? ''}`)
+}
+
+/**
+ * The loaded BPF programs. The kernel frees the programs of a diag that just exited a little later
+ * (some links, tp_btf's, only after an RCU grace period), so a non-empty list is read again for up
+ * to two seconds; a host with programs of its own pays that wait.
+ */
+async function bpfPrograms(): Promise<string[]> {
+  let programs = await listBpfPrograms()
+  for (let i = 0; i < 20 && programs.length > 0; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    programs = await listBpfPrograms()
+  }
+  return programs
 }
 
 export async function kernelState(): Promise<KernelState> {
