@@ -44,7 +44,7 @@ try {
     if (updated === text && !text.includes(table)) throw new Error('README.md has no coverage markers')
     writeFileSync(readme, updated)
   }
-  process.exit(run.status ?? 1)
+  process.exitCode = run.status ?? 1
 } finally {
   rmSync(dir, {recursive: true, force: true})
 }

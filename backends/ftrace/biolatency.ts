@@ -12,7 +12,7 @@ import {startEventStream} from './stream.js'
 // (and counted as lost), so a device that never completes cannot grow diag's memory.
 const MAX_IN_FLIGHT = 65536
 
-/** biolatency from the block_rq_issue (or the --queued start event) and block_rq_complete events, paired in diag. */
+/** biolatency from the start event (issue, or --queued's) and block_rq_complete events, paired in diag. */
 export const stream: Runner<BiolatencyOptions> = {
   async start(ctx) {
     const {options} = ctx
