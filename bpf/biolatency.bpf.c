@@ -23,12 +23,7 @@ struct {
   __type(value, __u64);
 } start SEC(".maps");
 
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 4096);
-  __type(key, struct hist_key);
-  __type(value, __u64);
-} hist SEC(".maps");
+DIAG_HISTOGRAM_MAP(4096);  // disks x slots
 
 // Attached by diag to the start event it chose (block_rq_issue, block_io_start or block_rq_insert):
 // all three carry dev and sector, at the offsets passed in above.

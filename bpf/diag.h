@@ -91,6 +91,15 @@ struct hist_key {
   __u32 slot;
 };
 
+// The map a histogram tool counts into: backends/bpf/histogram.ts reads it by this name.
+#define DIAG_HISTOGRAM_MAP(entries)          \
+  struct {                                   \
+    __uint(type, BPF_MAP_TYPE_HASH);         \
+    __uint(max_entries, entries);            \
+    __type(key, struct hist_key);            \
+    __type(value, __u64);                    \
+  } hist SEC(".maps")
+
 // Programs by slot, where one program per attach target is needed (fentry, kprobe): P(name, slot)
 // is expanded for slots 0..63, named <r>_<c> for slot r*8+c (backends/bpf/bpf-tool.ts: slotName).
 #define DIAG_SLOTS 64

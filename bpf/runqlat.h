@@ -17,12 +17,7 @@ struct {
   __type(value, __u64);
 } start SEC(".maps");
 
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 64);
-  __type(key, struct hist_key);
-  __type(value, __u64);
-} hist SEC(".maps");
+DIAG_HISTOGRAM_MAP(64);
 
 // The task joins a run queue (woken, new, or preempted while runnable).
 static __always_inline void enqueue(__u32 pid) {

@@ -25,12 +25,9 @@ export class Interrupts {
 
   readonly handle = (signal: NodeJS.Signals): void => {
     this.received++
-    if (this.received === 1 && !this.abort.signal.aborted) {
-      this.abort.abort(new InterruptedError(`interrupted by ${signal}`, {signal}))
-      return
-    }
     if (this.received < FORCE_QUIT_AFTER) {
-      this.io.write(`diag: ${signal} again; cleaning up (once more quits now and leaves the rest to diag reset)\n`)
+      if (!this.abort.signal.aborted) this.abort.abort(new InterruptedError(`interrupted by ${signal}`, {signal}))
+      else this.io.write(`diag: ${signal}: still cleaning up (a third signal quits now and leaves the rest to diag reset)\n`)
       return
     }
     const left = this.undo.pending()

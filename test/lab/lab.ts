@@ -1,5 +1,5 @@
 import {createHash} from 'node:crypto'
-import {chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -221,15 +221,23 @@ function casesScript(cases: LabCase[]): string {
 /** A boot whose console went silent for longer than any case may run: the emulated machine stalled. */
 class LabStall extends Error {}
 
+/** The watchdog's reports, by case: what the processes of a case it killed were blocked on. */
+function hangReports(console: string): Map<string, string> {
+  const reports = new Map<string, string>()
+  for (const m of console.matchAll(/@@HUNG (\S+)\r?\n([\s\S]*?)@@HUNG-END \1/g))
+    reports.set(m[1], `killed after ${CASE_TIMEOUT_S} s; its processes were:\n${m[2]}`)
+  return reports
+}
+
 function parseConsole(console: string, stalled: boolean): LabBoot {
   const release = /@@LAB-READY (\S+)/.exec(console)?.[1]
-  const hung = /@@HUNG (\S+)\r?\n([\s\S]*?)@@HUNG-END/.exec(console)
+  const hung = hangReports(console)
   if (!release || !console.includes('@@LAB-DONE')) {
     const last = [...console.matchAll(/@@START (\S+)/g)].pop()?.[1]
     const what = `the lab VM did not finish its cases${last ? ` (it was running ${last})` : ''}`
     // Only a machine that stopped without its watchdog speaking is a stall; a case that hung is diag's.
-    if (stalled && !hung) throw new LabStall(`${what}: its console was silent for ${STALL_S} s`)
-    const where = hung ? `\n${last} was killed after ${CASE_TIMEOUT_S} s; its processes were:\n${hung[2]}` : ''
+    if (stalled && hung.size === 0) throw new LabStall(`${what}: its console was silent for ${STALL_S} s`)
+    const where = [...hung].map(([id, report]) => `\n${id} ${report}`).join('')
     throw new Error(`${what}${where}\n${console.slice(-4000)}`)
   }
   const results = new Map<string, LabResult>()
@@ -238,9 +246,9 @@ function parseConsole(console: string, stalled: boolean): LabBoot {
   for (const m of console.matchAll(pattern))
     results.set(m[1], {exitCode: Number(m[2]), stdout: decode(m[5]), stderr: decode(m[6]), seconds: Number(m[4]) - Number(m[3])})
   // A case the watchdog killed: what its processes were blocked on goes with its stderr.
-  for (const m of console.matchAll(/@@HUNG (\S+)\r?\n([\s\S]*?)@@HUNG-END \1/g)) {
-    const result = results.get(m[1])
-    if (result) result.stderr = `killed after ${CASE_TIMEOUT_S} s; its processes were:\n${m[2]}\n${result.stderr}`
+  for (const [id, report] of hung) {
+    const result = results.get(id)
+    if (result) result.stderr = `${report}\n${result.stderr}`
   }
   return {release, results, console}
 }
@@ -301,8 +309,8 @@ export async function bootLab(
     await execa('sh', ['-c', `cat '${base}' '${extraCpio}' > '${initrd}'`])
     const disk = path.join(work, 'disk.img')
     for (let attempt = 1; ; attempt++) {
-      await execa('truncate', ['-s', '0', disk])
-      await execa('truncate', ['-s', `${options.diskMiB ?? 64}M`, disk])
+      writeFileSync(disk, '') // a second boot starts from an empty disk too
+      truncateSync(disk, (options.diskMiB ?? 64) * 2 ** 20)
       try {
         return await runQemu(kernel, initrd, disk, options.timeoutMs ?? 600_000)
       } catch (error) {
