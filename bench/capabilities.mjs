@@ -1,15 +1,28 @@
-// How long `diag capabilities --json` takes, next to `bpftool feature probe` (its closest peer:
-// it probes BPF program, map and helper support) on the same machine in the same run.
+// How long diag takes to start: `diag capabilities --json` next to `bpftool feature probe` (its
+// closest peer: it probes BPF program, map and helper support), and a tool's time from start to
+// its ready line next to bpftrace's time to "Attaching", all interleaved in one run.
 // Usage: node bench/capabilities.mjs [runs]   (root; build first with npm run build)
-import {spawnSync} from 'node:child_process'
+import {spawn, spawnSync} from 'node:child_process'
 import {fileURLToPath} from 'node:url'
 
 const runs = Number(process.argv[2] ?? 15)
 const diag = fileURLToPath(new URL('../bin/run.js', import.meta.url))
+const node = process.execPath
+
+// Whole commands, timed to their exit.
 const commands = {
-  'diag capabilities --json': [process.execPath, [diag, 'capabilities', '--json']],
-  'diag capabilities --json --host-root /': [process.execPath, [diag, 'capabilities', '--json', '--host-root', '/']],
+  'diag --version (node and oclif alone)': [node, [diag, '--version']],
+  'diag capabilities --json (cached probes)': [node, [diag, 'capabilities', '--json']],
+  'diag capabilities --json --refresh': [node, [diag, 'capabilities', '--json', '--refresh']],
+  'diag capabilities --json --host-root /': [node, [diag, 'capabilities', '--json', '--host-root', '/']],
   'bpftool feature probe': ['bpftool', ['feature', 'probe']],
+}
+
+// Tracers, timed from start to the line that says they are attached, then stopped.
+const tracers = {
+  'diag syscount: start to ready line': [node, [diag, 'syscount'], 'Hit Ctrl-C'],
+  'diag syscount --no-cache: start to ready line': [node, [diag, 'syscount', '--no-cache'], 'Hit Ctrl-C'],
+  'bpftrace: start to "Attaching"': ['bpftrace', ['-e', 'tracepoint:raw_syscalls:sys_enter { @[args->id] = count(); }'], 'Attaching'],
 }
 
 function time([command, args]) {
@@ -19,13 +32,36 @@ function time([command, args]) {
   return Number(process.hrtime.bigint() - start) / 1e6
 }
 
-const samples = Object.fromEntries(Object.keys(commands).map((name) => [name, []]))
-for (let i = 0; i < runs; i++) for (const [name, command] of Object.entries(commands)) samples[name].push(time(command))
+async function timeToReady([command, args, ready]) {
+  const start = process.hrtime.bigint()
+  const tracer = spawn(command, args, {stdio: ['ignore', 'pipe', 'pipe']})
+  let output = ''
+  const exited = new Promise((resolve) => tracer.on('exit', resolve))
+  const ms = await new Promise((resolve, reject) => {
+    const onData = (chunk) => {
+      output += chunk
+      if (output.includes(ready)) resolve(Number(process.hrtime.bigint() - start) / 1e6)
+    }
+    tracer.stdout.on('data', onData)
+    tracer.stderr.on('data', onData)
+    tracer.on('exit', (code) => reject(new Error(`${command} exited (${code}) before it was ready: ${output}`)))
+  })
+  tracer.kill('SIGINT')
+  await exited
+  return ms
+}
+
+const samples = Object.fromEntries([...Object.keys(commands), ...Object.keys(tracers)].map((name) => [name, []]))
+for (let i = 0; i < runs; i++) {
+  for (const [name, command] of Object.entries(commands)) samples[name].push(time(command))
+  for (const [name, tracer] of Object.entries(tracers)) samples[name].push(await timeToReady(tracer))
+}
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
-const peer = median(samples['bpftool feature probe'])
+const peers = {bpftool: median(samples['bpftool feature probe']), bpftrace: median(samples['bpftrace: start to "Attaching"'])}
 console.log(`runs: ${runs} each, interleaved; kernel ${spawnSync('uname', ['-r']).stdout.toString().trim()}`)
 for (const [name, values] of Object.entries(samples)) {
   const m = median(values)
-  console.log(`${name.padEnd(42)} median ${m.toFixed(0).padStart(5)} ms  min ${Math.min(...values).toFixed(0).padStart(5)} ms  ratio to bpftool ${(m / peer).toFixed(2)}`)
+  const peer = name in commands ? 'bpftool' : 'bpftrace'
+  console.log(`${name.padEnd(48)} median ${m.toFixed(0).padStart(5)} ms  min ${Math.min(...values).toFixed(0).padStart(5)} ms  ratio to ${peer} ${(m / peers[peer]).toFixed(2)}`)
 }

@@ -12,12 +12,16 @@ export default class Capabilities extends DiagCommand {
   static override description = `Probes the running kernel (tracefs, kprobes, hist triggers, BPF program and map types, BTF,
 perf events, privileges) by trying each feature where trying is safe, and leaves nothing behind.
 Each capability is available, unavailable or unknown, with the evidence it rests on.`
-  static override examples = ['<%= config.bin %> capabilities', '<%= config.bin %> capabilities --json', '<%= config.bin %> capabilities --host-root /host']
+  static override examples = ['<%= config.bin %> capabilities', '<%= config.bin %> capabilities --json', '<%= config.bin %> capabilities --host-root /host', '<%= config.bin %> capabilities --refresh']
 
   static override flags = {
     'host-root': Flags.directory({
       summary: "Describe the host whose /proc, /sys and /boot are mounted under this directory",
       description: 'File evidence is read there; probes that act on the running kernel are reported as not run.',
+    }),
+    refresh: Flags.boolean({
+      summary: 'Probe everything anew instead of reusing the answers cached earlier in this boot',
+      description: 'Program and map probes whose answer holds for a boot are cached in /run/diag (root only).',
     }),
   }
 
@@ -26,7 +30,7 @@ Each capability is available, unavailable or unknown, with the evidence it rests
     const hostRoot = flags['host-root']
     if (hostRoot !== undefined && !(await new NodeFiles(hostRoot).exists('/proc')))
       throw new BadInputError(`--host-root ${hostRoot} has no proc/ directory: mount the host's /proc there`)
-    const probe = await probeHost({hostRoot, signal: this.abort.signal}, this.undo)
+    const probe = await probeHost({hostRoot, signal: this.abort.signal, refresh: flags.refresh}, this.undo)
     const report = capabilitiesReport(probe, new Date())
     if (!this.jsonEnabled()) this.log(renderCapabilities(report))
     return report

@@ -23,6 +23,8 @@ export interface SessionOptions {
   command?: string[]
   /** With --json the command's stdout goes to stderr, so that stdout stays JSON. */
   json: boolean
+  /** --no-cache: probe anew instead of reusing this boot's cached probe answers. */
+  refreshProbes?: boolean
 }
 
 export interface SessionDeps {
@@ -71,7 +73,7 @@ export async function runTool<Options extends ToolOptions>(toolName: string, opt
   if (!tool) throw new Error(`unknown tool ${toolName}`)
   const clock = deps.clock ?? systemClock
   const needs = [...new Set(tool.candidates.flatMap((c) => c.needs))]
-  const probe = await probeHost({only: needs, signal: deps.signal}, deps.undo)
+  const probe = await probeHost({only: needs, signal: deps.signal, refresh: session.refreshProbes}, deps.undo)
   const decision = route(tool, probe.capabilities, {force: session.backend, implemented: isImplemented})
   if (!decision.chosen) throw noRouteError(decision)
   const chosen = decision.chosen

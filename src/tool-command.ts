@@ -15,6 +15,13 @@ const seconds = Flags.custom<number>({
   },
 })
 
+/** "Tracing ... Hit Ctrl-C to end.", as bcc's tools say it, naming what diag attached. */
+export function readyLine(result: ToolResult, duration: number | undefined): string {
+  const how = `with ${result.backend.candidate} (${result.backend.name})`
+  const until = duration === undefined ? '' : `for ${duration} s, or `
+  return `Tracing ${result.tool} ${how}... ${until}Hit Ctrl-C to end.`
+}
+
 /**
  * What every tracing tool command shares: --duration, --interval, --backend, and an optional
  * command after `--` that diag runs and traces. Text output streams an interval at a time.
@@ -26,6 +33,8 @@ export abstract class ToolCommand extends DiagCommand {
     duration: seconds({char: 'd', summary: 'Seconds to trace (default: until Ctrl-C, or until the command exits)'}),
     interval: seconds({char: 'i', summary: 'Print a result every this many seconds'}),
     backend: Flags.string({char: 'b', summary: 'Force a backend (bpf, ftrace, perf) or a candidate id, as `diag capabilities` lists them'}),
+    quiet: Flags.boolean({char: 'q', summary: 'Do not print the "Tracing ..." line on stderr once tracing is attached'}),
+    'no-cache': Flags.boolean({summary: "Probe the kernel anew instead of reusing this boot's cached probe answers"}),
   }
 
   /** biolatency's and runqlat's histogram unit; histogramUnit() turns it into the result's. */
@@ -54,17 +63,18 @@ export abstract class ToolCommand extends DiagCommand {
   protected async trace<Options extends ToolOptions>(
     tool: string,
     options: Options,
-    flags: {duration?: number; interval?: number; backend?: string},
+    flags: {duration?: number; interval?: number; backend?: string; quiet?: boolean; 'no-cache'?: boolean},
     command: string[] | undefined,
   ): Promise<ToolResult> {
     const text = !this.jsonEnabled()
-    const result = await runTool(tool, options, {...flags, command, json: !text}, {
+    const {quiet, 'no-cache': noCache, ...session} = flags
+    const result = await runTool(tool, options, {...session, command, json: !text, refreshProbes: noCache}, {
       undo: this.undo,
       signal: this.abort.signal,
       onStart: (r) => {
-        if (!text) return
-        this.log(renderHeader(r).join('\n'))
-        if (!flags.duration && !command) this.log('Tracing... Hit Ctrl-C to end.')
+        // The ready line: scripts, runbooks and the tests wait for it before starting a workload.
+        if (!quiet) process.stderr.write(`${readyLine(r, flags.duration)}\n`)
+        if (text) this.log(renderHeader(r).join('\n'))
       },
       onInterval: (r, i) => text && this.log(renderInterval(r, i).join('\n')),
     })

@@ -6,6 +6,7 @@ import {type UndoFailure, UndoLog} from '../system/undo.js'
 import {type KernelConfig, configVerdict, readKernelConfig} from './kernel-config.js'
 import {type KernelVersion, kernelAtLeast, parseKernelRelease} from './kernel-version.js'
 import {instanceName} from '../tracefs/names.js'
+import {FileProbeCache, type ProbeCache} from './cache.js'
 import {CAPABILITIES} from './table/index.js'
 import {type Capability, type CapabilityResult, type Outcome, type ProbeContext, available, unavailable, unknown} from './types.js'
 
@@ -21,6 +22,13 @@ export interface ProbeOptions {
   capabilities?: Capability[]
   /** Checked between probes: a signal stops probing, and what was made is still removed. */
   signal?: AbortSignal
+  /**
+   * Answers of earlier probes in this boot (src/probe/cache.ts), for the capabilities marked
+   * stableForBoot; live probes only. Default: the file cache in /run/diag when run as root.
+   */
+  cache?: ProbeCache | null
+  /** Probe anew (and update the cache) instead of reusing cached answers. */
+  refresh?: boolean
 }
 
 export interface HostProbe {
@@ -69,7 +77,7 @@ function fallback(capability: Capability, kernel: KernelVersion | undefined, con
   return why
 }
 
-async function probeOne(capability: Capability, ctx: ProbeContext): Promise<Outcome> {
+async function probeOne(capability: Capability, ctx: ProbeContext, cached: Map<string, Outcome> | undefined): Promise<Outcome> {
   const unmet = (capability.needs ?? []).map((name) => ctx.result(name)!).filter((r) => r.status !== 'available')
   const fallBack = (why: Outcome) => fallback(capability, ctx.kernel, ctx.config, why)
   if (unmet.some((r) => r.status === 'unknown'))
@@ -80,6 +88,8 @@ async function probeOne(capability: Capability, ctx: ProbeContext): Promise<Outc
     return {...unavailable(first.evidence, `needs ${names.join(', ')} (${first.name}: ${first.detail})`), blockedBy: names}
   }
   if (capability.live && !ctx.live) return fallBack(unknown('not-run', 'not probed: --host-root describes another host'))
+  const hit = capability.stableForBoot ? cached?.get(capability.name) : undefined
+  if (hit) return {...hit, cached: true}
   let outcome: Outcome
   try {
     outcome = await capability.probe(ctx)
@@ -136,11 +146,17 @@ export async function probeHost(options: ProbeOptions, sessionUndo: UndoLog): Pr
   }
 
   const table = withNeeds(options.capabilities ?? CAPABILITIES, options.only)
+  // The file cache holds the real kernel's answers: never those of a faked host or table.
+  const real = options.files === undefined && options.bpf === undefined && options.capabilities === undefined
+  const cache = !live ? null : options.cache !== undefined ? options.cache : real && FileProbeCache.usable() ? new FileProbeCache() : null
+  const cached = cache && !options.refresh ? await cache.load() : undefined
+  const probed = new Map<string, Outcome>()
   let cleanupFailures: UndoFailure[]
   try {
     for (const capability of table) {
       options.signal?.throwIfAborted()
-      const outcome = await probeOne(capability, ctx)
+      const outcome = await probeOne(capability, ctx, cached)
+      if (capability.stableForBoot && !outcome.cached && outcome.evidence === 'probe' && outcome.status !== 'unknown') probed.set(capability.name, outcome)
       const configValues = capability.config && config
         ? Object.fromEntries(capability.config.map((n) => [n, config.symbols.get(n) ?? 'absent']))
         : undefined
@@ -156,6 +172,8 @@ export async function probeHost(options: ProbeOptions, sessionUndo: UndoLog): Pr
   } finally {
     cleanupFailures = await probeUndo.unwind()
   }
+  // The cache only saves time: a run whose cache cannot be written goes on without it.
+  if (cache && probed.size > 0) await cache.save(probed).catch(() => {})
 
   return {
     kernel: kernel ?? null,

@@ -24,6 +24,8 @@ export interface Outcome {
   /** A value the probe found, when there is one: a mount point, a sysctl, a version. */
   value?: string | number
   blockedBy?: string[]
+  /** The answer of an earlier probe in this boot, from the probe cache (src/probe/cache.ts). */
+  cached?: boolean
 }
 
 export interface CapabilityResult extends Outcome {
@@ -68,6 +70,12 @@ export interface Capability {
   needs?: string[]
   /** True when the probe must act on the running kernel (write tracefs, load BPF, open events). */
   live: boolean
+  /**
+   * True when a conclusive answer of the live probe holds until the next boot (whether a program
+   * type loads and attaches, a map type exists), so that it may be cached per boot: not for files
+   * and sysctls that change while the kernel runs, nor for probes whose side effects a run needs.
+   */
+  stableForBoot?: boolean
   probe(ctx: ProbeContext): Promise<Outcome> | Outcome
 }
 

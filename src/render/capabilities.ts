@@ -20,7 +20,7 @@ export function renderCapabilities(report: CapabilitiesReport): string {
   for (const section of Object.keys(SECTION_TITLES) as Section[]) {
     const rows = report.capabilities
       .filter((c) => c.section === section)
-      .map((c) => [c.name, MARK[c.status], c.evidence, c.detail])
+      .map((c) => [c.name, MARK[c.status], c.cached ? `${c.evidence}, cached` : c.evidence, c.detail])
     if (rows.length === 0) continue
     out.push('', SECTION_TITLES[section], ...columns(rows).map((line) => `  ${line}`))
   }
@@ -33,6 +33,8 @@ export function renderCapabilities(report: CapabilitiesReport): string {
       out.push(`    ${mark} ${c.id}: ${c.usable ? c.method : c.reasons.join('; ')}`)
     }
   }
+  if (report.capabilities.some((c) => c.cached))
+    out.push('', '"cached": probed earlier in this boot by the same diag build; `diag capabilities --refresh` probes anew')
   for (const warning of report.warnings) out.push('', `warning: ${warning}`)
   return out.join('\n')
 }

@@ -36,14 +36,19 @@ export function startDiag(args: string[]): ResultPromise<{reject: false}> {
   return execa(process.execPath, [BIN, ...args], {reject: false})
 }
 
-/** Resolves once diag's text output says tracing has started; rejects if diag exits first. */
+/**
+ * Resolves once diag's output says tracing has started (the ready line goes to stderr, the
+ * header to stdout); rejects if diag exits first.
+ */
 export function tracingStarted(tracer: ReturnType<typeof startDiag>, marker: string): Promise<string> {
   let output = ''
   return new Promise((resolve, reject) => {
-    tracer.stdout!.on('data', (chunk: Buffer) => {
+    const watch = (chunk: Buffer) => {
       output += chunk
       if (output.includes(marker)) resolve(output)
-    })
+    }
+    tracer.stdout!.on('data', watch)
+    tracer.stderr!.on('data', watch)
     tracer.on('exit', (code) => reject(new Error(`diag exited (${code}) before tracing: ${output}`)))
   })
 }

@@ -1,4 +1,4 @@
-import {existsSync} from 'node:fs'
+import {existsSync, statSync} from 'node:fs'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
@@ -18,7 +18,8 @@ describe.skipIf(!isRoot)('diag capabilities on this host (needs root)', () => {
 
   beforeAll(async () => {
     before = await kernelState()
-    const run = await diagJson<CapabilitiesReport>(['capabilities'])
+    // --refresh: the ground truth below is checked against real probes, not this boot's cache.
+    const run = await diagJson<CapabilitiesReport>(['capabilities', '--refresh'])
     expect(run.exitCode, run.stderr).toBe(0)
     report = run.json
     byName = new Map(report.capabilities.map((c) => [c.name, c]))
@@ -33,6 +34,20 @@ describe.skipIf(!isRoot)('diag capabilities on this host (needs root)', () => {
     expect(schemaErrors('capabilities', report)).toBe('')
     expect(report.capabilities.map((c) => c.name)).toEqual(CAPABILITIES.map((c) => c.name))
     expect(report.warnings).toEqual([])
+  })
+
+  it('then answers from the per-boot cache what the probes said, and says so', async () => {
+    expect(report.capabilities.some((c) => c.cached)).toBe(false)
+    const again = await diagJson<CapabilitiesReport>(['capabilities'])
+    expect(again.exitCode, again.stderr).toBe(0)
+    expect(schemaErrors('capabilities', again.json)).toBe('')
+    const cachedNames = again.json.capabilities.filter((c) => c.cached).map((c) => c.name)
+    const stable = CAPABILITIES.filter((c) => c.stableForBoot).map((c) => c.name)
+    expect(cachedNames.length).toBeGreaterThan(0)
+    for (const name of cachedNames) expect(stable).toContain(name)
+    const status = (r: CapabilitiesReport) => r.capabilities.map((c) => `${c.name} ${c.status}`)
+    expect(status(again.json)).toEqual(status(report))
+    expect(statSync('/run/diag/probes.json').mode & 0o022).toBe(0)
   })
 
   it('really probes the running kernel: every live capability rests on a probe or a file', () => {

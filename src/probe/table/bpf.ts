@@ -84,6 +84,7 @@ function mapType(name: keyof typeof MAP_TYPES, minKernel: string): Capability {
     config: ['BPF_SYSCALL'],
     needs: ['bpf-syscall'],
     live: true,
+    stableForBoot: true,
     probe: (ctx) =>
       withAddon(ctx, (addon) => {
         const result = addon.probeMapType(MAP_TYPES[name])
@@ -102,6 +103,7 @@ export const BPF_CAPABILITIES: Capability[] = [
     minKernel: '3.18',
     config: ['BPF_SYSCALL'],
     live: true,
+    stableForBoot: true,
     probe: (ctx) =>
       withAddon(ctx, (addon) => {
         try {
@@ -133,6 +135,7 @@ export const BPF_CAPABILITIES: Capability[] = [
     config: ['BPF_EVENTS'],
     needs: ['bpf-syscall', 'tracefs'],
     live: true,
+    stableForBoot: true,
     probe: loadAndAttach('probe_tracepoint', probeTracepoint),
   },
   {
@@ -143,6 +146,7 @@ export const BPF_CAPABILITIES: Capability[] = [
     config: ['BPF_EVENTS'],
     needs: ['bpf-syscall'],
     live: true,
+    stableForBoot: true,
     probe: loadAndAttach('probe_raw_tracepoint', {kind: 'raw_tracepoint', name: PROBE_TRACEPOINT.name}),
   },
   {
@@ -153,6 +157,7 @@ export const BPF_CAPABILITIES: Capability[] = [
     config: ['DEBUG_INFO_BTF', 'BPF_EVENTS'],
     needs: ['bpf-syscall', 'btf'],
     live: true,
+    stableForBoot: true,
     probe: loadAndAttach('probe_tp_btf', {kind: 'trace'}),
   },
   {
@@ -163,6 +168,7 @@ export const BPF_CAPABILITIES: Capability[] = [
     config: ['KPROBES', 'BPF_EVENTS'],
     needs: ['bpf-syscall'],
     live: true,
+    stableForBoot: true,
     probe: loadAndAttach('probe_kprobe', {kind: 'kprobe', function: PROBE_FUNCTION}),
   },
   {
@@ -173,6 +179,7 @@ export const BPF_CAPABILITIES: Capability[] = [
     config: ['FPROBE'],
     needs: ['bpf-syscall'],
     live: true,
+    stableForBoot: true,
     probe: loadAndAttach('probe_kprobe_multi', {kind: 'kprobe_multi', symbols: [PROBE_FUNCTION]}),
   },
   {
@@ -183,6 +190,7 @@ export const BPF_CAPABILITIES: Capability[] = [
     config: ['DYNAMIC_FTRACE_WITH_DIRECT_CALLS'],
     needs: ['bpf-syscall', 'btf'],
     live: true,
+    stableForBoot: true,
     probe: loadAndAttach('probe_fentry', {kind: 'trace'}, PROBE_FUNCTION),
   },
   {
@@ -193,6 +201,7 @@ export const BPF_CAPABILITIES: Capability[] = [
     config: ['BPF_EVENTS'],
     needs: ['bpf-syscall', 'perf-event-open'],
     live: true,
+    stableForBoot: true,
     // A cpu-clock event on CPU 0 at 1 Hz: it exists on every machine, virtual or not.
     probe: loadAndAttach('probe_perf_event', {kind: 'perf_event', type: 1, config: 0, cpu: 0, frequency: 1}),
   },

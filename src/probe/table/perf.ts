@@ -33,6 +33,7 @@ export const PERF_CAPABILITIES: Capability[] = [
     minKernel: '2.6.31',
     config: ['PERF_EVENTS'],
     live: true,
+    stableForBoot: true,
     probe: (ctx) => perfEventOpen(ctx, PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK, 0, -1),
   },
   {
@@ -43,6 +44,7 @@ export const PERF_CAPABILITIES: Capability[] = [
     config: ['PERF_EVENTS', 'EVENT_TRACING'],
     needs: ['perf-event-open', 'tracefs'],
     live: true,
+    stableForBoot: true,
     probe: async (ctx) => {
       const id = Number((await ctx.files.read(`${ctx.tracefs}/events/sched/sched_process_fork/id`).catch(() => '')).trim())
       if (!id) return unavailable('file', 'no sched:sched_process_fork id to open')
@@ -68,15 +70,20 @@ export const PERF_CAPABILITIES: Capability[] = [
     description: 'the perf command-line tool',
     minKernel: null,
     live: true,
+    // Node's execFile, not execa: `diag capabilities` would otherwise load execa for this alone.
     probe: async () => {
-      const {execa} = await import('execa')
-      const result = await execa('perf', ['--version'], {reject: false, timeout: 5000})
-      if (result.failed) {
-        const missing = (result as {code?: string}).code === 'ENOENT'
-        return unavailable('probe', missing ? 'no perf in PATH' : String(result.stderr).split('\n')[0] || String(result.shortMessage))
-      }
-      const version = result.stdout.trim().replace(/^perf version /, '')
-      return available('probe', `perf ${version}`, version)
+      const {execFile} = await import('node:child_process')
+      return new Promise((resolve) => {
+        execFile('perf', ['--version'], {timeout: 5000}, (error, stdout, stderr) => {
+          if (error) {
+            const missing = (error as NodeJS.ErrnoException).code === 'ENOENT'
+            resolve(unavailable('probe', missing ? 'no perf in PATH' : String(stderr).split('\n')[0] || error.message))
+            return
+          }
+          const version = stdout.trim().replace(/^perf version /, '')
+          resolve(available('probe', `perf ${version}`, version))
+        })
+      })
     },
   },
 ]
