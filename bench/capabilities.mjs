@@ -45,6 +45,10 @@ async function timeToReady([command, args, ready]) {
     tracer.stdout.on('data', onData)
     tracer.stderr.on('data', onData)
     tracer.on('exit', (code) => reject(new Error(`${command} exited (${code}) before it was ready: ${output}`)))
+    setTimeout(() => {
+      tracer.kill('SIGKILL')
+      reject(new Error(`${command} was not ready within 30 s: ${output}`))
+    }, 30_000).unref()
   })
   tracer.kill('SIGINT')
   await exited
