@@ -25,6 +25,11 @@ export interface Collector {
   attach: string
   /** What was gathered since the previous call; starts the next interval. */
   collect(): Promise<ResultData>
+  /**
+   * Ends gathering before the last collect(), for backends whose events wait in a buffer: the
+   * kernel stops recording, and the last collect() then holds everything it recorded.
+   */
+  stop?(): Promise<void>
   /** Events lost so far (full maps, ring-buffer overruns), or null when the backend cannot tell. */
   lost(): Promise<number | null>
 }

@@ -129,11 +129,13 @@ export async function runTool<Options extends ToolOptions>(toolName: string, opt
     const next = Math.min(end, session.interval === undefined ? Infinity : intervalStart + session.interval * 1000)
     const why = await waitFor(clock, next, deps.signal, command)
     const now = clock.now()
+    const last = why !== 'tick' || now >= end
+    if (last) await collector.stop?.()
     const interval: Interval = {time: new Date(now).toISOString(), seconds: (now - intervalStart) / 1000, data: await collector.collect()}
     result.intervals.push(interval)
     deps.onInterval?.(result, result.intervals.length - 1)
     intervalStart = now
-    if (why !== 'tick' || now >= end) break
+    if (last) break
   }
   result.seconds = (clock.now() - started) / 1000
   result.lost = await collector.lost()

@@ -51,13 +51,14 @@ export const stream: Runner<BiolatencyOptions> = {
     return {
       attach,
       async collect() {
-        pipe.drain()
+        await pipe.catchUp()
         const histograms: Histogram[] = [...slots]
           .map(([label, s]) => log2Histogram(options.disks ? label : null, s))
           .sort((a, b) => (a.label ?? '').localeCompare(b.label ?? ''))
         slots = new Map()
         return {kind: 'histograms', unit: options.unit, labelKey: options.disks ? 'disk' : null, histograms}
       },
+      stop: () => pipe.stop(),
       lost: async () => (await pipe.lost()) + dropped,
     }
   },

@@ -171,11 +171,12 @@ export const functionStream: Runner<FunccountOptions> = {
     return {
       attach: `function tracer on ${ctx.options.pattern}: ${attach}`,
       async collect() {
-        pipe.drain()
+        await pipe.catchUp()
         const interval = counts
         counts = new Map()
         return countsFrom('function', interval, ctx.options.top)
       },
+      stop: () => pipe.stop(),
       lost: () => pipe.lost(),
     }
   },

@@ -45,11 +45,12 @@ export const stream: Runner<RunqlatOptions> = {
     return {
       attach,
       async collect() {
-        pipe.drain()
+        await pipe.catchUp()
         const histogram = log2Histogram(null, slots)
         slots = new Map()
         return {kind: 'histograms', unit: options.unit, labelKey: null, histograms: histogram.count ? [histogram] : []}
       },
+      stop: () => pipe.stop(),
       lost: async () => (await pipe.lost()) + dropped,
     }
   },

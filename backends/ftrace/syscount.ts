@@ -21,11 +21,12 @@ export const stream: Runner<SyscountOptions> = {
     return {
       attach,
       async collect() {
-        pipe.drain()
+        await pipe.catchUp()
         const interval = counts
         counts = new Map()
         return countsFrom(options.by, interval, options.top, options.syscalls)
       },
+      stop: () => pipe.stop(),
       lost: () => pipe.lost(),
     }
   },

@@ -1,4 +1,6 @@
 import {closeSync, constants, openSync, readSync} from 'node:fs'
+import {StringDecoder} from 'node:string_decoder'
+import {setTimeout as sleep} from 'node:timers/promises'
 
 import type {TracefsSession} from './tracefs-session.js'
 
@@ -23,26 +25,52 @@ export function parseTraceLine(line: string): TraceLine | undefined {
   return {comm: m[1].trim(), pid: Number(m[2]), timestamp: Number(m[3]), event: m[4] ?? 'function', body: m[5]}
 }
 
-const CHUNK = 256 * 1024
-// At most this much per drain, so that a stream that never runs dry (a busy system) cannot keep
-// diag from reaching its next interval or its teardown; the rest waits for the next drain.
-const DRAIN_LIMIT = 16 * 1024 * 1024
+const CHUNK = 1024 * 1024
+// One drain between intervals reads for at most this long, so that a stream that never runs dry
+// (a busy system) cannot keep diag from its next interval; the rest waits for the next drain, and
+// what the kernel overwrites meanwhile is counted from its overrun counters.
+const DRAIN_SLICE_MS = 50
+// At stop, the events are off, so the buffer can only shrink: it is read to the end, for at most
+// this long; whatever is still in it then is counted as lost.
+const FINAL_DRAIN_MS = 10_000
+// Reads of an empty pipe at stop while the counters still show entries, 1 ms apart.
+const STRAGGLER_READS = 20
 // A line longer than this is not an event line of any event diag reads; it is dropped rather than
 // buffered, so memory stays bounded whatever the kernel writes.
 const MAX_LINE = 64 * 1024
+
+/** The ring buffer's counters of one instance (per_cpu/cpuN/stats), summed over CPUs. */
+export interface RingStats {
+  /** Events never read: overwritten (overrun), lost to nested writes (commit overrun), refused (dropped). */
+  missed: number
+  /** Events still in the buffer. */
+  entries: number
+}
+
+export function parseRingStats(text: string): RingStats {
+  const field = (name: string) => Number(new RegExp(`^${name}: (\\d+)`, 'm').exec(text)?.[1] ?? 0)
+  return {missed: field('overrun') + field('commit overrun') + field('dropped events'), entries: field('entries')}
+}
 
 /**
  * Reads an instance's trace_pipe without blocking (O_NONBLOCK: EAGAIN when empty), so that
  * closing never waits on a read that cannot end. Reads happen on the main thread: diag's other
  * threads are excluded from its streams (see stream.ts), and a read must not feed the stream
  * it reads. It is drained every `pollMs` in the background, so the ring buffer does not overrun
- * between intervals, and once more at each collect.
+ * between intervals, and once more at each collect. stop() turns the instance's recording off
+ * and reads the buffer to its end, so that every event the kernel recorded is either read or
+ * counted in lost().
  */
 export class TracePipe {
   private partial = ''
   private timer: NodeJS.Timeout | undefined
-  private overrunAtStart = 0
+  private missedAtStart = 0
+  private missedNow = 0
+  private leftAtStop = 0
+  private stopped = false
   private readonly buffer = Buffer.alloc(CHUNK)
+  // Keeps a character split between two reads whole.
+  private readonly decoder = new StringDecoder('utf8')
   private failure: unknown
 
   private constructor(
@@ -55,7 +83,7 @@ export class TracePipe {
   static async open(session: TracefsSession, dir: string, onLine: (line: TraceLine) => void, pollMs = 100): Promise<TracePipe> {
     const fd = openSync(`${session.root}/${dir}/trace_pipe`, constants.O_RDONLY | constants.O_NONBLOCK)
     const pipe = new TracePipe(fd, session, dir, onLine)
-    pipe.overrunAtStart = await pipe.overruns()
+    pipe.missedAtStart = pipe.missedNow = (await pipe.stats()).missed
     // A failure in the background drain is kept and raised by the next collect, where the
     // session's teardown will run, rather than thrown from a timer where nothing catches it.
     pipe.timer = setInterval(() => {
@@ -69,21 +97,26 @@ export class TracePipe {
     return pipe
   }
 
-  /** Reads what the kernel has committed so far (up to DRAIN_LIMIT) and feeds it to onLine. */
-  drain(): void {
+  /**
+   * Reads what the kernel has committed so far, for at most `budgetMs`, and feeds it to onLine.
+   * Returns true when the pipe ran dry.
+   */
+  drain(budgetMs = DRAIN_SLICE_MS): boolean {
     if (this.failure) throw this.failure
-    for (let total = 0; total < DRAIN_LIMIT; ) {
+    const deadline = performance.now() + budgetMs
+    do {
       let bytesRead: number
       try {
         bytesRead = readSync(this.fd, this.buffer, 0, CHUNK, null)
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'EAGAIN') return
+        if ((error as NodeJS.ErrnoException).code === 'EAGAIN') return true
         throw error
       }
-      if (bytesRead === 0) return
-      total += bytesRead
-      this.feed(this.buffer.toString('utf8', 0, bytesRead))
-    }
+      // 0 is the end: trace_pipe says so once recording is off and nothing is left.
+      if (bytesRead === 0) return true
+      this.feed(this.decoder.write(this.buffer.subarray(0, bytesRead)))
+    } while (performance.now() < deadline)
+    return false
   }
 
   private feed(text: string): void {
@@ -96,18 +129,52 @@ export class TracePipe {
     }
   }
 
-  /** Events the kernel overwrote before diag read them, summed over CPUs (per_cpu/cpuN/stats). */
-  private async overruns(): Promise<number> {
-    let total = 0
+  private async stats(): Promise<RingStats> {
+    const total: RingStats = {missed: 0, entries: 0}
     for (const cpu of await this.session.listDir(`${this.dir}/per_cpu`)) {
-      const stats = await this.session.read(`${this.dir}/per_cpu/${cpu}/stats`).catch(() => '')
-      total += Number(/^overrun: (\d+)/m.exec(stats)?.[1] ?? 0) + Number(/^dropped events: (\d+)/m.exec(stats)?.[1] ?? 0)
+      const stats = parseRingStats(await this.session.read(`${this.dir}/per_cpu/${cpu}/stats`).catch(() => ''))
+      total.missed += stats.missed
+      total.entries += stats.entries
     }
     return total
   }
 
+  /** Drains, then reads the kernel's counters of what it could not keep: once per interval. */
+  async catchUp(): Promise<void> {
+    if (this.stopped) return
+    this.drain()
+    this.missedNow = (await this.stats()).missed
+  }
+
+  /**
+   * Ends the stream: recording off first (the instance's tracing_on; the instance is removed at
+   * teardown), then the buffer read until empty, bounded by time. What the kernel overwrote, and
+   * what is still unread when time runs out, is lost.
+   */
+  async stop(): Promise<void> {
+    if (this.stopped) return
+    clearInterval(this.timer)
+    await this.session.write(`${this.dir}/tracing_on`, '0')
+    const deadline = performance.now() + FINAL_DRAIN_MS
+    let stats: RingStats
+    for (let dryReads = 0; ; ) {
+      const dry = this.drain(Math.max(0, deadline - performance.now()))
+      stats = await this.stats()
+      if (!dry || stats.entries === 0 || performance.now() >= deadline) break
+      // An event whose write was under way when recording stopped shows up a moment later; an
+      // entry the pipe will never give (none is known) must not hold diag here for long.
+      if (++dryReads >= STRAGGLER_READS) break
+      await sleep(1)
+    }
+    this.stopped = true
+    this.missedNow = stats.missed
+    this.leftAtStop = stats.entries
+  }
+
+  /** Events the kernel recorded that diag did not read, since the pipe opened. */
   async lost(): Promise<number> {
-    return (await this.overruns()) - this.overrunAtStart
+    if (!this.stopped) this.missedNow = (await this.stats()).missed
+    return this.missedNow - this.missedAtStart + this.leftAtStop
   }
 
   close(): void {

@@ -1,7 +1,7 @@
 // A workload with a known answer, for diag's tests, lab and benchmarks: it makes exactly the
 // number of kernel events it is asked for, so a tool's count can be checked against it.
 //
-//   diag-workload getppid N        N getppid() syscalls
+//   diag-workload getppid N [P]    N getppid() syscalls, in each of P processes (default 1) at once
 //   diag-workload read FILE N      N one-byte pread()s of FILE (N vfs_read calls)
 //   diag-workload dwrite FILE N    N 4 KiB O_DIRECT writes to FILE (a block device or a file)
 //   diag-workload wakeups N        N pipe round trips between two processes (2N wakeups)
@@ -31,9 +31,21 @@ static int fail(const char *what) {
 }
 
 int main(int argc, char **argv) {
-  if (argc == 3 && strcmp(argv[1], "getppid") == 0) {
-    for (long i = count(argv[2]); i > 0; i--) syscall(SYS_getppid);
-    return 0;
+  if ((argc == 3 || argc == 4) && strcmp(argv[1], "getppid") == 0) {
+    long n = count(argv[2]), processes = argc == 4 ? count(argv[3]) : 1;
+    // P - 1 children and this process make the calls together: on several CPUs, as fast as each can.
+    for (long p = 1; p < processes; p++) {
+      pid_t child = fork();
+      if (child < 0) return fail("fork");
+      if (child == 0) {
+        for (long i = n; i > 0; i--) syscall(SYS_getppid);
+        _exit(0);
+      }
+    }
+    for (long i = n; i > 0; i--) syscall(SYS_getppid);
+    int status, failed = 0;
+    while (wait(&status) > 0) failed |= !WIFEXITED(status) || WEXITSTATUS(status);
+    return failed;
   }
   if (argc == 4 && strcmp(argv[1], "read") == 0) {
     int fd = open(argv[2], O_RDONLY);
@@ -72,6 +84,6 @@ int main(int argc, char **argv) {
     waitpid(child, &status, 0);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
   }
-  fprintf(stderr, "usage: diag-workload getppid N | read FILE N | dwrite FILE N | wakeups N\n");
+  fprintf(stderr, "usage: diag-workload getppid N [P] | read FILE N | dwrite FILE N | wakeups N\n");
   return 2;
 }
