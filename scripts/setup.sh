@@ -7,9 +7,10 @@ cd "$(dirname "$0")/.."
 
 # Build: clang/llvm (BPF objects), libbpf-dev libelf-dev zlib1g-dev (the addon), make g++ python3
 # (node-gyp). Run: linux-perf (perf backend), bpftool. Tests and bench: bpftrace (a peer to compare
-# with), qemu-system-x86 seabios busybox-static cpio (the kernel lab).
+# with), qemu-system-x86 seabios busybox-static cpio (the kernel lab), prometheus (promtool checks
+# the runbooks' metrics) libxml2-utils (xmllint checks their JUnit reports).
 PACKAGES=(clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config make g++ python3
-  linux-perf bpftool bpftrace qemu-system-x86 seabios busybox-static cpio)
+  linux-perf bpftool bpftrace qemu-system-x86 seabios busybox-static cpio prometheus libxml2-utils)
 
 missing=()
 for package in "${PACKAGES[@]}"; do

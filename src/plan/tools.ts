@@ -3,6 +3,8 @@
  * is the one place that says which capabilities a method needs: the routing report and the tool
  * commands both read it.
  */
+import type {ResultData} from '../result/model.js'
+
 export type BackendName = 'bpf' | 'ftrace' | 'perf'
 
 export interface Candidate {
@@ -18,6 +20,8 @@ export interface Candidate {
 export interface ToolSpec {
   name: string
   summary: string
+  /** The kind of result data it gives (src/result/model.ts), whatever the backend. */
+  output: ResultData['kind']
   candidates: Candidate[]
 }
 
@@ -27,6 +31,7 @@ export const TOOLS: ToolSpec[] = [
   {
     name: 'syscount',
     summary: 'system call counts, by syscall or by process',
+    output: 'counts',
     candidates: [
       {
         id: 'bpf-tp-btf',
@@ -63,6 +68,7 @@ export const TOOLS: ToolSpec[] = [
   {
     name: 'funccount',
     summary: 'kernel function call counts for a wildcard pattern',
+    output: 'counts',
     candidates: [
       {
         id: 'bpf-kprobe-multi',
@@ -105,6 +111,7 @@ export const TOOLS: ToolSpec[] = [
   {
     name: 'biolatency',
     summary: 'block I/O latency histogram',
+    output: 'histograms',
     candidates: [
       {
         id: 'bpf-tracepoint',
@@ -129,6 +136,7 @@ export const TOOLS: ToolSpec[] = [
   {
     name: 'runqlat',
     summary: 'run queue (scheduler) latency histogram',
+    output: 'histograms',
     candidates: [
       {
         id: 'bpf-tp-btf',
@@ -159,6 +167,7 @@ export const TOOLS: ToolSpec[] = [
   {
     name: 'funcprofile',
     summary: 'per-function hits and time (the ftrace function profiler table)',
+    output: 'profile',
     candidates: [
       {
         id: 'ftrace-profiler',

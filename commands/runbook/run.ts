@@ -1,0 +1,63 @@
+import {Args, Flags} from '@oclif/core'
+
+import {DiagCommand} from '../../src/command.js'
+import {loadRunbook} from '../../src/runbook/load.js'
+import {startStepProcess} from '../../src/runbook/process.js'
+import {listrProgress, plainProgress} from '../../src/runbook/progress.js'
+import {junitReport, markdownReport, metricsReport, writeAtomically} from '../../src/runbook/report.js'
+import {type RunbookReport, runRunbook} from '../../src/runbook/run.js'
+
+export default class RunbookRun extends DiagCommand {
+  static override summary = 'Run a runbook: diag tools with checks, a verdict and reports'
+  static override description = `Runs each step of a runbook (a YAML file, or a built-in one by name: diag runbook list) as the
+diag tool it names, in order, the steps of a parallel: group at once, and judges its checks.
+Progress shows on a terminal; --ci (or output that is not a terminal) prints one line per event.
+Exit 0: every check passed; 8: a check of severity fail failed; 9: none failed, but a step could
+not run here or a check could not be judged (it is reported as skipped, never as passed);
+130: interrupted (the reports still cover what finished); 2: the runbook is refused.`
+  static override examples = [
+    '<%= config.bin %> runbook run first-look',
+    '<%= config.bin %> runbook run disk-latency --set duration=30 --report disk.md',
+    '<%= config.bin %> runbook run first-look --ci --junit out.xml --openmetrics /var/lib/node_exporter/diag.prom',
+  ]
+
+  static override args = {runbook: Args.string({required: true, description: 'A runbook file, or the name of a built-in runbook'})}
+  static override flags = {
+    set: Flags.string({multiple: true, summary: 'Set a variable: --set pid=123 --set duration=5'}),
+    ci: Flags.boolean({summary: 'Plain progress, one line per event, even on a terminal'}),
+    report: Flags.file({summary: 'Write a Markdown report here'}),
+    junit: Flags.file({summary: 'Write a JUnit XML report here (one testcase per check)'}),
+    openmetrics: Flags.file({summary: 'Write metrics in the Prometheus text format here, atomically (for the node_exporter textfile collector)'}),
+  }
+
+  async run(): Promise<RunbookReport> {
+    const {args, flags} = await this.parse(RunbookRun)
+    const runbook = loadRunbook(args.runbook, flags.set, this.config)
+    const signal = this.abort.signal
+    // Progress goes to stderr when stdout carries the JSON report.
+    const plain = flags.ci || !process.stderr.isTTY || this.jsonEnabled()
+    const write = (line: string) => process.stderr.write(`${line}\n`)
+    const runEntry = plain ? plainProgress(startStepProcess, signal, write) : listrProgress(startStepProcess, signal)
+    const report = await runRunbook(runbook, runEntry, signal)
+    const written: string[] = []
+    if (flags.report) written.push(await this.save(flags.report, markdownReport(report)))
+    if (flags.junit) written.push(await this.save(flags.junit, junitReport(report)))
+    if (flags.openmetrics) written.push(await this.save(flags.openmetrics, metricsReport(report)))
+    if (!this.jsonEnabled()) {
+      const checks = report.steps.flatMap((s) => s.checks)
+      const count = (status: string) => checks.filter((c) => c.status === status).length
+      this.log(
+        `runbook ${runbook.name}: ${report.verdict.toUpperCase()} (${count('pass')} passed, ${count('fail')} failed, ` +
+          `${count('unknown') + count('skipped')} not judged; ${report.steps.filter((s) => s.status !== 'ran').length} steps did not run)`,
+      )
+      for (const file of written) this.log(`wrote ${file}`)
+    }
+    process.exitCode = report.exitCode
+    return report
+  }
+
+  private async save(file: string, text: string): Promise<string> {
+    await writeAtomically(file, text)
+    return file
+  }
+}

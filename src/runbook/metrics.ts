@@ -1,0 +1,182 @@
+import type {Counts, Histogram, Histograms, Profile, ResultData, TimeUnit, ToolResult} from '../result/model.js'
+import {type Expression, ExpressionError, NS_PER, type Operand, compare, comparisons} from './expression.js'
+
+/** What a result's data is, as the tool table says: the metrics a check may name depend on it. */
+export type OutputKind = ResultData['kind']
+
+type Metric = {type: 'count' | 'time'; kinds: OutputKind[]; selectable: boolean; summary: string}
+
+/**
+ * The metrics of the check language. Times are in nanoseconds and compare with numbers that carry
+ * a unit (10ms); counts with plain numbers. A selector picks one key: count(syscall == "read"),
+ * p99(disk == "vda").
+ */
+export const METRICS: Record<string, Metric> = {
+  count: {type: 'count', kinds: ['counts', 'histograms', 'profile'], selectable: true, summary: 'events counted (histogram samples, profiler hits); of one key with a selector'},
+  rows: {type: 'count', kinds: ['counts', 'histograms', 'profile'], selectable: false, summary: 'rows of the result: keys counted, histograms, functions'},
+  lost: {type: 'count', kinds: ['counts', 'histograms', 'profile'], selectable: false, summary: 'events the backend lost; a check on it cannot pass when the backend cannot tell'},
+  max: {type: 'time', kinds: ['histograms'], selectable: true, summary: 'the upper edge of the highest non-empty bucket'},
+  min: {type: 'time', kinds: ['histograms'], selectable: true, summary: 'the lower edge of the lowest non-empty bucket'},
+  mean: {type: 'time', kinds: ['histograms'], selectable: true, summary: 'the mean, taking each sample at its bucket middle'},
+  pN: {type: 'time', kinds: ['histograms'], selectable: true, summary: 'the Nth percentile (p50, p90, p99): the upper edge of the log2 bucket that holds it, at most twice the true value'},
+}
+
+function metricOf(name: string): Metric | undefined {
+  if (/^p([1-9]\d?|100)$/.test(name)) return METRICS.pN
+  return name === 'pN' ? undefined : METRICS[name]
+}
+
+/**
+ * Checks an expression against what a tool gives: known metrics, of its output kind, compared
+ * with numbers of the right type. Throws ExpressionError pointing at the operand.
+ */
+export function checkExpression(expression: Expression, text: string, kind: OutputKind): void {
+  for (const comparison of comparisons(expression)) {
+    const {left, right} = comparison
+    const at = (operand: Operand) => text.indexOf(operand.text, text.indexOf(comparison.text)) + 1
+    const metrics = [left, right].filter((o) => o.kind === 'metric')
+    if (metrics.length !== 1) throw new ExpressionError(`"${comparison.text}" must compare one metric with a number`, at(left))
+    const metric = metrics[0] as Extract<Operand, {kind: 'metric'}>
+    const number = (left.kind === 'number' ? left : right) as Extract<Operand, {kind: 'number'}>
+    const spec = metricOf(metric.name)
+    if (!spec) throw new ExpressionError(`unknown metric "${metric.name}"; known: ${Object.keys(METRICS).join(', ')} (pN as p50, p99)`, at(metric))
+    if (!spec.kinds.includes(kind)) throw new ExpressionError(`${metric.name} needs a histogram; this tool gives ${kind}`, at(metric))
+    if (metric.selector && !spec.selectable) throw new ExpressionError(`${metric.name} takes no selector`, at(metric))
+    if (spec.type === 'time' && !number.unit) throw new ExpressionError(`${metric.name} is a time: give ${number.text} a unit (ns, us, ms, s)`, at(number))
+    if (spec.type === 'count' && number.unit) throw new ExpressionError(`${metric.name} is a count: ${number.text} takes no unit`, at(number))
+  }
+}
+
+/** Every interval of a result as one: counts added by key, histograms bucket by bucket. */
+export function combinedData(result: ToolResult): ResultData | undefined {
+  const [first, ...rest] = result.intervals.map((i) => i.data)
+  if (!first) return undefined
+  if (first.kind === 'counts') {
+    const sums = new Map<string, number>()
+    for (const data of [first, ...rest] as Counts[]) for (const row of data.rows) sums.set(row.key, (sums.get(row.key) ?? 0) + row.count)
+    return {...first, rows: [...sums].map(([key, count]) => ({key, count})).sort((a, b) => b.count - a.count)}
+  }
+  if (first.kind === 'histograms') {
+    const byLabel = new Map<string | null, Histogram>()
+    for (const data of [first, ...rest] as Histograms[])
+      for (const histogram of data.histograms) {
+        const merged = byLabel.get(histogram.label) ?? {label: histogram.label, buckets: [], count: 0}
+        for (const bucket of histogram.buckets) {
+          const same = merged.buckets.find((b) => b.low === bucket.low)
+          if (same) same.count += bucket.count
+          else merged.buckets.push({...bucket})
+        }
+        merged.buckets.sort((a, b) => a.low - b.low)
+        merged.count += histogram.count
+        byLabel.set(histogram.label, merged)
+      }
+    return {...first, histograms: [...byLabel.values()]}
+  }
+  const hits = new Map<string, Profile['rows'][number]>()
+  for (const data of [first, ...rest] as Profile[])
+    for (const row of data.rows) {
+      const known = hits.get(row.function)
+      if (!known) hits.set(row.function, {...row})
+      else {
+        known.totalUs += row.totalUs
+        known.hits += row.hits
+        known.avgUs = known.hits ? known.totalUs / known.hits : 0
+      }
+    }
+  return {kind: 'profile', rows: [...hits.values()]}
+}
+
+export interface Measured {
+  /** The metric as written: p99, count(syscall == "read"). */
+  metric: string
+  /** Nanoseconds for times; null when the result cannot tell. */
+  value: number | null
+  /** For people: "p99 <= 16.4 ms (log2 bucket 8.19 ms to 16.4 ms)". */
+  text: string
+}
+
+export function formatNs(ns: number): string {
+  const [unit, per] = ns >= 1e9 ? ['s', 1e9] : ns >= 1e6 ? ['ms', 1e6] : ns >= 1e3 ? ['us', 1e3] : ['ns', 1]
+  return `${Number((ns / per).toPrecision(3))} ${unit}`
+}
+
+const UNIT_TO_NS: Record<TimeUnit, number> = {nsecs: 1, usecs: 1_000, msecs: 1_000_000}
+
+function measureHistogram(name: string, histogram: Histogram, unit: TimeUnit): Measured {
+  const ns = (v: number) => v * UNIT_TO_NS[unit]
+  const filled = histogram.buckets.filter((b) => b.count > 0)
+  if (filled.length === 0) return {metric: name, value: null, text: `${name}: no samples`}
+  // A bucket holds [low, high]; its upper edge is high + 1 in the unit, which is what bounds it.
+  const edge = (b: {high: number}) => ns(b.high + 1)
+  if (name === 'max') return {metric: name, value: edge(filled.at(-1)!), text: `max < ${formatNs(edge(filled.at(-1)!))}`}
+  if (name === 'min') return {metric: name, value: ns(filled[0].low), text: `min >= ${formatNs(ns(filled[0].low))}`}
+  if (name === 'mean') {
+    const sum = filled.reduce((s, b) => s + b.count * ns((b.low + b.high + 1) / 2), 0)
+    const mean = sum / filled.reduce((s, b) => s + b.count, 0)
+    return {metric: name, value: mean, text: `mean ~ ${formatNs(mean)} (bucket middles)`}
+  }
+  const rank = (Number(name.slice(1)) / 100) * histogram.count
+  let seen = 0
+  const bucket = filled.find((b) => (seen += b.count) >= rank) ?? filled.at(-1)!
+  return {metric: name, value: edge(bucket), text: `${name} < ${formatNs(edge(bucket))} (log2 bucket ${formatNs(ns(bucket.low))} to ${formatNs(edge(bucket))})`}
+}
+
+/** The value of one metric operand in a result. */
+export function measure(operand: Extract<Operand, {kind: 'metric'}>, result: ToolResult): Measured {
+  const name = operand.text
+  if (operand.name === 'lost')
+    return {metric: name, value: result.lost, text: result.lost === null ? 'lost: the backend cannot tell' : `lost = ${result.lost}`}
+  const data = combinedData(result)
+  if (!data) return {metric: name, value: null, text: `${name}: no interval`}
+  const selector = operand.selector
+  const keyName = data.kind === 'counts' ? data.key : data.kind === 'histograms' ? data.labelKey : 'function'
+  if (selector && selector.key !== keyName)
+    return {metric: name, value: null, text: `${name}: this result is keyed by ${keyName ?? 'nothing (one histogram)'}, not ${selector.key}`}
+  if (data.kind === 'counts') {
+    const rows = selector ? data.rows.filter((r) => r.key === selector.value) : data.rows
+    const value = operand.name === 'rows' ? rows.length : rows.reduce((s, r) => s + r.count, 0)
+    return {metric: name, value, text: `${name} = ${value}`}
+  }
+  if (data.kind === 'profile') {
+    const rows = selector ? data.rows.filter((r) => r.function === selector.value) : data.rows
+    const value = operand.name === 'rows' ? rows.length : rows.reduce((s, r) => s + r.hits, 0)
+    return {metric: name, value, text: `${name} = ${value}`}
+  }
+  const histograms = selector ? data.histograms.filter((h) => h.label === selector.value) : data.histograms
+  if (operand.name === 'rows') return {metric: name, value: histograms.length, text: `${name} = ${histograms.length}`}
+  if (operand.name === 'count') {
+    const value = histograms.reduce((s, h) => s + h.count, 0)
+    return {metric: name, value, text: `${name} = ${value}`}
+  }
+  // A time metric over several histograms (disks) reads them as one.
+  const merged = combinedData({...result, intervals: [{time: '', seconds: 0, data: {...data, histograms: histograms.map((h) => ({...h, label: null}))}}]}) as Histograms
+  if (merged.histograms.length === 0) return {metric: name, value: null, text: `${name}: no histogram ${selector ? `for ${selector.value}` : ''}`.trim()}
+  return measureHistogram(name, merged.histograms[0], data.unit)
+}
+
+export type Verdict = 'pass' | 'fail' | 'unknown'
+
+/** Evaluates a checked expression, three-valued: a metric the result cannot tell makes it unknown. */
+export function evaluate(expression: Expression, result: ToolResult): {verdict: Verdict; measured: Measured[]} {
+  const measured: Measured[] = []
+  const walk = (e: Expression): Verdict => {
+    if (e.kind !== 'compare') {
+      const left = walk(e.left)
+      const right = walk(e.right)
+      const decisive = e.kind === 'and' ? 'fail' : 'pass'
+      if (left === decisive || right === decisive) return decisive
+      return left === 'unknown' || right === 'unknown' ? 'unknown' : left
+    }
+    const value = (o: Operand): number | null => {
+      if (o.kind === 'number') return o.value * (o.unit ? NS_PER[o.unit] : 1)
+      const m = measure(o, result)
+      measured.push(m)
+      return m.value
+    }
+    const left = value(e.left)
+    const right = value(e.right)
+    if (left === null || right === null) return 'unknown'
+    return compare(left, e.op, right) ? 'pass' : 'fail'
+  }
+  return {verdict: walk(expression), measured}
+}

@@ -1,0 +1,34 @@
+import path from 'node:path'
+
+import {execa} from 'execa'
+
+import {packageRoot} from '../system/paths.js'
+import type {StartStep} from './run.js'
+
+// The ready line every tool prints on stderr once attached (src/tool-command.ts: readyLine).
+const READY = /^Tracing \S+ with (\S+) \((\w+)\)\.\.\./m
+
+/**
+ * A step as a diag process of its own, this same diag (the same node and bin/run.js). Its own
+ * process group, so that a Ctrl-C at the terminal reaches the runbook, which then stops each
+ * running step once, as the runbook's own undo would.
+ */
+export const startStepProcess: StartStep = (argv) => {
+  const child = execa(process.execPath, [path.join(packageRoot, 'bin/run.js'), ...argv], {reject: false, detached: true, stdin: 'ignore'})
+  let stderr = ''
+  const ready = new Promise<{candidate: string; backend: string} | undefined>((resolve) => {
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr += chunk
+      const match = READY.exec(stderr)
+      if (match) resolve({candidate: match[1], backend: match[2]})
+    })
+    void child.finally(() => resolve(undefined))
+  })
+  return {
+    ready,
+    done: child.then((r) => ({exitCode: r.exitCode ?? 1, stdout: String(r.stdout), stderr: String(r.stderr)})),
+    interrupt: () => {
+      child.kill('SIGINT')
+    },
+  }
+}

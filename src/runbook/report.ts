@@ -1,0 +1,171 @@
+import {rename, writeFile} from 'node:fs/promises'
+import path from 'node:path'
+
+import type {Histograms} from '../result/model.js'
+import {renderFooter, renderHeader, renderInterval} from '../render/result.js'
+import {combinedData} from './metrics.js'
+import type {CheckOutcome, RunbookReport, StepOutcome} from './run.js'
+
+/**
+ * The reports of a runbook run: Markdown for people, JUnit XML for CI systems, and the Prometheus
+ * text format for node_exporter's textfile collector. Each is a pure function of the report.
+ */
+
+const MARK: Record<CheckOutcome['status'], string> = {pass: 'pass', fail: 'FAIL', unknown: 'unknown', skipped: 'skipped'}
+
+function measuredText(check: CheckOutcome): string {
+  if (check.reason) return check.reason
+  return check.measured.map((m) => m.text).join('; ') || '-'
+}
+
+function stepStatus(step: StepOutcome): string {
+  const backend = step.backend ? ` on ${step.backend.candidate} (${step.backend.name})` : ''
+  if (step.status === 'ran') return `ran${backend} for ${step.seconds.toFixed(1)} s`
+  return `${step.status}${backend}: ${step.reason ?? ''}`.trim()
+}
+
+const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ')
+
+export function markdownReport(report: RunbookReport): string {
+  const out: string[] = [
+    `# Runbook ${report.runbook.name}: ${report.verdict.toUpperCase()}`,
+    '',
+    report.runbook.description,
+    '',
+    `- host: ${report.host.hostname}, kernel ${report.host.kernel}`,
+    `- started ${report.startedAt}, ran ${report.seconds.toFixed(1)} s${report.interrupted ? ', interrupted' : ''}`,
+    `- exit code ${report.exitCode}`,
+    '',
+    '| step | check | severity | status | measured |',
+    '| --- | --- | --- | --- | --- |',
+  ]
+  for (const step of report.steps)
+    for (const check of step.checks)
+      out.push(`| ${step.name} | \`${cell(check.expect)}\` | ${check.severity} | ${MARK[check.status]} | ${cell(measuredText(check))} |`)
+  for (const step of report.steps) {
+    out.push('', `## ${step.name}: ${step.tool}`, '', stepStatus(step), '', `\`diag ${step.argv.join(' ')}\``)
+    if (!step.result) continue
+    const lines = [...renderHeader(step.result)]
+    for (let i = 0; i < step.result.intervals.length; i++) lines.push(...renderInterval(step.result, i))
+    lines.push(...renderFooter(step.result))
+    out.push('', '```', ...lines, '```')
+  }
+  return `${out.join('\n')}\n`
+}
+
+const xml = (text: string) =>
+  text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '')
+
+/** One testcase per check (a step without checks is one testcase: that it ran). */
+export function junitReport(report: RunbookReport): string {
+  const cases: string[] = []
+  let failures = 0
+  let skipped = 0
+  for (const step of report.steps) {
+    const classname = xml(`${report.runbook.name}.${step.name}`)
+    const checks = step.checks.length > 0 ? step.checks : [undefined]
+    for (const check of checks) {
+      const name = xml(check ? check.name : `${step.tool} runs`)
+      const time = (step.seconds / checks.length).toFixed(3)
+      let body = ''
+      if (!check) {
+        if (step.status === 'failed') {
+          failures++
+          body = `<failure message="${xml(step.reason ?? 'failed')}" type="stepFailed"/>`
+        } else if (step.status !== 'ran') {
+          skipped++
+          body = `<skipped message="${xml(`${step.status}: ${step.reason ?? ''}`)}"/>`
+        }
+      } else if (check.status === 'fail' && check.severity === 'fail') {
+        failures++
+        body = `<failure message="${xml(measuredText(check))}" type="checkFailed">${xml(check.expect)}</failure>`
+      } else if (check.status === 'skipped' || check.status === 'unknown') {
+        skipped++
+        body = `<skipped message="${xml(`${check.status}: ${measuredText(check)}`)}"/>`
+      } else if (check.status === 'fail') {
+        body = `<system-out>${xml(`warning: ${check.expect}: ${measuredText(check)}`)}</system-out>`
+      } else {
+        body = `<system-out>${xml(measuredText(check))}</system-out>`
+      }
+      cases.push(`    <testcase classname="${classname}" name="${name}" time="${time}">${body}</testcase>`)
+    }
+  }
+  const attributes = `name="${xml(report.runbook.name)}" tests="${cases.length}" failures="${failures}" errors="0" skipped="${skipped}" time="${report.seconds.toFixed(3)}"`
+  return [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    `<testsuites ${attributes}>`,
+    `  <testsuite ${attributes} timestamp="${report.startedAt.replace(/\.\d+Z$/, '')}" hostname="${xml(report.host.hostname)}">`,
+    ...cases,
+    '  </testsuite>',
+    '</testsuites>',
+    '',
+  ].join('\n')
+}
+
+const label = (value: string) => value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
+const labels = (pairs: Record<string, string>) =>
+  `{${Object.entries(pairs)
+    .map(([k, v]) => `${k}="${label(v)}"`)
+    .join(',')}}`
+
+const SECONDS = {nsecs: 1e-9, usecs: 1e-6, msecs: 1e-3} as const
+
+/**
+ * The Prometheus text format (what node_exporter's textfile collector reads): counts as counters,
+ * log2 histograms as histograms with `le` buckets in seconds (no _sum: a log2 histogram does not
+ * keep one), lost events and check outcomes as gauges; labels host, runbook, step, tool, backend.
+ */
+export function metricsReport(report: RunbookReport): string {
+  const families = new Map<string, {type: string; help: string; samples: string[]}>()
+  const add = (name: string, type: string, help: string, sample: string) => {
+    const family = families.get(name) ?? {type, help, samples: []}
+    family.samples.push(sample)
+    families.set(name, family)
+  }
+  const host = report.host.hostname
+  for (const step of report.steps) {
+    const base = {host, runbook: report.runbook.name, step: step.name, tool: step.tool, backend: step.backend?.candidate ?? 'none'}
+    add('diag_runbook_step_ran', 'gauge', 'Whether the step ran (1) or could not (0).', `diag_runbook_step_ran${labels(base)} ${step.status === 'ran' ? 1 : 0}`)
+    for (const check of step.checks) {
+      const value = {pass: 1, fail: 0, unknown: -1, skipped: -1}[check.status]
+      add('diag_runbook_check', 'gauge', 'A check: 1 passed, 0 failed, -1 could not be judged.', `diag_runbook_check${labels({...base, check: check.expect, severity: check.severity})} ${value}`)
+    }
+    const result = step.result
+    if (!result) continue
+    if (result.lost !== null) add('diag_lost_events', 'gauge', 'Events the backend lost during the step.', `diag_lost_events${labels(base)} ${result.lost}`)
+    const data = combinedData(result)
+    if (!data) continue
+    if (data.kind === 'counts')
+      for (const row of data.rows) add('diag_events_total', 'counter', 'Events counted during the step, by key.', `diag_events_total${labels({...base, key: data.key, value: row.key})} ${row.count}`)
+    if (data.kind === 'profile')
+      for (const row of data.rows) add('diag_function_calls_total', 'counter', 'Function calls during the step.', `diag_function_calls_total${labels({...base, function: row.function})} ${row.hits}`)
+    if (data.kind === 'histograms') histogramSamples(data, base, add)
+  }
+  const out: string[] = []
+  for (const [name, family] of [...families].sort(([a], [b]) => a.localeCompare(b)))
+    out.push(`# HELP ${name} ${family.help}`, `# TYPE ${name} ${family.type}`, ...family.samples)
+  return `${out.join('\n')}\n`
+}
+
+function histogramSamples(data: Histograms, base: Record<string, string>, add: (name: string, type: string, help: string, sample: string) => void) {
+  const name = 'diag_latency_seconds'
+  const help = 'Latency during the step as a log2 histogram (buckets by upper edge, in seconds).'
+  for (const histogram of data.histograms) {
+    const pairs = {...base, ...(data.labelKey && histogram.label !== null ? {[data.labelKey]: histogram.label} : {})}
+    let cumulative = 0
+    for (const bucket of histogram.buckets) {
+      cumulative += bucket.count
+      const le = Number(((bucket.high + 1) * SECONDS[data.unit]).toPrecision(6))
+      add(name, 'histogram', help, `${name}_bucket${labels({...pairs, le: String(le)})} ${cumulative}`)
+    }
+    add(name, 'histogram', help, `${name}_bucket${labels({...pairs, le: '+Inf'})} ${histogram.count}`)
+    add(name, 'histogram', help, `${name}_count${labels(pairs)} ${histogram.count}`)
+  }
+}
+
+/** Written to a temporary file beside it and renamed, so a reader (a textfile collector) never sees half. */
+export async function writeAtomically(file: string, text: string): Promise<void> {
+  const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`)
+  await writeFile(temporary, text)
+  await rename(temporary, file)
+}

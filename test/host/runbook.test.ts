@@ -1,0 +1,131 @@
+import {spawnSync} from 'node:child_process'
+import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+import {execa} from 'execa'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import type {CapabilitiesReport} from '../../src/plan/report.js'
+import {RUNBOOK_EXIT, type RunbookReport} from '../../src/runbook/run.js'
+import {diag, diagJson} from '../helpers/cli.js'
+import {type KernelState, isRoot, kernelState} from '../helpers/kernel-state.js'
+
+const BIN = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
+const JUNIT_XSD = fileURLToPath(new URL('../fixtures/junit.xsd', import.meta.url))
+
+describe.skipIf(!isRoot)('runbooks on this host (needs root)', () => {
+  let before: KernelState
+  let routes: Map<string, string | null>
+  const dir = mkdtempSync(path.join(tmpdir(), 'diag-runbook-'))
+  const file = (name: string, text: string) => {
+    const full = path.join(dir, name)
+    writeFileSync(full, text)
+    return full
+  }
+
+  beforeAll(async () => {
+    before = await kernelState()
+    const capabilities = await diagJson<CapabilitiesReport>(['capabilities'])
+    routes = new Map(capabilities.json.tools.map((t) => [t.tool, t.chosen?.id ?? null]))
+  })
+
+  afterAll(async () => {
+    rmSync(dir, {recursive: true, force: true})
+    expect(await kernelState()).toEqual(before)
+  })
+
+  it('first-look runs every step this kernel allows, skips the others with their reasons, and writes valid reports', async () => {
+    const junit = path.join(dir, 'first-look.xml')
+    const metrics = path.join(dir, 'first-look.prom')
+    const report = path.join(dir, 'first-look.md')
+    const run = await diagJson<RunbookReport>(['runbook', 'run', 'first-look', '--set', 'duration=1', '--ci', '--junit', junit, '--openmetrics', metrics, '--report', report])
+    const steps = run.json.steps
+    expect(steps.length).toBeGreaterThanOrEqual(4)
+    for (const step of steps) {
+      const chosen = routes.get(step.tool)
+      if (chosen) expect(step, `${step.name}: ${step.reason}`).toMatchObject({status: 'ran', backend: {candidate: chosen}})
+      else expect(step).toMatchObject({status: 'skipped', reason: expect.stringContaining('cannot run on this host')})
+      for (const check of step.checks) expect(check.status).not.toBe(chosen ? 'skipped' : 'pass')
+    }
+    const skipped = steps.some((s) => s.status !== 'ran')
+    const failed = steps.some((s) => s.checks.some((c) => c.severity === 'fail' && c.status === 'fail'))
+    expect(run.exitCode, run.stderr).toBe(failed ? RUNBOOK_EXIT.checkFailed : skipped ? RUNBOOK_EXIT.incomplete : 0)
+    // Plain progress, one line per event, on stderr while stdout carries the JSON.
+    expect(run.stderr).toMatch(/^\[syscalls\] tracing with \S+ \(\w+\)$/m)
+    expect(run.stderr).toMatch(/^\[syscalls\] check lost == 0: \w+/m)
+
+    const xmllint = spawnSync('xmllint', ['--noout', '--schema', JUNIT_XSD, junit], {encoding: 'utf8'})
+    expect(xmllint.status, xmllint.stderr).toBe(0)
+    const promtool = spawnSync('promtool', ['check', 'metrics'], {input: readFileSync(metrics), encoding: 'utf8'})
+    expect(promtool.status, promtool.stdout + promtool.stderr).toBe(0)
+    expect(readFileSync(metrics, 'utf8')).toMatch(/^diag_events_total\{host="[^"]+",runbook="first-look",step="syscalls",tool="syscount",backend="[^"]+",key="syscall",value="[a-z_0-9]+"\} \d+$/m)
+    expect(readFileSync(report, 'utf8')).toMatch(/^# Runbook first-look: (PASS|FAIL|INCOMPLETE)$/m)
+  })
+
+  it('exits 8 when a check fails, and the report shows what was measured', async () => {
+    // Four busy loops on two CPUs: tasks wait for a CPU for milliseconds.
+    const busy = 'for i in 1 2 3 4; do timeout 1 sh -c "while :; do :; done" & done; wait'
+    const runbook = file('busy.yaml', ['name: busy', 'steps:', '  - tool: runqlat', `    command: [sh, -c, '${busy}']`, '    checks: ["p99 < 1us", "count > 0"]', ''].join('\n'))
+    const report = path.join(dir, 'busy.md')
+    const run = await diag(['runbook', 'run', runbook, '--ci', '--report', report])
+    expect(run.exitCode, run.stdout + run.stderr).toBe(RUNBOOK_EXIT.checkFailed)
+    expect(run.stderr).toMatch(/^\[runqlat\] check p99 < 1us: fail \(p99 < \d+(\.\d+)? (us|ms) \(log2 bucket/m)
+    expect(run.stderr).toMatch(/^\[runqlat\] check count > 0: pass \(count = \d+\)/m)
+    expect(readFileSync(report, 'utf8')).toMatch(/^\| runqlat \| `p99 < 1us` \| fail \| FAIL \| p99 < \d/m)
+    expect(run.stdout).toMatch(/^runbook busy: FAIL \(1 passed, 1 failed/m)
+  })
+
+  it('refuses a runbook with a mistake before anything runs, naming the line and column', async () => {
+    const runbook = file('typo.yaml', 'name: typo\nsteps:\n  - tool: syscount\n    duration: 1\n  - tool: runqlat\n    duration: 1\n    flags: {unit: hours}\n')
+    const state = await kernelState()
+    const run = await diag(['runbook', 'run', runbook])
+    expect(run.exitCode).toBe(2)
+    expect(run.stderr).toContain(`diag: ${runbook}:7:19: --unit is one of us, ms, not hours`)
+    expect(run.stderr).not.toMatch(/^\s+at /m)
+    expect(await kernelState()).toEqual(state)
+  })
+
+  it('shows listr2 progress in a terminal: the backend each step chose and a tick per check', async () => {
+    const runbook = file('tty.yaml', 'name: tty\nsteps:\n  - tool: syscount\n    duration: 1\n    checks: ["count > 0"]\n')
+    // script(1) gives the runbook a pseudo-terminal, as an operator's shell would.
+    // A new pseudo-terminal has no size until someone sets one, as a terminal emulator does.
+    const command = `stty cols 120 rows 40; ${process.execPath} ${BIN} runbook run ${runbook}`
+    const run = await execa('script', ['-qfec', command, '/dev/null'], {reject: false, env: {TERM: 'xterm-256color'}})
+    const screen = String(run.stdout).replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '')
+    expect(run.exitCode, screen).toBe(0)
+    expect(screen).toMatch(/✔ syscount: syscount on \S+ \(\w+\)/)
+    expect(screen).toMatch(/✔ count > 0: pass \(count = \d+\)/)
+    expect(screen).not.toMatch(/^\[syscount\]/m)
+  })
+
+  it('stops every running step on Ctrl-C, and still writes the report of what finished', async () => {
+    const runbook = file('long.yaml', 'name: long\nsteps:\n  - parallel:\n      - {tool: syscount, duration: 60}\n      - {tool: runqlat, duration: 60}\n  - {tool: syscount, name: never, duration: 60}\n')
+    const report = path.join(dir, 'long.md')
+    const runner = execa(process.execPath, [BIN, 'runbook', 'run', runbook, '--ci', '--report', report, '--json'], {reject: false})
+    let stderr = ''
+    await new Promise<void>((resolve, reject) => {
+      runner.stderr!.on('data', (chunk: Buffer) => {
+        stderr += chunk
+        if ((stderr.match(/tracing with/g) ?? []).length === 2) resolve()
+      })
+      void runner.then(() => reject(new Error(`the runbook ended first: ${stderr}`)))
+    })
+    const sent = Date.now()
+    runner.kill('SIGINT')
+    const run = await runner
+    expect(Date.now() - sent).toBeLessThan(10_000)
+    expect(run.exitCode, stderr).toBe(130)
+    const json = JSON.parse(String(run.stdout)) as RunbookReport
+    expect(json.interrupted).toBe(true)
+    expect(json.steps.map((s) => [s.name, s.status])).toEqual([
+      ['syscount', 'interrupted'],
+      ['runqlat', 'interrupted'],
+      ['never', 'interrupted'],
+    ])
+    expect(json.steps[0].result?.intervals.length).toBe(1)
+    expect(json.steps[2].result).toBeNull()
+    expect(readFileSync(report, 'utf8')).toContain('interrupted')
+  })
+})
