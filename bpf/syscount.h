@@ -6,7 +6,7 @@
 
 #include "diag.h"
 
-const volatile __u8 by_process = 0;
+DIAG_KNOB(__u8, by_process, 0)
 
 // Per-CPU: each CPU adds to its own copy without atomics, the cheapest count on a hot path.
 struct {
@@ -34,7 +34,7 @@ struct {
 static __always_inline void count_syscall(long id) {
   if (!traced()) return;
   __u64 key = id;
-  if (by_process) {
+  if (KNOB(by_process)) {
     __u32 tgid = bpf_get_current_pid_tgid() >> 32;
     key = tgid;
     // The name a process has now: it changes on exec, as when diag's gate execs the command.

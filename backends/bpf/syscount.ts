@@ -30,7 +30,7 @@ function countsCollector(bpf: BpfTool, options: SyscountOptions): Collector {
 }
 
 async function open(object: string, {options, probe, files, undo, targetPid}: RunContext<SyscountOptions>): Promise<BpfTool> {
-  const bpf = BpfTool.open(object, undo)
+  const bpf = BpfTool.open(object, undo, probe)
   bpf.setU8('by_process', options.by === 'process' ? 1 : 0)
   await bpf.filterProcess(targetPid, files, probe.tracefs!)
   return bpf
