@@ -34,6 +34,9 @@ const KNOBS = {uses: ['bpf-global-data']}
 // The tp_btf objects are built only with globals: a kernel with tp_btf (5.5) has global data (5.2).
 const TP_BTF = ['btf', 'bpf-tp-btf', 'bpf-global-data']
 
+// syscount counts by syscall number in a per-CPU array, by process in a per-CPU hash.
+const SYSCOUNT_MAPS = ['bpf-map-percpu-array', 'bpf-map-percpu-hash']
+
 export const TOOLS: ToolSpec[] = [
   {
     name: 'syscount',
@@ -42,14 +45,22 @@ export const TOOLS: ToolSpec[] = [
       {
         id: 'bpf-tp-btf',
         backend: 'bpf',
-        method: 'BPF program on the BTF-typed raw_syscalls:sys_enter (tp_btf), counts in a per-CPU hash map',
-        needs: [...BPF, 'bpf-map-percpu-hash', 'bpf-helper-get-current-comm', ...TP_BTF, 'syscall-tracepoints'],
+        method: 'BPF program on the BTF-typed raw_syscalls:sys_enter (tp_btf), counts in a per-CPU array by syscall number',
+        needs: [...BPF, ...SYSCOUNT_MAPS, 'bpf-helper-get-current-comm', ...TP_BTF, 'syscall-tracepoints'],
+      },
+      {
+        id: 'bpf-raw-tracepoint',
+        backend: 'bpf',
+        method: 'BPF program on the raw sys_enter tracepoint, counts in a per-CPU array by syscall number',
+        // bpf-tracepoint: the fork follower of the process filter is a classic tracepoint program.
+        needs: [...BPF, ...SYSCOUNT_MAPS, 'bpf-helper-get-current-comm', 'bpf-raw-tracepoint', 'bpf-tracepoint', 'syscall-tracepoints'],
+        ...KNOBS,
       },
       {
         id: 'bpf-tracepoint',
         backend: 'bpf',
-        method: 'BPF program on raw_syscalls:sys_enter, counts in a per-CPU hash map',
-        needs: [...BPF, 'bpf-map-percpu-hash', 'bpf-helper-get-current-comm', 'bpf-tracepoint', 'syscall-tracepoints'],
+        method: 'BPF program on raw_syscalls:sys_enter, counts in a per-CPU array by syscall number',
+        needs: [...BPF, ...SYSCOUNT_MAPS, 'bpf-helper-get-current-comm', 'bpf-tracepoint', 'syscall-tracepoints'],
         ...KNOBS,
       },
       {
