@@ -6,6 +6,7 @@ import type {Runner} from './runner.js'
  */
 const RUNNERS: Record<string, () => Promise<{default: Runner<never>}>> = {
   'syscount/bpf-tp-btf': async () => ({default: (await import('./bpf/syscount.js')).tpBtf}),
+  'syscount/bpf-raw-tracepoint': async () => ({default: (await import('./bpf/syscount.js')).rawTracepoint}),
   'syscount/bpf-tracepoint': async () => ({default: (await import('./bpf/syscount.js')).tracepoint}),
   'syscount/ftrace-stream': async () => ({default: (await import('./ftrace/syscount.js')).stream}),
   'syscount/perf-stat': async () => ({default: (await import('./perf/syscount.js')).stat}),

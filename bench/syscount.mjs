@@ -1,21 +1,36 @@
-// How much diag's BPF syscount slows a syscall-heavy workload, next to bpftrace counting the same
-// tracepoint (raw_syscalls:sys_enter, by syscall id, whole system) on the same workload, in one
-// interleaved run. diag runs twice: on the BTF-typed tracepoint (tp_btf, what it picks where the
-// kernel has BTF) and on the classic one, as bpftrace does. Usage: node bench/syscount.mjs [calls] [runs]   (root; after npm run build)
+// How much diag's BPF syscount slows a syscall-heavy workload, next to two peers on the same
+// workload in one interleaved run: bpftrace counting the same tracepoint by syscall id, and
+// `perf stat` counting raw_syscalls:sys_enter with one counter (the kernel's own cost of counting,
+// with no per-syscall split). diag runs on each of its BPF attach points: the BTF-typed tracepoint
+// (tp_btf, what it picks where the kernel has BTF), the raw tracepoint, and the classic one, as
+// bpftrace. Usage: node bench/syscount.mjs [calls] [runs]   (root; after npm run build)
 import {spawn, spawnSync} from 'node:child_process'
-import {existsSync, mkdirSync} from 'node:fs'
 import {fileURLToPath} from 'node:url'
+
+import {withTracefsMounted} from './tracefs.mjs'
 
 const calls = Number(process.argv[2] ?? 2_000_000)
 const runs = Number(process.argv[3] ?? 5)
 const workload = fileURLToPath(new URL('../test/workload/diag-workload', import.meta.url))
 const diag = fileURLToPath(new URL('../bin/run.js', import.meta.url))
 
+// Each says when it is attached (`ready`) and, at its end, how many getppid calls it saw (`seen`).
+const byId = /(getppid\s+|@\[110\]: )(\d+)/ // diag's table row, bpftrace's map (getppid is 110 on x86_64)
+const diagOn = (candidate) => ({command: process.execPath, args: [diag, 'syscount', '--backend', candidate], ready: 'Hit Ctrl-C', seen: byId})
 const TRACERS = {
-  'diag syscount, tp_btf': {command: process.execPath, args: [diag, 'syscount', '--backend', 'bpf-tp-btf'], ready: 'Hit Ctrl-C'},
-  'diag syscount, tracepoint': {command: process.execPath, args: [diag, 'syscount', '--backend', 'bpf-tracepoint'], ready: 'Hit Ctrl-C'},
-  bpftrace: {command: 'bpftrace', args: ['-e', 'tracepoint:raw_syscalls:sys_enter { @[args->id] = count(); }'], ready: 'Attaching'},
+  'diag syscount, tp_btf': diagOn('bpf-tp-btf'),
+  'diag syscount, raw tracepoint': diagOn('bpf-raw-tracepoint'),
+  'diag syscount, tracepoint': diagOn('bpf-tracepoint'),
+  bpftrace: {command: 'bpftrace', args: ['-e', 'tracepoint:raw_syscalls:sys_enter { @[args->id] = count(); }'], ready: 'Attaching', seen: byId},
+  // perf stat runs its command once its counters are enabled: that command says when.
+  'perf stat (one counter)': {
+    command: 'perf',
+    args: ['stat', '-a', '-e', 'raw_syscalls:sys_enter', '--', 'sh', '-c', 'echo perf-counting; exec sleep 1000'],
+    ready: 'perf-counting',
+    seen: /([\d,]+)\s+raw_syscalls:sys_enter/,
+  },
 }
+const PEERS = ['bpftrace', 'perf stat (one counter)']
 
 function timeWorkload() {
   const start = process.hrtime.bigint()
@@ -25,8 +40,9 @@ function timeWorkload() {
 }
 
 /** Starts a tracer, waits until it says it is attached, times the workload, stops it. */
-async function underTracer({command, args, ready}) {
-  const tracer = spawn(command, args, {stdio: ['ignore', 'pipe', 'pipe']})
+async function underTracer({command, args, ready, seen}) {
+  // Its own process group, so that SIGINT reaches perf stat's command as it would from a terminal.
+  const tracer = spawn(command, args, {stdio: ['ignore', 'pipe', 'pipe'], detached: true})
   let output = ''
   await new Promise((resolve, reject) => {
     const onData = (chunk) => {
@@ -39,20 +55,14 @@ async function underTracer({command, args, ready}) {
   })
   const ms = timeWorkload()
   const exited = new Promise((resolve) => tracer.on('exit', resolve))
-  tracer.kill('SIGINT')
+  process.kill(-tracer.pid, 'SIGINT')
   await exited
-  // Both must have seen the workload's calls (getppid is syscall 110 on x86_64).
-  if (!new RegExp(`(getppid\\s+|@\\[110\\]: )(\\d+)`).test(output)) throw new Error(`${command} did not count getppid:\n${output.slice(-500)}`)
+  // Each must have seen the workload's calls.
+  if (!seen.test(output)) throw new Error(`${command} did not count the workload's calls:\n${output.slice(-500)}`)
   return ms
 }
 
-// bpftrace finds tracepoints only where tracefs is usually mounted.
-let mounted = false
-if (!existsSync('/sys/kernel/tracing/events')) {
-  mkdirSync('/sys/kernel/tracing', {recursive: true})
-  mounted = spawnSync('mount', ['-t', 'tracefs', 'nodev', '/sys/kernel/tracing']).status === 0
-}
-try {
+await withTracefsMounted(async () => {
   const samples = {baseline: [], ...Object.fromEntries(Object.keys(TRACERS).map((name) => [name, []]))}
   for (let i = 0; i < runs; i++) {
     samples.baseline.push(timeWorkload())
@@ -64,12 +74,11 @@ try {
   const slowdown = {}
   for (const [name, values] of Object.entries(samples)) {
     slowdown[name] = median(values) / base
-    console.log(`${name.padEnd(30)} median ${median(values).toFixed(0).padStart(6)} ms  slowdown ${slowdown[name].toFixed(2)}x`)
+    console.log(`${name.padEnd(32)} median ${median(values).toFixed(0).padStart(6)} ms  slowdown ${slowdown[name].toFixed(2)}x`)
   }
+  // Overhead is the time tracing adds; a ratio below 1 means diag adds less than the peer.
   for (const name of Object.keys(TRACERS).filter((n) => n.startsWith('diag'))) {
-    const ratio = slowdown[name] / slowdown.bpftrace
-    console.log(`${name}: slowdown relative to bpftrace's ${ratio.toFixed(2)} (below 1 is better than bpftrace)`)
+    const ratios = PEERS.map((peer) => `${((slowdown[name] - 1) / (slowdown[peer] - 1)).toFixed(2)} of ${peer}'s`)
+    console.log(`${name}: overhead ${ratios.join(', ')}`)
   }
-} finally {
-  if (mounted) spawnSync('umount', ['/sys/kernel/tracing'])
-}
+})

@@ -3,12 +3,12 @@
 #include "diag.h"
 
 // Field offsets from events/block/<event>/format; dev is a u32 dev_t, sector a u64.
-const volatile __u32 start_dev_offset = 8;
-const volatile __u32 start_sector_offset = 16;
-const volatile __u32 done_dev_offset = 8;
-const volatile __u32 done_sector_offset = 16;
-const volatile __u8 per_disk = 0;
-const volatile __u64 unit_ns = 1000;  // 1000 for usecs, 1000000 for msecs
+DIAG_KNOB(__u32, start_dev_offset, 8)
+DIAG_KNOB(__u32, start_sector_offset, 16)
+DIAG_KNOB(__u32, done_dev_offset, 8)
+DIAG_KNOB(__u32, done_sector_offset, 16)
+DIAG_KNOB(__u8, per_disk, 0)
+DIAG_KNOB(__u64, unit_ns, 1000)  // 1000 for usecs, 1000000 for msecs
 
 struct request_key {
   __u32 dev;
@@ -30,8 +30,8 @@ DIAG_HISTOGRAM_MAP(4096);  // disks x slots
 SEC("tracepoint/block/block_rq_issue")
 int rq_start(void *ctx) {
   struct request_key key = {};
-  READ_FIELD(ctx, start_dev_offset, key.dev);
-  READ_FIELD(ctx, start_sector_offset, key.sector);
+  READ_FIELD(ctx, KNOB(start_dev_offset), key.dev);
+  READ_FIELD(ctx, KNOB(start_sector_offset), key.sector);
   __u64 now = bpf_ktime_get_ns();
   if (bpf_map_update_elem(&start, &key, &now, BPF_ANY)) count_lost();
   return 0;
@@ -40,13 +40,13 @@ int rq_start(void *ctx) {
 SEC("tracepoint/block/block_rq_complete")
 int rq_complete(void *ctx) {
   struct request_key key = {};
-  READ_FIELD(ctx, done_dev_offset, key.dev);
-  READ_FIELD(ctx, done_sector_offset, key.sector);
+  READ_FIELD(ctx, KNOB(done_dev_offset), key.dev);
+  READ_FIELD(ctx, KNOB(done_sector_offset), key.sector);
   __u64 *started = bpf_map_lookup_elem(&start, &key);
   if (!started) return 0;  // issued before tracing began
   __u64 delta = bpf_ktime_get_ns() - *started;
   bpf_map_delete_elem(&start, &key);
-  struct hist_key slot = {.label = per_disk ? key.dev : 0, .slot = log2_slot(delta / unit_ns)};
+  struct hist_key slot = {.label = KNOB(per_disk) ? key.dev : 0, .slot = log2_slot(delta / KNOB(unit_ns))};
   increment(&hist, &slot);
   return 0;
 }

@@ -1,5 +1,5 @@
-// What every diag BPF program shares: the process filter, the count of events lost to full maps,
-// and the log2 slot of a value. Knobs are read-only globals that diag sets before load.
+// What every diag BPF program shares: its knobs, the process filter, the count of events lost to
+// full maps, and the log2 slot of a value.
 #ifndef DIAG_BPF_H
 #define DIAG_BPF_H
 
@@ -13,10 +13,35 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 // needs no BTF and runs on any kernel with BPF tracepoints (4.7+).
 #define READ_FIELD(ctx, offset, var) bpf_probe_read(&(var), sizeof(var), (char *)(ctx) + (offset))
 
+// Knobs are settings diag writes before tracing starts: DIAG_KNOB(type, name, default) declares
+// one, KNOB(name) reads it. Built normally, a knob is a `const volatile` global in .rodata, which
+// the verifier treats as a constant and prunes the code it switches off; that needs global data
+// (kernel 5.2). Built with -DDIAG_KNOBS_IN_MAPS (bpf/Makefile's <tool>.no-global-data.bpf.o, for
+// older kernels) a knob is the one entry of its own array map knob_<name>, which diag fills after
+// load (backends/bpf/bpf-tool.ts), and each read is a map lookup; a knob diag did not set reads 0.
+#ifdef DIAG_KNOBS_IN_MAPS
+#define DIAG_KNOB(T, name, initial)                      \
+  struct {                                               \
+    __uint(type, BPF_MAP_TYPE_ARRAY);                    \
+    __uint(max_entries, 1);                              \
+    __type(key, __u32);                                  \
+    __type(value, T);                                    \
+  } knob_##name SEC(".maps");                            \
+  static __always_inline T knob_value_##name(void) {      \
+    __u32 zero = 0;                                      \
+    T *v = bpf_map_lookup_elem(&knob_##name, &zero);      \
+    return v ? *v : 0;                                   \
+  }
+#define KNOB(name) knob_value_##name()
+#else
+#define DIAG_KNOB(T, name, initial) const volatile T name = initial;
+#define KNOB(name) (name)
+#endif
+
 // With filter_tgid set, only the processes in traced_tgids are traced: diag puts the one it was
 // asked for there (--pid, or the command it runs), and follow_fork adds each child they fork.
-const volatile __u8 filter_tgid = 0;
-const volatile __u32 fork_child_pid_offset = 44;  // "pid_t child_pid" in sched_process_fork
+DIAG_KNOB(__u8, filter_tgid, 0)
+DIAG_KNOB(__u32, fork_child_pid_offset, 44)  // "pid_t child_pid" in sched_process_fork
 
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -33,7 +58,7 @@ struct {
 } traced_tgids SEC(".maps");
 
 static __always_inline int traced(void) {
-  if (!filter_tgid) return 1;
+  if (!KNOB(filter_tgid)) return 1;
   __u32 tgid = bpf_get_current_pid_tgid() >> 32;
   return bpf_map_lookup_elem(&traced_tgids, &tgid) != 0;
 }
@@ -45,7 +70,7 @@ int follow_fork(void *ctx) {
   if (!traced()) return 0;
   __u32 child = 0;
   __u8 yes = 1;
-  READ_FIELD(ctx, fork_child_pid_offset, child);
+  READ_FIELD(ctx, KNOB(fork_child_pid_offset), child);
   bpf_map_update_elem(&traced_tgids, &child, &yes, BPF_ANY);
   return 0;
 }

@@ -25,3 +25,10 @@ int probe_tp_btf(void *ctx) { return 0; }
 
 SEC("perf_event")
 int probe_perf_event(void *ctx) { return 0; }
+
+// Reads a read-only global (.rodata): loads only where the kernel has global data (5.2+). Without
+// it libbpf cannot create the .rodata map and the load fails.
+const volatile int probe_global = 0;
+
+SEC("tracepoint")
+int probe_global_data(void *ctx) { return probe_global; }

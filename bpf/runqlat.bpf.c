@@ -3,14 +3,14 @@
 // files, so no BTF is needed.
 #include "runqlat.h"
 
-const volatile __u32 wakeup_pid_offset = 24;  // "pid_t pid" in sched_wakeup and sched_wakeup_new
-const volatile __u32 prev_pid_offset = 24;    // sched_switch fields
-const volatile __u32 prev_state_offset = 32;
-const volatile __u32 next_pid_offset = 56;
+DIAG_KNOB(__u32, wakeup_pid_offset, 24)  // "pid_t pid" in sched_wakeup and sched_wakeup_new
+DIAG_KNOB(__u32, prev_pid_offset, 24)    // sched_switch fields
+DIAG_KNOB(__u32, prev_state_offset, 32)
+DIAG_KNOB(__u32, next_pid_offset, 56)
 
 static __always_inline int woken(void *ctx) {
   __u32 pid = 0;
-  READ_FIELD(ctx, wakeup_pid_offset, pid);
+  READ_FIELD(ctx, KNOB(wakeup_pid_offset), pid);
   enqueue(pid);
   return 0;
 }
@@ -25,9 +25,9 @@ SEC("tracepoint/sched/sched_switch")
 int sched_switch(void *ctx) {
   __u32 prev_pid = 0, next_pid = 0;
   long prev_state = 0;
-  READ_FIELD(ctx, prev_pid_offset, prev_pid);
-  READ_FIELD(ctx, prev_state_offset, prev_state);
-  READ_FIELD(ctx, next_pid_offset, next_pid);
+  READ_FIELD(ctx, KNOB(prev_pid_offset), prev_pid);
+  READ_FIELD(ctx, KNOB(prev_state_offset), prev_state);
+  READ_FIELD(ctx, KNOB(next_pid_offset), next_pid);
   // Runnable when switched out: back on the run queue. A task preempted in the kernel reports a
   // "preempted" marker here instead of 0 and is missed; the tp_btf object reads its real state.
   if (prev_state == TASK_RUNNING) enqueue(prev_pid);

@@ -6,7 +6,7 @@
 
 #include "diag.h"
 
-const volatile __u64 unit_ns = 1000;
+DIAG_KNOB(__u64, unit_ns, 1000)
 
 #define TASK_RUNNING 0
 
@@ -32,7 +32,7 @@ static __always_inline void ran(__u32 pid) {
   if (!queued) return;
   __u64 delta = bpf_ktime_get_ns() - *queued;
   bpf_map_delete_elem(&start, &pid);
-  struct hist_key slot = {.label = 0, .slot = log2_slot(delta / unit_ns)};
+  struct hist_key slot = {.label = 0, .slot = log2_slot(delta / KNOB(unit_ns))};
   increment(&hist, &slot);
 }
 

@@ -2,12 +2,12 @@
 // tracepoint, the id read at the offset its format file gives (no BTF needed).
 #include "syscount.h"
 
-const volatile __u32 id_offset = 8;  // "long id" in raw_syscalls/sys_enter/format
+DIAG_KNOB(__u32, id_offset, 8)  // "long id" in raw_syscalls/sys_enter/format
 
 SEC("tracepoint/raw_syscalls/sys_enter")
 int sys_enter(void *ctx) {
   long id = 0;
-  if (!by_process) READ_FIELD(ctx, id_offset, id);
+  if (!KNOB(by_process)) READ_FIELD(ctx, KNOB(id_offset), id);
   count_syscall(id);
   return 0;
 }

@@ -1,14 +1,27 @@
-// What both syscount objects share: the per-CPU counts by syscall number or by process, and the
-// process names. syscount.bpf.c feeds it from the classic raw_syscalls:sys_enter tracepoint (no BTF
-// needed), syscount.tp_btf.bpf.c from the BTF-typed one, which passes the id as an argument.
+// What the syscount objects share: the per-CPU counts by syscall number or by process, and the
+// process names. syscount.tp_btf.bpf.c feeds it from the BTF-typed raw_syscalls:sys_enter and
+// syscount.raw_tp.bpf.c from the raw tracepoint, both of which pass the id as an argument;
+// syscount.bpf.c from the classic tracepoint, which fills a record to read it from (no BTF needed).
 #ifndef DIAG_SYSCOUNT_H
 #define DIAG_SYSCOUNT_H
 
 #include "diag.h"
 
-const volatile __u8 by_process = 0;
+DIAG_KNOB(__u8, by_process, 0)
 
-// Per-CPU: each CPU adds to its own copy without atomics, the cheapest count on a hot path.
+// By syscall, the count is a slot of a per-CPU array indexed by the syscall number: a lookup that
+// cannot miss and an add without atomics, the cheapest count on this hot path. Numbers outside
+// the array (x32's, or -1 for a syscall the kernel does not know) and counts by process go to the
+// per-CPU hash below. backends/bpf/syscount.ts reads both.
+#define SYSCALL_SLOTS 1024
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, SYSCALL_SLOTS);
+  __type(key, __u32);
+  __type(value, __u64);
+} syscall_counts SEC(".maps");
+
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
   __uint(max_entries, 16384);
@@ -33,8 +46,14 @@ struct {
 // Counts one system call of the current task, whose number is id.
 static __always_inline void count_syscall(long id) {
   if (!traced()) return;
+  if (!KNOB(by_process) && id >= 0 && id < SYSCALL_SLOTS) {
+    __u32 slot = id;
+    __u64 *n = bpf_map_lookup_elem(&syscall_counts, &slot);
+    if (n) *n += 1;
+    return;
+  }
   __u64 key = id;
-  if (by_process) {
+  if (KNOB(by_process)) {
     __u32 tgid = bpf_get_current_pid_tgid() >> 32;
     key = tgid;
     // The name a process has now: it changes on exec, as when diag's gate execs the command.

@@ -90,9 +90,12 @@ Napi::Object ProbeResult(Napi::Env env, int rc) {
   return out;
 }
 
-Napi::Value ProbeProgType(const Napi::CallbackInfo &info) {
+// probeHelper(progType, helperId): whether programs of that type may call that helper. libbpf
+// loads a two-instruction program calling it and reads the verifier's answer.
+Napi::Value ProbeHelper(const Napi::CallbackInfo &info) {
   g_log.clear();
-  int rc = libbpf_probe_bpf_prog_type(static_cast<enum bpf_prog_type>(IntArg(info, 0, "type")), nullptr);
+  int rc = libbpf_probe_bpf_helper(static_cast<enum bpf_prog_type>(IntArg(info, 0, "progType")),
+                                   static_cast<enum bpf_func_id>(IntArg(info, 1, "helperId")), nullptr);
   return ProbeResult(info.Env(), rc);
 }
 
@@ -143,24 +146,12 @@ Napi::Value MapCreateProbe(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
-// findBtfFunction(name): true when vmlinux BTF describes that kernel function (fentry needs it).
-Napi::Value FindBtfFunction(const Napi::CallbackInfo &info) {
-  g_log.clear();
-  std::string name = StringArg(info, 0, "name");
-  struct btf *btf = btf__load_vmlinux_btf();
-  if (!btf) ThrowErrno(info.Env(), errno, "loading vmlinux BTF");
-  int id = btf__find_by_name_kind(btf, name.c_str(), BTF_KIND_FUNC);
-  btf__free(btf);
-  return Napi::Boolean::New(info.Env(), id > 0);
-}
-
 class BpfObject : public Napi::ObjectWrap<BpfObject> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "BpfObject",
                        {
                            InstanceMethod("programs", &BpfObject::Programs),
-                           InstanceMethod("maps", &BpfObject::Maps),
                            InstanceMethod("setAutoload", &BpfObject::SetAutoload),
                            InstanceMethod("setAttachTarget", &BpfObject::SetAttachTarget),
                            InstanceMethod("setConst", &BpfObject::SetConst),
@@ -169,11 +160,7 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
                            InstanceMethod("attach", &BpfObject::Attach),
                            InstanceMethod("detach", &BpfObject::Detach),
                            InstanceMethod("mapEntries", &BpfObject::MapEntries),
-                           InstanceMethod("mapLookup", &BpfObject::MapLookup),
                            InstanceMethod("mapUpdate", &BpfObject::MapUpdate),
-                           InstanceMethod("mapDelete", &BpfObject::MapDelete),
-                           InstanceMethod("mapClear", &BpfObject::MapClear),
-                           InstanceMethod("stack", &BpfObject::Stack),
                            InstanceMethod("destroy", &BpfObject::Destroy),
                        });
   }
@@ -196,15 +183,14 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
 
  private:
   struct bpf_object *obj_ = nullptr;
+  // Each link owns what it attached through: a perf link closes its perf event fd when destroyed,
+  // so nothing here closes that fd again (the number may by then belong to another file).
   std::map<int, struct bpf_link *> links_;
-  std::map<int, int> perf_fds_;  // link id -> perf event fd that the link needs kept open
   int next_link_ = 1;
 
   void Close() {
     for (auto &entry : links_) bpf_link__destroy(entry.second);
     links_.clear();
-    for (auto &entry : perf_fds_) close(entry.second);
-    perf_fds_.clear();
     if (obj_) bpf_object__close(obj_);
     obj_ = nullptr;
   }
@@ -239,23 +225,6 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
       p.Set("section", bpf_program__section_name(prog));
       p.Set("autoload", bpf_program__autoload(prog));
       out.Set(i++, p);
-    }
-    return out;
-  }
-
-  Napi::Value Maps(const Napi::CallbackInfo &info) {
-    Napi::Env env = info.Env();
-    Napi::Array out = Napi::Array::New(env);
-    struct bpf_map *map;
-    uint32_t i = 0;
-    bpf_object__for_each_map(map, Obj(env)) {
-      Napi::Object m = Napi::Object::New(env);
-      m.Set("name", bpf_map__name(map));
-      m.Set("type", static_cast<double>(bpf_map__type(map)));
-      m.Set("keySize", bpf_map__key_size(map));
-      m.Set("valueSize", bpf_map__value_size(map));
-      m.Set("maxEntries", bpf_map__max_entries(map));
-      out.Set(i++, m);
     }
     return out;
   }
@@ -321,10 +290,9 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
     return info.Env().Undefined();
   }
 
-  int Keep(struct bpf_link *link, int perf_fd = -1) {
+  int Keep(struct bpf_link *link) {
     int id = next_link_++;
     links_[id] = link;
-    if (perf_fd >= 0) perf_fds_[id] = perf_fd;
     return id;
   }
 
@@ -390,13 +358,12 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
     } else if (kind == "perf_event") {
       int fd = OpenPerfEvent(num("type", 1), num("config", 0), num("pid", -1), num("cpu", 0), num("frequency", 0));
       if (fd < 0) ThrowErrno(env, fd, "perf_event_open");
-      link = bpf_program__attach_perf_event(prog, fd);
+      link = bpf_program__attach_perf_event(prog, fd);  // on success the link owns fd
       if (!link) {
         int err = errno;
         close(fd);
         ThrowErrno(env, err, "attaching to perf event");
       }
-      return Napi::Number::New(env, Keep(link, fd));
     } else {
       ThrowUsage(env, "unknown attach kind " + kind);
     }
@@ -410,11 +377,6 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
     if (it != links_.end()) {
       bpf_link__destroy(it->second);
       links_.erase(it);
-    }
-    auto fd = perf_fds_.find(id);
-    if (fd != perf_fds_.end()) {
-      close(fd->second);
-      perf_fds_.erase(fd);
     }
     return info.Env().Undefined();
   }
@@ -458,18 +420,6 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
     return out;
   }
 
-  Napi::Value MapLookup(const Napi::CallbackInfo &info) {
-    Napi::Env env = info.Env();
-    struct bpf_map *map = Map(info, 0);
-    Napi::Buffer<uint8_t> key = KeyArg(info, 1, map);
-    std::vector<uint8_t> value(ValueSize(map));
-    if (bpf_map_lookup_elem(bpf_map__fd(map), key.Data(), value.data())) {
-      if (errno == ENOENT) return env.Null();
-      ThrowErrno(env, errno, "map lookup");
-    }
-    return Napi::Buffer<uint8_t>::Copy(env, value.data(), value.size());
-  }
-
   Napi::Value MapUpdate(const Napi::CallbackInfo &info) {
     struct bpf_map *map = Map(info, 0);
     Napi::Buffer<uint8_t> key = KeyArg(info, 1, map);
@@ -478,53 +428,6 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
     if (value.Length() != ValueSize(map)) ThrowUsage(info.Env(), "value has the wrong size");
     if (bpf_map_update_elem(bpf_map__fd(map), key.Data(), value.Data(), BPF_ANY)) ThrowErrno(info.Env(), errno, "map update");
     return info.Env().Undefined();
-  }
-
-  Napi::Value MapDelete(const Napi::CallbackInfo &info) {
-    struct bpf_map *map = Map(info, 0);
-    Napi::Buffer<uint8_t> key = KeyArg(info, 1, map);
-    if (bpf_map_delete_elem(bpf_map__fd(map), key.Data()) && errno != ENOENT)
-      ThrowErrno(info.Env(), errno, "map delete");
-    return info.Env().Undefined();
-  }
-
-  // mapClear(name): hash maps lose every key; arrays get every slot zeroed.
-  Napi::Value MapClear(const Napi::CallbackInfo &info) {
-    Napi::Env env = info.Env();
-    struct bpf_map *map = Map(info, 0);
-    int fd = bpf_map__fd(map);
-    size_t key_size = bpf_map__key_size(map);
-    enum bpf_map_type t = bpf_map__type(map);
-    if (t == BPF_MAP_TYPE_ARRAY || t == BPF_MAP_TYPE_PERCPU_ARRAY) {
-      std::vector<uint8_t> zero(ValueSize(map), 0);
-      for (uint32_t i = 0; i < bpf_map__max_entries(map); i++)
-        if (bpf_map_update_elem(fd, &i, zero.data(), BPF_ANY)) ThrowErrno(env, errno, "map clear");
-      return env.Undefined();
-    }
-    std::vector<uint8_t> key(key_size);
-    // Deleting while iterating restarts from the first key each time, which stays correct.
-    while (bpf_map_get_next_key(fd, nullptr, key.data()) == 0)
-      if (bpf_map_delete_elem(fd, key.data()) && errno != ENOENT) ThrowErrno(env, errno, "map clear");
-    return env.Undefined();
-  }
-
-  // stack(map, id) -> BigInt addresses of a stack trace map entry, innermost first.
-  Napi::Value Stack(const Napi::CallbackInfo &info) {
-    Napi::Env env = info.Env();
-    struct bpf_map *map = Map(info, 0);
-    uint32_t id = IntArg(info, 1, "stack id");
-    std::vector<uint64_t> ips(bpf_map__value_size(map) / sizeof(uint64_t));
-    if (bpf_map_lookup_elem(bpf_map__fd(map), &id, ips.data())) {
-      if (errno == ENOENT) return env.Null();
-      ThrowErrno(env, errno, "stack lookup");
-    }
-    Napi::Array out = Napi::Array::New(env);
-    uint32_t n = 0;
-    for (uint64_t ip : ips) {
-      if (!ip) break;
-      out.Set(n++, Napi::BigInt::New(env, ip));
-    }
-    return out;
   }
 
   Napi::Value Destroy(const Napi::CallbackInfo &info) {
@@ -536,11 +439,10 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   libbpf_set_print(CaptureLibbpfPrint);
   exports.Set("libbpfVersion", Napi::Function::New(env, LibbpfVersion));
-  exports.Set("probeProgType", Napi::Function::New(env, ProbeProgType));
+  exports.Set("probeHelper", Napi::Function::New(env, ProbeHelper));
   exports.Set("probeMapType", Napi::Function::New(env, ProbeMapType));
   exports.Set("perfEventOpen", Napi::Function::New(env, PerfEventOpenProbe));
   exports.Set("mapCreate", Napi::Function::New(env, MapCreateProbe));
-  exports.Set("findBtfFunction", Napi::Function::New(env, FindBtfFunction));
   exports.Set("BpfObject", BpfObject::Define(env));
   return exports;
 }

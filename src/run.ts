@@ -72,7 +72,7 @@ export async function runTool<Options extends ToolOptions>(toolName: string, opt
   const tool = findTool(toolName)
   if (!tool) throw new Error(`unknown tool ${toolName}`)
   const clock = deps.clock ?? systemClock
-  const needs = [...new Set(tool.candidates.flatMap((c) => c.needs))]
+  const needs = [...new Set(tool.candidates.flatMap((c) => [...c.needs, ...(c.uses ?? [])]))]
   const probe = await probeHost({only: needs, signal: deps.signal, refresh: session.refreshProbes}, deps.undo)
   const decision = route(tool, probe.capabilities, {force: session.backend, implemented: isImplemented})
   if (!decision.chosen) throw noRouteError(decision)

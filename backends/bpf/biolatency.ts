@@ -10,7 +10,7 @@ const runner: Runner<BiolatencyOptions> = {
   async start({options, probe, files, undo}) {
     const begin = await readEventFormat(files, probe.tracefs!, await requestStartEvent(files, probe.tracefs!, options.queued))
     const done = await readEventFormat(files, probe.tracefs!, 'block/block_rq_complete')
-    const bpf = BpfTool.open('biolatency', undo)
+    const bpf = BpfTool.open('biolatency', undo, probe)
     bpf.setU32('start_dev_offset', fieldOffset(begin, 'dev', [4]))
     bpf.setU32('start_sector_offset', fieldOffset(begin, 'sector', [8]))
     bpf.setU32('done_dev_offset', fieldOffset(done, 'dev', [4]))

@@ -6,6 +6,7 @@ import {bpfObjectPath} from '../../src/system/paths.js'
 import type {HostFiles} from '../../src/system/files.js'
 import type {UndoLog} from '../../src/system/undo.js'
 import {type EventFormat, fieldOffset, readEventFormat} from '../../src/tracefs/format.js'
+import type {HostProbe} from '../../src/probe/probe.js'
 
 const PERF_TYPE_TRACEPOINT = 2
 
@@ -34,6 +35,20 @@ function asDiagError(what: string, error: unknown): Error {
   return isPermissionErrno(e.code) ? new PermissionError(message, details) : new BackendError(message, details)
 }
 
+/** The build of a tool's object for kernels without global data (bpf/Makefile). */
+export const NO_GLOBAL_DATA = 'no-global-data'
+
+/**
+ * Which build of bpf/<name>.bpf.o this kernel loads: the one with knobs as read-only globals
+ * where the probe found global data, else the one with knobs in maps, where it was built
+ * (tp_btf objects are not: their candidates need bpf-global-data).
+ */
+export function objectVariant(name: string, probe: Pick<HostProbe, 'capabilities'>): string {
+  const globalData = probe.capabilities.find((c) => c.name === 'bpf-global-data')?.status === 'available'
+  const withMaps = `${name}.${NO_GLOBAL_DATA}`
+  return !globalData && existsSync(bpfObjectPath(withMaps)) ? withMaps : name
+}
+
 /**
  * One of diag's BPF objects (bpf/<tool>.bpf.o) through the addon: set knobs, choose programs,
  * load, attach. Its destruction (every link, map and program) is in the undo log from the start.
@@ -42,37 +57,47 @@ export class BpfTool {
   private readonly attached: string[] = []
   private followed: number | undefined
   private forkFormat: EventFormat | undefined
+  /** Knobs of an object built with knobs in maps: written into knob_<name> right after load. */
+  private readonly knobMaps = new Map<string, Buffer>()
 
   private constructor(
     readonly name: string,
     private readonly object: BpfObjectHandle,
+    private readonly knobsInMaps: boolean,
   ) {}
 
-  static open(name: string, undo: UndoLog): BpfTool {
+  /** Opens the build of bpf/<name>.bpf.o that this kernel can load (objectVariant). */
+  static open(name: string, undo: UndoLog, probe: Pick<HostProbe, 'capabilities'>): BpfTool {
     const load = loadBpfAddon()
     if (!load.ok) throw new NotSupportedError(`${load.reason}; tried ${load.tried.join(', ')}`)
-    const path = bpfObjectPath(name)
+    const variant = objectVariant(name, probe)
+    const path = bpfObjectPath(variant)
     if (!existsSync(path)) throw new NotSupportedError(`${path} is not built (npm run build:bpf)`)
     let object: BpfObjectHandle
     try {
       object = new load.addon.BpfObject(path)
     } catch (error) {
-      throw asDiagError(`opening ${name}.bpf.o`, error)
+      throw asDiagError(`opening ${variant}.bpf.o`, error)
     }
-    undo.push(`destroy BPF object ${name}`, () => object.destroy())
-    return new BpfTool(name, object)
+    undo.push(`destroy BPF object ${variant}`, () => object.destroy())
+    return new BpfTool(variant, object, variant !== name)
+  }
+
+  private setKnob(name: string, value: Buffer): void {
+    if (this.knobsInMaps) this.knobMaps.set(name, value)
+    else this.object.setConst(name, value)
   }
 
   setU8(name: string, value: number): void {
-    this.object.setConst(name, Buffer.from([value]))
+    this.setKnob(name, Buffer.from([value]))
   }
 
   setU32(name: string, value: number): void {
-    this.object.setConst(name, u32(value))
+    this.setKnob(name, u32(value))
   }
 
   setU64(name: string, value: number): void {
-    this.object.setConst(name, u64(value))
+    this.setKnob(name, u64(value))
   }
 
   setAttachTarget(program: string, func: string): void {
@@ -105,6 +130,7 @@ export class BpfTool {
     } catch (error) {
       throw asDiagError(`loading ${this.name}.bpf.o`, error)
     }
+    for (const [name, value] of this.knobMaps) this.object.mapUpdate(`knob_${name}`, u32(0), value)
     if (this.followed !== undefined) {
       this.object.mapUpdate('traced_tgids', u32(this.followed), Buffer.from([1]))
       this.attachTracepoint('follow_fork', this.forkFormat!)

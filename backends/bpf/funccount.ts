@@ -18,7 +18,7 @@ function funccount(method: Method): Runner<FunccountOptions> {
         throw new NotSupportedError(
           `${JSON.stringify(options.pattern)} matches ${functions.length} functions; one ${method} program per function goes up to ${SLOTS}. Narrow the pattern, or use a kernel with kprobe_multi (5.18+)`,
         )
-      const bpf = BpfTool.open('funccount', undo)
+      const bpf = BpfTool.open('funccount', undo, probe)
       await bpf.filterProcess(targetPid, files, probe.tracefs!)
       if (method === 'kprobe-multi') {
         bpf.setMaxEntries('slots', functions.length)

@@ -29,7 +29,7 @@ function funcprofile(method: 'fentry' | 'kprobe'): Runner<FuncprofileOptions> {
       const functions = await matchingFunctions(files, probe.tracefs, options.pattern)
       if (functions.length > SLOTS)
         throw new NotSupportedError(`${JSON.stringify(options.pattern)} matches ${functions.length} functions; the ${method} backend times up to ${SLOTS}`)
-      const bpf = BpfTool.open('funcprofile', undo)
+      const bpf = BpfTool.open('funcprofile', undo, probe)
       await bpf.filterProcess(targetPid, files, probe.tracefs!)
       const enter = functions.map((_, slot) => `enter_${method}_${slotName(slot)}`)
       const exit = functions.map((_, slot) => `exit_${method}_${slotName(slot)}`)

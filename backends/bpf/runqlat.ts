@@ -28,7 +28,7 @@ export const tracepoint: Runner<RunqlatOptions> = {
     // One offset serves both wakeup events; the program relies on it, so check it.
     const pidOffset = fieldOffset(wakeup, 'pid', [4])
     if (fieldOffset(wakeupNew, 'pid', [4]) !== pidOffset) throw new Error('sched_wakeup and sched_wakeup_new disagree on pid')
-    const bpf = BpfTool.open('runqlat', undo)
+    const bpf = BpfTool.open('runqlat', undo, probe)
     bpf.setU32('wakeup_pid_offset', pidOffset)
     bpf.setU32('prev_pid_offset', fieldOffset(sched, 'prev_pid', [4]))
     bpf.setU32('prev_state_offset', fieldOffset(sched, 'prev_state', [8]))
@@ -44,8 +44,8 @@ export const tracepoint: Runner<RunqlatOptions> = {
 
 /** runqlat from the BTF-typed sched tracepoints (bpf/runqlat.tp_btf.bpf.c). */
 export const tpBtf: Runner<RunqlatOptions> = {
-  async start({options, undo}) {
-    const bpf = BpfTool.open('runqlat.tp_btf', undo)
+  async start({options, undo, probe}) {
+    const bpf = BpfTool.open('runqlat.tp_btf', undo, probe)
     bpf.setU64('unit_ns', UNIT_NS[options.unit])
     bpf.load(PROGRAMS)
     for (const program of PROGRAMS) bpf.attach(program, {kind: 'trace'}, `tp_btf sched:${program}`)

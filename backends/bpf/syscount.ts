@@ -5,22 +5,33 @@ import {fieldOffset, readEventFormat} from '../../src/tracefs/format.js'
 import type {Collector, RunContext, Runner} from '../runner.js'
 import {BpfTool} from './bpf-tool.js'
 
-/** Counts from the per-CPU map, named by syscall or by process, as differences between reads. */
+/**
+ * The counts so far by syscall number or tgid: the per-CPU array's slots that counted (by syscall
+ * number, bpf/syscount.h) and the per-CPU hash (numbers beyond the array, or tgids).
+ */
+function readCounts(bpf: BpfTool): Map<number, number> {
+  const counts = new Map<number, number>()
+  for (const [key, n] of bpf.countEntries('syscall_counts')) if (n > 0) counts.set(key.readUInt32LE(), n)
+  for (const [key, n] of bpf.countEntries('counts')) {
+    const id = Number(key.readBigInt64LE())
+    counts.set(id, (counts.get(id) ?? 0) + n)
+  }
+  return counts
+}
+
+/** Counts named by syscall or by process, as differences between reads. */
 function countsCollector(bpf: BpfTool, options: SyscountOptions): Collector {
   const deltas = new Deltas()
-  const names = (): ((key: Buffer) => string) => {
-    if (options.by === 'syscall') return (key) => syscallName(Number(key.readBigUInt64LE()))
+  const names = (): ((id: number) => string) => {
+    if (options.by === 'syscall') return syscallName
     const comms = new Map(bpf.entries('comms').map(([pid, comm]) => [pid.readUInt32LE(), comm.toString('latin1').replace(/\0.*$/s, '')]))
-    return (key) => {
-      const tgid = Number(key.readBigUInt64LE())
-      return `${comms.get(tgid) ?? '?'} [${tgid}]`
-    }
+    return (tgid) => `${comms.get(tgid) ?? '?'} [${tgid}]`
   }
   return {
     attach: bpf.attachments,
     async collect() {
       const name = names()
-      const current = new Map(bpf.countEntries('counts').map(([key, n]) => [name(key), n]))
+      const current = new Map([...readCounts(bpf)].map(([id, n]) => [name(id), n]))
       return countsFrom(options.by, deltas.next(current), options.top, options.syscalls)
     },
     async lost() {
@@ -30,7 +41,7 @@ function countsCollector(bpf: BpfTool, options: SyscountOptions): Collector {
 }
 
 async function open(object: string, {options, probe, files, undo, targetPid}: RunContext<SyscountOptions>): Promise<BpfTool> {
-  const bpf = BpfTool.open(object, undo)
+  const bpf = BpfTool.open(object, undo, probe)
   bpf.setU8('by_process', options.by === 'process' ? 1 : 0)
   await bpf.filterProcess(targetPid, files, probe.tracefs!)
   return bpf
@@ -44,6 +55,16 @@ export const tracepoint: Runner<SyscountOptions> = {
     bpf.setU32('id_offset', fieldOffset(format, 'id', [8]))
     bpf.load(['sys_enter'])
     bpf.attachTracepoint('sys_enter', format)
+    return countsCollector(bpf, ctx.options)
+  },
+}
+
+/** syscount on the raw sys_enter tracepoint (bpf/syscount.raw_tp.bpf.c): the id is an argument, no BTF needed. */
+export const rawTracepoint: Runner<SyscountOptions> = {
+  async start(ctx) {
+    const bpf = await open('syscount.raw_tp', ctx)
+    bpf.load(['sys_enter'])
+    bpf.attach('sys_enter', {kind: 'raw_tracepoint', name: 'sys_enter'}, 'raw_tracepoint sys_enter')
     return countsCollector(bpf, ctx.options)
   },
 }

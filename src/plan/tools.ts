@@ -15,6 +15,11 @@ export interface Candidate {
   method: string
   /** Capabilities that must all be available. */
   needs: string[]
+  /**
+   * Capabilities the runner adapts to without needing them, probed with the needs: a BPF runner
+   * loads its object's build with knobs in maps where bpf-global-data is unavailable.
+   */
+  uses?: string[]
 }
 
 export interface ToolSpec {
@@ -25,7 +30,16 @@ export interface ToolSpec {
   candidates: Candidate[]
 }
 
-const BPF_COUNTS = ['bpf-syscall', 'bpf-map-hash']
+// Every classic BPF object reads tracepoint fields, the forked child's pid at least, with
+// bpf_probe_read; its knobs are globals where the kernel has global data, else in maps.
+const BPF = ['bpf-syscall', 'bpf-helper-probe-read']
+const BPF_COUNTS = [...BPF, 'bpf-map-hash']
+const KNOBS = {uses: ['bpf-global-data']}
+// The tp_btf objects are built only with globals: a kernel with tp_btf (5.5) has global data (5.2).
+const TP_BTF = ['btf', 'bpf-tp-btf', 'bpf-global-data']
+
+// syscount counts by syscall number in a per-CPU array, by process in a per-CPU hash.
+const SYSCOUNT_MAPS = ['bpf-map-percpu-array', 'bpf-map-percpu-hash']
 
 export const TOOLS: ToolSpec[] = [
   {
@@ -36,14 +50,23 @@ export const TOOLS: ToolSpec[] = [
       {
         id: 'bpf-tp-btf',
         backend: 'bpf',
-        method: 'BPF program on the BTF-typed raw_syscalls:sys_enter (tp_btf), counts in a per-CPU hash map',
-        needs: ['bpf-syscall', 'bpf-map-percpu-hash', 'btf', 'bpf-tp-btf', 'syscall-tracepoints'],
+        method: 'BPF program on the BTF-typed raw_syscalls:sys_enter (tp_btf), counts in a per-CPU array by syscall number',
+        needs: [...BPF, ...SYSCOUNT_MAPS, 'bpf-helper-get-current-comm', ...TP_BTF, 'syscall-tracepoints'],
+      },
+      {
+        id: 'bpf-raw-tracepoint',
+        backend: 'bpf',
+        method: 'BPF program on the raw sys_enter tracepoint, counts in a per-CPU array by syscall number',
+        // bpf-tracepoint: the fork follower of the process filter is a classic tracepoint program.
+        needs: [...BPF, ...SYSCOUNT_MAPS, 'bpf-helper-get-current-comm', 'bpf-raw-tracepoint', 'bpf-tracepoint', 'syscall-tracepoints'],
+        ...KNOBS,
       },
       {
         id: 'bpf-tracepoint',
         backend: 'bpf',
-        method: 'BPF program on raw_syscalls:sys_enter, counts in a per-CPU hash map',
-        needs: ['bpf-syscall', 'bpf-map-percpu-hash', 'bpf-tracepoint', 'syscall-tracepoints'],
+        method: 'BPF program on raw_syscalls:sys_enter, counts in a per-CPU array by syscall number',
+        needs: [...BPF, ...SYSCOUNT_MAPS, 'bpf-helper-get-current-comm', 'bpf-tracepoint', 'syscall-tracepoints'],
+        ...KNOBS,
       },
       {
         id: 'ftrace-hist',
@@ -75,18 +98,21 @@ export const TOOLS: ToolSpec[] = [
         backend: 'bpf',
         method: 'one BPF kprobe_multi link over every matching function',
         needs: [...BPF_COUNTS, 'bpf-kprobe-multi'],
+        ...KNOBS,
       },
       {
         id: 'bpf-fentry',
         backend: 'bpf',
         method: 'BPF fentry program per matching function',
         needs: [...BPF_COUNTS, 'btf', 'bpf-fentry'],
+        ...KNOBS,
       },
       {
         id: 'bpf-kprobe',
         backend: 'bpf',
         method: 'BPF kprobe per matching function',
         needs: [...BPF_COUNTS, 'bpf-kprobe'],
+        ...KNOBS,
       },
       {
         id: 'ftrace-profiler',
@@ -117,7 +143,8 @@ export const TOOLS: ToolSpec[] = [
         id: 'bpf-tracepoint',
         backend: 'bpf',
         method: 'BPF programs on block_rq_issue/complete, log2 histogram in a map',
-        needs: [...BPF_COUNTS, 'bpf-map-array', 'bpf-tracepoint', 'tracepoints'],
+        needs: [...BPF_COUNTS, 'bpf-map-array', 'bpf-helper-ktime-get-ns', 'bpf-tracepoint', 'tracepoints'],
+        ...KNOBS,
       },
       {
         id: 'ftrace-hist',
@@ -142,13 +169,14 @@ export const TOOLS: ToolSpec[] = [
         id: 'bpf-tp-btf',
         backend: 'bpf',
         method: 'BPF programs on BTF-typed sched_wakeup/sched_switch (tp_btf), reading task state directly',
-        needs: [...BPF_COUNTS, 'btf', 'bpf-tp-btf'],
+        needs: [...BPF_COUNTS, 'bpf-helper-ktime-get-ns', ...TP_BTF],
       },
       {
         id: 'bpf-tracepoint',
         backend: 'bpf',
         method: 'BPF programs on sched_wakeup/sched_switch, log2 histogram in a map',
-        needs: [...BPF_COUNTS, 'bpf-map-array', 'bpf-tracepoint', 'tracepoints'],
+        needs: [...BPF_COUNTS, 'bpf-map-array', 'bpf-helper-ktime-get-ns', 'bpf-tracepoint', 'tracepoints'],
+        ...KNOBS,
       },
       {
         id: 'ftrace-hist',
@@ -179,13 +207,15 @@ export const TOOLS: ToolSpec[] = [
         id: 'bpf-fentry',
         backend: 'bpf',
         method: 'BPF fentry/fexit pairs timing each matching function',
-        needs: [...BPF_COUNTS, 'btf', 'bpf-fentry'],
+        needs: [...BPF_COUNTS, 'bpf-helper-ktime-get-ns', 'btf', 'bpf-fentry'],
+        ...KNOBS,
       },
       {
         id: 'bpf-kprobe',
         backend: 'bpf',
         method: 'BPF kprobe/kretprobe pairs timing each matching function',
-        needs: [...BPF_COUNTS, 'bpf-kprobe'],
+        needs: [...BPF_COUNTS, 'bpf-helper-ktime-get-ns', 'bpf-kprobe'],
+        ...KNOBS,
       },
     ],
   },

@@ -25,7 +25,6 @@ export type AttachSpec =
 
 export interface BpfObjectHandle {
   programs(): {name: string; section: string; autoload: boolean}[]
-  maps(): {name: string; type: number; keySize: number; valueSize: number; maxEntries: number}[]
   setAutoload(program: string, autoload: boolean): void
   setAttachTarget(program: string, func: string): void
   setConst(name: string, value: Buffer): void
@@ -34,22 +33,18 @@ export interface BpfObjectHandle {
   attach(program: string, spec: AttachSpec): number
   detach(link: number): void
   mapEntries(map: string): [Buffer, Buffer][]
-  mapLookup(map: string, key: Buffer): Buffer | null
   mapUpdate(map: string, key: Buffer, value: Buffer): void
-  mapDelete(map: string, key: Buffer): void
-  mapClear(map: string): void
-  stack(map: string, id: number): bigint[] | null
   destroy(): void
 }
 
 /** The addon's flat API (native/diag_bpf.cc). Errors thrown carry errno, code and libbpfLog. */
 export interface BpfAddon {
   libbpfVersion(): string
-  probeProgType(type: number): LibbpfProbe
+  /** Whether programs of this type may call this helper (libbpf_probe_bpf_helper). */
+  probeHelper(progType: number, helperId: number): LibbpfProbe
   probeMapType(type: number): LibbpfProbe
   perfEventOpen(type: number, config: number, pid: number, cpu: number): void
   mapCreate(type: number, keySize: number, valueSize: number, maxEntries: number): void
-  findBtfFunction(name: string): boolean
   BpfObject: new (pathOrBuffer: string | Buffer) => BpfObjectHandle
 }
 

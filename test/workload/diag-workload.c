@@ -47,6 +47,11 @@ int main(int argc, char **argv) {
     while (wait(&status) > 0) failed |= !WIFEXITED(status) || WEXITSTATUS(status);
     return failed;
   }
+  if (argc == 4 && strcmp(argv[1], "nosys") == 0) {  // a syscall number the kernel does not have
+    long nr = count(argv[2]);
+    for (long i = count(argv[3]); i > 0; i--) syscall(nr);
+    return 0;
+  }
   if (argc == 4 && strcmp(argv[1], "read") == 0) {
     int fd = open(argv[2], O_RDONLY);
     if (fd < 0) return fail(argv[2]);
@@ -84,6 +89,6 @@ int main(int argc, char **argv) {
     waitpid(child, &status, 0);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
   }
-  fprintf(stderr, "usage: diag-workload getppid N [P] | read FILE N | dwrite FILE N | wakeups N\n");
+  fprintf(stderr, "usage: diag-workload getppid N [P] | nosys NR N | read FILE N | dwrite FILE N | wakeups N\n");
   return 2;
 }

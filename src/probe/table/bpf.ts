@@ -16,6 +16,14 @@ const MAP_TYPES = {
   ringbuf: 27,
 } as const
 
+// Numbers from include/uapi/linux/bpf.h (enum bpf_prog_type, enum bpf_func_id).
+const PROG_TYPE_TRACEPOINT = 5
+const HELPERS = {
+  probe_read: 4,
+  ktime_get_ns: 5,
+  get_current_comm: 16,
+} as const
+
 // A tracepoint every kernel has, as the target for attach probes.
 const PROBE_TRACEPOINT = {category: 'sched', name: 'sched_process_fork'}
 const PERF_TYPE_TRACEPOINT = 2
@@ -36,9 +44,10 @@ function withAddon(ctx: ProbeContext, probe: (addon: BpfAddon) => Outcome): Outc
 
 /**
  * Loads one program of bpf/probe.bpf.o and attaches it: a load alone proves little (a kprobe
- * program loads on a kernel without kprobes). Everything is destroyed before returning.
+ * program loads on a kernel without kprobes). Everything is destroyed before returning. Without
+ * an attach spec the load is the answer (a load-time feature such as global data).
  */
-function loadAndAttach(program: string, attachSpec: AttachSpec | ((ctx: ProbeContext) => Promise<AttachSpec>), target?: string): Capability['probe'] {
+function loadAndAttach(program: string, attachSpec: AttachSpec | ((ctx: ProbeContext) => Promise<AttachSpec>) | undefined, target?: string): Capability['probe'] {
   return async (ctx) => {
     const attach = typeof attachSpec === 'function' ? await attachSpec(ctx) : attachSpec
     return withAddon(ctx, (addon) => {
@@ -53,6 +62,7 @@ function loadAndAttach(program: string, attachSpec: AttachSpec | ((ctx: ProbeCon
         } catch (error) {
           return unavailable('probe', `load refused: ${describe(error)}`)
         }
+        if (!attach) return available('probe', 'loaded')
         try {
           object.attach(program, attach)
         } catch (error) {
@@ -91,6 +101,30 @@ function mapType(name: keyof typeof MAP_TYPES, minKernel: string): Capability {
         if (result.supported) return available('probe', 'created a map')
         if (result.errno) return unknown('probe', `could not tell: ${result.code}`)
         return unavailable('probe', 'map creation failed')
+      }),
+  }
+}
+
+/**
+ * Whether tracepoint programs may call a helper: libbpf loads a program calling it and reads the
+ * verifier's answer ("unknown func" means no). The tools' objects call only helpers probed here.
+ */
+function helper(name: keyof typeof HELPERS, minKernel: string): Capability {
+  return {
+    name: `bpf-helper-${name.replaceAll('_', '-')}`,
+    section: 'bpf',
+    description: `BPF helper bpf_${name} in tracepoint programs`,
+    minKernel,
+    config: ['BPF_EVENTS'],
+    // On a kernel without tracepoint programs libbpf would guess "supported": ask only where they load.
+    needs: ['bpf-syscall', 'bpf-tracepoint'],
+    live: true,
+    probe: (ctx) =>
+      withAddon(ctx, (addon) => {
+        const result = addon.probeHelper(PROG_TYPE_TRACEPOINT, HELPERS[name])
+        if (result.supported) return available('probe', 'the verifier accepts the call')
+        if (result.errno) return unknown('probe', `could not tell: ${result.code}`)
+        return unavailable('probe', 'the verifier does not know it (unknown func)')
       }),
   }
 }
@@ -138,6 +172,21 @@ export const BPF_CAPABILITIES: Capability[] = [
     stableForBoot: true,
     probe: loadAndAttach('probe_tracepoint', probeTracepoint),
   },
+  {
+    // Knobs as read-only globals (.rodata) need it; without it the tools load the build of their
+    // objects with knobs in maps (bpf/Makefile, backends/bpf/bpf-tool.ts).
+    name: 'bpf-global-data',
+    section: 'bpf',
+    description: 'BPF global data (.rodata/.data/.bss maps)',
+    minKernel: '5.2',
+    config: ['BPF_SYSCALL'],
+    needs: ['bpf-syscall', 'bpf-tracepoint'],
+    live: true,
+    probe: loadAndAttach('probe_global_data', undefined),
+  },
+  helper('probe_read', '4.7'),
+  helper('ktime_get_ns', '4.7'),
+  helper('get_current_comm', '4.7'),
   {
     name: 'bpf-raw-tracepoint',
     section: 'bpf',
