@@ -10,7 +10,7 @@ import {fileURLToPath} from 'node:url'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const dir = mkdtempSync(path.join(tmpdir(), 'diag-matrix-'))
-const ENVS = ['host', 'debian-6.1', 'nobpf-6.1']
+const ENVS = ['host', 'debian-6.1', 'nobpf-6.1', 'linux-4.9']
 const MARK = {right: 'yes', 'not supported': '-', wrong: 'WRONG', failed: 'FAILED'}
 
 try {
