@@ -7,6 +7,8 @@ import type {HostFiles} from '../../src/system/files.js'
 import type {UndoLog} from '../../src/system/undo.js'
 import {type EventFormat, fieldOffset, readEventFormat} from '../../src/tracefs/format.js'
 import type {HostProbe} from '../../src/probe/probe.js'
+import {KPROBE_PMU} from '../../src/tracefs/kprobe-events.js'
+import {TracefsSession} from '../ftrace/tracefs-session.js'
 
 const PERF_TYPE_TRACEPOINT = 2
 
@@ -64,6 +66,7 @@ export class BpfTool {
     readonly name: string,
     private readonly object: BpfObjectHandle,
     private readonly knobsInMaps: boolean,
+    private readonly undo: UndoLog,
   ) {}
 
   /** Opens the build of bpf/<name>.bpf.o that this kernel can load (objectVariant). */
@@ -80,7 +83,7 @@ export class BpfTool {
       throw asDiagError(`opening ${variant}.bpf.o`, error)
     }
     undo.push(`destroy BPF object ${variant}`, () => object.destroy())
-    return new BpfTool(variant, object, variant !== name)
+    return new BpfTool(variant, object, variant !== name, undo)
   }
 
   private setKnob(name: string, value: Buffer): void {
@@ -137,13 +140,35 @@ export class BpfTool {
     }
   }
 
-  attach(program: string, spec: AttachSpec, description: string): void {
+  attach(program: string, spec: AttachSpec, description: string): number {
+    let link: number
     try {
-      this.object.attach(program, spec)
+      link = this.object.attach(program, spec)
     } catch (error) {
       throw asDiagError(`attaching ${description}`, error)
     }
     this.attached.push(description)
+    return link
+  }
+
+  /**
+   * Attaches a kprobe or kretprobe program to a kernel function. With the kprobe PMU (4.17+)
+   * libbpf makes the kprobe. Before it, a BPF kprobe is a kprobe event, which libbpf would define
+   * only where tracefs is mounted at /sys/kernel/tracing or /sys/kernel/debug/tracing: diag
+   * defines it in its own tracefs view (pid-named, removed by the undo log, or by diag reset after
+   * a SIGKILL) and attaches to it as to a tracepoint.
+   */
+  async attachKprobe(program: string, func: string, ret: boolean, files: HostFiles, tracefs: string | undefined, pid: number): Promise<void> {
+    const description = `${ret ? 'kretprobe' : 'kprobe'} ${func}`
+    if (!tracefs || (await files.exists(KPROBE_PMU)) || !(await files.exists(`${tracefs}/kprobe_events`))) {
+      this.attach(program, {kind: ret ? 'kretprobe' : 'kprobe', function: func}, description)
+      return
+    }
+    const event = await new TracefsSession(files, tracefs, pid, this.undo).kprobe('bpf', program, func, ret)
+    const id = Number((await files.read(`${tracefs}/events/${event}/id`)).trim())
+    const link = this.attach(program, {kind: 'perf_event', type: PERF_TYPE_TRACEPOINT, config: id, cpu: 0}, `${description} (kprobe event ${event})`)
+    // The undo log runs backwards: the link goes before its event, which the kernel keeps while in use.
+    this.undo.push(`detach ${program}`, () => this.object.detach(link))
   }
 
   /**

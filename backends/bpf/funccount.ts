@@ -12,7 +12,7 @@ type Method = 'kprobe-multi' | 'fentry' | 'kprobe'
 
 function funccount(method: Method): Runner<FunccountOptions> {
   return {
-    async start({options, probe, files, undo, targetPid}) {
+    async start({options, probe, files, undo, targetPid, pid}) {
       const functions = await matchingFunctions(files, probe.tracefs, options.pattern)
       if (method !== 'kprobe-multi' && functions.length > SLOTS)
         throw new NotSupportedError(
@@ -29,9 +29,10 @@ function funccount(method: Method): Runner<FunccountOptions> {
         const programs = functions.map((_, slot) => program(method, slot))
         if (method === 'fentry') functions.forEach((fn, slot) => bpf.setAttachTarget(programs[slot], fn))
         bpf.load(programs)
-        functions.forEach((fn, slot) =>
-          bpf.attach(programs[slot], method === 'fentry' ? {kind: 'trace'} : {kind: 'kprobe', function: fn}, `${method} ${fn}`),
-        )
+        for (const [slot, fn] of functions.entries()) {
+          if (method === 'fentry') bpf.attach(programs[slot], {kind: 'trace'}, `fentry ${fn}`)
+          else await bpf.attachKprobe(programs[slot], fn, false, files, probe.tracefs, pid)
+        }
       }
       const deltas = new Deltas()
       return {

@@ -25,7 +25,7 @@ function sumStats(value: Buffer): SlotStats {
 
 function funcprofile(method: 'fentry' | 'kprobe'): Runner<FuncprofileOptions> {
   return {
-    async start({options, probe, files, undo, targetPid}) {
+    async start({options, probe, files, undo, targetPid, pid}) {
       const functions = await matchingFunctions(files, probe.tracefs, options.pattern)
       if (functions.length > SLOTS)
         throw new NotSupportedError(`${JSON.stringify(options.pattern)} matches ${functions.length} functions; the ${method} backend times up to ${SLOTS}`)
@@ -35,15 +35,15 @@ function funcprofile(method: 'fentry' | 'kprobe'): Runner<FuncprofileOptions> {
       const exit = functions.map((_, slot) => `exit_${method}_${slotName(slot)}`)
       if (method === 'fentry') functions.forEach((fn, slot) => [enter[slot], exit[slot]].forEach((p) => bpf.setAttachTarget(p, fn)))
       bpf.load([...enter, ...exit])
-      functions.forEach((fn, slot) => {
+      for (const [slot, fn] of functions.entries()) {
         if (method === 'fentry') {
           bpf.attach(enter[slot], {kind: 'trace'}, `fentry ${fn}`)
           bpf.attach(exit[slot], {kind: 'trace'}, `fexit ${fn}`)
         } else {
-          bpf.attach(enter[slot], {kind: 'kprobe', function: fn}, `kprobe ${fn}`)
-          bpf.attach(exit[slot], {kind: 'kretprobe', function: fn}, `kretprobe ${fn}`)
+          await bpf.attachKprobe(enter[slot], fn, false, files, probe.tracefs, pid)
+          await bpf.attachKprobe(exit[slot], fn, true, files, probe.tracefs, pid)
         }
-      })
+      }
       let previous = new Map<number, SlotStats>()
       const pair = method === 'fentry' ? 'fentry/fexit' : 'kprobe/kretprobe'
       return {

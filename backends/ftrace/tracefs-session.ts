@@ -109,10 +109,10 @@ export class TracefsSession {
     return name
   }
 
-  /** A kprobe on a function, in the pid-named group; returns "group/event". */
-  async kprobe(purpose: string, event: string, func: string): Promise<string> {
+  /** A kprobe (or with `ret` a kretprobe) on a function, in the pid-named group; returns "group/event". */
+  async kprobe(purpose: string, event: string, func: string, ret = false): Promise<string> {
     const group = eventGroup(this.pid, purpose)
-    await this.write('kprobe_events', `p:${group}/${event} ${func}`, 'append')
+    await this.write('kprobe_events', `${ret ? 'r' : 'p'}:${group}/${event} ${func}`, 'append')
     this.undo.push(`remove kprobe ${group}/${event}`, () => this.write('kprobe_events', `-:${group}/${event}`, 'append'))
     return `${group}/${event}`
   }

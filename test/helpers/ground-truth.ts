@@ -18,13 +18,35 @@ export function hostConfig(): Map<string, string> | undefined {
     if (existsSync(boot)) text = readFileSync(boot, 'utf8')
   }
   if (!text) return undefined
+  return parseConfig(text)
+}
+
+/** The key under which parseConfig keeps the release of the config's header, not a CONFIG_ symbol. */
+const VERSION = '#version'
+
+/**
+ * A kernel config file as symbol -> value, and the release its header names ("# Linux/x86 4.9.337
+ * Kernel Configuration"): features that have no config symbol of their own came with a release.
+ */
+export function parseConfig(text: string): Map<string, string> {
   const symbols = new Map<string, string>()
   for (const match of text.matchAll(/^CONFIG_(\w+)=(.*)$/gm)) symbols.set(match[1], match[2])
+  const release = /^# Linux\/\S+ (\d+\.\d+)\S* Kernel Configuration/m.exec(text)?.[1]
+  if (release) symbols.set(VERSION, release)
   return symbols
 }
 
 export function configured(config: Map<string, string>, ...names: string[]): boolean {
   return names.every((name) => ['y', 'm'].includes(config.get(name) ?? 'n'))
+}
+
+/** Whether the config is of this release or later; a config without a header counts as new. */
+export function configAtLeast(config: Map<string, string>, release: string): boolean {
+  const have = config.get(VERSION)
+  if (!have) return true
+  const [major, minor] = have.split('.').map(Number)
+  const [wantMajor, wantMinor] = release.split('.').map(Number)
+  return major > wantMajor || (major === wantMajor && minor >= wantMinor)
 }
 
 /**
@@ -33,18 +55,25 @@ export function configured(config: Map<string, string>, ...names: string[]): boo
  */
 export function expectedFromConfig(config: Map<string, string>): [string, boolean][] {
   const has = (...names: string[]) => configured(config, ...names)
+  const since = (release: string) => configAtLeast(config, release)
+  // Before 4.11 the kprobe and uprobe event symbols had no S.
+  const probeEvents = (kind: 'KPROBE' | 'UPROBE') => has(`${kind}_EVENTS`) || has(`${kind}_EVENT`)
   return [
     ['syscall-tracepoints', has('FTRACE_SYSCALLS')],
     ['hist-triggers', has('HIST_TRIGGERS')],
     ['synthetic-events', has('SYNTH_EVENTS')],
     ['function-profiler', has('FUNCTION_PROFILER')],
     ['function-graph-tracer', has('FUNCTION_GRAPH_TRACER')],
-    ['kprobe-events', has('KPROBE_EVENTS')],
-    ['kprobe-profile', has('KPROBE_EVENTS')],
-    ['uprobe-events', has('UPROBE_EVENTS')],
+    ['kprobe-events', probeEvents('KPROBE')],
+    ['kprobe-profile', probeEvents('KPROBE')],
+    ['uprobe-events', probeEvents('UPROBE')],
     ['bpf-syscall', has('BPF_SYSCALL')],
     ['bpf-tracepoint', has('BPF_SYSCALL', 'BPF_EVENTS')],
-    ['bpf-raw-tracepoint', has('BPF_SYSCALL', 'BPF_EVENTS')],
+    ['bpf-raw-tracepoint', has('BPF_SYSCALL', 'BPF_EVENTS') && since('4.17')],
+    ['bpf-global-data', has('BPF_SYSCALL', 'BPF_EVENTS') && since('5.2')],
+    ['bpf-helper-probe-read', has('BPF_SYSCALL', 'BPF_EVENTS')],
+    ['bpf-helper-ktime-get-ns', has('BPF_SYSCALL', 'BPF_EVENTS')],
+    ['bpf-helper-get-current-comm', has('BPF_SYSCALL', 'BPF_EVENTS')],
     ['bpf-perf-event', has('BPF_SYSCALL', 'BPF_EVENTS', 'PERF_EVENTS')],
     ['bpf-kprobe', has('BPF_SYSCALL', 'BPF_EVENTS', 'KPROBES')],
     ['bpf-kprobe-multi', has('BPF_SYSCALL', 'BPF_EVENTS', 'FPROBE')],
@@ -60,8 +89,9 @@ export function expectedFromConfig(config: Map<string, string>): [string, boolea
 export function capabilityTruths(config: Map<string, string>, observed: Record<string, boolean>): Map<string, boolean> {
   const has = (...names: string[]) => configured(config, ...names)
   const truths = new Map<string, boolean>(expectedFromConfig(config))
-  for (const map of ['hash', 'array', 'percpu-hash', 'percpu-array', 'stack-trace', 'perf-event-array', 'ringbuf'])
+  for (const map of ['hash', 'array', 'percpu-hash', 'percpu-array', 'stack-trace', 'perf-event-array'])
     truths.set(`bpf-map-${map}`, has('BPF_SYSCALL'))
+  truths.set('bpf-map-ringbuf', has('BPF_SYSCALL') && configAtLeast(config, '5.8'))
   truths.set('tracefs', true)
   truths.set('tracepoints', has('EVENT_TRACING'))
   truths.set('ftrace-instances', true)

@@ -1,4 +1,4 @@
-import {existsSync} from 'node:fs'
+import {existsSync, readFileSync} from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
@@ -10,7 +10,7 @@ import {diag} from '../helpers/cli.js'
 import {capabilityTruths, expectUsable, fentryWorks, functionFilterWorks, hostConfig, perfToolWorks} from '../helpers/ground-truth.js'
 import {type KernelState, isRoot, kernelState} from '../helpers/kernel-state.js'
 import {WORKLOAD, loopDevices, workloadBuilt} from '../helpers/workload.js'
-import {MATRIX, type MatrixEnv, type MatrixRow, judge, recordRows} from '../matrix/cases.js'
+import {MATRIX, type MatrixEnv, type MatrixRow, getppidPattern, judge, recordRows} from '../matrix/cases.js'
 
 // Any file will do for the read workload: diag's own package.json is always there.
 const READ_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../package.json')
@@ -29,7 +29,8 @@ describe.skipIf(missing)(`every tool on every backend, on this host${missing ? `
     image = `/tmp/diag-matrix-${process.pid}.img`
     await execa('truncate', ['-s', '64M', image])
     const device = (await execa('losetup', ['--find', '--show', image])).stdout.trim()
-    env = {name: 'host', workload: WORKLOAD, readFile: READ_FILE, disk: device, diskLabel: path.basename(device)}
+    const symbols = new Set(readFileSync('/proc/kallsyms', 'utf8').split('\n').map((line) => line.split(' ')[2]))
+    env = {name: 'host', workload: WORKLOAD, readFile: READ_FILE, disk: device, diskLabel: path.basename(device), getppidPattern: getppidPattern(symbols)}
     const fentry = await fentryWorks()
     truths = capabilityTruths(config!, {
       'function-tracer': await functionFilterWorks(),

@@ -6,7 +6,7 @@ import type {ResetReport} from '../../src/reset.js'
 import type {ToolResult} from '../../src/result/model.js'
 import {capabilityTruths, configured, expectUsable, expectedFromConfig} from '../helpers/ground-truth.js'
 import {schemaErrors} from '../helpers/schema.js'
-import {MATRIX, type MatrixEnv, type MatrixRow, judge, recordRows} from '../matrix/cases.js'
+import {GETPPID_FUNCTIONS, MATRIX, type MatrixEnv, type MatrixRow, judge, recordRows} from '../matrix/cases.js'
 import {LAB_KERNELS, type LabBoot, type LabCase, bootLab, labConfig, labUnavailable, shellQuote} from './lab.js'
 
 // What the kernel's tracing looks like after diag ran: read through a mount of diag's own.
@@ -24,12 +24,17 @@ const STATE_AFTER = [
   'umount /tmp/t',
 ].join('; ')
 
-const ENV: MatrixEnv = {name: '', workload: 'diag-workload', readFile: '/diag/package.json', disk: '/dev/vda', diskLabel: 'vda'}
-const diag = (args: string[]) => `diag ${args.map(shellQuote).join(' ')}`
+// The getppid glob is the kernel's (cases.ts: getppidPattern): the guest finds it in its kallsyms
+// at boot, and the cases read it from this file.
+const FROM_KERNEL = '@getppid-pattern'
+const FIND_GETPPID = `for f in ${GETPPID_FUNCTIONS.join(' ')}; do if grep -q " $f$" /proc/kallsyms; then echo "\${f%??}*"; break; fi; done | tee /tmp/getppid-pattern`
+const ENV: MatrixEnv = {name: '', workload: 'diag-workload', readFile: '/diag/package.json', disk: '/dev/vda', diskLabel: 'vda', getppidPattern: FROM_KERNEL}
+const diag = (args: string[]) => `diag ${args.map((a) => (a === FROM_KERNEL ? '"$(cat /tmp/getppid-pattern)"' : shellQuote(a))).join(' ')}`
 
 function cases(kernel: string): LabCase[] {
   return [
     {id: 'capabilities', command: 'diag capabilities --json'},
+    {id: 'getppid-pattern', command: FIND_GETPPID},
     // Syscall counting must not need BTF: hide it and count through the BPF backend all the same.
     {
       id: 'no-btf',
@@ -58,7 +63,7 @@ function cases(kernel: string): LabCase[] {
 describe.each(Object.values(LAB_KERNELS))('the kernel lab: $name', (kernel) => {
   const missing = labUnavailable(kernel)
   const config = labConfig(kernel)
-  const env: MatrixEnv = {...ENV, name: kernel.name}
+  let env: MatrixEnv = {...ENV, name: kernel.name}
   const rows: MatrixRow[] = []
   let boot: LabBoot
   let report: CapabilitiesReport
@@ -71,6 +76,7 @@ describe.each(Object.values(LAB_KERNELS))('the kernel lab: $name', (kernel) => {
     const run = boot.results.get('capabilities')
     expect(run?.exitCode, `${run?.stderr}\n${boot.console.slice(-3000)}`).toBe(0)
     report = JSON.parse(run!.stdout)
+    env = {...env, getppidPattern: boot.results.get('getppid-pattern')!.stdout.trim()}
   }, 1_800_000) // a stalled boot is booted again (lab.ts)
 
   afterAll(() => recordRows(rows, kernel.name))
@@ -121,6 +127,19 @@ describe.each(Object.values(LAB_KERNELS))('the kernel lab: $name', (kernel) => {
         expect(row.outcome, `${row.detail}\n${run.stderr}`).toBe('not supported')
       }
     })
+  })
+
+  // The probe's word is checked against the real programs: a candidate it calls usable must load,
+  // attach and answer right, so a probe that misses what an object needs fails here.
+  labIt('runs every candidate the probe says is usable, and gets the right answer', () => {
+    const usable = new Set(report.tools.flatMap((t) => t.candidates.filter((c) => c.usable).map((c) => `${t.tool}/${c.id}`)))
+    const failures = MATRIX.flatMap((c, i) => {
+      if (c.candidate === 'default' || !usable.has(`${c.tool}/${c.candidate}`)) return []
+      const run = boot.results.get(`matrix-${i}`)!
+      const row = judge(c, env, run.exitCode, run.stdout)
+      return row.outcome === 'right' ? [] : [`${c.tool}/${c.candidate}: ${row.outcome}: ${row.detail}`]
+    })
+    expect(failures).toEqual([])
   })
 
   labIt('lets two diag processes trace at once', () => {

@@ -6,6 +6,8 @@ import {fileURLToPath} from 'node:url'
 
 import {execa} from 'execa'
 
+import {parseConfig} from '../helpers/ground-truth.js'
+
 /**
  * The kernel lab: boots a kernel from ../shared/kernels under qemu (software emulation), with an
  * initramfs holding busybox, node, the libraries node and the addon need, and the built diag.
@@ -31,6 +33,12 @@ const ALL_KERNELS: Record<string, LabKernel> = {
     modules: ['virtio', 'virtio_ring', 'virtio_pci_modern_dev', 'virtio_pci_legacy_dev', 'virtio_pci', 'virtio_blk'].map((m) =>
       path.join(KERNELS_DIR, 'debian-6.1-cloud/modules', `${m}.ko`),
     ),
+  },
+  'linux-4.9': {
+    name: 'linux-4.9',
+    image: path.join(KERNELS_DIR, 'linux-4.9/bzImage'),
+    config: path.join(KERNELS_DIR, 'linux-4.9/config'),
+    modules: [],
   },
   'nobpf-6.1': {
     name: 'nobpf-6.1',
@@ -325,8 +333,5 @@ export async function bootLab(
 
 /** Reads a kernel config file into symbol -> value, as the lab's ground truth. */
 export function labConfig(kernel: LabKernel): Map<string, string> {
-  if (!existsSync(kernel.config)) return new Map()
-  const symbols = new Map<string, string>()
-  for (const m of readFileSync(kernel.config, 'utf8').matchAll(/^CONFIG_(\w+)=(.*)$/gm)) symbols.set(m[1], m[2])
-  return symbols
+  return existsSync(kernel.config) ? parseConfig(readFileSync(kernel.config, 'utf8')) : new Map()
 }

@@ -54,6 +54,8 @@ const EXPECTED: Record<string, Expectation[]> = {
     ['bpf-tracepoint', 'available', 'config'],
     ['bpf-perf-event', 'available', 'config'],
     ['bpf-raw-tracepoint', 'unavailable', 'version'],
+    ['bpf-global-data', 'unavailable', 'version'],
+    ['bpf-helper-probe-read', 'available', 'config'],
     ['hist-buckets', 'unavailable', 'file'],
   ],
   '4.18': [
@@ -72,6 +74,7 @@ const EXPECTED: Record<string, Expectation[]> = {
     ['bpf-fentry', 'available', 'config'],
     ['bpf-kprobe-multi', 'unavailable', 'version'],
     ['bpf-map-ringbuf', 'available', 'config'],
+    ['bpf-global-data', 'available', 'config'],
     ['perf-tool', 'unknown', 'not-run'],
     ['function-tracer', 'available', 'config'],
   ],

@@ -3,6 +3,8 @@ import {existsSync} from 'node:fs'
 import type {AttachSpec, BpfAddon, BpfAddonError} from '../../system/bpf-addon.js'
 import {bpfObjectPath} from '../../system/paths.js'
 import {type Capability, type Outcome, type ProbeContext, available, unavailable, unknown} from '../types.js'
+import {eventGroup} from '../../tracefs/names.js'
+import {KPROBE_PMU, defineKprobeEvent} from '../../tracefs/kprobe-events.js'
 import {PROBE_FUNCTION} from './tracefs.js'
 
 // Numbers from include/uapi/linux/bpf.h (enum bpf_map_type).
@@ -85,6 +87,21 @@ async function probeTracepoint(ctx: ProbeContext): Promise<AttachSpec> {
   return {kind: 'perf_event', type: PERF_TYPE_TRACEPOINT, config: id, cpu: 0}
 }
 
+/**
+ * A kprobe as the BPF backend makes it (backends/bpf/bpf-tool.ts: attachKprobe): through the
+ * kprobe PMU where there is one, else through a kprobe event in diag's tracefs view, removed when
+ * probing ends (after the probe object, which the probe destroys first).
+ */
+async function probeKprobe(ctx: ProbeContext): Promise<AttachSpec> {
+  const tracefs = ctx.tracefs
+  if (!tracefs || (await ctx.files.exists(KPROBE_PMU)) || !(await ctx.files.exists(`${tracefs}/kprobe_events`)))
+    return {kind: 'kprobe', function: PROBE_FUNCTION}
+  const group = eventGroup(ctx.pid, 'probe')
+  const event = await defineKprobeEvent(ctx.files, tracefs, group, 'bpf_kprobe', PROBE_FUNCTION, false)
+  ctx.undo.push(`remove ${group}/bpf_kprobe from kprobe_events`, () => event.remove())
+  return {kind: 'perf_event', type: PERF_TYPE_TRACEPOINT, config: event.id, cpu: 0}
+}
+
 function mapType(name: keyof typeof MAP_TYPES, minKernel: string): Capability {
   return {
     name: `bpf-map-${name}`,
@@ -119,6 +136,7 @@ function helper(name: keyof typeof HELPERS, minKernel: string): Capability {
     // On a kernel without tracepoint programs libbpf would guess "supported": ask only where they load.
     needs: ['bpf-syscall', 'bpf-tracepoint'],
     live: true,
+    stableForBoot: true,
     probe: (ctx) =>
       withAddon(ctx, (addon) => {
         const result = addon.probeHelper(PROG_TYPE_TRACEPOINT, HELPERS[name])
@@ -182,6 +200,7 @@ export const BPF_CAPABILITIES: Capability[] = [
     config: ['BPF_SYSCALL'],
     needs: ['bpf-syscall', 'bpf-tracepoint'],
     live: true,
+    stableForBoot: true,
     probe: loadAndAttach('probe_global_data', undefined),
   },
   helper('probe_read', '4.7'),
@@ -215,10 +234,10 @@ export const BPF_CAPABILITIES: Capability[] = [
     description: 'BPF programs on kprobes',
     minKernel: '4.1',
     config: ['KPROBES', 'BPF_EVENTS'],
-    needs: ['bpf-syscall'],
+    needs: ['bpf-syscall', 'tracefs'],
     live: true,
     stableForBoot: true,
-    probe: loadAndAttach('probe_kprobe', {kind: 'kprobe', function: PROBE_FUNCTION}),
+    probe: loadAndAttach('probe_kprobe', probeKprobe),
   },
   {
     name: 'bpf-kprobe-multi',
