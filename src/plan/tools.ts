@@ -3,7 +3,17 @@
  * is the one place that says which capabilities a method needs: the routing report and the tool
  * commands both read it.
  */
+import {SLOTS} from '../../backends/bpf/slots.js'
+
 export type BackendName = 'bpf' | 'ftrace' | 'perf'
+
+/** What a candidate can serve, where that depends on the options: checked while routing. */
+export interface Limits {
+  /** The `--by` groupings it counts by; any when absent. */
+  by?: string[]
+  /** The most functions one run attaches to, and why that many. */
+  maxFunctions?: {count: number; why: string}
+}
 
 export interface Candidate {
   /** Unique within its tool; `--backend` accepts it as well as the backend's name. */
@@ -13,6 +23,7 @@ export interface Candidate {
   method: string
   /** Capabilities that must all be available. */
   needs: string[]
+  limits?: Limits
 }
 
 export interface ToolSpec {
@@ -22,6 +33,12 @@ export interface ToolSpec {
 }
 
 const BPF_COUNTS = ['bpf-syscall', 'bpf-map-hash']
+
+const PROGRAM_PER_FUNCTION: Limits = {
+  maxFunctions: {count: SLOTS, why: `one program per function, and the object has ${SLOTS} (narrow the pattern, or use a kernel with kprobe_multi, 5.18+)`},
+}
+// kprobe events cost a definition each; more than this is a job for the profiler or BPF.
+const KPROBE_EVENTS: Limits = {maxFunctions: {count: 256, why: 'one kprobe event per function, and diag defines up to 256'}}
 
 export const TOOLS: ToolSpec[] = [
   {
@@ -51,6 +68,8 @@ export const TOOLS: ToolSpec[] = [
         backend: 'perf',
         method: 'perf stat counting the syscalls:sys_enter_* tracepoints',
         needs: ['perf-tool', 'perf-event-tracepoint', 'syscall-tracepoints'],
+        // perf stat counts per event, and the events are the syscalls.
+        limits: {by: ['syscall']},
       },
       {
         id: 'ftrace-stream',
@@ -75,12 +94,14 @@ export const TOOLS: ToolSpec[] = [
         backend: 'bpf',
         method: 'BPF fentry program per matching function',
         needs: [...BPF_COUNTS, 'btf', 'bpf-fentry'],
+        limits: PROGRAM_PER_FUNCTION,
       },
       {
         id: 'bpf-kprobe',
         backend: 'bpf',
         method: 'BPF kprobe per matching function',
         needs: [...BPF_COUNTS, 'bpf-kprobe'],
+        limits: PROGRAM_PER_FUNCTION,
       },
       {
         id: 'ftrace-profiler',
@@ -93,6 +114,7 @@ export const TOOLS: ToolSpec[] = [
         backend: 'ftrace',
         method: 'kprobe events and their kprobe_profile hit counts',
         needs: ['kprobe-events', 'kprobe-profile'],
+        limits: KPROBE_EVENTS,
       },
       {
         id: 'ftrace-function-stream',
@@ -171,12 +193,14 @@ export const TOOLS: ToolSpec[] = [
         backend: 'bpf',
         method: 'BPF fentry/fexit pairs timing each matching function',
         needs: [...BPF_COUNTS, 'btf', 'bpf-fentry'],
+        limits: PROGRAM_PER_FUNCTION,
       },
       {
         id: 'bpf-kprobe',
         backend: 'bpf',
         method: 'BPF kprobe/kretprobe pairs timing each matching function',
         needs: [...BPF_COUNTS, 'bpf-kprobe'],
+        limits: PROGRAM_PER_FUNCTION,
       },
     ],
   },
@@ -184,4 +208,26 @@ export const TOOLS: ToolSpec[] = [
 
 export function findTool(name: string): ToolSpec | undefined {
   return TOOLS.find((tool) => tool.name === name)
+}
+
+/** What routing learns from the kernel for the options, once, before choosing. */
+export interface OptionFacts {
+  /** How many functions the pattern matches (funccount, funcprofile). */
+  functions?: number
+}
+
+/**
+ * Why `candidate` cannot serve these options; empty when it can. Without facts (before probing)
+ * only what the options settle alone is checked.
+ */
+export function optionRefusals(candidate: Candidate, toolOptions: object, facts: OptionFacts = {}): string[] {
+  const options = toolOptions as {by?: string; pattern?: string}
+  const limits = candidate.limits ?? {}
+  const reasons: string[] = []
+  if (limits.by && options.by !== undefined && !limits.by.includes(options.by))
+    reasons.push(`counts by ${limits.by.join(' or ')} only, not --by ${options.by}`)
+  const most = limits.maxFunctions
+  if (most && facts.functions !== undefined && facts.functions > most.count)
+    reasons.push(`${JSON.stringify(options.pattern)} matches ${facts.functions} functions, more than ${most.count}: ${most.why}`)
+  return reasons
 }

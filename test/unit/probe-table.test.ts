@@ -24,6 +24,7 @@ type Expectation = [name: string, status: Status, evidence: Evidence]
 // What diag must conclude about each kernel from its files, config and version alone.
 const EXPECTED: Record<string, Expectation[]> = {
   '3.10': [
+    ['bpf-jit', 'unavailable', 'config'],
     ['tracefs', 'available', 'file'],
     ['function-profiler', 'available', 'file'],
     ['hist-triggers', 'unavailable', 'file'],
@@ -35,6 +36,8 @@ const EXPECTED: Record<string, Expectation[]> = {
     ['ftrace-instances', 'unknown', 'not-run'],
   ],
   '4.1': [
+    // No bpf_jit_enable in the tree, and a config without BPF_JIT: the interpreter.
+    ['bpf-jit', 'unavailable', 'config'],
     ['tracefs', 'available', 'file'],
     ['hist-triggers', 'unavailable', 'file'],
     ['bpf-syscall', 'available', 'config'],
@@ -55,6 +58,7 @@ const EXPECTED: Record<string, Expectation[]> = {
     ['bpf-perf-event', 'available', 'config'],
     ['bpf-raw-tracepoint', 'unavailable', 'version'],
     ['hist-buckets', 'unavailable', 'file'],
+    ['bpf-jit', 'unavailable', 'file'],
   ],
   '4.18': [
     ['tracefs', 'available', 'file'],
@@ -64,6 +68,7 @@ const EXPECTED: Record<string, Expectation[]> = {
     ['bpf-fentry', 'unavailable', 'file'],
     ['bpf-tp-btf', 'unavailable', 'file'],
     ['dynamic-events', 'unavailable', 'file'],
+    ['bpf-jit', 'unknown', 'file'],
   ],
   '5.15': [
     ['btf', 'available', 'file'],
@@ -74,6 +79,7 @@ const EXPECTED: Record<string, Expectation[]> = {
     ['bpf-map-ringbuf', 'available', 'config'],
     ['perf-tool', 'unknown', 'not-run'],
     ['function-tracer', 'available', 'config'],
+    ['bpf-jit', 'available', 'file'],
   ],
 }
 
