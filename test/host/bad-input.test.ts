@@ -62,7 +62,7 @@ describe.skipIf(!isRoot)('bad input (needs root, to watch the kernel during the 
     expect(await kernelState()).toEqual(before)
   })
 
-  it.each(BAD.map((args) => [args.join(' '), args]))('%j is refused with exit 2, having made nothing', async (_, args) => {
+  it.each(BAD.map((args) => [args.join(' ').replace(/(.{60}).+/s, '$1...'), args]))('%j is refused with exit 2, having made nothing', async (_, args) => {
     const run = await watched(args as string[])
     expect(run.exitCode, run.stderr).toBe(EXIT.badInput)
     expect(run.stderr).toMatch(/^diag: \S/)
