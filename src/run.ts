@@ -170,7 +170,7 @@ export async function runTool<Options extends ToolOptions>(toolName: string, opt
   const queue = decision.candidates.filter((c) => c.usable && eligible.has(c.id))
   const fallThrough = !forcesOneCandidate(tool, session.backend)
   const failures: StartFailure[] = []
-  let started: {candidate: CandidateVerdict; collector: Collector} | undefined
+  let running: {candidate: CandidateVerdict; collector: Collector} | undefined
   for (const candidate of queue) {
     // Each candidate's own undo scope: a failed start unwinds only what it did.
     const mark = deps.undo.mark()
@@ -186,7 +186,7 @@ export async function runTool<Options extends ToolOptions>(toolName: string, opt
         functions,
         signal: deps.signal,
       })
-      started = {candidate, collector}
+      running = {candidate, collector}
       break
     } catch (error) {
       if (!fallThrough || !fallsThrough(error) || deps.signal.aborted) throw error
@@ -198,9 +198,9 @@ export async function runTool<Options extends ToolOptions>(toolName: string, opt
       failures.push({candidate: candidate.id, error: error as Error})
     }
   }
-  if (!started) throw startFailuresError(tool.name, failures)
+  if (!running) throw startFailuresError(tool.name, failures)
   deps.signal.throwIfAborted()
-  const {candidate: chosen, collector} = started
+  const {candidate: chosen, collector} = running
 
   const chosenIndex = decision.candidates.indexOf(chosen)
   const passedOver = decision.candidates.slice(0, chosenIndex).map((c): PassedOver => {
@@ -237,25 +237,22 @@ export async function runTool<Options extends ToolOptions>(toolName: string, opt
   // A --pid run ends with its process, as a traced command's run ends with the command.
   const watching = new AbortController()
   const exited = command?.exited ?? (options.pid === undefined ? undefined : host.processExit(options.pid, watching.signal))
-  try {
-    const started = clock.now()
-    command?.release()
-    const end = session.duration === undefined ? Infinity : started + session.duration * 1000
-    let intervalStart = started
-    for (;;) {
-      const next = Math.min(end, session.interval === undefined ? Infinity : intervalStart + session.interval * 1000)
-      const why = await waitFor(clock, next, deps.signal, exited)
-      const now = clock.now()
-      const interval: Interval = {time: new Date(now).toISOString(), seconds: (now - intervalStart) / 1000, data: await collector.collect()}
-      result.intervals.push(interval)
-      deps.onInterval?.(result, result.intervals.length - 1)
-      intervalStart = now
-      if (why !== 'tick' || now >= end) break
-    }
-    result.seconds = (clock.now() - started) / 1000
-  } finally {
-    watching.abort()
+  const started = clock.now()
+  command?.release()
+  const end = session.duration === undefined ? Infinity : started + session.duration * 1000
+  let intervalStart = started
+  for (;;) {
+    const next = Math.min(end, session.interval === undefined ? Infinity : intervalStart + session.interval * 1000)
+    const why = await waitFor(clock, next, deps.signal, exited)
+    const now = clock.now()
+    const interval: Interval = {time: new Date(now).toISOString(), seconds: (now - intervalStart) / 1000, data: await collector.collect()}
+    result.intervals.push(interval)
+    deps.onInterval?.(result, result.intervals.length - 1)
+    intervalStart = now
+    if (why !== 'tick' || now >= end) break
   }
+  watching.abort()
+  result.seconds = (clock.now() - started) / 1000
   result.lost = await collector.lost()
   if (command && result.command) result.command.exitCode = await command.exited
   return result
