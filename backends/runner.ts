@@ -6,7 +6,9 @@ import type {UndoLog} from '../src/system/undo.js'
 /**
  * The contract between the tool session (src/run.ts) and a backend. A runner attaches in
  * start(), registering every detach step in `undo` as it goes, so that a failure halfway leaves
- * nothing behind; the session then calls collect() once per interval.
+ * nothing behind; the session then calls collect() once per interval. A start() that fails with a
+ * BackendError or NotSupportedError, before counting anything, is undone and the next usable
+ * candidate starts (src/run.ts); any other error ends the run.
  */
 export interface RunContext<Options> {
   options: Options
@@ -17,6 +19,11 @@ export interface RunContext<Options> {
   pid: number
   /** Only this process (its threads) is traced: --pid, or the command diag runs. */
   targetPid?: number
+  /**
+   * The kernel functions the tool's pattern matches (funccount, funcprofile), read once while
+   * routing; absent when the kernel's function list could not be read.
+   */
+  functions?: string[]
   signal: AbortSignal
 }
 

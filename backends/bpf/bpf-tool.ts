@@ -12,9 +12,7 @@ import {TracefsSession} from '../ftrace/tracefs-session.js'
 
 const PERF_TYPE_TRACEPOINT = 2
 
-/** Programs one per attach target come in DIAG_SLOTS slots (bpf/diag.h), slot r*8+c named r_c. */
-export const SLOTS = 64
-export const slotName = (slot: number) => `${Math.floor(slot / 8)}_${slot % 8}`
+export {SLOTS, slotName} from './slots.js'
 
 function u32(value: number): Buffer {
   const b = Buffer.alloc(4)

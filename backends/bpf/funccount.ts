@@ -1,10 +1,9 @@
-import {NotSupportedError} from '../../src/errors.js'
 import type {FunccountOptions} from '../../src/plan/options.js'
 import {countsFrom} from '../../src/result/normalize.js'
-import {matchingFunctions} from '../../src/tracefs/functions.js'
+import {matchedFunctions} from '../../src/tracefs/functions.js'
 import type {Runner} from '../runner.js'
 import {Deltas} from '../../src/result/deltas.js'
-import {BpfTool, SLOTS, slotName} from './bpf-tool.js'
+import {BpfTool, slotName} from './bpf-tool.js'
 
 const program = (type: 'fentry' | 'kprobe', slot: number) => `count_${type}_${slotName(slot)}`
 
@@ -12,12 +11,9 @@ type Method = 'kprobe-multi' | 'fentry' | 'kprobe'
 
 function funccount(method: Method): Runner<FunccountOptions> {
   return {
-    async start({options, probe, files, undo, targetPid, pid}) {
-      const functions = await matchingFunctions(files, probe.tracefs, options.pattern)
-      if (method !== 'kprobe-multi' && functions.length > SLOTS)
-        throw new NotSupportedError(
-          `${JSON.stringify(options.pattern)} matches ${functions.length} functions; one ${method} program per function goes up to ${SLOTS}. Narrow the pattern, or use a kernel with kprobe_multi (5.18+)`,
-        )
+    async start({options, probe, files, undo, targetPid, pid, functions: matched}) {
+      // Routing passes this candidate over when the pattern matches more functions than SLOTS.
+      const functions = matchedFunctions(matched)
       const bpf = BpfTool.open('funccount', undo, probe)
       await bpf.filterProcess(targetPid, files, probe.tracefs!)
       if (method === 'kprobe-multi') {

@@ -1,9 +1,8 @@
-import {NotSupportedError} from '../../src/errors.js'
 import type {FuncprofileOptions} from '../../src/plan/options.js'
 import type {Profile} from '../../src/result/model.js'
-import {matchingFunctions} from '../../src/tracefs/functions.js'
+import {matchedFunctions} from '../../src/tracefs/functions.js'
 import type {Runner} from '../runner.js'
-import {BpfTool, SLOTS, slotName} from './bpf-tool.js'
+import {BpfTool, slotName} from './bpf-tool.js'
 
 
 interface SlotStats {
@@ -25,10 +24,9 @@ function sumStats(value: Buffer): SlotStats {
 
 function funcprofile(method: 'fentry' | 'kprobe'): Runner<FuncprofileOptions> {
   return {
-    async start({options, probe, files, undo, targetPid, pid}) {
-      const functions = await matchingFunctions(files, probe.tracefs, options.pattern)
-      if (functions.length > SLOTS)
-        throw new NotSupportedError(`${JSON.stringify(options.pattern)} matches ${functions.length} functions; the ${method} backend times up to ${SLOTS}`)
+    async start({options, probe, files, undo, targetPid, pid, functions: matched}) {
+      // Routing passes this candidate over when the pattern matches more functions than SLOTS.
+      const functions = matchedFunctions(matched)
       const bpf = BpfTool.open('funcprofile', undo, probe)
       await bpf.filterProcess(targetPid, files, probe.tracefs!)
       const enter = functions.map((_, slot) => `enter_${method}_${slotName(slot)}`)

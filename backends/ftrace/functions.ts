@@ -1,9 +1,9 @@
-import {BusyError, NotSupportedError} from '../../src/errors.js'
+import {BusyError} from '../../src/errors.js'
 import type {FunccountOptions, FuncprofileOptions} from '../../src/plan/options.js'
 import {Deltas} from '../../src/result/deltas.js'
 import type {Profile} from '../../src/result/model.js'
 import {countsFrom} from '../../src/result/normalize.js'
-import {checkFunctionPattern, matchingFunctions} from '../../src/tracefs/functions.js'
+import {checkFunctionPattern, matchedFunctions} from '../../src/tracefs/functions.js'
 import type {Collector, RunContext, Runner} from '../runner.js'
 import {startEventStream} from './stream.js'
 import {TracefsSession} from './tracefs-session.js'
@@ -109,15 +109,11 @@ export const profilerTable: Runner<FuncprofileOptions> = {
   },
 }
 
-// kprobe events cost a definition each; more than this is a job for the profiler or BPF.
-const MAX_KPROBES = 256
-
 /** funccount from kprobe events and their hit counts in kprobe_profile (all processes). */
 export const kprobeProfile: Runner<FunccountOptions> = {
   async start(ctx): Promise<Collector> {
-    const functions = await matchingFunctions(ctx.files, ctx.probe.tracefs, ctx.options.pattern)
-    if (functions.length > MAX_KPROBES)
-      throw new NotSupportedError(`${JSON.stringify(ctx.options.pattern)} matches ${functions.length} functions; kprobe events go up to ${MAX_KPROBES}`)
+    // Routing passes this candidate over when the pattern matches more than its limit (tools.ts).
+    const functions = matchedFunctions(ctx.functions)
     const session = new TracefsSession(ctx.files, ctx.probe.tracefs!, ctx.pid, ctx.undo)
     // The instance is where the probes are enabled (a kprobe counts hits only while enabled).
     const dir = await session.instance('funccount')

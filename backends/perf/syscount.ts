@@ -1,4 +1,3 @@
-import {BadInputError} from '../../src/errors.js'
 import type {SyscountOptions} from '../../src/plan/options.js'
 import {countsFrom} from '../../src/result/normalize.js'
 import {isRunning} from '../../src/tracefs/names.js'
@@ -10,12 +9,10 @@ const EVENTS = 'syscalls:sys_enter_*'
 /**
  * syscount from `perf stat` on every syscalls:sys_enter_* tracepoint. Each interval is its own
  * perf window: collect() ends one and starts the next (events in the gap between are not seen).
+ * It counts by syscall only; routing never chooses it for --by process (tools.ts limits).
  */
 export const stat: Runner<SyscountOptions> = {
   async start({options, undo, targetPid}) {
-    if (options.by === 'process') {
-      throw new BadInputError('the perf backend counts by syscall only; use --backend bpf or ftrace for --by process')
-    }
     const open = () => PerfStat.start([EVENTS], {pid: targetPid}, undo)
     let window: PerfStat | undefined = await open()
     return {

@@ -23,10 +23,29 @@ export interface Route {
 }
 
 export interface RouteOptions {
-  /** `--backend`: a backend name (first usable of it) or a candidate id. */
+  /** `--backend`: a backend name (first usable of it) or a candidate id; never empty. */
   force?: string
   /** Whether this diag has a runner for the candidate; unimplemented ones are never chosen. */
   implemented: (tool: string, candidateId: string) => boolean
+  /** Why a candidate cannot serve the run's options (tools.ts optionRefusals); none when absent. */
+  refusals?: (candidate: Candidate) => string[]
+}
+
+/** The candidates `--backend force` names: those of that backend, or the one with that id. */
+export function forcedCandidates(tool: ToolSpec, force: string | undefined): Candidate[] {
+  if (force === undefined) return tool.candidates
+  const named = tool.candidates.filter((c) => c.id === force || c.backend === force)
+  if (named.length === 0) {
+    const choices = [...new Set(tool.candidates.flatMap((c) => [c.backend, c.id]))].join(', ')
+    const what = force === '' ? 'an empty --backend' : `no backend "${force}"`
+    throw new BadInputError(`${tool.name} has ${what}; choose one of: ${choices}`, {tool: tool.name})
+  }
+  return named
+}
+
+/** True when `--backend` names one candidate, which then never falls through to another. */
+export function forcesOneCandidate(tool: ToolSpec, force: string | undefined): boolean {
+  return force !== undefined && tool.candidates.some((c) => c.id === force)
 }
 
 function verdict(tool: ToolSpec, candidate: Candidate, capabilities: Map<string, CapabilityResult>, options: RouteOptions) {
@@ -39,6 +58,7 @@ function verdict(tool: ToolSpec, candidate: Candidate, capabilities: Map<string,
     else if (!result.blockedBy?.some((blocker) => unmet.has(blocker))) reasons.push(`${need} ${result.status}: ${result.detail}`)
   }
   if (!options.implemented(tool.name, candidate.id)) reasons.push('not implemented in this version of diag')
+  reasons.push(...(options.refusals?.(candidate) ?? []))
   return reasons
 }
 
@@ -46,11 +66,8 @@ function verdict(tool: ToolSpec, candidate: Candidate, capabilities: Map<string,
 export function route(tool: ToolSpec, capabilities: CapabilityResult[], options: RouteOptions): Route {
   const byName = new Map(capabilities.map((c) => [c.name, c]))
   const force = options.force
-  if (force && !tool.candidates.some((c) => c.id === force || c.backend === force)) {
-    const choices = [...new Set(tool.candidates.flatMap((c) => [c.backend, c.id]))].join(', ')
-    throw new BadInputError(`${tool.name} has no backend "${force}"; choose one of: ${choices}`, {tool: tool.name})
-  }
-  const eligible = (c: {id: string; backend: BackendName}) => !force || c.id === force || c.backend === force
+  const forced = new Set(forcedCandidates(tool, force).map((c) => c.id))
+  const eligible = (c: {id: string}) => forced.has(c.id)
   let chosen: Candidate | undefined
   const candidates = tool.candidates.map((candidate): CandidateVerdict => {
     const reasons = verdict(tool, candidate, byName, options)
@@ -61,14 +78,14 @@ export function route(tool: ToolSpec, capabilities: CapabilityResult[], options:
   })
   if (chosen) {
     const passedOver = candidates.slice(0, tool.candidates.indexOf(chosen)).filter((c) => eligible(c) && !c.usable)
-    const why = force
+    const why = force !== undefined
       ? `forced with --backend ${force}`
       : passedOver.length === 0
         ? 'first choice'
         : `first usable; passed over ${passedOver.map((c) => c.id).join(', ')}`
     return {tool: tool.name, summary: tool.summary, chosen: {id: chosen.id, backend: chosen.backend, method: chosen.method}, why, candidates}
   }
-  return {tool: tool.name, summary: tool.summary, chosen: null, why: force ? `no usable ${force} candidate` : 'no candidate is usable here', candidates}
+  return {tool: tool.name, summary: tool.summary, chosen: null, why: force !== undefined ? `no usable ${force} candidate` : 'no candidate is usable here', candidates}
 }
 
 /** The error a tool raises when its route has no candidate, listing every reason. */

@@ -4,8 +4,17 @@
  * commands both read it.
  */
 import type {ResultData} from '../result/model.js'
+import {SLOTS} from '../../backends/bpf/slots.js'
 
 export type BackendName = 'bpf' | 'ftrace' | 'perf'
+
+/** What a candidate can serve, where that depends on the options: checked while routing. */
+export interface Limits {
+  /** The `--by` groupings it counts by; any when absent. */
+  by?: string[]
+  /** The most functions one run attaches to, and why that many. */
+  maxFunctions?: {count: number; why: string}
+}
 
 export interface Candidate {
   /** Unique within its tool; `--backend` accepts it as well as the backend's name. */
@@ -20,6 +29,8 @@ export interface Candidate {
    * loads its object's build with knobs in maps where bpf-global-data is unavailable.
    */
   uses?: string[]
+  /** What these options must stay within for this candidate to serve them (checked while routing). */
+  limits?: Limits
 }
 
 export interface ToolSpec {
@@ -40,6 +51,12 @@ const TP_BTF = ['btf', 'bpf-tp-btf', 'bpf-global-data']
 
 // syscount counts by syscall number in a per-CPU array, by process in a per-CPU hash.
 const SYSCOUNT_MAPS = ['bpf-map-percpu-array', 'bpf-map-percpu-hash']
+
+const PROGRAM_PER_FUNCTION: Limits = {
+  maxFunctions: {count: SLOTS, why: `one program per function, and the object has ${SLOTS} (narrow the pattern, or use a kernel with kprobe_multi, 5.18+)`},
+}
+// kprobe events cost a definition each; more than this is a job for the profiler or BPF.
+const KPROBE_EVENTS: Limits = {maxFunctions: {count: 256, why: 'one kprobe event per function, and diag defines up to 256'}}
 
 export const TOOLS: ToolSpec[] = [
   {
@@ -79,6 +96,8 @@ export const TOOLS: ToolSpec[] = [
         backend: 'perf',
         method: 'perf stat counting the syscalls:sys_enter_* tracepoints',
         needs: ['perf-tool', 'perf-event-tracepoint', 'syscall-tracepoints'],
+        // perf stat counts per event, and the events are the syscalls.
+        limits: {by: ['syscall']},
       },
       {
         id: 'ftrace-stream',
@@ -106,6 +125,7 @@ export const TOOLS: ToolSpec[] = [
         method: 'BPF fentry program per matching function',
         needs: [...BPF_COUNTS, 'btf', 'bpf-fentry'],
         ...KNOBS,
+        limits: PROGRAM_PER_FUNCTION,
       },
       {
         id: 'bpf-kprobe',
@@ -113,6 +133,7 @@ export const TOOLS: ToolSpec[] = [
         method: 'BPF kprobe per matching function',
         needs: [...BPF_COUNTS, 'bpf-kprobe'],
         ...KNOBS,
+        limits: PROGRAM_PER_FUNCTION,
       },
       {
         id: 'ftrace-profiler',
@@ -125,6 +146,7 @@ export const TOOLS: ToolSpec[] = [
         backend: 'ftrace',
         method: 'kprobe events and their kprobe_profile hit counts',
         needs: ['kprobe-events', 'kprobe-profile'],
+        limits: KPROBE_EVENTS,
       },
       {
         id: 'ftrace-function-stream',
@@ -209,6 +231,7 @@ export const TOOLS: ToolSpec[] = [
         method: 'BPF fentry/fexit pairs timing each matching function',
         needs: [...BPF_COUNTS, 'bpf-helper-ktime-get-ns', 'btf', 'bpf-fentry'],
         ...KNOBS,
+        limits: PROGRAM_PER_FUNCTION,
       },
       {
         id: 'bpf-kprobe',
@@ -216,6 +239,7 @@ export const TOOLS: ToolSpec[] = [
         method: 'BPF kprobe/kretprobe pairs timing each matching function',
         needs: [...BPF_COUNTS, 'bpf-helper-ktime-get-ns', 'bpf-kprobe'],
         ...KNOBS,
+        limits: PROGRAM_PER_FUNCTION,
       },
     ],
   },
@@ -223,4 +247,26 @@ export const TOOLS: ToolSpec[] = [
 
 export function findTool(name: string): ToolSpec | undefined {
   return TOOLS.find((tool) => tool.name === name)
+}
+
+/** What routing learns from the kernel for the options, once, before choosing. */
+export interface OptionFacts {
+  /** How many functions the pattern matches (funccount, funcprofile). */
+  functions?: number
+}
+
+/**
+ * Why `candidate` cannot serve these options; empty when it can. Without facts (before probing)
+ * only what the options settle alone is checked.
+ */
+export function optionRefusals(candidate: Candidate, toolOptions: object, facts: OptionFacts = {}): string[] {
+  const options = toolOptions as {by?: string; pattern?: string}
+  const limits = candidate.limits ?? {}
+  const reasons: string[] = []
+  if (limits.by && options.by !== undefined && !limits.by.includes(options.by))
+    reasons.push(`counts by ${limits.by.join(' or ')} only, not --by ${options.by}`)
+  const most = limits.maxFunctions
+  if (most && facts.functions !== undefined && facts.functions > most.count)
+    reasons.push(`${JSON.stringify(options.pattern)} matches ${facts.functions} functions, more than ${most.count}: ${most.why}`)
+  return reasons
 }

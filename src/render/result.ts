@@ -54,7 +54,11 @@ export function renderData(data: ResultData): string[] {
 /** The header line every tool prints first: which backend ran, and why the others did not. */
 export function renderHeader(result: Pick<ToolResult, 'tool' | 'backend' | 'route'>): string[] {
   const lines = [`${result.tool}: ${result.backend.name} backend (${result.backend.candidate}: ${result.backend.attach}); ${result.route.why}`]
-  for (const passed of result.route.passedOver) lines.push(`  passed over ${passed.candidate}: ${passed.reasons.join('; ')}`)
+  for (const passed of result.route.passedOver) {
+    const what = passed.stage === 'start' ? 'failed to start, undone:' : 'passed over'
+    lines.push(`  ${what} ${passed.candidate}: ${passed.reasons.join('; ')}`)
+  }
+  if (result.backend.jit === false) lines.push('  note: the BPF JIT is off (net.core.bpf_jit_enable = 0): the programs run in the interpreter, which costs more per event')
   return lines
 }
 

@@ -48,6 +48,17 @@ export interface Interval {
   data: ResultData
 }
 
+/**
+ * A candidate before the one that ran. `routing`: the probe or the options ruled it out (or
+ * --backend asked for another). `start`: it was chosen, failed while loading or attaching, before
+ * counting anything, and what it had done was undone before the next one started.
+ */
+export interface PassedOver {
+  candidate: string
+  stage: 'routing' | 'start'
+  reasons: string[]
+}
+
 export interface ToolResult {
   schema: 'diag/result'
   schemaVersion: number
@@ -58,9 +69,14 @@ export interface ToolResult {
     method: string
     /** The attach points that ran: "tracepoint raw_syscalls:sys_enter". */
     attach: string
+    /**
+     * BPF backends only: whether the kernel JIT-compiles the programs (net.core.bpf_jit_enable);
+     * false means they run in the interpreter, null that it could not be read.
+     */
+    jit?: boolean | null
   }
   /** Why this backend: the route's sentence and every candidate passed over with its reasons. */
-  route: {why: string; passedOver: {candidate: string; reasons: string[]}[]}
+  route: {why: string; passedOver: PassedOver[]}
   kernel: string | null
   startedAt: string
   seconds: number

@@ -1,4 +1,4 @@
-import {accessSync, constants} from 'node:fs'
+import {accessSync, constants, statSync} from 'node:fs'
 import path from 'node:path'
 
 import {execa} from 'execa'
@@ -24,7 +24,7 @@ function findExecutable(name: string): string | undefined {
     const candidate = dir ? path.join(dir, name) : name
     try {
       accessSync(candidate, constants.X_OK)
-      return candidate
+      if (statSync(candidate).isFile()) return candidate
     } catch {
       // next directory
     }
@@ -32,9 +32,14 @@ function findExecutable(name: string): string | undefined {
   return undefined
 }
 
-export function startGatedCommand(argv: string[], options: {stdoutToStderr: boolean}): TracedCommand {
+/** Bad input unless argv names a program that can run: checked before anything touches the kernel. */
+export function checkCommand(argv: string[]): void {
   if (argv.length === 0) throw new BadInputError('no command given after --')
-  if (!findExecutable(argv[0])) throw new BadInputError(`command not found: ${argv[0]}`)
+  if (!findExecutable(argv[0])) throw new BadInputError(`command not found, or not an executable file: ${argv[0]}`)
+}
+
+export function startGatedCommand(argv: string[], options: {stdoutToStderr: boolean}): TracedCommand {
+  checkCommand(argv)
   const child = execa('/bin/sh', ['-c', 'read -r _ <&3; exec 3<&-; exec "$0" "$@"', ...argv], {
     stdio: ['inherit', options.stdoutToStderr ? process.stderr : 'inherit', 'inherit', 'pipe'],
     reject: false,

@@ -30,10 +30,20 @@ export class UndoLog {
     return this.running ? [this.running.description, ...waiting] : waiting
   }
 
+  /** A point to unwind back to: what is recorded after it forms its own scope (one backend's start). */
+  mark(): number {
+    return this.steps.length
+  }
+
   /** Reverts everything recorded so far, newest first; safe to call more than once. */
-  async unwind(): Promise<UndoFailure[]> {
+  unwind(): Promise<UndoFailure[]> {
+    return this.unwindTo(0)
+  }
+
+  /** Reverts, newest first, only the steps recorded after `mark`; earlier ones stay. */
+  async unwindTo(mark: number): Promise<UndoFailure[]> {
     const failures: UndoFailure[] = []
-    while (this.steps.length > 0) {
+    while (this.steps.length > mark) {
       const step = this.steps.pop()!
       this.running = step
       try {

@@ -22,6 +22,8 @@ export interface FakeKernel {
   events: string[]
   btf: boolean
   readme?: string
+  /** What /proc/sys/net/core/bpf_jit_enable reads; absent when the kernel has no such file. */
+  bpfJit?: string
 }
 
 export function makeFakeHost(kernel: FakeKernel): {root: string; remove: () => void} {
@@ -40,6 +42,7 @@ export function makeFakeHost(kernel: FakeKernel): {root: string; remove: () => v
   if (kernel.configAt === 'proc') put('proc/config.gz', gzipSync(configText))
   if (kernel.configAt === 'boot') put(`boot/config-${kernel.release}`, configText)
   if (kernel.btf) put('sys/kernel/btf/vmlinux', Buffer.alloc(16))
+  if (kernel.bpfJit !== undefined) put('proc/sys/net/core/bpf_jit_enable', `${kernel.bpfJit}\n`)
   mkdirSync(path.join(root, 'sys/kernel/debug'), {recursive: true})
   if (kernel.tracing !== 'none') {
     const dir = kernel.tracing === 'tracefs' ? 'sys/kernel/tracing' : 'sys/kernel/debug/tracing'
@@ -109,18 +112,21 @@ export const FAKE_KERNELS: Record<string, FakeKernel> = {
     release: '4.9.0-19-amd64',
     tracing: 'debugfs',
     configAt: 'boot',
-    config: {...FTRACE_CONFIG, KPROBE_EVENT: 'y', BPF_SYSCALL: 'y', BPF_EVENTS: 'y', HIST_TRIGGERS: 'y'},
+    config: {...FTRACE_CONFIG, KPROBE_EVENT: 'y', BPF_SYSCALL: 'y', BPF_EVENTS: 'y', HIST_TRIGGERS: 'y', BPF_JIT: 'y'},
     tracers: OLD_TRACERS,
     tracingFiles: OLD_FILES,
     triggers: [...BASE_TRIGGERS, 'hist'],
     events: EVENTS,
     btf: false,
+    // Built, but off until sysctl net.core.bpf_jit_enable=1, as Debian 9 booted.
+    bpfJit: '0',
   },
   '4.18': {
     release: '4.18.0-553.el8_10.x86_64',
     tracing: 'tracefs',
     configAt: 'boot',
-    config: {...FTRACE_CONFIG, KPROBE_EVENTS: 'y', BPF_SYSCALL: 'y', BPF_EVENTS: 'y', HIST_TRIGGERS: 'y', DEBUG_INFO_BTF: 'n'},
+    // BPF_JIT is built, but this tree has no bpf_jit_enable to say whether it is on (a container's own network namespace hides it).
+    config: {...FTRACE_CONFIG, KPROBE_EVENTS: 'y', BPF_SYSCALL: 'y', BPF_EVENTS: 'y', HIST_TRIGGERS: 'y', DEBUG_INFO_BTF: 'n', BPF_JIT: 'y'},
     tracers: OLD_TRACERS,
     tracingFiles: [...OLD_FILES, 'synthetic_events'],
     triggers: [...BASE_TRIGGERS, 'hist'],
@@ -148,6 +154,7 @@ export const FAKE_KERNELS: Record<string, FakeKernel> = {
     triggers: [...BASE_TRIGGERS, 'hist'],
     events: EVENTS,
     btf: true,
+    bpfJit: '1',
     readme: '  hist trigger modifiers:\n\t    .buckets=size  display values in groups of size\n',
   },
 }

@@ -1,4 +1,4 @@
-import {mkdtempSync, readdirSync, readFileSync, rmdirSync} from 'node:fs'
+import {mkdtempSync, readdirSync, readFileSync, readlinkSync, rmdirSync, watch} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
@@ -69,5 +69,84 @@ export async function kernelState(): Promise<KernelState> {
     }
   } finally {
     rmdirSync(dir)
+  }
+}
+
+/** What the watcher saw a process make while it ran, one line each; empty when it made nothing. */
+export interface KernelWatch {
+  stop(): Promise<string[]>
+}
+
+// What a process holds that is a kernel tracing object: BPF programs, maps and links, perf events.
+const KERNEL_OBJECT_FD = /^anon_inode:(bpf[-_]\w+|\[perf_event\])/
+
+function childrenOf(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((task) => read(`/proc/${pid}/task/${task}/children`).split(/\s+/).filter((x) => /^\d+$/.test(x)).map(Number))
+  } catch {
+    return []
+  }
+}
+
+function fdsOf(pid: number): string[] {
+  const found: string[] = []
+  let fds: string[]
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`)
+  } catch {
+    return found
+  }
+  for (const fd of fds) {
+    try {
+      const target = readlinkSync(`/proc/${pid}/fd/${fd}`)
+      if (KERNEL_OBJECT_FD.test(target)) found.push(target)
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return found
+}
+
+/**
+ * Watches the kernel's tracing state WHILE something runs, not only before and after: inotify on
+ * the instances directory (an instance made and removed between two looks is still seen), and a
+ * tight poll of the instances, every definition file, diag's private tracefs mounts, the BPF and
+ * perf event fds of process `pid()` (once it is known), and any child it starts. `kernelState`
+ * compares before with after; this catches what was made and undone in between.
+ */
+export async function watchKernel(pid: () => number | undefined): Promise<KernelWatch> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'diag-watch-'))
+  await execa('mount', ['-t', 'tracefs', 'nodev', dir])
+  const seen = new Set<string>()
+  const instances = watch(path.join(dir, 'instances'), (event, name) => seen.add(`instances: ${event} ${name}`))
+  const definitions = ['kprobe_events', 'uprobe_events', 'dynamic_events', 'synthetic_events']
+  const baseline = Object.fromEntries(definitions.map((f) => [f, read(path.join(dir, f))]))
+  const baseInstances = new Set(readdirSync(path.join(dir, 'instances')))
+  let running = true
+  const look = () => {
+    for (const name of readdirSync(path.join(dir, 'instances'))) if (!baseInstances.has(name)) seen.add(`instance ${name}`)
+    for (const f of definitions) if (read(path.join(dir, f)) !== baseline[f]) seen.add(`${f} changed`)
+    for (const line of readFileSync('/proc/self/mounts', 'utf8').split('\n')) if (/\/diag-\d+-tracefs-/.test(line)) seen.add(`mount ${line.split(' ')[1]}`)
+    const root = pid()
+    if (root === undefined) return
+    for (const fd of fdsOf(root)) seen.add(`fd: ${fd}`)
+    for (const child of childrenOf(root)) seen.add(`child process: ${read(`/proc/${child}/cmdline`).replace(/\0/g, ' ').trim()}`)
+  }
+  const loop = (async () => {
+    while (running) {
+      look()
+      await new Promise((resolve) => setTimeout(resolve, 2))
+    }
+  })()
+  return {
+    async stop() {
+      running = false
+      await loop
+      look()
+      instances.close()
+      await execa('umount', [dir])
+      rmdirSync(dir)
+      return [...seen]
+    },
   }
 }

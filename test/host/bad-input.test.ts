@@ -1,8 +1,13 @@
+import {readFileSync} from 'node:fs'
+
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {EXIT} from '../../src/errors.js'
-import {diag} from '../helpers/cli.js'
-import {type KernelState, isRoot, kernelState} from '../helpers/kernel-state.js'
+import {diag, startDiag} from '../helpers/cli.js'
+import {type KernelState, isRoot, kernelState, watchKernel} from '../helpers/kernel-state.js'
+
+// A pid that runs nowhere: above the kernel's pid_max.
+const NO_SUCH_PID = String(Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8')) + 1)
 
 // Each is refused before diag touches the kernel: exit 2, a message, no stack trace.
 const BAD: string[][] = [
@@ -11,6 +16,7 @@ const BAD: string[][] = [
   ['funccount', 'tcp*:mod:ext4'],
   ['funccount', '!vfs_read'],
   ['funccount', '*'],
+  ['funccount', `vfs_${'r'.repeat(508)}`],
   ['funcprofile', "tcp*';rm -rf /"],
   ['syscount', '--syscall', 'nosuchcall'],
   ['syscount', '--syscall', 'read', '--by', 'process'],
@@ -19,13 +25,33 @@ const BAD: string[][] = [
   ['syscount', '--duration', '0'],
   ['syscount', '--interval', 'soon'],
   ['syscount', '--pid', '-1'],
+  ['syscount', '--pid', NO_SUCH_PID],
+  ['funccount', 'vfs_read', '--pid', NO_SUCH_PID],
+  ['syscount', '--pid', '1', '--', '/bin/true'],
   ['syscount', '--backend', 'dtrace'],
+  ['syscount', '--backend', 'nosuch'],
+  ['syscount', '--backend', ''],
+  ['syscount', '-b', 'perf-stat', '--by', 'process'],
+  ['syscount', '-b', 'perf', '--by', 'process'],
+  ['syscount', '--', '/nonexistent'],
+  ['syscount', '--', '/tmp'],
+  ['syscount', '--'],
   ['biolatency', '--unit', 'hours'],
   ['runqlat', '--', '/no/such/program'],
   ['capabilities', '--host-root', '/nonexistent'],
 ]
 
-describe.skipIf(!isRoot)('bad input (needs root, to prove nothing was written)', () => {
+/** Runs diag while watching the kernel: what it made at any moment, not only what it left. */
+async function watched(args: string[]) {
+  let pid: number | undefined
+  const watch = await watchKernel(() => pid)
+  const tracer = startDiag(args)
+  pid = tracer.pid
+  const run = await tracer
+  return {exitCode: run.exitCode, stderr: String(run.stderr), made: await watch.stop()}
+}
+
+describe.skipIf(!isRoot)('bad input (needs root, to watch the kernel during the call)', () => {
   let before: KernelState
 
   beforeAll(async () => {
@@ -36,10 +62,44 @@ describe.skipIf(!isRoot)('bad input (needs root, to prove nothing was written)',
     expect(await kernelState()).toEqual(before)
   })
 
-  it.each(BAD.map((args) => [args.join(' '), args]))('%j is refused with exit 2', async (_, args) => {
-    const run = await diag(args as string[])
+  it.each(BAD.map((args) => [args.join(' ').replace(/(.{60}).+/s, '$1...'), args]))('%j is refused with exit 2, having made nothing', async (_, args) => {
+    const run = await watched(args as string[])
     expect(run.exitCode, run.stderr).toBe(EXIT.badInput)
     expect(run.stderr).toMatch(/^diag: \S/)
     expect(run.stderr).not.toMatch(/\n\s+at /)
+    expect(run.made, run.stderr).toEqual([])
+  })
+
+  it('the watcher sees what a probe makes and undoes, so an empty list means something', async () => {
+    // A run refused only after probing (nothing is usable for funccount here, or a pattern that
+    // matches nothing): its probe instance is made and removed within the call.
+    const run = await watched(['funccount', 'vfs_read', '-d', '1'])
+    expect([EXIT.ok, EXIT.notSupported]).toContain(run.exitCode)
+    expect(run.made.some((m) => /diag-\d+-probe/.test(m)), run.made.join('\n')).toBe(true)
+  })
+})
+
+describe.skipIf(!isRoot)('a function pattern that matches nothing on this kernel', () => {
+  let before: KernelState
+
+  beforeAll(async () => {
+    before = await kernelState()
+  })
+
+  afterAll(async () => {
+    expect(await kernelState()).toEqual(before)
+  })
+
+  it('is refused with exit 2 and the names this kernel has for it', async () => {
+    // Which getppid names the kernel has, read by the test: kallsyms' text symbols.
+    const kallsyms = readFileSync('/proc/kallsyms', 'utf8')
+    const names = [...kallsyms.matchAll(/^\S+ [tT] (\S*sys_getppid)$/gm)].map((m) => m[1]).filter((n) => !n.startsWith('__pfx_'))
+    expect(names.length).toBeGreaterThan(0)
+    const {exitCode, stderr} = await diag(['funccount', 'SyS_getppid', '-d', '1'])
+    expect(exitCode, stderr).toBe(EXIT.badInput)
+    expect(stderr).toMatch(/^diag: no traceable kernel function matches "SyS_getppid" \(of \d+ in \S+\); did you mean /)
+    const suggested = /did you mean (?:one of )?(.*)\?$/m.exec(stderr)![1].split(', ')
+    expect(suggested.length).toBeGreaterThan(0)
+    for (const name of suggested) expect(names, `${name} is a getppid of this kernel`).toContain(name)
   })
 })

@@ -1,4 +1,4 @@
-import {existsSync, statSync} from 'node:fs'
+import {existsSync, readFileSync, statSync} from 'node:fs'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
@@ -80,6 +80,12 @@ describe.skipIf(!isRoot)('diag capabilities on this host (needs root)', () => {
     if (typeof truth === 'string') return context.skip(`no independent fentry check: ${truth}`)
     const result = byName.get('bpf-fentry')!
     expect(result.status, result.detail).toBe(truth ? 'available' : 'unavailable')
+  })
+
+  it('says whether the BPF JIT is on as net.core.bpf_jit_enable does, read by the test', () => {
+    const sysctl = readFileSync('/proc/sys/net/core/bpf_jit_enable', 'utf8').trim()
+    const result = byName.get('bpf-jit')!
+    expect(result, result.detail).toMatchObject({status: sysctl === '0' ? 'unavailable' : 'available', evidence: 'file', value: Number(sysctl)})
   })
 
   it('gives every rejected candidate a reason that names an unmet need or a missing runner', () => {

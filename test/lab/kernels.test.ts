@@ -56,6 +56,8 @@ function cases(kernel: string): LabCase[] {
       id: 'killed',
       command: `diag syscount --backend ftrace > /tmp/k 2>&1 & for i in $(seq 60); do grep -q Hit /tmp/k && break; sleep 1; done; kill -9 $!; sleep 1; ls /sys/kernel/debug; diag reset --json`,
     },
+    // A function name from another kernel: refused with the names this one has.
+    {id: 'other-names', command: diag(['funccount', 'SyS_getppid', '--duration', '1'])},
     {id: 'state-after', command: STATE_AFTER},
   ]
 }
@@ -100,6 +102,25 @@ describe.each(Object.values(LAB_KERNELS))('the kernel lab: $name', (kernel) => {
       expect(result.status, `${name}: ${result.detail}`).toBe(expected ? 'available' : 'unavailable')
       expect(['probe', 'file'], `${name} must rest on a probe or a file: ${result.evidence}`).toContain(result.evidence)
     }
+  })
+
+  labIt('says whether the BPF JIT is on as the config sets it at boot', () => {
+    const jit = report.capabilities.find((c) => c.name === 'bpf-jit')!
+    const on = configured(config, 'BPF_JIT') && (configured(config, 'BPF_JIT_DEFAULT_ON') || configured(config, 'BPF_JIT_ALWAYS_ON'))
+    expect(jit.status, jit.detail).toBe(on ? 'available' : 'unavailable')
+    // Without CONFIG_BPF_JIT there is no sysctl file to read: the config is the evidence.
+    expect(jit.evidence).toBe(configured(config, 'BPF_JIT') ? 'file' : 'config')
+  })
+
+  labIt('answers a function name of another kernel with the names this one has', () => {
+    const run = boot.results.get('other-names')!
+    expect(run.exitCode, run.stderr).toBe(2)
+    const suggested = /did you mean (?:one of )?(.*)\?$/m.exec(run.stderr)?.[1].split(', ')
+    expect(suggested, run.stderr).toBeDefined()
+    // Since 4.17 x86 kernels trace the syscall body (__do_sys_getppid); before, sys_getppid itself.
+    const [major, minor] = boot.release.split('.').map(Number)
+    expect(suggested).toContain(major > 4 || (major === 4 && minor >= 17) ? '__do_sys_getppid' : 'sys_getppid')
+    for (const name of suggested!) expect(name).toMatch(/sys_getppid$/)
   })
 
   labIt('counts syscalls through BPF with BTF hidden, where it has BPF', () => {

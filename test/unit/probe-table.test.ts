@@ -24,6 +24,7 @@ type Expectation = [name: string, status: Status, evidence: Evidence]
 // What diag must conclude about each kernel from its files, config and version alone.
 const EXPECTED: Record<string, Expectation[]> = {
   '3.10': [
+    ['bpf-jit', 'unavailable', 'config'],
     ['tracefs', 'available', 'file'],
     ['function-profiler', 'available', 'file'],
     ['hist-triggers', 'unavailable', 'file'],
@@ -35,6 +36,8 @@ const EXPECTED: Record<string, Expectation[]> = {
     ['ftrace-instances', 'unknown', 'not-run'],
   ],
   '4.1': [
+    // No bpf_jit_enable in the tree, and a config without BPF_JIT: the interpreter.
+    ['bpf-jit', 'unavailable', 'config'],
     ['tracefs', 'available', 'file'],
     ['hist-triggers', 'unavailable', 'file'],
     ['bpf-syscall', 'available', 'config'],
@@ -57,6 +60,7 @@ const EXPECTED: Record<string, Expectation[]> = {
     ['bpf-global-data', 'unavailable', 'version'],
     ['bpf-helper-probe-read', 'available', 'config'],
     ['hist-buckets', 'unavailable', 'file'],
+    ['bpf-jit', 'unavailable', 'file'],
   ],
   '4.18': [
     ['tracefs', 'available', 'file'],
@@ -66,6 +70,7 @@ const EXPECTED: Record<string, Expectation[]> = {
     ['bpf-fentry', 'unavailable', 'file'],
     ['bpf-tp-btf', 'unavailable', 'file'],
     ['dynamic-events', 'unavailable', 'file'],
+    ['bpf-jit', 'unknown', 'file'],
   ],
   '5.15': [
     ['btf', 'available', 'file'],
@@ -77,6 +82,7 @@ const EXPECTED: Record<string, Expectation[]> = {
     ['bpf-global-data', 'available', 'config'],
     ['perf-tool', 'unknown', 'not-run'],
     ['function-tracer', 'available', 'config'],
+    ['bpf-jit', 'available', 'file'],
   ],
 }
 

@@ -102,6 +102,27 @@ async function probeKprobe(ctx: ProbeContext): Promise<AttachSpec> {
   return {kind: 'perf_event', type: PERF_TYPE_TRACEPOINT, config: event.id, cpu: 0}
 }
 
+/**
+ * Whether BPF programs run JIT-compiled: the sysctl says (1 on, 2 on with debug output; kernels
+ * with CONFIG_BPF_JIT_ALWAYS_ON read 1 and have no interpreter). The file is root's only, and a
+ * network namespace of its own hides it: then only a config without the JIT, or with it always
+ * on, settles it; a JIT that is built may still be off at run time, so that stays unknown.
+ */
+async function bpfJit(ctx: ProbeContext): Promise<Outcome> {
+  const file = '/proc/sys/net/core/bpf_jit_enable'
+  const text = await ctx.files.read(file).then(
+    (t) => t.trim(),
+    (error: {code?: string; message: string}) => error.code ?? error.message,
+  )
+  if (text === '0') return unavailable('file', 'bpf_jit_enable = 0: programs run in the interpreter (sysctl net.core.bpf_jit_enable=1 turns the JIT on)', 0)
+  if (/^[12]$/.test(text)) return available('file', `bpf_jit_enable = ${text}`, Number(text))
+  const symbols = ctx.config?.symbols
+  const unreadable = `${file} cannot be read (${text})`
+  if (symbols && !['y', 'm'].includes(symbols.get('BPF_JIT') ?? 'n')) return unavailable('config', `${unreadable}; CONFIG_BPF_JIT is not set: programs run in the interpreter`)
+  if (symbols?.get('BPF_JIT_ALWAYS_ON') === 'y') return available('config', `${unreadable}; CONFIG_BPF_JIT_ALWAYS_ON=y`)
+  return unknown('file', `${unreadable}${symbols ? '; CONFIG_BPF_JIT=y, but it may be off at run time' : ''}`)
+}
+
 function mapType(name: keyof typeof MAP_TYPES, minKernel: string): Capability {
   return {
     name: `bpf-map-${name}`,
@@ -178,6 +199,14 @@ export const BPF_CAPABILITIES: Capability[] = [
       (await ctx.files.exists('/sys/kernel/btf/vmlinux'))
         ? available('file', '/sys/kernel/btf/vmlinux exists')
         : unavailable('file', 'no /sys/kernel/btf/vmlinux'),
+  },
+  {
+    name: 'bpf-jit',
+    section: 'bpf',
+    description: 'BPF programs compiled to machine code (net.core.bpf_jit_enable), not interpreted',
+    minKernel: '3.16',
+    live: false,
+    probe: bpfJit,
   },
   {
     name: 'bpf-tracepoint',
