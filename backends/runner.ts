@@ -17,6 +17,8 @@ export interface RunContext<Options> {
   pid: number
   /** Only this process (its threads) is traced: --pid, or the command diag runs. */
   targetPid?: number
+  /** Seconds per interval (--interval), when intervals are asked for. */
+  interval?: number
   signal: AbortSignal
 }
 
@@ -25,6 +27,8 @@ export interface Collector {
   attach: string
   /** What was gathered since the previous call; starts the next interval. */
   collect(): Promise<ResultData>
+  /** Stops counting, before the last collect(), for backends whose counts trail (perf stat's ticks). */
+  stop?(): Promise<void>
   /** Events lost so far (full maps, ring-buffer overruns), or null when the backend cannot tell. */
   lost(): Promise<number | null>
 }

@@ -7,7 +7,7 @@ const volatile __u32 id_offset = 8;  // "long id" in raw_syscalls/sys_enter/form
 SEC("tracepoint/raw_syscalls/sys_enter")
 int sys_enter(void *ctx) {
   long id = 0;
-  if (!by_process) READ_FIELD(ctx, id_offset, id);
+  if (count_by == BY_SYSCALL) READ_FIELD(ctx, id_offset, id);
   count_syscall(id);
   return 0;
 }

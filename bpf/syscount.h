@@ -6,13 +6,17 @@
 
 #include "diag.h"
 
-const volatile __u8 by_process = 0;
+// What a count is keyed by: the syscall number, the process (tgid) or the thread (the kernel's pid).
+#define BY_SYSCALL 0
+#define BY_PROCESS 1
+#define BY_THREAD 2
+const volatile __u8 count_by = BY_SYSCALL;
 
 // Per-CPU: each CPU adds to its own copy without atomics, the cheapest count on a hot path.
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
   __uint(max_entries, 16384);
-  __type(key, __u64);  // syscall number, or tgid
+  __type(key, __u64);  // syscall number, tgid or thread id
   __type(value, __u64);
 } counts SEC(".maps");
 
@@ -34,15 +38,16 @@ struct {
 static __always_inline void count_syscall(long id) {
   if (!traced()) return;
   __u64 key = id;
-  if (by_process) {
-    __u32 tgid = bpf_get_current_pid_tgid() >> 32;
-    key = tgid;
-    // The name a process has now: it changes on exec, as when diag's gate execs the command.
+  if (count_by != BY_SYSCALL) {
+    __u64 pid_tgid = bpf_get_current_pid_tgid();
+    __u32 who = count_by == BY_PROCESS ? pid_tgid >> 32 : (__u32)pid_tgid;
+    key = who;
+    // The name it has now: it changes on exec, as when diag's gate execs the command.
     struct comm comm = {};
     bpf_get_current_comm(&comm.name, sizeof(comm.name));
-    struct comm *known = bpf_map_lookup_elem(&comms, &tgid);
+    struct comm *known = bpf_map_lookup_elem(&comms, &who);
     if (!known || known->words[0] != comm.words[0] || known->words[1] != comm.words[1])
-      bpf_map_update_elem(&comms, &tgid, &comm, BPF_ANY);
+      bpf_map_update_elem(&comms, &who, &comm, BPF_ANY);
   }
   __u64 *n = bpf_map_lookup_elem(&counts, &key);
   if (n) {

@@ -94,6 +94,7 @@ export async function runTool<Options extends ToolOptions>(toolName: string, opt
     undo: deps.undo,
     pid: process.pid,
     targetPid: options.pid ?? command?.pid,
+    interval: session.interval,
     signal: deps.signal,
   })
   deps.signal.throwIfAborted()
@@ -123,17 +124,24 @@ export async function runTool<Options extends ToolOptions>(toolName: string, opt
   command?.release()
   const end = session.duration === undefined ? Infinity : started + session.duration * 1000
   let intervalStart = started
+  let stopped = started
   for (;;) {
     const next = Math.min(end, session.interval === undefined ? Infinity : intervalStart + session.interval * 1000)
     const why = await waitFor(clock, next, deps.signal, command)
     const now = clock.now()
+    const last = why !== 'tick' || now >= end
+    if (last) {
+      stopped = now
+      await collector.stop?.()
+    }
     const interval: Interval = {time: new Date(now).toISOString(), seconds: (now - intervalStart) / 1000, data: await collector.collect()}
     result.intervals.push(interval)
     deps.onInterval?.(result, result.intervals.length - 1)
     intervalStart = now
-    if (why !== 'tick' || now >= end) break
+    if (last) break
   }
-  result.seconds = (clock.now() - started) / 1000
+  // The traced time: from when counting started to the stop, not including the last collect.
+  result.seconds = (stopped - started) / 1000
   result.lost = await collector.lost()
   if (command && result.command) result.command.exitCode = await command.exited
   return result

@@ -5,15 +5,15 @@ import {fieldOffset, readEventFormat} from '../../src/tracefs/format.js'
 import type {Collector, RunContext, Runner} from '../runner.js'
 import {BpfTool} from './bpf-tool.js'
 
-/** Counts from the per-CPU map, named by syscall or by process, as differences between reads. */
+/** Counts from the per-CPU map, named by syscall, process (tgid) or thread, as differences between reads. */
 function countsCollector(bpf: BpfTool, options: SyscountOptions): Collector {
   const deltas = new Deltas()
   const names = (): ((key: Buffer) => string) => {
     if (options.by === 'syscall') return (key) => syscallName(Number(key.readBigUInt64LE()))
     const comms = new Map(bpf.entries('comms').map(([pid, comm]) => [pid.readUInt32LE(), comm.toString('latin1').replace(/\0.*$/s, '')]))
     return (key) => {
-      const tgid = Number(key.readBigUInt64LE())
-      return `${comms.get(tgid) ?? '?'} [${tgid}]`
+      const id = Number(key.readBigUInt64LE())
+      return `${comms.get(id) ?? '?'} [${id}]`
     }
   }
   return {
@@ -31,7 +31,7 @@ function countsCollector(bpf: BpfTool, options: SyscountOptions): Collector {
 
 async function open(object: string, {options, probe, files, undo, targetPid}: RunContext<SyscountOptions>): Promise<BpfTool> {
   const bpf = BpfTool.open(object, undo)
-  bpf.setU8('by_process', options.by === 'process' ? 1 : 0)
+  bpf.setU8('count_by', {syscall: 0, process: 1, thread: 2}[options.by])
   await bpf.filterProcess(targetPid, files, probe.tracefs!)
   return bpf
 }
