@@ -4,17 +4,6 @@ import {BackendError} from '../../src/errors.js'
 import {spawnOwned} from '../../src/system/child.js'
 import type {UndoLog} from '../../src/system/undo.js'
 
-/** Counts of events, by event name, from `perf stat -x,` output (one line per event). */
-export function parsePerfStat(output: string): Map<string, number> {
-  const counts = new Map<string, number>()
-  for (const line of output.split('\n')) {
-    const [value, , event] = line.split(',')
-    if (!event) continue
-    counts.set(event, perfCount(value))
-  }
-  return counts
-}
-
 /** "<not counted>" means the event never ran in the window: zero, for a counter. */
 function perfCount(value: string): number {
   return /^\d+$/.test(value) ? Number(value) : 0

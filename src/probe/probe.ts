@@ -32,6 +32,8 @@ export interface ProbeOptions {
   files?: HostFiles
   bpf?: () => BpfAddonLoad
   pid?: number
+  /** Whether diag has CAP_SYS_ADMIN; read from /proc/self/status unless given (tests). */
+  privileged?: boolean
   capabilities?: Capability[]
   /** Checked between probes: a signal stops probing, and what was made is still removed. */
   signal?: AbortSignal
@@ -141,7 +143,7 @@ export async function probeHost(options: ProbeOptions, sessionUndo: UndoLog): Pr
   const ctx: ProbeContext = {
     files,
     live,
-    privileged: !live || (await hasSysAdmin(files)),
+    privileged: options.privileged ?? (!live || (await hasSysAdmin(files))),
     pid,
     kernel,
     config,
