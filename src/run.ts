@@ -51,7 +51,7 @@ async function waitFor(clock: Clock, until: number, signal: AbortSignal, command
   signal.addEventListener('abort', onAbort, {once: true})
   try {
     const waits: Promise<'tick' | 'exit' | 'stop'>[] = [clock.sleep(until - clock.now(), stop.signal).then(() => (signal.aborted ? 'stop' : 'tick'))]
-    if (command) waits.push(command.exited.then(() => 'exit'))
+    if (command) waits.push(command.ended.then(() => 'exit'))
     const outcome = await Promise.race(waits)
     stop.abort()
     return outcome
@@ -79,7 +79,7 @@ export async function runTool<Options extends ToolOptions>(toolName: string, opt
 
   let command: TracedCommand | undefined
   if (session.command) {
-    command = startGatedCommand(session.command, {stdoutToStderr: session.json})
+    command = await startGatedCommand(session.command, {stdoutToStderr: session.json})
     const traced = command
     deps.undo.push('stop the traced command', async () => {
       traced.kill()
@@ -143,6 +143,8 @@ export async function runTool<Options extends ToolOptions>(toolName: string, opt
   // The traced time: from when counting started to the stop, not including the last collect.
   result.seconds = (stopped - started) / 1000
   result.lost = await collector.lost()
+  // The command stayed unreaped (its pid still its own) until the last counts were read.
+  command?.reap()
   if (command && result.command) result.command.exitCode = await command.exited
   return result
 }

@@ -64,34 +64,69 @@ export function spawnOwned<O extends Options>(file: string, args: string[], opti
 }
 
 /**
- * A command diag traces (`diag TOOL -- command ...`). It is started held at the gate so that its
- * pid is known, and tracing attached, before it runs a single instruction of its own; release()
- * lets it exec the command, with no other system call of the gate's in between. It dies with diag
- * (a SIGKILLed diag takes its command along, as the run's end would have); its environment is
- * left as the user's, without diag's mark.
+ * A command diag traces (`diag TOOL -- command ...`). The gate forks it held, so that its pid is
+ * known, and tracing attached, before it runs a single instruction of its own; release() lets it
+ * exec the command, with no other system call in between. When it has exited, `ended` resolves
+ * while the gate still keeps it unreaped (its pid still names it, so that perf -p reads its last
+ * counts), until reap(). It dies with diag (a SIGKILLed diag takes its command along, as the
+ * run's end would have); its environment is left as the user's, without diag's mark.
  */
 export interface TracedCommand {
   pid: number
   release(): void
-  /** Resolves with the exit status once the command ends. */
+  /** Resolves when the command has exited (it stays unreaped until reap()). */
+  ended: Promise<void>
+  /** Lets the gate reap the exited command and exit as it did. */
+  reap(): void
+  /** Resolves with the exit status once the command is reaped. */
   exited: Promise<number | null>
   kill(): void
 }
 
-export function startGatedCommand(argv: string[], options: {stdoutToStderr: boolean}): TracedCommand {
+export async function startGatedCommand(argv: string[], options: {stdoutToStderr: boolean}): Promise<TracedCommand> {
   if (argv.length === 0) throw new BadInputError('no command given after --')
   const program = findExecutable(argv[0])
   if (!program) throw new BadInputError(`command not found: ${argv[0]}`)
-  const child = execa(gate(), [String(process.pid), '--hold', program, ...argv], {
-    stdio: ['inherit', options.stdoutToStderr ? process.stderr : 'inherit', 'inherit', 'pipe'],
+  const gateProcess = execa(gate(), [String(process.pid), '--hold', program, ...argv], {
+    stdio: ['inherit', options.stdoutToStderr ? process.stderr : 'inherit', 'inherit', 'pipe', 'pipe'],
     reject: false,
   })
-  const exited = child.then((result) => result.exitCode ?? null)
+  const control = gateProcess.stdio[3] as unknown as NodeJS.WritableStream
+  const exited = gateProcess.then((result) => result.exitCode ?? null)
+  let said = ''
+  let onPid: (pid: number) => void
+  let onEnd: () => void
+  const pid = new Promise<number>((resolve) => (onPid = resolve))
+  const ended = new Promise<void>((resolve) => (onEnd = resolve))
+  ;(gateProcess.stdio[4] as unknown as NodeJS.ReadableStream).on('data', (chunk: Buffer) => {
+    said += chunk
+    const m = /^pid (\d+)$/m.exec(said)
+    if (m) onPid(Number(m[1]))
+    if (/^exit$/m.test(said)) onEnd()
+  })
+  void exited.then(() => onEnd())
+  const commandPid = await Promise.race([pid, exited.then(() => undefined)])
+  if (commandPid === undefined) throw new BackendError(`diag-gate could not start ${argv[0]}`)
+  let reaped = false
+  const reap = () => {
+    if (reaped) return
+    reaped = true
+    control.end('r\n')
+  }
   return {
-    pid: child.pid!,
-    release: () => (child.stdio[3] as unknown as NodeJS.WritableStream).end('\n'),
+    pid: commandPid,
+    release: () => control.write('\n'),
+    ended,
+    reap,
     exited,
-    kill: () => void child.kill('SIGTERM'),
+    kill: () => {
+      try {
+        process.kill(commandPid, 'SIGTERM')
+      } catch {
+        // already gone
+      }
+      reap()
+    },
   }
 }
 
