@@ -50,6 +50,10 @@ int main(int argc, char **argv) {
       fprintf(stderr, "diag: cannot run %s: %s\n", command[0], strerror(errno));
       _exit(127);
     }
+    // A Ctrl-C reaches the whole process group: it is for the command, which gets it too; the
+    // gate stays to report the command's end (it dies with diag, whatever happens).
+    int ignored[] = {SIGINT, SIGQUIT, SIGHUP, SIGTERM};
+    for (unsigned i = 0; i < sizeof ignored / sizeof ignored[0]; i++) signal(ignored[i], SIG_IGN);
     dprintf(4, "pid %d\n", (int)child);
     siginfo_t info;
     while (waitid(P_PID, child, &info, WEXITED | WNOWAIT) != 0)

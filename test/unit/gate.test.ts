@@ -39,6 +39,18 @@ describe.skipIf(!gateBuilt)('diag-gate (native/diag-gate.c)', () => {
     expect(existsSync(`/proc/${command.pid}`)).toBe(false)
   })
 
+  it('a Ctrl-C (SIGINT to the process group) is for the command: the gate stays to report its end', async () => {
+    const command = await startGatedCommand(['sleep', '30'], {stdoutToStderr: true})
+    command.release()
+    await until(() => cmdline(command.pid)[0] === 'sleep')
+    const gate = Number(readFileSync(`/proc/${command.pid}/stat`, 'utf8').split(') ')[1].split(' ')[1])
+    process.kill(gate, 'SIGINT')
+    process.kill(command.pid, 'SIGINT')
+    await command.ended
+    command.reap()
+    expect(await command.exited).toBeNull()
+  })
+
   it('a command killed by a signal makes the gate end the same way', async () => {
     const command = await startGatedCommand(['sleep', '30'], {stdoutToStderr: true})
     command.release()
