@@ -77,12 +77,10 @@ export class PerfStat {
     private readonly tickMs: number,
   ) {}
 
-  static async start(events: string[], target: {pid?: number}, tickMs: number, tracefs: string, undo: UndoLog): Promise<PerfStat> {
+  static async start(events: string[], target: {pid?: number}, tickMs: number, undo: UndoLog): Promise<PerfStat> {
     const args = ['stat', '-x', ',', '-I', String(tickMs), '-e', events.join(','), '-D', '-1', '--control', 'fd:3,4']
     args.push(...(target.pid === undefined ? ['-a'] : ['-p', String(target.pid)]))
-    // perf reads its tracepoints from diag's tracefs view, so it never mounts one of its own.
-    const env = {PERF_TRACEFS_ENVIRONMENT: tracefs}
-    const perf: PerfProcess = spawnOwned('perf', args, {stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'], reject: false, env})
+    const perf: PerfProcess = spawnOwned('perf', args, {stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'], reject: false})
     undo.push('stop perf stat (closing its counters takes the kernel a grace period each)', async () => {
       perf.kill('SIGINT')
       await perf

@@ -23,7 +23,7 @@ export const stat: Runner<SyscountOptions> = {
     if (wanted.length === 0) throw new BadInputError(`no syscalls:sys_enter_ tracepoint for ${[...(options.syscalls ?? [])].join(', ')}`)
     // A tick short enough that a stop or an interval boundary is never more than half a second off.
     const tickMs = Math.round(Math.min(500, Math.max(100, ((interval ?? Infinity) * 1000) / 5)))
-    const perf = await PerfStat.start(wanted.map((name) => PREFIX + name), {pid: targetPid}, tickMs, probe.tracefs!, undo)
+    const perf = await PerfStat.start(wanted.map((name) => PREFIX + name), {pid: targetPid}, tickMs, undo)
     return {
       attach: `perf stat -I ${tickMs} -e '${options.syscalls ? wanted.map((n) => PREFIX + n).join(',') : `${PREFIX}*`}' ${targetPid === undefined ? '-a' : `-p ${targetPid}`}`,
       async collect() {
