@@ -24,6 +24,8 @@ export interface RunContext<Options> {
    * routing; absent when the kernel's function list could not be read.
    */
   functions?: string[]
+  /** Seconds per interval (--interval), when intervals are asked for. */
+  interval?: number
   signal: AbortSignal
 }
 

@@ -7,7 +7,7 @@ import type {ToolResult} from '../src/result/model.js'
 import {ToolCommand} from '../src/tool-command.js'
 
 export default class Syscount extends ToolCommand {
-  static override summary = 'Count system calls, by syscall or by process'
+  static override summary = 'Count system calls, by syscall, process or thread'
   static override usage = 'syscount [FLAGS] [-- COMMAND [ARGS...]]'
   static override examples = [
     '<%= config.bin %> syscount --duration 5',
@@ -17,7 +17,11 @@ export default class Syscount extends ToolCommand {
 
   static override flags = {
     ...ToolCommand.sessionFlags,
-    by: Flags.option({options: ['syscall', 'process'] as const, default: 'syscall', summary: 'What to count by'})(),
+    by: Flags.option({
+      options: ['syscall', 'process', 'thread'] as const,
+      default: 'syscall',
+      summary: 'What to count by: syscall, process (all its threads together) or thread',
+    })(),
     pid: Flags.integer({char: 'p', min: 1, summary: 'Only this process'}),
     top: Flags.integer({char: 'T', min: 1, default: 20, summary: 'Show this many rows'}),
     syscall: Flags.string({char: 's', multiple: true, summary: 'Only this syscall (by name; repeat for more)'}),
@@ -28,7 +32,7 @@ export default class Syscount extends ToolCommand {
     const {flags} = await this.parse(Syscount, argv)
     const unknown = (flags.syscall ?? []).filter((name) => !isSyscallName(name))
     if (unknown.length > 0) throw new BadInputError(`unknown syscall: ${unknown.join(', ')}`)
-    if (flags.syscall && flags.by === 'process') throw new BadInputError('--syscall counts by syscall; it does not go with --by process')
+    if (flags.syscall && flags.by !== 'syscall') throw new BadInputError(`--syscall counts by syscall; it does not go with --by ${flags.by}`)
     const options: SyscountOptions = {by: flags.by, pid: flags.pid, top: flags.top, syscalls: flags.syscall && new Set(flags.syscall)}
     return this.trace('syscount', options, flags, command)
   }

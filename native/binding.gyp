@@ -9,6 +9,13 @@
       "cflags_cc!": ["-fno-exceptions"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],
       "libraries": ["-lbpf", "-lelf", "-lz"]
+    },
+    {
+      "target_name": "diag-gate",
+      "type": "executable",
+      "sources": ["diag-gate.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra"],
+      "ldflags": ["-static"]
     }
   ]
 }

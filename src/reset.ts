@@ -1,9 +1,12 @@
 import {readFile, rmdir, unlink} from 'node:fs/promises'
 
+import {setTimeout as sleep} from 'node:timers/promises'
+
+import {ownedProcesses} from './system/child.js'
 import type {HostFiles} from './system/files.js'
 import {staleLocks} from './system/lock.js'
 import {unmount} from './system/mount.js'
-import {GROUP_NAME, INSTANCE_NAME, isAlive, ownerPid} from './tracefs/names.js'
+import {GROUP_NAME, INSTANCE_NAME, isAlive, isRunning, ownerPid} from './tracefs/names.js'
 import {PRIVATE_MOUNT} from './tracefs/private-mount.js'
 import {clearTriggers} from './tracefs/triggers.js'
 
@@ -35,9 +38,23 @@ function deadDefinitions(text: string): {group: string; event: string; pid: numb
 }
 
 /**
+ * Ends a process and waits until it is gone: a perf closing hundreds of tracepoint counters takes
+ * seconds to exit (the kernel waits a grace period for each), and what it holds is not released before.
+ */
+async function endProcess(pid: number, timeoutMs = 60_000): Promise<void> {
+  process.kill(pid, 'SIGKILL')
+  const deadline = Date.now() + timeoutMs
+  while (isRunning(pid)) {
+    if (Date.now() > deadline) throw new Error(`still running ${timeoutMs / 1000} s after SIGKILL`)
+    await sleep(50)
+  }
+}
+
+/**
  * Removes what diag processes that died without cleaning up (SIGKILL, power loss) left in the
- * kernel: their instances (with the triggers in them), probe and synthetic events, and private
- * tracefs mounts. It touches only names that carry a diag pid whose process is gone.
+ * kernel: the processes they ran (perf), their instances (with the triggers in them), probe and
+ * synthetic events, and private tracefs mounts. It touches only names, and processes, that carry
+ * the pid of a diag that is gone (processes by their DIAG_OWNER mark, see system/child.ts).
  */
 export async function resetDead(files: HostFiles, tracefs: string | undefined, dryRun: boolean): Promise<ResetReport> {
   const actions: ResetAction[] = []
@@ -49,6 +66,12 @@ export async function resetDead(files: HostFiles, tracefs: string | undefined, d
     } catch (error) {
       actions.push({kind, name, pid, outcome: `failed: ${(error as Error).message}`})
     }
+  }
+
+  // Processes first: a perf left running holds tracepoints enabled.
+  for (const owned of ownedProcesses()) {
+    if (owned.ownerRunning || owned.pid === process.pid) continue
+    await act('process', `${owned.comm} [${owned.pid}]`, owned.ownerPid, () => endProcess(owned.pid))
   }
 
   if (tracefs) {

@@ -157,7 +157,7 @@ export async function runTool<Options extends ToolOptions>(toolName: string, opt
 
   let command: TracedCommand | undefined
   if (session.command) {
-    command = startGatedCommand(session.command, {stdoutToStderr: session.json})
+    command = await startGatedCommand(session.command, {stdoutToStderr: session.json})
     const traced = command
     deps.undo.push('stop the traced command', async () => {
       traced.kill()
@@ -186,6 +186,7 @@ export async function runTool<Options extends ToolOptions>(toolName: string, opt
         pid: process.pid,
         targetPid: options.pid ?? command?.pid,
         functions,
+        interval: session.interval,
         signal: deps.signal,
       })
       running = {candidate, collector}
@@ -238,17 +239,21 @@ export async function runTool<Options extends ToolOptions>(toolName: string, opt
 
   // A --pid run ends with its process, as a traced command's run ends with the command.
   const watching = new AbortController()
-  const exited = command?.exited ?? (options.pid === undefined ? undefined : host.processExit(options.pid, watching.signal))
+  const exited = command?.ended ?? (options.pid === undefined ? undefined : host.processExit(options.pid, watching.signal))
   const started = clock.now()
   command?.release()
   const end = session.duration === undefined ? Infinity : started + session.duration * 1000
   let intervalStart = started
+  let stopped = started
   for (;;) {
     const next = Math.min(end, session.interval === undefined ? Infinity : intervalStart + session.interval * 1000)
     const why = await waitFor(clock, next, deps.signal, exited)
     const now = clock.now()
     const last = why !== 'tick' || now >= end
-    if (last) await collector.stop?.()
+    if (last) {
+      stopped = now
+      await collector.stop?.()
+    }
     const interval: Interval = {time: new Date(now).toISOString(), seconds: (now - intervalStart) / 1000, data: await collector.collect()}
     result.intervals.push(interval)
     deps.onInterval?.(result, result.intervals.length - 1)
@@ -256,8 +261,11 @@ export async function runTool<Options extends ToolOptions>(toolName: string, opt
     if (last) break
   }
   watching.abort()
-  result.seconds = (clock.now() - started) / 1000
+  // The traced time: from when counting started to the stop, not including the last collect.
+  result.seconds = (stopped - started) / 1000
   result.lost = await collector.lost()
+  // The command stayed unreaped (its pid still its own) until the last counts were read.
+  command?.reap()
   if (command && result.command) result.command.exitCode = await command.exited
   return result
 }

@@ -6,8 +6,8 @@ import type {Collector, RunContext, Runner} from '../runner.js'
 import {BpfTool} from './bpf-tool.js'
 
 /**
- * The counts so far by syscall number or tgid: the per-CPU array's slots that counted (by syscall
- * number, bpf/syscount.h) and the per-CPU hash (numbers beyond the array, or tgids).
+ * The counts so far by syscall number tgid or thread id: the per-CPU array's slots that counted (by syscall
+ * number, bpf/syscount.h) and the per-CPU hash (numbers beyond the array, tgid or thread ids).
  */
 function readCounts(bpf: BpfTool): Map<number, number> {
   const counts = new Map<number, number>()
@@ -19,13 +19,13 @@ function readCounts(bpf: BpfTool): Map<number, number> {
   return counts
 }
 
-/** Counts named by syscall or by process, as differences between reads. */
+/** Counts named by syscall, process (tgid) or thread, as differences between reads. */
 function countsCollector(bpf: BpfTool, options: SyscountOptions): Collector {
   const deltas = new Deltas()
   const names = (): ((id: number) => string) => {
     if (options.by === 'syscall') return syscallName
     const comms = new Map(bpf.entries('comms').map(([pid, comm]) => [pid.readUInt32LE(), comm.toString('latin1').replace(/\0.*$/s, '')]))
-    return (tgid) => `${comms.get(tgid) ?? '?'} [${tgid}]`
+    return (id) => `${comms.get(id) ?? '?'} [${id}]`
   }
   return {
     attach: bpf.attachments,
@@ -42,7 +42,7 @@ function countsCollector(bpf: BpfTool, options: SyscountOptions): Collector {
 
 async function open(object: string, {options, probe, files, undo, targetPid}: RunContext<SyscountOptions>): Promise<BpfTool> {
   const bpf = BpfTool.open(object, undo, probe)
-  bpf.setU8('by_process', options.by === 'process' ? 1 : 0)
+  bpf.setU8('count_by', {syscall: 0, process: 1, thread: 2}[options.by])
   await bpf.filterProcess(targetPid, files, probe.tracefs!)
   return bpf
 }

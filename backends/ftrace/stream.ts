@@ -40,6 +40,8 @@ export async function startEventStream(
   options: {
     /** false for tools that measure the whole system even when a command is given. */
     filterPid?: boolean
+    /** Lines carry the thread group (record-tgid, where the kernel has the option). */
+    recordTgid?: boolean
     /** Sets up the function tracer in the instance (filter, pid, tracer) before the pipe opens. */
     functionTracer?: (session: TracefsSession, dir: string) => Promise<void>
   } = {},
@@ -47,6 +49,8 @@ export async function startEventStream(
   const session = new TracefsSession(ctx.files, ctx.probe.tracefs!, ctx.pid, ctx.undo)
   const dir = await session.instance(purpose)
   await session.write(`${dir}/buffer_size_kb`, String(BUFFER_KB))
+  // The option is the instance's own, and goes with it.
+  if (options.recordTgid && (await session.exists(`${dir}/options/record-tgid`))) await session.write(`${dir}/options/record-tgid`, '1')
   if (options.filterPid !== false && ctx.targetPid !== undefined) {
     await session.followProcess(dir, ctx.targetPid)
   } else {

@@ -1,23 +1,32 @@
 import type {SyscountOptions} from '../../src/plan/options.js'
 import {countsFrom, syscallName} from '../../src/result/normalize.js'
 import {Deltas} from '../../src/result/deltas.js'
+import {ThreadGroups} from '../../src/system/threads.js'
 import type {Collector, Runner} from '../runner.js'
 import {parseHist} from './hist.js'
 import {startEventStream} from './stream.js'
+import type {TraceLine} from './trace-pipe.js'
 import {TracefsSession} from './tracefs-session.js'
 
-/** syscount from the raw_syscalls:sys_enter event stream, counted in diag. */
+/**
+ * syscount from the raw_syscalls:sys_enter event stream, counted in diag. By process, a line's
+ * thread group is the one the kernel recorded (record-tgid), else the one /proc gives.
+ */
 export const stream: Runner<SyscountOptions> = {
   async start(ctx): Promise<Collector> {
     const {options} = ctx
+    const groups = new ThreadGroups()
     let counts = new Map<string, number>()
     const add = (key: string) => counts.set(key, (counts.get(key) ?? 0) + 1)
-    const {pipe, attach} = await startEventStream(ctx, 'syscount', ['raw_syscalls/sys_enter'], (line) => {
+    const onLine = (line: TraceLine) => {
       if (line.event !== 'sys_enter') return
       const nr = /^NR (\d+)/.exec(line.body)
       if (!nr) return
-      add(options.by === 'process' ? `${line.comm} [${line.pid}]` : syscallName(Number(nr[1])))
-    })
+      if (options.by === 'syscall') add(syscallName(Number(nr[1])))
+      else if (options.by === 'thread') add(`${line.comm} [${line.pid}]`)
+      else add(`${line.comm} [${line.tgid ?? groups.groupOf(line.pid) ?? line.pid}]`)
+    }
+    const {pipe, attach} = await startEventStream(ctx, 'syscount', ['raw_syscalls/sys_enter'], onLine, {recordTgid: options.by === 'process'})
     return {
       attach,
       async collect() {
@@ -41,7 +50,10 @@ export const hist: Runner<SyscountOptions> = {
     const session = new TracefsSession(files, probe.tracefs!, pid, undo)
     const dir = await session.instance('syscount')
     if (targetPid !== undefined) await session.followProcess(dir, targetPid)
-    const key = options.by === 'process' ? 'common_pid.execname' : 'id.syscall'
+    // The kernel keys by thread (common_pid); by process, threads are added up into their
+    // thread group at each read, through /proc (a thread gone by then stands for itself).
+    const key = options.by === 'syscall' ? 'id.syscall' : 'common_pid.execname'
+    const groups = new ThreadGroups()
     const trigger = `hist:keys=${key}:vals=hitcount:sort=hitcount:size=8192`
     await session.addTrigger(dir, 'raw_syscalls/sys_enter', trigger)
     const deltas = new Deltas()
@@ -53,10 +65,11 @@ export const hist: Runner<SyscountOptions> = {
         dropped = table.dropped
         const current = new Map<string, number>()
         for (const entry of table.entries) {
+          const pid = entry.keys.common_pid
           const name =
-            options.by === 'process'
-              ? `${entry.keys.common_pid.text} [${entry.keys.common_pid.number}]`
-              : syscallName(entry.keys.id.number)
+            options.by === 'syscall'
+              ? syscallName(entry.keys.id.number)
+              : `${pid.text} [${options.by === 'process' ? (groups.groupOf(pid.number) ?? pid.number) : pid.number}]`
           current.set(name, (current.get(name) ?? 0) + entry.hitcount)
         }
         return countsFrom(options.by, deltas.next(current), options.top, options.syscalls)

@@ -7,7 +7,10 @@ import type {TracefsSession} from './tracefs-session.js'
 /** One event line of trace_pipe, split into what every event has and its own text. */
 export interface TraceLine {
   comm: string
+  /** The thread's id (the kernel's pid). */
   pid: number
+  /** Its process (thread group), where the instance records tgids (options/record-tgid, 4.13+). */
+  tgid?: number
   /** Seconds, as the trace clock gives them (microsecond resolution). */
   timestamp: number
   event: string
@@ -17,12 +20,15 @@ export interface TraceLine {
 // "            bash-15696   [000] .....  2355.141045: sys_enter: NR 33 (b, 1, ...)"
 // The flags column is absent on old kernels and its width has changed, hence the loose middle.
 // The function tracer's lines have no event name: "...  2355.141045: vfs_read <-ksys_read".
-const LINE = /^\s*(.+)-(\d+)\s+(?:\(\s*[\d-]+\)\s+)?\[\d+\][^:]*?\s(\d+\.\d+):\s+(?:(\w+):\s)?(.*)$/
+// With record-tgid, the thread group follows the pid: "bash-15696 (  15690) [000] ..." ("-------"
+// when the kernel has not seen it).
+const LINE = /^\s*(.+)-(\d+)\s+(?:\(\s*(\d+|-+)\)\s+)?\[\d+\][^:]*?\s(\d+\.\d+):\s+(?:(\w+):\s)?(.*)$/
 
 export function parseTraceLine(line: string): TraceLine | undefined {
   const m = LINE.exec(line)
   if (!m) return undefined
-  return {comm: m[1].trim(), pid: Number(m[2]), timestamp: Number(m[3]), event: m[4] ?? 'function', body: m[5]}
+  const tgid = m[3] && /^\d+$/.test(m[3]) ? Number(m[3]) : undefined
+  return {comm: m[1].trim(), pid: Number(m[2]), tgid, timestamp: Number(m[4]), event: m[5] ?? 'function', body: m[6]}
 }
 
 const CHUNK = 1024 * 1024

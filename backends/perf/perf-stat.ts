@@ -1,35 +1,96 @@
-import {type ResultPromise, execa} from 'execa'
+import type {ResultPromise} from 'execa'
 
 import {BackendError} from '../../src/errors.js'
+import {spawnOwned} from '../../src/system/child.js'
 import type {UndoLog} from '../../src/system/undo.js'
 
-/** Counts of events, by event name, from `perf stat -x,` output. */
-export function parsePerfStat(output: string): Map<string, number> {
-  const counts = new Map<string, number>()
-  for (const line of output.split('\n')) {
-    const [value, , event] = line.split(',')
-    if (!event) continue
-    // "<not counted>" means the event never ran in the window: zero, for a counter.
-    counts.set(event, /^\d+$/.test(value) ? Number(value) : 0)
-  }
-  return counts
+/** "<not counted>" means the event never ran in the window: zero, for a counter. */
+function perfCount(value: string): number {
+  return /^\d+$/.test(value) ? Number(value) : 0
 }
 
 /**
- * One `perf stat` counting window. perf starts with its events disabled (-D -1) and diag enables
- * them through perf's control fd and waits for the ack, so that a traced command is released only
- * once counting has begun. stop() ends the window with SIGINT and returns the counts.
+ * Blocks of `perf stat -x, -I` output: each interval prints one `time,count,unit,event,...` line
+ * per event, all with the same time. A block is whole once it has a line for every event.
+ */
+export class IntervalBlocks {
+  private partial = ''
+  private block: {time: string; counts: Map<string, number>} | undefined
+  private waiters: (() => void)[] = []
+  /** Counts of the whole blocks not yet taken. */
+  private pending = new Map<string, number>()
+  blocks = 0
+
+  constructor(private readonly events: number) {}
+
+  push(chunk: string): void {
+    const lines = (this.partial + chunk).split('\n')
+    this.partial = lines.pop()!
+    for (const line of lines) {
+      const [time, value, , event] = line.trim().split(',')
+      if (!event || !/^\d+\.\d+$/.test(time)) continue // "Events enabled" and the like
+      if (this.block?.time !== time) this.block = {time, counts: new Map()}
+      this.block.counts.set(event, perfCount(value))
+      if (this.block.counts.size < this.events) continue
+      for (const [name, n] of this.block.counts) this.pending.set(name, (this.pending.get(name) ?? 0) + n)
+      this.block = undefined
+      this.blocks++
+      for (const wake of this.waiters.splice(0)) wake()
+    }
+  }
+
+  /** Resolves at the next whole block, or after timeoutMs. */
+  next(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs)
+      this.waiters.push(() => {
+        clearTimeout(timer)
+        resolve()
+      })
+    })
+  }
+
+  take(): Map<string, number> {
+    const taken = this.pending
+    this.pending = new Map()
+    return taken
+  }
+}
+
+type PerfProcess = ResultPromise<{stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe']; reject: false}>
+
+/**
+ * One long-running `perf stat -I`: it opens its counters disabled (-D -1), diag enables them
+ * through perf's control fd and waits for the ack, so that counting (and a traced command) starts
+ * only once everything is open. perf prints every counter each tick; collect() takes the ticks
+ * printed so far, and finish() disables the counters, which makes perf print the rest at once.
+ *
+ * Closing the counters is slow and cannot be hurried: for each syscall tracepoint the kernel waits
+ * an RCU grace period, one after the other under its event_mutex (about 14 s for the ~360
+ * sys_enter_* tracepoints on the 2-core development VM, whether one perf closes them or several).
+ * Counting stops at once; the undo step then waits for perf to be gone.
  */
 export class PerfStat {
-  private constructor(private readonly perf: ResultPromise<{stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe']; reject: false}>) {}
+  private constructor(
+    private readonly perf: PerfProcess,
+    private readonly blocks: IntervalBlocks,
+    private readonly tickMs: number,
+  ) {}
 
-  static async start(events: string[], target: {pid?: number}, undo: UndoLog): Promise<PerfStat> {
-    const args = ['stat', '-x', ',', '-e', events.join(','), '-D', '-1', '--control', 'fd:3,4']
+  static async start(events: string[], target: {pid?: number}, tickMs: number, undo: UndoLog): Promise<PerfStat> {
+    const args = ['stat', '-x', ',', '-I', String(tickMs), '-e', events.join(','), '-D', '-1', '--control', 'fd:3,4']
     args.push(...(target.pid === undefined ? ['-a'] : ['-p', String(target.pid)]))
-    const perf = execa('perf', args, {stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'], reject: false})
-    undo.push('stop perf stat', async () => {
+    const perf: PerfProcess = spawnOwned('perf', args, {stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'], reject: false})
+    undo.push('stop perf stat (closing its counters takes the kernel a grace period each)', async () => {
       perf.kill('SIGINT')
       await perf
+    })
+    const blocks = new IntervalBlocks(events.length)
+    let errors = ''
+    perf.stderr.on('data', (chunk: Buffer) => {
+      const text = chunk.toString()
+      blocks.push(text)
+      if (blocks.blocks === 0) errors += text
     })
     const acked = new Promise<void>((resolve, reject) => {
       let answer = ''
@@ -37,18 +98,27 @@ export class PerfStat {
         answer += chunk
         if (answer.includes('ack')) resolve()
       })
-      void perf.then((result) =>
-        reject(new BackendError(`perf stat exited before counting: ${String(result.stderr).trim()}`)),
-      )
+      void perf.then(() => reject(new BackendError(`perf stat exited before counting: ${errors.trim().split('\n').slice(-3).join('; ')}`)))
     })
     ;(perf.stdio[3] as unknown as NodeJS.WritableStream).write('enable\n')
     await acked
-    return new PerfStat(perf)
+    return new PerfStat(perf, blocks, tickMs)
   }
 
-  async stop(): Promise<Map<string, number>> {
-    this.perf.kill('SIGINT')
-    const result = await this.perf
-    return parsePerfStat(String(result.stderr))
+  /** The counts of the ticks perf has printed since the previous call. */
+  collect(): Map<string, number> {
+    return this.blocks.take()
+  }
+
+  /**
+   * Stops counting: perf prints what it counted since its last tick when its counters are
+   * disabled, or, following a process (-p) that has exited, at its next tick before it quits.
+   */
+  async finish(): Promise<void> {
+    if (this.perf.exitCode !== undefined && this.perf.exitCode !== null) return
+    const next = this.blocks.next(this.tickMs + 500)
+    const control = this.perf.stdio[3] as unknown as NodeJS.WritableStream & {destroyed?: boolean}
+    if (!control.destroyed) control.write('disable\n', () => {})
+    await next
   }
 }

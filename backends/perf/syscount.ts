@@ -1,29 +1,36 @@
+import {BadInputError} from '../../src/errors.js'
 import type {SyscountOptions} from '../../src/plan/options.js'
 import {countsFrom} from '../../src/result/normalize.js'
-import {isRunning} from '../../src/tracefs/names.js'
 import type {Runner} from '../runner.js'
 import {PerfStat} from './perf-stat.js'
 
-const EVENTS = 'syscalls:sys_enter_*'
+const PREFIX = 'syscalls:sys_enter_'
 
 /**
- * syscount from `perf stat` on every syscalls:sys_enter_* tracepoint. Each interval is its own
- * perf window: collect() ends one and starts the next (events in the gap between are not seen).
- * It counts by syscall only; routing never chooses it for --by process (tools.ts limits).
+ * syscount from one `perf stat -I` on the syscalls:sys_enter_* tracepoints (only those of
+ * --syscall when given: each costs the kernel a grace period to close). Intervals are perf's
+ * ticks, so an interval boundary may fall up to one tick late; nothing is counted twice or lost.
  */
 export const stat: Runner<SyscountOptions> = {
-  async start({options, undo, targetPid}) {
-    const open = () => PerfStat.start([EVENTS], {pid: targetPid}, undo)
-    let window: PerfStat | undefined = await open()
+  async start({options, files, probe, undo, targetPid, interval}) {
+    if (options.by !== 'syscall') {
+      throw new BadInputError(`the perf backend counts by syscall only; use --backend bpf or ftrace for --by ${options.by}`)
+    }
+    const available = (await files.list(`${probe.tracefs!}/events/syscalls`))
+      .filter((name) => name.startsWith('sys_enter_'))
+      .map((name) => name.slice('sys_enter_'.length))
+    const wanted = options.syscalls ? available.filter((name) => options.syscalls!.has(name)) : available
+    if (wanted.length === 0) throw new BadInputError(`no syscalls:sys_enter_ tracepoint for ${[...(options.syscalls ?? [])].join(', ')}`)
+    // A tick short enough that a stop or an interval boundary is never more than half a second off.
+    const tickMs = Math.round(Math.min(500, Math.max(100, ((interval ?? Infinity) * 1000) / 5)))
+    const perf = await PerfStat.start(wanted.map((name) => PREFIX + name), {pid: targetPid}, tickMs, undo)
     return {
-      attach: `perf stat -e '${EVENTS}' ${targetPid === undefined ? '-a' : `-p ${targetPid}`}`,
+      attach: `perf stat -I ${tickMs} -e '${options.syscalls ? wanted.map((n) => PREFIX + n).join(',') : `${PREFIX}*`}' ${targetPid === undefined ? '-a' : `-p ${targetPid}`}`,
       async collect() {
-        const counts = (await window?.stop()) ?? new Map()
-        // The next interval's window, unless the traced process is gone: then there is nothing to count.
-        window = targetPid === undefined || isRunning(targetPid) ? await open().catch(() => undefined) : undefined
-        const bySyscall = [...counts].map(([event, n]): [string, number] => [event.replace(/^syscalls:sys_enter_/, ''), n])
+        const bySyscall = [...perf.collect()].map(([event, n]): [string, number] => [event.slice(PREFIX.length), n])
         return countsFrom('syscall', bySyscall, options.top, options.syscalls)
       },
+      stop: () => perf.finish(),
       // perf stat counts in the kernel and cannot drop events.
       lost: async () => 0,
     }

@@ -7,7 +7,8 @@ export interface ToolOptions {
 }
 
 export interface SyscountOptions extends ToolOptions {
-  by: 'syscall' | 'process'
+  /** process: a thread group (tgid, what ps calls a process); thread: each thread by its own id. */
+  by: 'syscall' | 'process' | 'thread'
   top: number
   /** Only these syscalls (by name), when given. */
   syscalls?: ReadonlySet<string>

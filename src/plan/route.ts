@@ -1,4 +1,4 @@
-import {BadInputError, NotSupportedError} from '../errors.js'
+import {BadInputError, NotSupportedError, PermissionError} from '../errors.js'
 import type {CapabilityResult} from '../probe/types.js'
 import type {BackendName, Candidate, ToolSpec} from './tools.js'
 
@@ -11,6 +11,8 @@ export interface CandidateVerdict {
   chosen: boolean
   /** Why it cannot be used here, one reason per unmet need; empty when usable. */
   reasons: string[]
+  /** What this user lacks for the needs it may not see (they are unknown to it, not absent). */
+  needsPrivilege?: string[]
 }
 
 export interface Route {
@@ -59,7 +61,8 @@ function verdict(tool: ToolSpec, candidate: Candidate, capabilities: Map<string,
   }
   if (!options.implemented(tool.name, candidate.id)) reasons.push('not implemented in this version of diag')
   reasons.push(...(options.refusals?.(candidate) ?? []))
-  return reasons
+  const privileges = [...new Set([...unmet].flatMap((need) => capabilities.get(need)?.needsPrivilege ?? []))]
+  return {reasons, privileges}
 }
 
 /** Picks the first candidate whose needs are all available, or the forced one; says why for each. */
@@ -70,11 +73,20 @@ export function route(tool: ToolSpec, capabilities: CapabilityResult[], options:
   const eligible = (c: {id: string}) => forced.has(c.id)
   let chosen: Candidate | undefined
   const candidates = tool.candidates.map((candidate): CandidateVerdict => {
-    const reasons = verdict(tool, candidate, byName, options)
+    const {reasons, privileges} = verdict(tool, candidate, byName, options)
     const usable = reasons.length === 0
     const isChosen = usable && !chosen && eligible(candidate)
     if (isChosen) chosen = candidate
-    return {id: candidate.id, backend: candidate.backend, method: candidate.method, needs: candidate.needs, usable, chosen: isChosen, reasons}
+    return {
+      id: candidate.id,
+      backend: candidate.backend,
+      method: candidate.method,
+      needs: candidate.needs,
+      usable,
+      chosen: isChosen,
+      reasons,
+      ...(privileges.length ? {needsPrivilege: privileges} : {}),
+    }
   })
   if (chosen) {
     const passedOver = candidates.slice(0, tool.candidates.indexOf(chosen)).filter((c) => eligible(c) && !c.usable)
@@ -85,12 +97,26 @@ export function route(tool: ToolSpec, capabilities: CapabilityResult[], options:
         : `first usable; passed over ${passedOver.map((c) => c.id).join(', ')}`
     return {tool: tool.name, summary: tool.summary, chosen: {id: chosen.id, backend: chosen.backend, method: chosen.method}, why, candidates}
   }
-  return {tool: tool.name, summary: tool.summary, chosen: null, why: force !== undefined ? `no usable ${force} candidate` : 'no candidate is usable here', candidates}
+  const hidden = candidates.some((c) => c.needsPrivilege)
+  const why = `${force ? `no usable ${force} candidate` : 'no candidate is usable here'}${hidden ? ' by this user (some need root)' : ''}`
+  return {tool: tool.name, summary: tool.summary, chosen: null, why, candidates}
 }
 
-/** The error a tool raises when its route has no candidate, listing every reason. */
-export function noRouteError(r: Route): NotSupportedError {
+/**
+ * The error a tool raises when its route has no candidate, listing every reason. When some
+ * candidate is out of reach only because of what this user may not do, that is the answer (exit 4),
+ * with what to get: the kernel may well be able to.
+ */
+export function noRouteError(r: Route): NotSupportedError | PermissionError {
   const lines = r.candidates.map((c) => `  ${c.id}: ${c.usable ? 'usable, but not the backend asked for' : c.reasons.join('; ')}`)
+  const privileges = [...new Set(r.candidates.flatMap((c) => c.needsPrivilege ?? []))]
+  if (privileges.length > 0) {
+    const uid = process.getuid?.()
+    return new PermissionError(
+      `${r.tool} needs what uid ${uid} lacks: ${privileges.join('; ')}. Run diag as root.\n${lines.join('\n')}`,
+      {tool: r.tool, needsPrivilege: privileges, candidates: r.candidates},
+    )
+  }
   return new NotSupportedError(`${r.tool} cannot run on this host: ${r.why}\n${lines.join('\n')}`, {
     tool: r.tool,
     candidates: r.candidates,

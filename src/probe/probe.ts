@@ -8,7 +8,21 @@ import {type KernelVersion, kernelAtLeast, parseKernelRelease} from './kernel-ve
 import {instanceName} from '../tracefs/names.js'
 import {FileProbeCache, type ProbeCache} from './cache.js'
 import {CAPABILITIES} from './table/index.js'
-import {type Capability, type CapabilityResult, type Outcome, type ProbeContext, available, unavailable, unknown} from './types.js'
+import {type Capability, type CapabilityResult, type Outcome, type ProbeContext, available, needsPrivilege, unavailable, unknown} from './types.js'
+
+const CAP_SYS_ADMIN = 21n
+
+/** Whether this process has CAP_SYS_ADMIN in effect (root has). */
+export async function hasSysAdmin(files: HostFiles): Promise<boolean> {
+  if (process.getuid?.() === 0) return true
+  const hex = /^CapEff:\s*([0-9a-f]+)$/m.exec(await files.read('/proc/self/status').catch(() => ''))?.[1]
+  return hex !== undefined && ((BigInt(`0x${hex}`) >> CAP_SYS_ADMIN) & 1n) === 1n
+}
+
+/** An EPERM or EACCES that an unprivileged process met: the kernel refused this user, not the feature. */
+function refusedForLackOfPrivilege(outcome: Outcome, privileged: boolean): boolean {
+  return !privileged && outcome.status === 'unavailable' && /\b(EPERM|EACCES)\b/.test(outcome.detail)
+}
 
 export interface ProbeOptions {
   /** Describe a host whose /proc, /sys and /boot are mounted here; nothing live is run. */
@@ -19,6 +33,8 @@ export interface ProbeOptions {
   files?: HostFiles
   bpf?: () => BpfAddonLoad
   pid?: number
+  /** Whether diag has CAP_SYS_ADMIN; read from /proc/self/status unless given (tests). */
+  privileged?: boolean
   capabilities?: Capability[]
   /** Checked between probes: a signal stops probing, and what was made is still removed. */
   signal?: AbortSignal
@@ -68,6 +84,13 @@ function configDetail(config: KernelConfig, names: string[]): string {
 
 /** When a probe cannot tell (or may not run), the config and then the version decide. */
 function fallback(capability: Capability, kernel: KernelVersion | undefined, config: KernelConfig | undefined, why: Outcome): Outcome {
+  // What this user may not see stays unknown, unless the config says it is not built at all.
+  if (why.needsPrivilege) {
+    const names = capability.config ?? []
+    const verdict = configVerdict(config, names)
+    if (verdict === 'unset') return unavailable('config', `${configDetail(config!, names)}; ${why.detail}`)
+    return verdict === 'set' ? {...why, detail: `${why.detail}; ${configDetail(config!, names)}`} : why
+  }
   if (kernel && capability.minKernel && !kernelAtLeast(kernel, capability.minKernel))
     return unavailable('version', `kernel ${kernel.version} predates ${capability.minKernel}; ${why.detail}`)
   const names = capability.config ?? []
@@ -80,6 +103,8 @@ function fallback(capability: Capability, kernel: KernelVersion | undefined, con
 async function probeOne(capability: Capability, ctx: ProbeContext, cached: Map<string, Outcome> | undefined): Promise<Outcome> {
   const unmet = (capability.needs ?? []).map((name) => ctx.result(name)!).filter((r) => r.status !== 'available')
   const fallBack = (why: Outcome) => fallback(capability, ctx.kernel, ctx.config, why)
+  const hidden = unmet.find((r) => r.needsPrivilege)
+  if (hidden) return fallBack(needsPrivilege('not-run', `needs ${hidden.name}, which this user may not see`, hidden.needsPrivilege))
   if (unmet.some((r) => r.status === 'unknown'))
     return fallBack(unknown('not-run', `needs ${unmet.map((r) => r.name).join(', ')}, which could not be told`))
   if (unmet.length > 0) {
@@ -96,6 +121,7 @@ async function probeOne(capability: Capability, ctx: ProbeContext, cached: Map<s
   } catch (error) {
     outcome = unknown('probe', `probe failed: ${error instanceof Error ? error.message : String(error)}`)
   }
+  if (refusedForLackOfPrivilege(outcome, ctx.privileged)) outcome = needsPrivilege(outcome.evidence, `${outcome.detail} (as uid ${process.getuid?.()})`)
   if (outcome.status === 'unknown') return fallBack(outcome)
   const names = capability.config ?? []
   if (outcome.status === 'unavailable' && ctx.config && configVerdict(ctx.config, names) === 'unset')
@@ -127,6 +153,7 @@ export async function probeHost(options: ProbeOptions, sessionUndo: UndoLog): Pr
   const ctx: ProbeContext = {
     files,
     live,
+    privileged: options.privileged ?? (!live || (await hasSysAdmin(files))),
     pid,
     kernel,
     config,

@@ -26,6 +26,11 @@ export interface Outcome {
   blockedBy?: string[]
   /** The answer of an earlier probe in this boot, from the probe cache (src/probe/cache.ts). */
   cached?: boolean
+  /**
+   * Set when the probe could not tell because this process lacks a privilege (status unknown, never
+   * unavailable): what would let diag see it, as "root" or a capability list.
+   */
+  needsPrivilege?: string
 }
 
 export interface CapabilityResult extends Outcome {
@@ -48,6 +53,8 @@ export interface ProbeContext {
   config: KernelConfig | undefined
   /** Host path of the tracing directory, once the tracefs probe has found or mounted it. */
   tracefs?: string
+  /** CAP_SYS_ADMIN (root): without it an EPERM or EACCES says nothing about the kernel. */
+  privileged: boolean
   /** Reverted as soon as probing ends. */
   undo: UndoLog
   /** Reverted when the command ends: for what the backends still need (a tracefs mount). */
@@ -94,3 +101,11 @@ export const unavailable = (evidence: Evidence, detail: string, value?: string |
 })
 
 export const unknown = (evidence: Evidence, detail: string): Outcome => ({status: 'unknown', evidence, detail})
+
+/** What an unprivileged diag is told it lacks, where a refusal (EPERM, EACCES) may be only its own. */
+export const PRIVILEGE_HINT = 'root, or CAP_BPF and CAP_PERFMON (kernel 5.8+), for bpf() and perf_event_open()'
+
+export const needsPrivilege = (evidence: Evidence, detail: string, what = PRIVILEGE_HINT): Outcome => ({
+  ...unknown(evidence, detail),
+  needsPrivilege: what,
+})

@@ -6,6 +6,8 @@ import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {ResetReport} from '../../src/reset.js'
+import {OWNER_ENV, ownerMark} from '../../src/system/child.js'
+import {isRunning} from '../../src/tracefs/names.js'
 import {diag, diagJson, startDiag, tracingStarted} from '../helpers/cli.js'
 import {type KernelState, isRoot, kernelState} from '../helpers/kernel-state.js'
 
@@ -79,6 +81,26 @@ describe.skipIf(!isRoot)('diag reset (needs root)', () => {
 
     const again = await diag(['reset'])
     expect(again.stdout).toContain('Nothing left behind')
+  })
+
+  it('ends a process a dead diag ran, known by its mark, and no other', async () => {
+    // Three sleeps stand for perf: the mark, not the name, is what reset goes by.
+    const sleeper = (env: Record<string, string>) => execa('sleep', ['300'], {env, reject: false})
+    const orphan = sleeper({[OWNER_ENV]: `${dead}.1`})
+    const ours = sleeper({[OWNER_ENV]: ownerMark()})
+    const unmarked = sleeper({})
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      const run = await diagJson<ResetReport>(['reset'])
+      expect(run.exitCode, run.stderr).toBe(0)
+      expect(run.json.actions).toEqual([{kind: 'process', name: `sleep [${orphan.pid}]`, pid: dead, outcome: 'removed'}])
+      expect(isRunning(orphan.pid!)).toBe(false)
+      expect(isRunning(ours.pid!)).toBe(true)
+      expect(isRunning(unmarked.pid!)).toBe(true)
+    } finally {
+      for (const p of [orphan, ours, unmarked]) p.kill('SIGKILL')
+      await Promise.all([orphan, ours, unmarked])
+    }
   })
 
   // Three different signals at once, so that none is merged into another while pending: diag

@@ -4,7 +4,7 @@ import {parseBlockRequest} from '../../backends/ftrace/block.js'
 import {parseProfiler} from '../../backends/ftrace/functions.js'
 import {parseHist} from '../../backends/ftrace/hist.js'
 import {parseTraceLine} from '../../backends/ftrace/trace-pipe.js'
-import {parsePerfStat} from '../../backends/perf/perf-stat.js'
+import {IntervalBlocks} from '../../backends/perf/perf-stat.js'
 import {Deltas} from '../../src/result/deltas.js'
 import {countsFrom, log2Histogram, log2Slot} from '../../src/result/normalize.js'
 import {requestStartEvent} from '../../src/tracefs/block-events.js'
@@ -24,6 +24,10 @@ describe('trace_pipe lines', () => {
   it('reads comms with spaces and dashes, and old kernels without flags', () => {
     expect(parseTraceLine('   kworker/u4:1-ev-77    [001]  1.000001: sched_switch: prev_comm=a')).toMatchObject({comm: 'kworker/u4:1-ev', pid: 77})
     expect(parseTraceLine('  Web Content-3141  [001] d..2. 10.5: sched_wakeup: comm=x pid=1')).toMatchObject({comm: 'Web Content', pid: 3141})
+  })
+  it('reads the thread group where the instance records it (record-tgid)', () => {
+    expect(parseTraceLine('  diag-workload-4242    (   4240) [001] ..... 10.5: sys_enter: NR 110 (0)')).toMatchObject({pid: 4242, tgid: 4240, event: 'sys_enter'})
+    expect(parseTraceLine('  kworker-77    (-------) [001] ..... 10.5: sys_enter: NR 1 (0)')).toMatchObject({pid: 77, tgid: undefined})
   })
   it('reads function tracer lines, which have no event name', () => {
     expect(parseTraceLine('    cat-5000  [000] ...1.  77.000100: vfs_read <-ksys_read')).toMatchObject({event: 'function', body: 'vfs_read <-ksys_read'})
@@ -79,13 +83,32 @@ Totals:
   })
 })
 
-describe('perf stat -x, output', () => {
-  it('reads counts, and "<not counted>" as zero', () => {
-    const counts = parsePerfStat('Events disabled\nEvents enabled\n2000,,syscalls:sys_enter_getppid,5004123,100.00,,\n<not counted>,,syscalls:sys_enter_read,0,100.00,,\n')
-    expect([...counts]).toEqual([
+describe('perf stat -x, -I output', () => {
+  it('adds up whole interval blocks only, and reads "<not counted>" as zero', () => {
+    const blocks = new IntervalBlocks(2)
+    blocks.push('Events disabled\nEvents enabled\n     0.500123,2000,,syscalls:sys_enter_getppid,5004123,100.00,,\n     0.500123,7,,sys')
+    // Half a block so far: nothing to take, and no block counted.
+    expect(blocks.blocks).toBe(0)
+    blocks.push('calls:sys_enter_read,5004123,100.00,,\n     1.000200,<not counted>,,syscalls:sys_enter_getppid,0,100.00,,\n')
+    expect(blocks.blocks).toBe(1)
+    expect([...blocks.take()]).toEqual([
       ['syscalls:sys_enter_getppid', 2000],
-      ['syscalls:sys_enter_read', 0],
+      ['syscalls:sys_enter_read', 7],
     ])
+    blocks.push('     1.000200,3,,syscalls:sys_enter_read,0,100.00,,\n     1.2,1,,syscalls:sys_enter_read,0,100.00,,\n')
+    expect([...blocks.take()]).toEqual([
+      ['syscalls:sys_enter_getppid', 0],
+      ['syscalls:sys_enter_read', 3],
+    ])
+    expect([...blocks.take()]).toEqual([])
+  })
+
+  it('wakes a waiter at the next whole block', async () => {
+    const blocks = new IntervalBlocks(1)
+    const next = blocks.next(5000)
+    blocks.push('     0.25,1,,syscalls:sys_enter_read,0,100.00,,\n')
+    await next
+    expect(blocks.blocks).toBe(1)
   })
 })
 

@@ -5,9 +5,12 @@
 //   diag-workload read FILE N      N one-byte pread()s of FILE (N vfs_read calls)
 //   diag-workload dwrite FILE N    N 4 KiB O_DIRECT writes to FILE (a block device or a file)
 //   diag-workload wakeups N        N pipe round trips between two processes (2N wakeups)
+//   diag-workload calls N          N getppid, 2N getpid, 3N getuid and 4N getgid syscalls
+//   diag-workload threads T N      T threads making N getppid syscalls each, main thread none
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +26,11 @@ static long count(const char *text) {
     exit(2);
   }
   return n;
+}
+
+static void *getppid_thread(void *n) {
+  for (long i = (long)n; i > 0; i--) syscall(SYS_getppid);
+  return NULL;
 }
 
 static int fail(const char *what) {
@@ -50,6 +58,24 @@ int main(int argc, char **argv) {
   if (argc == 4 && strcmp(argv[1], "nosys") == 0) {  // a syscall number the kernel does not have
     long nr = count(argv[2]);
     for (long i = count(argv[3]); i > 0; i--) syscall(nr);
+    return 0;
+  }
+  if (argc == 3 && strcmp(argv[1], "calls") == 0) {
+    // Through syscall(), so that no libc caching can skip one.
+    long n = count(argv[2]);
+    for (long i = 0; i < n; i++) syscall(SYS_getppid);
+    for (long i = 0; i < 2 * n; i++) syscall(SYS_getpid);
+    for (long i = 0; i < 3 * n; i++) syscall(SYS_getuid);
+    for (long i = 0; i < 4 * n; i++) syscall(SYS_getgid);
+    return 0;
+  }
+  if (argc == 4 && strcmp(argv[1], "threads") == 0) {
+    long threads = count(argv[2]), n = count(argv[3]);
+    pthread_t ids[64];
+    if (threads > 64) threads = 64;
+    for (long t = 0; t < threads; t++)
+      if (pthread_create(&ids[t], NULL, getppid_thread, (void *)n)) return fail("pthread_create");
+    for (long t = 0; t < threads; t++) pthread_join(ids[t], NULL);
     return 0;
   }
   if (argc == 4 && strcmp(argv[1], "read") == 0) {
@@ -89,6 +115,6 @@ int main(int argc, char **argv) {
     waitpid(child, &status, 0);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
   }
-  fprintf(stderr, "usage: diag-workload getppid N [P] | nosys NR N | read FILE N | dwrite FILE N | wakeups N\n");
+  fprintf(stderr, "usage: diag-workload getppid N [P] | nosys NR N | calls N | threads T N | read FILE N | dwrite FILE N | wakeups N\n");
   return 2;
 }

@@ -1,7 +1,7 @@
 import {errnoName} from '../../errors.js'
 import {eventGroup} from '../../tracefs/names.js'
 import {type PrivateMount, mountPrivateTracefs} from '../../tracefs/private-mount.js'
-import {type Capability, type Outcome, type ProbeContext, available, unavailable, unknown} from '../types.js'
+import {type Capability, type Outcome, type ProbeContext, available, needsPrivilege, unavailable, unknown} from '../types.js'
 
 // Where the host may have mounted the tracing files: tracefs' own mount point since 4.1, or
 // debugfs' tracing/ directory on older kernels and where only debugfs is mounted.
@@ -32,7 +32,14 @@ async function tracingDir(ctx: ProbeContext): Promise<Outcome> {
     }
   }
   if (!ctx.live) return unknown('not-run', 'not mounted under the host root, and diag mounts only on the running host')
-  if (process.getuid?.() !== 0) return unknown('file', 'not mounted, and mounting it needs root')
+  if (!ctx.privileged) {
+    // Mounted but closed to this user (tracefs is mode 0700): say so, rather than "not mounted".
+    const mounts = await ctx.files.read('/proc/self/mounts').catch(() => '')
+    const mounted = TRACING_DIRS.find(({dir}) => mounts.split('\n').some((line) => line.split(' ')[1] === dir))
+    return mounted
+      ? needsPrivilege('file', `mounted at ${mounted.dir}, but uid ${process.getuid?.()} may not read it`, 'root to read tracefs (mode 0700)')
+      : needsPrivilege('file', 'not mounted, and mounting it needs root', 'root to mount tracefs')
+  }
   // Not mounted: diag mounts it privately for this run rather than changing the host's mounts.
   const filesystems = await ctx.files.read('/proc/filesystems').catch(() => '')
   for (const {fstype} of TRACING_DIRS) {

@@ -1,0 +1,197 @@
+import {readFileSync, readdirSync} from 'node:fs'
+
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import type {CapabilitiesReport} from '../../src/plan/report.js'
+import type {ResetReport} from '../../src/reset.js'
+import type {Counts, ToolResult} from '../../src/result/model.js'
+import {ownedProcesses} from '../../src/system/child.js'
+import {isRunning} from '../../src/tracefs/names.js'
+import {diag, diagJson, startDiag, tracingStarted} from '../helpers/cli.js'
+import {type KernelState, isRoot, kernelState} from '../helpers/kernel-state.js'
+import {WORKLOAD, workloadBuilt} from '../helpers/workload.js'
+
+// syscount's candidates on every backend; each test runs where the host can, and says why not.
+const SYSCOUNT = ['bpf-tp-btf', 'bpf-tracepoint', 'ftrace-hist', 'perf-stat', 'ftrace-stream']
+// perf stat counts by syscall only.
+const BY_WHO = SYSCOUNT.filter((c) => c !== 'perf-stat')
+// A few syscalls of the loader, the exit, or a thread's start may come on top of a loop's own.
+const HANDFUL = 5
+
+function rows(result: ToolResult): Counts['rows'] {
+  const total = new Map<string, number>()
+  for (const interval of result.intervals) for (const row of (interval.data as Counts).rows) total.set(row.key, (total.get(row.key) ?? 0) + row.count)
+  return [...total].map(([key, count]) => ({key, count}))
+}
+
+const count = (result: ToolResult, key: string) => rows(result).find((r) => r.key === key)?.count ?? 0
+
+/** Every process whose parent is pid, with their children, as /proc has them now. */
+function descendants(pid: number): number[] {
+  const found: number[] = []
+  for (const task of readdirSync(`/proc/${pid}/task`, {withFileTypes: false}).map(String)) {
+    let children: string
+    try {
+      children = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8')
+    } catch {
+      continue
+    }
+    for (const child of children.split(/\s+/).filter(Boolean).map(Number)) found.push(child, ...descendants(child))
+  }
+  return found
+}
+
+async function gone(pids: number[], timeoutMs: number): Promise<number[]> {
+  const deadline = Date.now() + timeoutMs
+  let left = pids.filter(isRunning)
+  while (left.length > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    left = left.filter(isRunning)
+  }
+  return left
+}
+
+describe.skipIf(!isRoot || !workloadBuilt)('what diag starts, and what it counts of a traced command (needs root)', () => {
+  let before: KernelState
+  let usable: Map<string, string | undefined>
+
+  beforeAll(async () => {
+    before = await kernelState()
+    const report = (await diagJson<CapabilitiesReport>(['capabilities'])).json
+    const route = report.tools.find((t) => t.tool === 'syscount')!
+    usable = new Map(route.candidates.map((c) => [c.id, c.usable ? undefined : c.reasons.join('; ')]))
+  })
+
+  afterAll(async () => {
+    expect(ownedProcesses().filter((p) => !p.ownerRunning)).toEqual([])
+    expect(await kernelState()).toEqual(before)
+  })
+
+  const unusable = (candidate: string) => usable.get(candidate) && `this host cannot run ${candidate}: ${usable.get(candidate)}`
+
+  // diag's old gate, a /bin/sh, added dup2, close x3 and fcntl x2 of its own after the release.
+  it.for(SYSCOUNT)("syscount on %s counts a traced command's own syscalls exactly, from its execve", async (candidate, context) => {
+    const why = unusable(candidate)
+    if (why) return context.skip(why)
+    const n = 1000
+    const run = await diagJson<ToolResult>(['syscount', '--backend', candidate, '--', WORKLOAD, 'calls', String(n)])
+    expect(run.exitCode, run.stderr).toBe(0)
+    expect(run.json.backend.candidate).toBe(candidate)
+    const counted = Object.fromEntries(['execve', 'getppid', 'getpid', 'getuid', 'getgid', 'dup2', 'close', 'fcntl'].map((name) => [name, count(run.json, name)]))
+    expect(counted).toEqual({execve: 1, getppid: n, getpid: 2 * n, getuid: 3 * n, getgid: 4 * n, dup2: 0, close: 0, fcntl: 0})
+  })
+
+  it.for(BY_WHO)('syscount on %s: --by process is the thread group, --by thread each thread', async (candidate, context) => {
+    const why = unusable(candidate)
+    if (why) return context.skip(why)
+    const threads = 4
+    const n = 5000
+    const command = ['--', WORKLOAD, 'threads', String(threads), String(n)]
+    const byProcess = await diagJson<ToolResult>(['syscount', '--backend', candidate, '--by', 'process', ...command])
+    expect(byProcess.exitCode, byProcess.stderr).toBe(0)
+    // One process: the command, with its threads' calls and its own few.
+    const processes = rows(byProcess.json)
+    expect(processes, JSON.stringify(processes)).toHaveLength(1)
+    expect(processes[0].key).toMatch(/^diag-workload \[\d+\]$/)
+    expect(processes[0].count).toBeGreaterThanOrEqual(threads * n)
+
+    const byThread = await diagJson<ToolResult>(['syscount', '--backend', candidate, '--by', 'thread', ...command])
+    expect(byThread.exitCode, byThread.stderr).toBe(0)
+    const perThread = rows(byThread.json)
+    // The main thread and the four workers, each worker with its own n getppid.
+    expect(perThread, JSON.stringify(perThread)).toHaveLength(threads + 1)
+    const workers = perThread.filter((r) => r.count >= n)
+    expect(workers, JSON.stringify(perThread)).toHaveLength(threads)
+    for (const worker of workers) expect(worker.count).toBeLessThanOrEqual(n + 2 * HANDFUL)
+  })
+
+  it('syscount on perf-stat refuses --by process and --by thread before touching the kernel', async () => {
+    for (const by of ['process', 'thread']) {
+      const run = await diag(['syscount', '--backend', 'perf-stat', '--by', by, '-d', '1'])
+      expect(run.exitCode, run.stderr).toBe(2)
+    }
+  })
+
+  describe('perf stat', () => {
+    it('stops counting within a second of the duration, and seconds is the traced time', async (context) => {
+      const why = unusable('perf-stat')
+      if (why) return context.skip(why)
+      const tracer = startDiag(['syscount', '--backend', 'perf-stat', '--duration', '2'])
+      let started = 0
+      let printed = 0
+      let output = ''
+      tracer.stdout!.on('data', (chunk: Buffer) => {
+        output += chunk
+        if (!started && output.includes('syscount: perf backend')) started = Date.now()
+        if (!printed && output.includes('SYSCALL')) printed = Date.now()
+      })
+      const run = await tracer
+      expect(run.exitCode, String(run.stderr)).toBe(0)
+      expect(started).toBeGreaterThan(0)
+      // The table comes out when counting stops: the duration, and less than a second more.
+      expect(printed - started).toBeLessThan(3000)
+      expect(printed - started).toBeGreaterThanOrEqual(2000)
+    })
+
+    it('reports the traced time as seconds, not the time perf takes to set up or close', async (context) => {
+      const why = unusable('perf-stat')
+      if (why) return context.skip(why)
+      const run = await diagJson<ToolResult>(['syscount', '--backend', 'perf-stat', '--duration', '2'])
+      expect(run.exitCode, run.stderr).toBe(0)
+      expect(run.json.seconds).toBeGreaterThanOrEqual(2)
+      expect(run.json.seconds).toBeLessThan(2.5)
+      expect(run.json.intervals).toHaveLength(1)
+      expect(run.json.intervals[0].seconds).toBeLessThan(2.5)
+    })
+
+    it('stops counting within a second of SIGINT', async (context) => {
+      const why = unusable('perf-stat')
+      if (why) return context.skip(why)
+      const tracer = startDiag(['syscount', '--backend', 'perf-stat'])
+      await tracingStarted(tracer, 'Hit Ctrl-C')
+      await new Promise((resolve) => setTimeout(resolve, 1000))
+      const signalled = Date.now()
+      let printed = 0
+      tracer.stdout!.on('data', (chunk: Buffer) => {
+        if (!printed && String(chunk).includes('SYSCALL')) printed = Date.now()
+      })
+      tracer.kill('SIGINT')
+      const run = await tracer
+      expect(run.exitCode, String(run.stderr)).toBe(0)
+      expect(printed).toBeGreaterThan(0)
+      expect(printed - signalled).toBeLessThan(1000)
+    })
+
+    it('with --syscall opens only those tracepoints, and returns in under 4 s', async (context) => {
+      const why = unusable('perf-stat')
+      if (why) return context.skip(why)
+      const start = Date.now()
+      const run = await diagJson<ToolResult>(['syscount', '--backend', 'perf-stat', '--syscall', 'getppid', '--duration', '2'])
+      expect(run.exitCode, run.stderr).toBe(0)
+      expect(Date.now() - start).toBeLessThan(4000)
+      expect(run.json.backend.attach).toContain('syscalls:sys_enter_getppid')
+    })
+  })
+
+  // After kill -9, what diag started dies with it (the parent-death signal), and diag reset
+  // leaves nothing: no process, instance, event or BPF program.
+  it.for(SYSCOUNT)('after kill -9 of diag syscount on %s, nothing of it is left once diag reset ran', async (candidate, context) => {
+    const why = unusable(candidate)
+    if (why) return context.skip(why)
+    // This test's own before: other helpers' runs between tests are no concern of it.
+    const state = await kernelState()
+    const tracer = startDiag(['syscount', '--backend', candidate, '--', 'sleep', '300'])
+    await tracingStarted(tracer, `syscount: `)
+    const started = descendants(tracer.pid!)
+    expect(started.length).toBeGreaterThan(0)
+    tracer.kill('SIGKILL')
+    await tracer
+    const reset = await diagJson<ResetReport>(['reset'])
+    expect(reset.exitCode, reset.stderr).toBe(0)
+    for (const action of reset.json.actions) expect(action).toMatchObject({pid: tracer.pid, outcome: 'removed'})
+    // perf closes its counters as it dies; the kernel takes a grace period for each.
+    expect(await gone(started, 30_000)).toEqual([])
+    expect(ownedProcesses().filter((p) => p.ownerPid === tracer.pid)).toEqual([])
+    expect(await kernelState()).toEqual(state)
+  })
+})

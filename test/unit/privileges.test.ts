@@ -1,0 +1,40 @@
+import {describe, expect, it} from 'vitest'
+
+import {EXIT} from '../../src/errors.js'
+import {noRouteError, route} from '../../src/plan/route.js'
+import {findTool} from '../../src/plan/tools.js'
+import {probeHost} from '../../src/probe/probe.js'
+import {type Capability, unavailable} from '../../src/probe/types.js'
+import {UndoLog} from '../../src/system/undo.js'
+import {FAKE_KERNELS, makeFakeHost} from '../helpers/fake-host.js'
+
+const noAddon = () => ({ok: false as const, reason: 'no addon in unit tests', tried: []})
+
+// A probe the kernel refuses with EPERM, and one whose config says it is not built.
+const TABLE: Capability[] = [
+  {name: 'bpf-syscall', section: 'bpf', description: 'bpf()', minKernel: '3.18', config: ['BPF_SYSCALL'], live: false, probe: () => unavailable('probe', 'bpf() refused: EPERM')},
+  {name: 'bpf-map-hash', section: 'bpf', description: 'hash maps', minKernel: '3.19', needs: ['bpf-syscall'], live: false, probe: () => unavailable('probe', 'never run')},
+]
+
+describe('without privileges', () => {
+  it('an EPERM is unknown (what the user may not see), and so is what needs it; with root it is unavailable', async () => {
+    const host = makeFakeHost(FAKE_KERNELS['5.15'])
+    const probe = (privileged: boolean) => probeHost({hostRoot: host.root, bpf: noAddon, capabilities: TABLE, privileged}, new UndoLog())
+    const user = (await probe(false)).capabilities
+    expect(user[0]).toMatchObject({name: 'bpf-syscall', status: 'unknown', needsPrivilege: expect.stringContaining('CAP_BPF')})
+    expect(user[1]).toMatchObject({name: 'bpf-map-hash', status: 'unknown', needsPrivilege: expect.stringContaining('CAP_BPF')})
+    const root = (await probe(true)).capabilities
+    host.remove()
+    expect(root[0]).toMatchObject({name: 'bpf-syscall', status: 'unavailable'})
+    expect(root[0].needsPrivilege).toBeUndefined()
+  })
+
+  it('a tool with no route for lack of privilege fails with exit 4, saying what is needed', () => {
+    const syscount = findTool('syscount')!
+    const hidden = {status: 'unknown' as const, evidence: 'probe' as const, detail: 'bpf() refused: EPERM', needsPrivilege: 'root, or CAP_BPF and CAP_PERFMON'}
+    const capabilities = [...new Set(syscount.candidates.flatMap((c) => c.needs))].map((name) => ({name, section: 'bpf' as const, description: name, minKernel: null, ...hidden}))
+    const error = noRouteError(route(syscount, capabilities, {implemented: () => true}))
+    expect(error.exitCode).toBe(EXIT.permission)
+    expect(error.message).toMatch(/needs what uid \d+ lacks: root, or CAP_BPF and CAP_PERFMON\. Run diag as root\./)
+  })
+})
