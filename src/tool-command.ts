@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {DiagCommand} from './command.js'
+import {backendChoices} from './help.js'
 import type {ToolOptions} from './plan/options.js'
 import {renderFooter, renderHeader, renderInterval} from './render/result.js'
 import type {ToolResult} from './result/model.js'
@@ -26,6 +27,13 @@ export abstract class ToolCommand extends DiagCommand {
     duration: seconds({char: 'd', summary: 'Seconds to trace (default: until Ctrl-C, or until the command exits)'}),
     interval: seconds({char: 'i', summary: 'Print a result every this many seconds'}),
     backend: Flags.string({char: 'b', summary: 'Force a backend (bpf, ftrace, perf) or a candidate id, as `diag capabilities` lists them'}),
+  }
+
+  /** --backend with the tool's own choices, so that completion offers them and oclif checks them. */
+  static backendFlag(tool: string) {
+    const {char} = ToolCommand.sessionFlags.backend
+    const summary = 'Force a backend (bpf, ftrace, perf) or a candidate id, as listed under Backends below'
+    return Flags.string({char, summary, options: backendChoices(tool), helpValue: '<backend|id>'})
   }
 
   /** biolatency's and runqlat's histogram unit; histogramUnit() turns it into the result's. */
