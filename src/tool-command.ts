@@ -4,6 +4,7 @@ import {DiagCommand} from './command.js'
 import {backendChoices} from './help.js'
 import type {ToolOptions} from './plan/options.js'
 import {renderFooter, renderHeader, renderInterval} from './render/result.js'
+import {terminalStyle} from './render/style.js'
 import type {ToolResult} from './result/model.js'
 import {checkFunctionPattern} from './tracefs/functions.js'
 import {runTool} from './run.js'
@@ -74,7 +75,7 @@ export abstract class ToolCommand extends DiagCommand {
         this.log(renderHeader(r).join('\n'))
         if (!flags.duration && !command) this.log('Tracing... Hit Ctrl-C to end.')
       },
-      onInterval: (r, i) => text && this.log(renderInterval(r, i).join('\n')),
+      onInterval: (r, i) => text && this.log(renderInterval(r, i, terminalStyle()).join('\n')),
     })
     if (text) for (const line of renderFooter(result)) this.log(line)
     return result
