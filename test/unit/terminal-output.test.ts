@@ -1,4 +1,4 @@
-import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -101,8 +101,10 @@ describe.skipIf(!hasScript)('text output in a pseudo-terminal (script from util-
     expect(lines.join('\n')).toContain('| p50')
   })
 
-  it('--json never carries colour, even on a terminal', async () => {
-    const lines = await inTerminal(120, ['show', saved('histogram'), '--json'])
+  it('--json never carries colour, even on a terminal with an oclif colour theme', async () => {
+    mkdirSync(path.join(dir, 'config', 'diag'), {recursive: true})
+    writeFileSync(path.join(dir, 'config', 'diag', 'theme.json'), JSON.stringify({json: {key: 'red', string: 'green', brace: 'blue'}}))
+    const lines = await inTerminal(120, ['show', saved('histogram'), '--json'], {XDG_CONFIG_HOME: path.join(dir, 'config')})
     const text = lines.join('\n')
     expect(text).not.toMatch(/\u001B/)
     expect(JSON.parse(text)).toEqual(histogram)
