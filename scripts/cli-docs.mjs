@@ -3,7 +3,6 @@
 // a man page per command (dist/man/man1/diag-<command>.1, and diag.1), and the bash and zsh
 // completion functions (dist/completion/diag.bash, dist/completion/_diag). Runs at the end of
 // `npm run build:ts`; scripts/setup.sh installs the results.
-import {execFileSync} from 'node:child_process'
 import {mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
@@ -112,27 +111,35 @@ function mainPage() {
 }
 
 /**
- * oclif's completion functions (from @oclif/plugin-autocomplete, generated into a scratch cache):
- * zsh's completes commands, flags and the values of flags with a fixed set (--backend); bash's only
- * commands and flags, so diag's bash function answers flag values and `diag help COMMAND` itself,
- * from the same definitions, and hands everything else to oclif's.
+ * The completion functions, written by oclif's @oclif/plugin-autocomplete from the command
+ * definitions. The plugin is loaded here only, not in diag itself: its `diag autocomplete` would set
+ * up its own bash function, which completes commands and flag names but no flag values. zsh's
+ * completes the values of flags with a fixed set (--backend); for bash, diag's function answers flag
+ * values and `diag help COMMAND` itself, from the same definitions, and hands the rest to oclif's.
  */
-function completions() {
+async function completions() {
+  // The plugin writes its functions into its cache directory: a scratch one.
   const cache = mkdtempSync(path.join(tmpdir(), 'diag-completion-'))
+  const withPlugin = await Config.load({root, pluginAdditions: {core: ['@oclif/plugin-autocomplete']}})
+  const Create = await withPlugin.findCommand('autocomplete:create', {must: true}).load()
+  // Complete diag's commands (and help), not the plugin's own.
+  const plugins = withPlugin.getPluginsList().filter((p) => p.name !== '@oclif/plugin-autocomplete')
+  const config = Object.create(withPlugin, {getPluginsList: {value: () => plugins}, cacheDir: {value: cache}})
+  let zsh, oclifBash
   try {
-    execFileSync(process.execPath, [path.join(root, 'bin', 'run.js'), 'autocomplete', '--refresh-cache'], {
-      env: {...process.env, XDG_CACHE_HOME: cache},
-      stdio: 'ignore',
-    })
-    const functions = path.join(cache, bin, 'autocomplete', 'functions')
-    const zsh = readFileSync(path.join(functions, 'zsh', `_${bin}`), 'utf8')
-    const oclifBash = readFileSync(path.join(functions, 'bash', `${bin}.bash`), 'utf8').replace(/^complete -F .*$/m, '')
-    const cases = commands.flatMap((c) =>
-      Object.values(c.flags)
-        .filter((f) => f.options && !f.hidden)
-        .map((f) => `    "${c.id} --${f.name}"${f.char ? `|"${c.id} -${f.char}"` : ''}) values="${f.options.join(' ')}" ;;`),
-    )
-    const bash = `${oclifBash.trimEnd()}
+    await new Create([], config).run()
+    const functions = path.join(cache, 'autocomplete', 'functions')
+    zsh = readFileSync(path.join(functions, 'zsh', `_${bin}`), 'utf8')
+    oclifBash = readFileSync(path.join(functions, 'bash', `${bin}.bash`), 'utf8').replace(/^complete -F .*$/m, '')
+  } finally {
+    rmSync(cache, {recursive: true, force: true})
+  }
+  const cases = commands.flatMap((c) =>
+    Object.values(c.flags)
+      .filter((f) => f.options && !f.hidden)
+      .map((f) => `    "${c.id} --${f.name}"${f.char ? `|"${c.id} -${f.char}"` : ''}) values="${f.options.join(' ')}" ;;`),
+  )
+  const bash = `${oclifBash.trimEnd()}
 
 # diag: values of flags with a fixed set (--backend, --by, --unit) and the command after \`help\`.
 _${bin}_complete()
@@ -156,10 +163,7 @@ ${cases.join('\n')}
 
 complete -F _${bin}_complete ${bin}
 `
-    return {bash, zsh}
-  } finally {
-    rmSync(cache, {recursive: true, force: true})
-  }
+  return {bash, zsh}
 }
 
 const manDir = path.join(root, 'dist', 'man', 'man1')
@@ -168,7 +172,7 @@ writeFileSync(path.join(manDir, `${bin}.1`), mainPage())
 for (const command of commands) writeFileSync(path.join(manDir, `${bin}-${command.id}.1`), commandPage(command))
 const completionDir = path.join(root, 'dist', 'completion')
 mkdirSync(completionDir, {recursive: true})
-const {bash, zsh} = completions()
+const {bash, zsh} = await completions()
 writeFileSync(path.join(completionDir, `${bin}.bash`), bash)
 writeFileSync(path.join(completionDir, `_${bin}`), zsh)
 console.log(`cli-docs: ${commands.length + 1} man pages in ${path.relative(root, manDir)}, bash and zsh completion in ${path.relative(root, completionDir)}`)
