@@ -21,9 +21,9 @@ import {schemaErrors} from '../helpers/schema.js'
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const MULTIARCH = 'x86_64-linux-gnu'
 
-/** The newest nodejs version the Debian archive (not a third-party repository) offers. */
-async function debianNodeVersion(): Promise<string | undefined> {
-  const {stdout} = await execa('apt-cache', ['madison', 'nodejs'], {reject: false})
+/** The newest version of a package the Debian archive (not a third-party repository) offers. */
+async function debianVersion(name: string): Promise<string | undefined> {
+  const {stdout} = await execa('apt-cache', ['madison', name], {reject: false})
   return stdout
     .split('\n')
     .map((line) => line.split('|').map((field) => field.trim()))
@@ -32,7 +32,7 @@ async function debianNodeVersion(): Promise<string | undefined> {
 
 /** Downloads and unpacks nodejs, libnode108, libnode-dev and their dependencies this host lacks. */
 async function unpackDebianNode(dir: string): Promise<string> {
-  const version = await debianNodeVersion()
+  const version = await debianVersion('nodejs')
   if (!version) throw new Error('apt-cache knows no nodejs from the Debian archive')
   const wanted = [`nodejs=${version}`, `libnode108=${version}`, `libnode-dev=${version}`]
   const depends = await execa('apt-cache', ['depends', '--no-recommends', '--no-suggests', '--no-conflicts', '--no-breaks', '--no-replaces', '--no-enhances', ...wanted])
@@ -109,6 +109,23 @@ describe.skipIf(!canTry)("Debian 12's own Node.js (needs root, apt-get and unsha
     const report = JSON.parse(run.stdout) as CapabilitiesReport
     expect(schemaErrors('capabilities', report)).toBe('')
     expect(report.capabilities.find((c) => c.name === 'bpf-syscall')?.status).toBe('available')
+  }, 360_000)
+
+  it("installs diag's npm packages with Debian's npm version (npm ci)", async (context) => {
+    context.skip(!root, unavailable)
+    // Debian's npm package is npm 9.2.0 spread over some 300 packages; the same npm from the npm
+    // registry stands in for it.
+    const npmVersion = (await debianVersion('npm'))?.replace(/[~+-].*$/, '')
+    context.skip(!npmVersion, 'apt-cache knows no npm from the Debian archive')
+    const pack = await execa('npm', ['pack', '--silent', `npm@${npmVersion}`], {cwd: dir, reject: false})
+    context.skip(pack.exitCode !== 0, `npm@${npmVersion} could not be downloaded: ${pack.stderr.split('\n')[0]}`)
+    await execa('tar', ['xzf', pack.stdout.trim(), '--one-top-level=npm'], {cwd: dir})
+    const project = path.join(dir, 'project')
+    await execa('mkdir', ['-p', project])
+    await execa('cp', [path.join(ROOT, 'package.json'), path.join(ROOT, 'package-lock.json'), project])
+    const run = await withDebianNode(root!, `cd ${project} && node ${dir}/npm/package/bin/npm-cli.js --version && node ${dir}/npm/package/bin/npm-cli.js ci --no-audit --no-fund`, {}, 300_000)
+    expect(run.exitCode, run.stderr).toBe(0)
+    expect(run.stdout).toMatch(new RegExp(`^${npmVersion!.replaceAll('.', '\\.')}\n[\\s\\S]*added \\d+ packages`))
   }, 360_000)
 
   it("passes diag's unit tests", async (context) => {
