@@ -94,6 +94,19 @@ describe.skipIf(!hasScript)('text output in a pseudo-terminal (script from util-
     })
   }
 
+  it("colours the capabilities table's answers, and leaves it plain with NO_COLOR or piped", async () => {
+    // --host-root / reads the host's files and runs no probe: nothing here touches the kernel.
+    const coloured = (await inTerminal(120, ['capabilities', '--host-root', '/'], {NO_COLOR: ''})).join('\n')
+    expect(coloured).toMatch(/^ {2}\S+ +\u001B\[32m\+ yes\u001B\[0m {2}/m)
+    expect(coloured).toContain('\u001B[1mBPF\u001B[0m')
+    const noColor = (await inTerminal(120, ['capabilities', '--host-root', '/'], {NO_COLOR: '1'})).join('\n')
+    const piped = await diag(['capabilities', '--host-root', '/'])
+    for (const text of [noColor, piped.stdout]) {
+      expect(text).not.toMatch(/\u001B/)
+      expect(text).toMatch(/^ {2}\S+ +\+ yes {2}/m)
+    }
+  })
+
   it('with NO_COLOR, uses the width but no colour', async () => {
     const lines = await inTerminal(200, ['show', saved('histogram')], {NO_COLOR: '1'})
     expect(lines.join('\n')).not.toMatch(ANSI)
