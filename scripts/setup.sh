@@ -60,4 +60,8 @@ fi
 
 npm ci --no-audit --no-fund
 npm run build
-./scripts/install.sh
+if [ "$(id -u)" = 0 ] || [ -n "${DIAG_PREFIX:-}" ]; then
+  ./scripts/install.sh
+else
+  echo "setup: diag is built; to put it on PATH: sudo ./scripts/install.sh (or DIAG_PREFIX=~/.local ./scripts/install.sh)"
+fi
