@@ -1,4 +1,5 @@
-import {readFileSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
@@ -85,5 +86,25 @@ describe('help and man pages', () => {
     const run = await diag(['syscount', '--backend', 'nope'])
     expect(run.exitCode).toBe(EXIT.badInput)
     expect(run.stderr).toMatch(/bpf-tp-btf/)
+  })
+})
+
+describe('scripts/install.sh', () => {
+  it('puts diag, its man pages and its completion under a prefix, working from any directory', async () => {
+    const prefix = mkdtempSync(path.join(tmpdir(), 'diag-install-'))
+    try {
+      await execa(path.join(ROOT, 'scripts', 'install.sh'), [prefix])
+      const env = {PATH: `${prefix}/bin:${process.env.PATH}`, MANPATH: `${prefix}/share/man`}
+      const version = await execa('diag', ['--version'], {cwd: '/', env})
+      expect(version.stdout).toMatch(/^diag \d/)
+      const help = await execa('diag', ['help', 'syscount'], {cwd: '/', env})
+      expect(help.stdout).toContain('bpf-tp-btf')
+      const man = await execa('man', ['-w', 'diag-syscount'], {cwd: '/', env})
+      expect(man.stdout).toBe(path.join(ROOT, 'dist', 'man', 'man1', 'diag-syscount.1'))
+      expect(readFileSync(path.join(prefix, 'share', 'bash-completion', 'completions', 'diag'), 'utf8')).toContain('complete -F _diag_complete diag')
+      expect(readFileSync(path.join(prefix, 'share', 'zsh', 'site-functions', '_diag'), 'utf8')).toMatch(/^#compdef diag/)
+    } finally {
+      rmSync(prefix, {recursive: true, force: true})
+    }
   })
 })
