@@ -5,6 +5,7 @@ import {BadInputError} from '../src/errors.js'
 import {type CapabilitiesReport, capabilitiesReport} from '../src/plan/report.js'
 import {probeHost} from '../src/probe/probe.js'
 import {renderCapabilities} from '../src/render/capabilities.js'
+import {terminalStyle} from '../src/render/style.js'
 import {NodeFiles} from '../src/system/files.js'
 
 export default class Capabilities extends DiagCommand {
@@ -32,7 +33,7 @@ Each capability is available, unavailable or unknown, with the evidence it rests
       throw new BadInputError(`--host-root ${hostRoot} has no proc/ directory: mount the host's /proc there`)
     const probe = await probeHost({hostRoot, signal: this.abort.signal, refresh: flags.refresh}, this.undo)
     const report = capabilitiesReport(probe, new Date())
-    if (!this.jsonEnabled()) this.log(renderCapabilities(report))
+    if (!this.jsonEnabled()) this.log(renderCapabilities(report, terminalStyle()))
     return report
   }
 }

@@ -2,12 +2,14 @@ import {Flags} from '@oclif/core'
 
 import type {FunccountOptions} from '../src/plan/options.js'
 import type {ToolResult} from '../src/result/model.js'
+import {toolDescription, toolExamples} from '../src/help.js'
 import {ToolCommand} from '../src/tool-command.js'
 
 export default class Funccount extends ToolCommand {
   static override summary = 'Count calls of kernel functions matching a wildcard pattern'
   static override usage = 'funccount PATTERN [FLAGS] [-- COMMAND [ARGS...]]'
-  static override examples = ["<%= config.bin %> funccount 'vfs_*' --duration 5", "<%= config.bin %> funccount 'tcp_send*' --interval 1"]
+  static override description = toolDescription('funccount')
+  static override examples = toolExamples('funccount')
 
   static override args = {
     pattern: ToolCommand.patternArg,
@@ -15,6 +17,7 @@ export default class Funccount extends ToolCommand {
 
   static override flags = {
     ...ToolCommand.sessionFlags,
+    backend: ToolCommand.backendFlag('funccount'),
     pid: Flags.integer({char: 'p', min: 1, summary: 'Only this process'}),
     top: Flags.integer({char: 'T', min: 1, default: 50, summary: 'Show this many rows'}),
   }

@@ -2,12 +2,14 @@ import {Flags} from '@oclif/core'
 
 import type {FuncprofileOptions} from '../src/plan/options.js'
 import type {ToolResult} from '../src/result/model.js'
+import {toolDescription, toolExamples} from '../src/help.js'
 import {ToolCommand} from '../src/tool-command.js'
 
 export default class Funcprofile extends ToolCommand {
   static override summary = 'Hits and time per kernel function (the ftrace function profiler table)'
   static override usage = 'funcprofile PATTERN [FLAGS] [-- COMMAND [ARGS...]]'
-  static override examples = ["<%= config.bin %> funcprofile 'tcp*' --duration 10", "<%= config.bin %> funcprofile 'vfs_*' --json -- ./workload"]
+  static override description = toolDescription('funcprofile')
+  static override examples = toolExamples('funcprofile')
 
   static override args = {
     pattern: ToolCommand.patternArg,
@@ -15,6 +17,7 @@ export default class Funcprofile extends ToolCommand {
 
   static override flags = {
     ...ToolCommand.sessionFlags,
+    backend: ToolCommand.backendFlag('funcprofile'),
     top: Flags.integer({char: 'T', min: 1, default: 30, summary: 'Show this many rows'}),
   }
 

@@ -1,14 +1,17 @@
 import type {RunqlatOptions} from '../src/plan/options.js'
 import type {ToolResult} from '../src/result/model.js'
+import {toolDescription, toolExamples} from '../src/help.js'
 import {ToolCommand} from '../src/tool-command.js'
 
 export default class Runqlat extends ToolCommand {
   static override summary = 'Run queue (scheduler) latency as a log2 histogram'
   static override usage = 'runqlat [FLAGS] [-- COMMAND [ARGS...]]'
-  static override examples = ['<%= config.bin %> runqlat --duration 10', '<%= config.bin %> runqlat --unit ms --interval 5']
+  static override description = toolDescription('runqlat')
+  static override examples = toolExamples('runqlat')
 
   static override flags = {
     ...ToolCommand.sessionFlags,
+    backend: ToolCommand.backendFlag('runqlat'),
     unit: ToolCommand.unitFlag,
   }
 

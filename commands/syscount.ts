@@ -4,19 +4,18 @@ import {BadInputError} from '../src/errors.js'
 import type {SyscountOptions} from '../src/plan/options.js'
 import {isSyscallName} from '../src/result/normalize.js'
 import type {ToolResult} from '../src/result/model.js'
+import {toolDescription, toolExamples} from '../src/help.js'
 import {ToolCommand} from '../src/tool-command.js'
 
 export default class Syscount extends ToolCommand {
   static override summary = 'Count system calls, by syscall, process or thread'
   static override usage = 'syscount [FLAGS] [-- COMMAND [ARGS...]]'
-  static override examples = [
-    '<%= config.bin %> syscount --duration 5',
-    '<%= config.bin %> syscount --by process --interval 1',
-    '<%= config.bin %> syscount --json -- ./my-program --its-flags',
-  ]
+  static override description = toolDescription('syscount')
+  static override examples = toolExamples('syscount')
 
   static override flags = {
     ...ToolCommand.sessionFlags,
+    backend: ToolCommand.backendFlag('syscount'),
     by: Flags.option({
       options: ['syscall', 'process', 'thread'] as const,
       default: 'syscall',

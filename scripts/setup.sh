@@ -1,19 +1,39 @@
 #!/usr/bin/env bash
-# Installs what diag needs on Debian 12 (run as root) and builds it: the Debian packages, the npm
-# packages, the libbpf addon, the BPF objects and the TypeScript. Safe to run again: it installs
-# only what is missing.
+# Installs what diag needs on Debian 12 (run as root) and builds it: Node.js when there is none
+# that diag runs on, the Debian packages, the npm packages, the libbpf addon, the BPF objects and
+# the TypeScript; then puts `diag` on PATH with its man pages and shell completion (scripts/install.sh).
+# Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Build: clang/llvm (BPF objects), libbpf-dev libelf-dev zlib1g-dev (the addon), make g++ python3
 # (node-gyp). Run: linux-perf (perf backend), bpftool. Tests and bench: bpftrace (a peer to compare
 # with), qemu-system-x86 seabios busybox-static cpio (the kernel lab), prometheus (promtool checks
-# the runbooks' metrics) libxml2-utils (xmllint checks their JUnit reports).
+# the runbooks' metrics) libxml2-utils (xmllint checks their JUnit reports). man-db: `man diag-syscount`.
 PACKAGES=(clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config make g++ python3
-  linux-perf bpftool bpftrace qemu-system-x86 seabios busybox-static cpio prometheus libxml2-utils)
+  linux-perf bpftool bpftrace qemu-system-x86 seabios busybox-static cpio prometheus libxml2-utils man-db)
+
+# Does `node` satisfy package.json's engines ("^18.20.4 || >=20.19.0": each part ^X.Y.Z or >=X.Y.Z)?
+node_fits() {
+  command -v node >/dev/null && command -v npm >/dev/null && node -e '
+    const range = require("./package.json").engines.node
+    const v = (s) => s.split(".").map(Number)
+    const cmp = (a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2]
+    const have = v(process.versions.node)
+    const fits = range.split("||").map((s) => s.trim()).some((part) => {
+      const want = v(part.replace(/^(\^|>=)/, ""))
+      return cmp(have, want) >= 0 && (!part.startsWith("^") || have[0] === want[0])
+    })
+    process.exit(fits ? 0 : 1)'
+}
+
+# Debian 12 ships Node.js 18.20 (nodejs, npm), which diag and its tests run on; libnode-dev has the
+# headers node-gyp builds the addon against (so it downloads nothing from nodejs.org).
+NODE_PACKAGES=()
+node_fits || NODE_PACKAGES=(nodejs npm libnode-dev)
 
 missing=()
-for package in "${PACKAGES[@]}"; do
+for package in "${PACKAGES[@]}" "${NODE_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -26,6 +46,23 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+if ! node_fits; then
+  echo "setup: node $(node --version 2>/dev/null || echo 'is missing') does not satisfy diag's engines ($(sed -n 's/.*"node": "\(.*\)".*/\1/p' package.json | head -1));" \
+    "remove it, or put Debian's /usr/bin/node first on PATH, and run setup again" >&2
+  exit 1
+fi
+
+# node-gyp builds against the installed headers of this node when they are there (Debian's
+# libnode-dev, NodeSource's nodejs) rather than downloading them.
+headers_major=$(sed -n 's/^#define NODE_MAJOR_VERSION \([0-9]*\).*/\1/p' /usr/include/node/node_version.h 2>/dev/null || true)
+if [ -z "${npm_config_nodedir:-}" ] && [ "$headers_major" = "$(node -p 'process.versions.node.split(".")[0]')" ]; then
+  export npm_config_nodedir=/usr
+fi
 
 npm ci --no-audit --no-fund
 npm run build
+if [ "$(id -u)" = 0 ] || [ -n "${DIAG_PREFIX:-}" ]; then
+  ./scripts/install.sh
+else
+  echo "setup: diag is built; to put it on PATH: sudo ./scripts/install.sh (or DIAG_PREFIX=~/.local ./scripts/install.sh)"
+fi

@@ -68,6 +68,11 @@ export abstract class DiagCommand extends Command {
     return this.fail(`internal error: ${error.message}`, 'internal', EXIT.internal)
   }
 
+  /** --json is for programs: plain JSON, never coloured by an oclif theme a user has set. */
+  override logJson(json: unknown): void {
+    process.stdout.write(`${JSON.stringify(json, null, 2)}\n`)
+  }
+
   private fail(message: string, kind: string, exitCode: number, details: Record<string, unknown> = {}): never {
     if (this.jsonEnabled()) this.logJson({error: {kind, exitCode, message, ...details}})
     else process.stderr.write(`diag: ${message}\n`)

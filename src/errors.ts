@@ -9,6 +9,7 @@ export const EXIT = {
   permission: 4, // the kernel refused (EPERM/EACCES, missing capability, lockdown)
   busy: 5, // another tracer holds a resource diag will not trample
   backendFailed: 6, // a backend started and then failed
+  setupIncomplete: 7, // diag doctor: the set-up lacks something (the report names it and its fix)
   interrupted: 130, // SIGINT before any result could be produced
 } as const
 

@@ -1,8 +1,10 @@
 import {Args, Flags} from '@oclif/core'
 
 import {DiagCommand} from './command.js'
+import {backendChoices} from './help.js'
 import type {ToolOptions} from './plan/options.js'
 import {renderFooter, renderHeader, renderInterval} from './render/result.js'
+import {terminalStyle} from './render/style.js'
 import type {ToolResult} from './result/model.js'
 import {checkFunctionPattern} from './tracefs/functions.js'
 import {runTool} from './run.js'
@@ -35,6 +37,13 @@ export abstract class ToolCommand extends DiagCommand {
     backend: Flags.string({char: 'b', summary: 'Force a backend (bpf, ftrace, perf) or a candidate id, as `diag capabilities` lists them'}),
     quiet: Flags.boolean({char: 'q', summary: 'Do not print the "Tracing ..." line on stderr once tracing is attached'}),
     'no-cache': Flags.boolean({summary: "Probe the kernel anew instead of reusing this boot's cached probe answers"}),
+  }
+
+  /** --backend with the tool's own choices, so that completion offers them and oclif checks them. */
+  static backendFlag(tool: string) {
+    const {char} = ToolCommand.sessionFlags.backend
+    const summary = 'Force a backend (bpf, ftrace, perf) or a candidate id, as listed under Backends below'
+    return Flags.string({char, summary, options: backendChoices(tool), helpValue: '<backend|id>'})
   }
 
   /** biolatency's and runqlat's histogram unit; histogramUnit() turns it into the result's. */
@@ -76,7 +85,7 @@ export abstract class ToolCommand extends DiagCommand {
         if (!quiet) process.stderr.write(`${readyLine(r, flags.duration)}\n`)
         if (text) this.log(renderHeader(r).join('\n'))
       },
-      onInterval: (r, i) => text && this.log(renderInterval(r, i).join('\n')),
+      onInterval: (r, i) => text && this.log(renderInterval(r, i, terminalStyle()).join('\n')),
     })
     if (text) for (const line of renderFooter(result)) this.log(line)
     return result

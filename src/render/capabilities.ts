@@ -1,5 +1,6 @@
 import type {CapabilitiesReport} from '../plan/report.js'
 import type {Section, Status} from '../probe/types.js'
+import {PLAIN, type Paint, type TextStyle, paint} from './style.js'
 import {columns} from './table.js'
 
 const SECTION_TITLES: Record<Section, string> = {
@@ -11,7 +12,7 @@ const SECTION_TITLES: Record<Section, string> = {
 
 const MARK: Record<Status, string> = {available: '+ yes', unavailable: '- no', unknown: '? unknown'}
 
-export function renderCapabilities(report: CapabilitiesReport): string {
+export function renderCapabilities(report: CapabilitiesReport, style: TextStyle = PLAIN): string {
   const {kernel, config, hostRoot, live} = report.host
   const out: string[] = []
   const release = kernel ? `${kernel.release} (mainline ${kernel.version})` : 'unknown release'
@@ -36,5 +37,20 @@ export function renderCapabilities(report: CapabilitiesReport): string {
   if (report.capabilities.some((c) => c.cached))
     out.push('', '"cached": probed earlier in this boot by the same diag build; `diag capabilities --refresh` probes anew')
   for (const warning of report.warnings) out.push('', `warning: ${warning}`)
-  return out.join('\n')
+  return out.map((line) => paintLine(line, style)).join('\n')
+}
+
+// Colour is laid over the finished lines, so that the columns are measured without it.
+const STATUS_PAINT: [RegExp, Paint][] = [
+  [/(?<= )\+ yes(?= )/, 'green'],
+  [/(?<= )- no(?= )/, 'red'],
+  [/(?<= )\? unknown(?= )/, 'yellow'],
+]
+
+function paintLine(line: string, style: TextStyle): string {
+  if (!style.color) return line
+  if (/^[A-Z]/.test(line)) return paint(style, line, 'bold') // a section title, or the kernel line
+  if (/^ {4}> /.test(line)) return paint(style, line, 'green') // the candidate routing chose
+  for (const [mark, colour] of STATUS_PAINT) if (mark.test(line)) return line.replace(mark, (text) => paint(style, text, colour))
+  return line
 }

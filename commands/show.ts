@@ -1,0 +1,43 @@
+import {readFileSync} from 'node:fs'
+
+import {Args} from '@oclif/core'
+
+import {DiagCommand} from '../src/command.js'
+import {BadInputError} from '../src/errors.js'
+import {renderFooter, renderHeader, renderInterval} from '../src/render/result.js'
+import {terminalStyle} from '../src/render/style.js'
+import type {ToolResult} from '../src/result/model.js'
+
+export default class Show extends DiagCommand {
+  static override summary = 'Print a result saved with --json as text, as the tool printed it'
+  static override description = `Reads what a tool printed with --json (a file, or - for standard input) and prints it as the tool
+would have: the header naming the backend, then each interval's table or histogram. On a terminal
+the histograms use its width and colour; piped, or with NO_COLOR set, the text is plain.`
+  static override examples = [
+    {description: 'Save a result, then read it later:', command: '<%= config.bin %> runqlat -d 10 --json > runqlat.json && <%= config.bin %> show runqlat.json'},
+    {description: 'From a pipe:', command: "ssh db1 diag biolatency -d 5 --json | <%= config.bin %> show -"},
+  ]
+
+  static override args = {
+    file: Args.string({required: true, description: 'A result saved with --json, or - for standard input'}),
+  }
+
+  async run(): Promise<ToolResult> {
+    const {args} = await this.parse(Show)
+    let result: ToolResult
+    try {
+      result = JSON.parse(readFileSync(args.file === '-' ? 0 : args.file, 'utf8')) as ToolResult
+    } catch (error) {
+      throw new BadInputError(`${args.file}: not a saved result: ${(error as Error).message}`)
+    }
+    if (result?.schema !== 'diag/result' || !Array.isArray(result.intervals))
+      throw new BadInputError(`${args.file}: not a diag result (no "schema": "diag/result"); save one with a tool's --json`)
+    if (!this.jsonEnabled()) {
+      const style = terminalStyle()
+      this.log(renderHeader(result).join('\n'))
+      for (const index of result.intervals.keys()) this.log(renderInterval(result, index, style).join('\n'))
+      for (const line of renderFooter(result)) this.log(line)
+    }
+    return result
+  }
+}
