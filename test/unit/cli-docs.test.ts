@@ -49,7 +49,7 @@ describe('bash completion', () => {
 
   it("offers a tool's flags", async () => {
     expect(await complete(['diag', 'biolatency', '--'])).toEqual(expect.arrayContaining(['--backend', '--disks', '--duration', '--unit', '--json']))
-    expect(await complete(['diag', 'syscount', '--by', ''])).toEqual(['process', 'syscall'])
+    expect(await complete(['diag', 'syscount', '--by', ''])).toEqual(['process', 'syscall', 'thread'])
   })
 
   it('zsh completion offers the backend values too', () => {

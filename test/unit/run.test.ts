@@ -33,7 +33,14 @@ function fakeProbe(available: string[], extra: CapabilityResult[] = []): Session
   }
 }
 
-const SYSCOUNT_NEEDS = ['bpf-syscall', 'bpf-map-percpu-hash', 'btf', 'bpf-tp-btf', 'bpf-tracepoint', 'syscall-tracepoints', 'ftrace-instances', 'tracepoints']
+// What syscount's BPF candidates and its event stream need, from the tool table (not its hist or perf ones).
+const SYSCOUNT_NEEDS = [
+  ...new Set(
+    findTool('syscount')!
+      .candidates.filter((c) => c.backend === 'bpf' || c.id === 'ftrace-stream')
+      .flatMap((c) => c.needs),
+  ),
+]
 
 /** What the fake runners did, in order: starts, undo steps run, collections. */
 type Log = string[]
@@ -91,9 +98,9 @@ describe('falling through at start', () => {
     const f = fixture({failing: {'bpf-tp-btf': new BackendError('attaching tp_btf raw_syscalls:sys_enter: EINVAL')}})
     const result = await f.run('syscount', SYSCOUNT)
     // The failed candidate's own step is undone before the next one starts.
-    expect(f.log).toEqual(['start bpf-tp-btf', 'undo bpf-tp-btf', 'start bpf-tracepoint'])
-    expect(f.undo.pending()).toEqual(['detach bpf-tracepoint'])
-    expect(result.backend).toMatchObject({name: 'bpf', candidate: 'bpf-tracepoint'})
+    expect(f.log).toEqual(['start bpf-tp-btf', 'undo bpf-tp-btf', 'start bpf-raw-tracepoint'])
+    expect(f.undo.pending()).toEqual(['detach bpf-raw-tracepoint'])
+    expect(result.backend).toMatchObject({name: 'bpf', candidate: 'bpf-raw-tracepoint'})
     expect(result.route.passedOver).toEqual([{candidate: 'bpf-tp-btf', stage: 'start', reasons: ['attaching tp_btf raw_syscalls:sys_enter: EINVAL']}])
     expect(result.route.why).toBe('next usable after bpf-tp-btf failed to start (undone)')
     expect(schemaErrors('result', result)).toBe('')
@@ -102,13 +109,14 @@ describe('falling through at start', () => {
 
   it('falls through a NotSupportedError too, past candidates the probe ruled out', async () => {
     const f = fixture({
-      available: SYSCOUNT_NEEDS.filter((n) => n !== 'btf' && n !== 'bpf-tp-btf'),
+      available: SYSCOUNT_NEEDS.filter((n) => !['btf', 'bpf-tp-btf', 'bpf-raw-tracepoint'].includes(n)),
       failing: {'bpf-tracepoint': new NotSupportedError('this kernel has no raw_syscalls:sys_enter tracepoint')},
     })
     const result = await f.run('syscount', SYSCOUNT)
     expect(result.backend.candidate).toBe('ftrace-stream')
     expect(result.route.passedOver.map((p) => [p.candidate, p.stage])).toEqual([
       ['bpf-tp-btf', 'routing'],
+      ['bpf-raw-tracepoint', 'routing'],
       ['bpf-tracepoint', 'start'],
       ['ftrace-hist', 'routing'],
       ['perf-stat', 'routing'],
@@ -134,17 +142,22 @@ describe('falling through at start', () => {
   })
 
   it('falls through within a forced backend, and not beyond it', async () => {
-    const f = fixture({failing: {'bpf-tp-btf': new BackendError('tp_btf: EINVAL'), 'bpf-tracepoint': new BackendError('tracepoint: E2BIG')}})
+    const failing = {
+      'bpf-tp-btf': new BackendError('tp_btf: EINVAL'),
+      'bpf-raw-tracepoint': new BackendError('raw_tracepoint: EINVAL'),
+      'bpf-tracepoint': new BackendError('tracepoint: E2BIG'),
+    }
+    const f = fixture({failing})
     const failure = f.run('syscount', SYSCOUNT, {backend: 'bpf'})
     await expect(failure).rejects.toBeInstanceOf(BackendError)
-    await expect(failure).rejects.toThrow(/every usable candidate failed to start[^]*bpf-tp-btf: tp_btf: EINVAL[^]*bpf-tracepoint: tracepoint: E2BIG/)
-    expect(f.log).toEqual(['start bpf-tp-btf', 'undo bpf-tp-btf', 'start bpf-tracepoint', 'undo bpf-tracepoint'])
+    await expect(failure).rejects.toThrow(/every usable candidate failed to start[^]*bpf-tp-btf: tp_btf: EINVAL[^]*bpf-raw-tracepoint: raw_tracepoint: EINVAL[^]*bpf-tracepoint: tracepoint: E2BIG/)
+    expect(f.log).toEqual(Object.keys(failing).flatMap((id) => [`start ${id}`, `undo ${id}`]))
   })
 
   it('names the forced backend in the route when it fell through within it', async () => {
     const f = fixture({failing: {'bpf-tp-btf': new BackendError('tp_btf: EINVAL')}})
     const result = await f.run('syscount', SYSCOUNT, {backend: 'bpf'})
-    expect(result.backend.candidate).toBe('bpf-tracepoint')
+    expect(result.backend.candidate).toBe('bpf-raw-tracepoint')
     expect(result.route.why).toBe('forced with --backend bpf; next usable after bpf-tp-btf failed to start (undone)')
   })
 })
