@@ -24,6 +24,16 @@ const STATE_AFTER = [
   'umount /tmp/t',
 ].join('; ')
 
+// biolatency on hist triggers with more requests (over 4096 distinct sectors) than a hist
+// table holds by default (2048 keys): every request is counted, or its loss reported.
+const HIST_REQUESTS = 5000
+const HIST_TABLE_CASES: LabCase[] = [
+  {
+    id: 'hist-biolatency-5000',
+    command: `diag biolatency --disks --backend ftrace-hist --json -- diag-workload dwrite /dev/vda ${HIST_REQUESTS}`,
+  },
+]
+
 const ENV: MatrixEnv = {name: '', workload: 'diag-workload', readFile: '/diag/package.json', disk: '/dev/vda', diskLabel: 'vda'}
 const diag = (args: string[]) => `diag ${args.map(shellQuote).join(' ')}`
 
@@ -51,6 +61,7 @@ function cases(kernel: string): LabCase[] {
       id: 'killed',
       command: `diag syscount --backend ftrace > /tmp/k 2>&1 & for i in $(seq 60); do grep -q Hit /tmp/k && break; sleep 1; done; kill -9 $!; sleep 1; ls /sys/kernel/debug; diag reset --json`,
     },
+    ...HIST_TABLE_CASES,
     {id: 'state-after', command: STATE_AFTER},
   ]
 }
@@ -146,6 +157,19 @@ describe.each(Object.values(LAB_KERNELS))('the kernel lab: $name', (kernel) => {
     const report = JSON.parse(run.stdout.slice(run.stdout.indexOf('{'))) as ResetReport
     expect(report.actions.map((a) => a.kind)).toContain('instance')
     for (const action of report.actions) expect(action.outcome).toBe('removed')
+  })
+
+  labIt(`biolatency on hist triggers counts ${HIST_REQUESTS} direct writes, or reports the difference as lost`, () => {
+    const run = boot.results.get('hist-biolatency-5000')!
+    if (!configured(config, 'HIST_TRIGGERS', 'SYNTH_EVENTS')) return void expect(run.exitCode).toBe(3)
+    expect(run.exitCode, run.stderr).toBe(0)
+    const result = JSON.parse(run.stdout) as ToolResult
+    const counted = result.intervals
+      .flatMap((i) => (i.data as {histograms: {label: string | null; count: number}[]}).histograms)
+      .filter((h) => h.label === 'vda')
+      .reduce((sum, h) => sum + h.count, 0)
+    expect(counted + result.lost!).toBe(HIST_REQUESTS)
+    expect(counted).toBe(HIST_REQUESTS)
   })
 
   labIt('leaves tracing as it found it: no mount, instance, probe event, trigger or tracer', () => {
