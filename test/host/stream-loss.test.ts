@@ -39,7 +39,7 @@ describe.skipIf(!isRoot || !workloadBuilt)('stream backends under a load they ca
   // every syscall the command makes, counted by the BPF backend (exact, lost 0); the stream's
   // count plus its lost (the kernel's overruns, and what was left unread) must equal it.
   const workload = [WORKLOAD, 'getppid', '1000000', '2']
-  it('syscount on ftrace-stream: counted + lost == every syscall of the command, in each of 3 runs', async (context) => {
+  it('syscount on ftrace-stream, 2,000,000 events: counted + lost == every syscall of the command, in each of 3 runs', async (context) => {
     if (missing) return context.skip(missing)
     const truth = await diagJson<ToolResult>(['syscount', '--backend', 'bpf-tracepoint', '--', ...workload])
     expect(truth.exitCode, truth.stderr).toBe(0)

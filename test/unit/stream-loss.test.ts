@@ -6,6 +6,7 @@ import {parseRingStats} from '../../backends/ftrace/trace-pipe.js'
 import type {RunContext} from '../../backends/runner.js'
 import type {HostProbe} from '../../src/probe/probe.js'
 import {UndoLog} from '../../src/system/undo.js'
+import {preemptMarker} from '../../src/tracefs/preempt-marker.js'
 import {MemoryFiles} from '../helpers/memory-files.js'
 
 // Shaped as a 6.1 kernel prints an event with two hist triggers: the pairing's start table (a
@@ -77,4 +78,17 @@ read events: 293796
     expect(parseRingStats(stats)).toEqual({missed: 1706228, entries: 12})
     expect(parseRingStats('')).toEqual({missed: 0, entries: 0})
   })
+})
+
+describe("sched_switch's preempt marker, from its print format", () => {
+  // 6.x (the host's, and debian-6.1's): TASK_REPORT_MAX written out.
+  const v6 = `print fmt: "prev_comm=%s prev_pid=%d prev_prio=%d prev_state=%s%s ==> next_comm=%s next_pid=%d next_prio=%d", REC->prev_comm, REC->prev_pid, REC->prev_prio, (REC->prev_state & ((((0x00000000 | 0x00000001 | 0x00000002 | 0x00000004 | 0x00000008 | 0x00000010 | 0x00000020 | 0x00000040) + 1) << 1) - 1)) ? __print_flags(REC->prev_state & ((((0x00000000 | 0x00000001 | 0x00000002 | 0x00000004 | 0x00000008 | 0x00000010 | 0x00000020 | 0x00000040) + 1) << 1) - 1), "|", { 0x00000001, "S" }, { 0x00000002, "D" }, { 0x00000004, "T" }, { 0x00000008, "t" }, { 0x00000010, "X" }, { 0x00000020, "Z" }, { 0x00000040, "P" }, { 0x00000080, "I" }) : "R", REC->prev_state & (((0x00000000 | 0x00000001 | 0x00000002 | 0x00000004 | 0x00000008 | 0x00000010 | 0x00000020 | 0x00000040) + 1) << 1) ? "+" : "", REC->next_comm, REC->next_pid, REC->next_prio`
+  // 4.9: TASK_STATE_MAX as a number.
+  const v49 = `print fmt: "prev_comm=%s prev_pid=%d prev_prio=%d prev_state=%s%s ==> next_comm=%s next_pid=%d next_prio=%d", REC->prev_comm, REC->prev_pid, REC->prev_prio, REC->prev_state & (2048-1) ? __print_flags(REC->prev_state & (2048-1), "|", { 1, "S"} , { 2, "D" }, { 4, "T" }, { 8, "t" }, { 16, "Z" }, { 32, "X" }, { 64, "x" }, { 128, "K" }, { 256, "W" }, { 512, "P" }, { 1024, "N" }) : "R", REC->prev_state & 2048 ? "+" : "", REC->next_comm, REC->next_pid, REC->next_prio`
+  it.each([
+    ['6.x', v6, 0x100],
+    ['4.9', v49, 2048],
+    ['no marker', 'print fmt: "prev_pid=%d", REC->prev_pid', undefined],
+    ['not an integer expression', 'print fmt: "%s", REC->prev_state & foo(3) ? "+" : ""', undefined],
+  ])('%s', (_, text, marker) => expect(preemptMarker(`name: sched_switch\nID: 1\n${text}\n`)).toBe(marker))
 })
