@@ -36,7 +36,9 @@ int BPF_PROG(sched_wakeup_new, struct task_struct *task) {
 
 SEC("tp_btf/sched_switch")
 int BPF_PROG(sched_switch, _Bool preempt, struct task_struct *prev, struct task_struct *next) {
-  if (task_state(prev) == TASK_RUNNING) enqueue(BPF_CORE_READ(prev, pid));
+  // A preempted task stays on its run queue whatever its state says (it may have been about to
+  // sleep): it waits, as the classic tracepoint's "R+" says.
+  if (preempt || task_state(prev) == TASK_RUNNING) enqueue(BPF_CORE_READ(prev, pid));
   ran(BPF_CORE_READ(next, pid));
   return 0;
 }

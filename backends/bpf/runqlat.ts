@@ -1,15 +1,16 @@
 import {type RunqlatOptions, UNIT_NS} from '../../src/plan/options.js'
 import {fieldOffset, readEventFormat} from '../../src/tracefs/format.js'
+import {preemptMarker} from '../../src/tracefs/preempt-marker.js'
 import type {Collector, Runner} from '../runner.js'
 import {BpfTool} from './bpf-tool.js'
 import {HistogramReader} from './histogram.js'
 
 const PROGRAMS = ['sched_wakeup', 'sched_wakeup_new', 'sched_switch']
 
-function histogramCollector(bpf: BpfTool, options: RunqlatOptions): Collector {
+function histogramCollector(bpf: BpfTool, options: RunqlatOptions, note = ''): Collector {
   const histograms = new HistogramReader(bpf, () => null)
   return {
-    attach: bpf.attachments,
+    attach: bpf.attachments + note,
     async collect() {
       return {kind: 'histograms', unit: options.unit, labelKey: null, histograms: histograms.read()}
     },
@@ -33,12 +34,15 @@ export const tracepoint: Runner<RunqlatOptions> = {
     bpf.setU32('prev_pid_offset', fieldOffset(sched, 'prev_pid', [4]))
     bpf.setU32('prev_state_offset', fieldOffset(sched, 'prev_state', [8]))
     bpf.setU32('next_pid_offset', fieldOffset(sched, 'next_pid', [4]))
+    // Tasks preempted in the kernel carry a marker bit in prev_state, which the format names.
+    const marker = preemptMarker(await files.read(`${probe.tracefs!}/events/sched/sched_switch/format`))
+    bpf.setU32('preempt_marker', marker ?? 0)
     bpf.setU64('unit_ns', UNIT_NS[options.unit])
     bpf.load(PROGRAMS)
     bpf.attachTracepoint('sched_wakeup', wakeup)
     bpf.attachTracepoint('sched_wakeup_new', wakeupNew)
     bpf.attachTracepoint('sched_switch', sched)
-    return histogramCollector(bpf, options)
+    return histogramCollector(bpf, options, marker ? '' : ' (no preempt marker in the sched_switch format: tasks preempted in the kernel are not counted)')
   },
 }
 

@@ -16,6 +16,7 @@ export interface HistEntry {
 
 export interface Hist {
   entries: HistEntry[]
+  /** Events a full table refused (every table in the file, summed). */
   dropped: number
 }
 
@@ -40,5 +41,7 @@ export function parseHist(text: string): Hist {
     const m = ENTRY.exec(line)
     if (m) entries.push({keys: parseKeys(m[1]), hitcount: Number(m[2])})
   }
-  return {entries, dropped: Number(/^\s*Dropped:\s*(\d+)/m.exec(text)?.[1] ?? 0)}
+  // An event with several hist triggers lists each table with its own totals: all count.
+  const dropped = [...text.matchAll(/^\s*Dropped:\s*(\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0)
+  return {entries, dropped}
 }

@@ -24,8 +24,17 @@ export interface LatencyPairing {
 export interface LatencyHist {
   attach: string
   read(unit: Extract<TimeUnit, 'usecs' | 'msecs'>, labelName: (label: number) => string | null): Promise<Histogram[]>
-  dropped(): number
+  /** Events every table of the pairing refused when full (their `Dropped:` lines). */
+  dropped(): Promise<number>
 }
+
+// Keys the start and end tables hold: a hist trigger never frees an entry, so this many distinct
+// keys ((device, sector) pairs, or woken pids) in one run at most; later new keys are refused and
+// counted in lost. The kernel's default is 2048; it allocates every entry when the trigger is
+// added (a few hundred bytes each), so 2^16 keys cost some tens of MB per table while diag runs.
+export const PAIRING_KEYS = 65536
+// Distinct (label, latency in µs) values the synthetic event's table holds.
+const LATENCY_VALUES = 16384
 
 export async function startLatencyHist(ctx: RunContext<unknown>, pairing: LatencyPairing): Promise<LatencyHist> {
   const session = new TracefsSession(ctx.files, ctx.probe.tracefs!, ctx.pid, ctx.undo)
@@ -33,25 +42,28 @@ export async function startLatencyHist(ctx: RunContext<unknown>, pairing: Latenc
   const label = pairing.label
   const synthetic = await session.syntheticEvent(pairing.purpose, label ? `${label.type} ${label.field}; u64 lat` : 'u64 lat')
   const [startSystem, startName] = pairing.start.event.split('/')
-  await session.addTrigger(dir, pairing.start.event, `hist:keys=${pairing.start.key}:ts0=common_timestamp.usecs`)
+  await session.addTrigger(dir, pairing.start.event, `hist:keys=${pairing.start.key}:ts0=common_timestamp.usecs:size=${PAIRING_KEYS}`)
   const args = label ? `${label.field},$lat` : '$lat'
   await session.addTrigger(
     dir,
     pairing.end.event,
-    `hist:keys=${pairing.end.key}:lat=common_timestamp.usecs-$ts0:onmatch(${startSystem}.${startName}).${synthetic}(${args})`,
+    `hist:keys=${pairing.end.key}:lat=common_timestamp.usecs-$ts0:size=${PAIRING_KEYS}:onmatch(${startSystem}.${startName}).${synthetic}(${args})`,
   )
   const keys = label ? `${label.field},lat` : 'lat'
-  const histTrigger = `hist:keys=${keys}:vals=hitcount:sort=lat:size=16384`
+  const histTrigger = `hist:keys=${keys}:vals=hitcount:sort=lat:size=${LATENCY_VALUES}`
   await session.addTrigger(dir, `synthetic/${synthetic}`, histTrigger)
 
   const deltas = new Deltas()
-  let dropped = 0
+  const tables = [pairing.start.event, pairing.end.event, `synthetic/${synthetic}`].map((event) => `${dir}/events/${event}/hist`)
   return {
     attach: `synthetic event ${synthetic} from ${pairing.start.event} to ${pairing.end.event}, ${histTrigger}, in ${dir}`,
-    dropped: () => dropped,
+    async dropped() {
+      let dropped = 0
+      for (const table of new Set(tables)) dropped += parseHist(await session.read(table)).dropped
+      return dropped
+    },
     async read(unit, labelName) {
       const table = parseHist(await session.read(`${dir}/events/synthetic/${synthetic}/hist`))
-      dropped = table.dropped
       const current = new Map<string, number>()
       for (const entry of table.entries) {
         const us = entry.keys.lat.number

@@ -22,7 +22,9 @@ export interface TraceLine {
 // The function tracer's lines have no event name: "...  2355.141045: vfs_read <-ksys_read".
 // With record-tgid, the thread group follows the pid: "bash-15696 (  15690) [000] ..." ("-------"
 // when the kernel has not seen it).
-const LINE = /^\s*(.+)-(\d+)\s+(?:\(\s*(\d+|-+)\)\s+)?\[\d+\][^:]*?\s(\d+\.\d+):\s+(?:(\w+):\s)?(.*)$/
+// The comm is matched lazily (the first "-<pid> " that a CPU column follows): several times
+// cheaper than backtracking from the end of every line.
+const LINE = /^\s*(.+?)-(\d+)\s+(?:\(\s*(\d+|-+)\)\s+)?\[\d+\][^:]*?\s(\d+\.\d+):\s+(?:(\w+):\s)?(.*)$/
 
 export function parseTraceLine(line: string): TraceLine | undefined {
   const m = LINE.exec(line)

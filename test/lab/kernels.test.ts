@@ -24,6 +24,17 @@ const STATE_AFTER = [
   'umount /tmp/t',
 ].join('; ')
 
+// biolatency on hist triggers with more requests (over 4096 distinct sectors) than a hist
+// table holds by default (2048 keys): every request is counted, or its loss reported.
+const HIST_REQUESTS = 5000
+const HIST_TABLE_CASES: LabCase[] = [
+  {
+    id: 'hist-biolatency-5000',
+    command: `diag biolatency --disks --backend ftrace-hist --json -- diag-workload dwrite /dev/vda ${HIST_REQUESTS}`,
+  },
+]
+
+
 // The getppid glob is the kernel's (cases.ts: getppidPattern): the guest finds it in its kallsyms
 // at boot, and the cases read it from this file.
 const FROM_KERNEL = '@getppid-pattern'
@@ -58,6 +69,7 @@ function cases(kernel: string): LabCase[] {
     },
     // A function name from another kernel: refused with the names this one has.
     {id: 'other-names', command: diag(['funccount', 'SyS_getppid', '--duration', '1'])},
+    ...HIST_TABLE_CASES,
     {id: 'state-after', command: STATE_AFTER},
   ]
 }
@@ -186,6 +198,19 @@ describe.each(Object.values(LAB_KERNELS))('the kernel lab: $name', (kernel) => {
     const report = JSON.parse(run.stdout.slice(run.stdout.indexOf('{'))) as ResetReport
     expect(report.actions.map((a) => a.kind)).toContain('instance')
     for (const action of report.actions) expect(action.outcome).toBe('removed')
+  })
+
+  labIt(`biolatency on hist triggers counts ${HIST_REQUESTS} direct writes, or reports the difference as lost`, () => {
+    const run = boot.results.get('hist-biolatency-5000')!
+    if (!configured(config, 'HIST_TRIGGERS', 'SYNTH_EVENTS')) return void expect(run.exitCode).toBe(3)
+    expect(run.exitCode, run.stderr).toBe(0)
+    const result = JSON.parse(run.stdout) as ToolResult
+    const counted = result.intervals
+      .flatMap((i) => (i.data as {histograms: {label: string | null; count: number}[]}).histograms)
+      .filter((h) => h.label === 'vda')
+      .reduce((sum, h) => sum + h.count, 0)
+    expect(counted + result.lost!).toBe(HIST_REQUESTS)
+    expect(counted).toBe(HIST_REQUESTS)
   })
 
   labIt('leaves tracing as it found it: no mount, instance, probe event, trigger or tracer', () => {

@@ -93,8 +93,10 @@ int main(int argc, char **argv) {
     if (posix_memalign(&buffer, 4096, 4096)) return fail("posix_memalign");
     memset(buffer, 0x5a, 4096);
     long n = count(argv[3]);
-    for (long i = 0; i < n; i++)  // distinct offsets, so that no two requests can merge
-      if (pwrite(fd, buffer, 4096, (i % 1024) * 8192) != 4096) return fail("pwrite");
+    // Offsets 8 KiB apart, so that no two requests can merge; 4096 distinct ones (within 32 MiB),
+    // more than a hist trigger's default table of 2048 keys.
+    for (long i = 0; i < n; i++)
+      if (pwrite(fd, buffer, 4096, (i % 4096) * 8192) != 4096) return fail("pwrite");
     return 0;
   }
   if (argc == 3 && strcmp(argv[1], "wakeups") == 0) {
