@@ -61,7 +61,7 @@ describe.skipIf(!isRoot || !workloadBuilt)('BPF objects for kernels without glob
         targetPid: gate.pid,
         signal: new AbortController().signal,
       })
-      expect(await mapNames()).toEqual(expect.arrayContaining(['knob_id_offset', 'knob_by_process', 'knob_filter_tgi']))
+      expect(await mapNames()).toEqual(expect.arrayContaining(['knob_id_offset', 'knob_count_by', 'knob_filter_tgi']))
       gate.stdin!.end('\n')
       await gate
       const rows = ((await collector.collect()) as Counts).rows

@@ -108,7 +108,7 @@ describe.skipIf(!isRoot)('diag capabilities on this host (needs root)', () => {
     const run = await diag(['capabilities'])
     expect(run.exitCode, run.stderr).toBe(0)
     for (const title of ['Tracing file system', 'perf events', 'BPF', 'Privileges', 'Routing']) expect(run.stdout).toContain(title)
-    expect(run.stdout).toMatch(/^\s+bpf-syscall\s+[+-] (yes|no)\s+probe\s+/m)
+    expect(run.stdout).toMatch(/^\s+bpf-syscall\s+[+-] (yes|no)\s+probe(, cached)?\s+/m)
   })
 
   it('with --host-root / describes the same kernel without acting on it', async () => {

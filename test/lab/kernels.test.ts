@@ -4,6 +4,7 @@ import type {CapabilitiesReport} from '../../src/plan/report.js'
 import {TOOLS} from '../../src/plan/tools.js'
 import type {ResetReport} from '../../src/reset.js'
 import type {ToolResult} from '../../src/result/model.js'
+import {RUNBOOK_EXIT, type RunbookReport} from '../../src/runbook/run.js'
 import {capabilityTruths, configured, expectUsable, expectedFromConfig} from '../helpers/ground-truth.js'
 import {schemaErrors} from '../helpers/schema.js'
 import {GETPPID_FUNCTIONS, MATRIX, type MatrixEnv, type MatrixRow, judge, recordRows} from '../matrix/cases.js'
@@ -70,6 +71,8 @@ function cases(kernel: string): LabCase[] {
     // A function name from another kernel: refused with the names this one has.
     {id: 'other-names', command: diag(['funccount', 'SyS_getppid', '--duration', '1'])},
     ...HIST_TABLE_CASES,
+    // The built-in first look, on whatever backends this kernel has.
+    {id: 'runbook', command: 'diag runbook run first-look --set duration=2 --ci --json'},
     {id: 'state-after', command: STATE_AFTER},
   ]
 }
@@ -122,6 +125,19 @@ describe.each(Object.values(LAB_KERNELS))('the kernel lab: $name', (kernel) => {
     expect(jit.status, jit.detail).toBe(on ? 'available' : 'unavailable')
     // Without CONFIG_BPF_JIT there is no sysctl file to read: the config is the evidence.
     expect(jit.evidence).toBe(configured(config, 'BPF_JIT') ? 'file' : 'config')
+  })
+
+  labIt('runs the first-look runbook on the backends this kernel routes to, and skips the rest', () => {
+    const run = boot.results.get('runbook')!
+    const json = JSON.parse(run.stdout) as RunbookReport
+    const chosen = new Map(report.tools.map((t) => [t.tool, t.chosen?.id ?? null]))
+    for (const step of json.steps) {
+      if (chosen.get(step.tool)) expect(step, `${step.name}: ${step.reason}`).toMatchObject({status: 'ran', backend: {candidate: chosen.get(step.tool)}})
+      else expect(step.status, `${step.name}: ${step.reason}`).toBe('skipped')
+    }
+    const skipped = json.steps.some((s) => s.status !== 'ran')
+    const failed = json.steps.some((s) => s.checks.some((c) => c.severity === 'fail' && c.status === 'fail'))
+    expect(run.exitCode, run.stderr).toBe(failed ? RUNBOOK_EXIT.checkFailed : skipped ? RUNBOOK_EXIT.incomplete : 0)
   })
 
   labIt('answers a function name of another kernel with the names this one has', () => {
