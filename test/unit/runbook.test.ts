@@ -11,7 +11,8 @@ import {builtinRunbooks} from '../../src/runbook/library.js'
 import {checkExpression, evaluate} from '../../src/runbook/metrics.js'
 import {junitReport, markdownReport, metricsReport} from '../../src/runbook/report.js'
 import {RUNBOOK_EXIT, type StartStep, runRunbook, runStep} from '../../src/runbook/run.js'
-import type {ToolResult} from '../../src/result/model.js'
+import type {ResultData, ToolResult} from '../../src/result/model.js'
+import {fakeResult} from '../helpers/results.js'
 
 // The flags of the tools as oclif's manifest describes them, for the parts the runbook reads.
 const FLAGS: Record<string, Record<string, FlagInfo>> = {
@@ -22,21 +23,7 @@ const FLAGS: Record<string, Record<string, FlagInfo>> = {
 }
 const flagsOf = (tool: string) => FLAGS[tool]
 
-function result(data: ToolResult['intervals'][number]['data'], lost: number | null = 0): ToolResult {
-  return {
-    schema: 'diag/result',
-    schemaVersion: 1,
-    tool: data.kind === 'counts' ? 'syscount' : 'runqlat',
-    backend: {name: 'bpf', candidate: 'bpf-tp-btf', method: 'test', attach: 'test'},
-    route: {why: 'first choice', passedOver: []},
-    kernel: '6.18.0',
-    startedAt: '2026-11-27T00:00:00.000Z',
-    seconds: 1,
-    command: null,
-    lost,
-    intervals: [{time: '2026-11-27T00:00:01.000Z', seconds: 1, data}],
-  }
-}
+const result = (data: ResultData, lost: number | null = 0) => fakeResult(data.kind === 'counts' ? 'syscount' : 'runqlat', data, {lost})
 
 // 100 samples in usecs: 90 in [0,1], 9 in [8,15], 1 in [1024,2047].
 const LATENCY = result({

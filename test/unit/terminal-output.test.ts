@@ -6,8 +6,8 @@ import {fileURLToPath} from 'node:url'
 import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import type {ToolResult} from '../../src/result/model.js'
 import {diag} from '../helpers/cli.js'
+import {fakeResult} from '../helpers/results.js'
 import {schemaErrors} from '../helpers/schema.js'
 
 // The text diag prints, as a terminal shows it: `diag show` renders saved results through the same
@@ -17,39 +17,17 @@ const ANSI = /\u001B\[[0-9;]*m/g
 const visible = (line: string) => line.replace(ANSI, '')
 
 const buckets = [3, 40, 180, 950, 2400, 1800, 420, 60, 12, 2].map((count, i) => ({low: i === 0 ? 0 : 2 ** i, high: 2 ** (i + 1) - 1, count}))
-const base: Omit<ToolResult, 'tool' | 'intervals'> = {
-  schema: 'diag/result',
-  schemaVersion: 1,
-  backend: {name: 'bpf', candidate: 'bpf-tp-btf', method: 'BPF programs', attach: 'tp_btf sched_wakeup, sched_switch'},
-  route: {why: 'first usable', passedOver: []},
-  kernel: '6.18.44',
-  startedAt: '2026-11-27T06:00:00.000Z',
-  seconds: 5,
-  command: null,
-  lost: 0,
-}
-const histogram: ToolResult = {
-  ...base,
-  tool: 'runqlat',
-  intervals: [
-    {
-      time: '2026-11-27T06:00:05.000Z',
-      seconds: 5,
-      data: {kind: 'histograms', unit: 'usecs', labelKey: null, histograms: [{label: null, buckets, count: buckets.reduce((s, b) => s + b.count, 0)}]},
-    },
-  ],
-}
-const counts: ToolResult = {
-  ...base,
-  tool: 'syscount',
-  intervals: [
-    {
-      time: '2026-11-27T06:00:05.000Z',
-      seconds: 5,
-      data: {kind: 'counts', key: 'syscall', rows: [{key: 'futex', count: 91_233}, {key: 'read', count: 40_112}, {key: 'epoll_wait', count: 1200}]},
-    },
-  ],
-}
+const attach = {name: 'bpf' as const, candidate: 'bpf-tp-btf', method: 'BPF programs', attach: 'tp_btf sched_wakeup, sched_switch'}
+const histogram = fakeResult(
+  'runqlat',
+  {kind: 'histograms', unit: 'usecs', labelKey: null, histograms: [{label: null, buckets, count: buckets.reduce((s, b) => s + b.count, 0)}]},
+  {backend: attach},
+)
+const counts = fakeResult(
+  'syscount',
+  {kind: 'counts', key: 'syscall', rows: [{key: 'futex', count: 91_233}, {key: 'read', count: 40_112}, {key: 'epoll_wait', count: 1200}]},
+  {backend: attach},
+)
 
 let dir: string
 const saved = (name: string) => path.join(dir, `${name}.json`)
