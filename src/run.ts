@@ -72,7 +72,8 @@ export async function runTool<Options extends ToolOptions>(toolName: string, opt
   const clock = deps.clock ?? systemClock
   const needs = [...new Set(tool.candidates.flatMap((c) => c.needs))]
   const probe = await probeHost({only: needs, signal: deps.signal}, deps.undo)
-  const decision = route(tool, probe.capabilities, {force: session.backend, implemented: isImplemented})
+  const by = (options as {by?: string}).by
+  const decision = route(tool, probe.capabilities, {force: session.backend, implemented: isImplemented, by})
   if (!decision.chosen) throw noRouteError(decision)
   const chosen = decision.chosen
   const runner = await loadRunner(tool.name, chosen.id)

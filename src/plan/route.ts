@@ -29,6 +29,8 @@ export interface RouteOptions {
   force?: string
   /** Whether this diag has a runner for the candidate; unimplemented ones are never chosen. */
   implemented: (tool: string, candidateId: string) => boolean
+  /** syscount's --by: candidates that cannot count by it are passed over. */
+  by?: string
 }
 
 function verdict(tool: ToolSpec, candidate: Candidate, capabilities: Map<string, CapabilityResult>, options: RouteOptions) {
@@ -41,6 +43,8 @@ function verdict(tool: ToolSpec, candidate: Candidate, capabilities: Map<string,
     else if (!result.blockedBy?.some((blocker) => unmet.has(blocker))) reasons.push(`${need} ${result.status}: ${result.detail}`)
   }
   if (!options.implemented(tool.name, candidate.id)) reasons.push('not implemented in this version of diag')
+  if (options.by && candidate.countsBy && !candidate.countsBy.includes(options.by))
+    reasons.push(`counts by ${candidate.countsBy.join(' or ')} only, not by ${options.by}`)
   const privileges = [...new Set([...unmet].flatMap((need) => capabilities.get(need)?.needsPrivilege ?? []))]
   return {reasons, privileges}
 }
@@ -54,6 +58,9 @@ export function route(tool: ToolSpec, capabilities: CapabilityResult[], options:
     throw new BadInputError(`${tool.name} has no backend "${force}"; choose one of: ${choices}`, {tool: tool.name})
   }
   const eligible = (c: {id: string; backend: BackendName}) => !force || c.id === force || c.backend === force
+  const by = options.by
+  if (force && by && tool.candidates.filter(eligible).every((c) => c.countsBy && !c.countsBy.includes(by)))
+    throw new BadInputError(`--backend ${force} counts by ${tool.candidates.find(eligible)!.countsBy!.join(' or ')} only, not by ${by}`, {tool: tool.name})
   let chosen: Candidate | undefined
   const candidates = tool.candidates.map((candidate): CandidateVerdict => {
     const {reasons, privileges} = verdict(tool, candidate, byName, options)

@@ -13,6 +13,8 @@ export interface Candidate {
   method: string
   /** Capabilities that must all be available. */
   needs: string[]
+  /** What it can count by (syscount's --by), when not everything: the kernel keys hist by thread only. */
+  countsBy?: readonly string[]
 }
 
 export interface ToolSpec {
@@ -45,12 +47,16 @@ export const TOOLS: ToolSpec[] = [
         backend: 'ftrace',
         method: 'hist trigger keyed by id.syscall on raw_syscalls:sys_enter',
         needs: ['ftrace-instances', 'syscall-tracepoints', 'hist-triggers'],
+        // A hist key has the thread (common_pid) but no thread group: threads gone before a read
+        // could not be added into their process.
+        countsBy: ['syscall', 'thread'],
       },
       {
         id: 'perf-stat',
         backend: 'perf',
         method: 'perf stat counting the syscalls:sys_enter_* tracepoints',
         needs: ['perf-tool', 'perf-event-tracepoint', 'syscall-tracepoints'],
+        countsBy: ['syscall'],
       },
       {
         id: 'ftrace-stream',

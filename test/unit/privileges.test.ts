@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {EXIT} from '../../src/errors.js'
+import {BadInputError, EXIT} from '../../src/errors.js'
 import {noRouteError, route} from '../../src/plan/route.js'
 import {findTool} from '../../src/plan/tools.js'
 import {probeHost} from '../../src/probe/probe.js'
@@ -36,5 +36,29 @@ describe('without privileges', () => {
     const error = noRouteError(route(syscount, capabilities, {implemented: () => true}))
     expect(error.exitCode).toBe(EXIT.permission)
     expect(error.message).toMatch(/needs what uid \d+ lacks: root, or CAP_BPF and CAP_PERFMON\. Run diag as root\./)
+  })
+})
+
+describe('syscount --by and the candidates', () => {
+  const syscount = findTool('syscount')!
+  const all = [...new Set(syscount.candidates.flatMap((c) => c.needs))].map((name) => ({
+    name,
+    section: 'bpf' as const,
+    description: name,
+    minKernel: null,
+    status: 'available' as const,
+    evidence: 'probe' as const,
+    detail: 'yes',
+  }))
+
+  it('passes over the candidates that cannot count by process (hist keys by thread, perf stat by syscall)', () => {
+    const decision = route(syscount, all, {implemented: () => true, by: 'process', force: 'ftrace'})
+    expect(decision.chosen?.id).toBe('ftrace-stream')
+    expect(decision.candidates.find((c) => c.id === 'ftrace-hist')?.reasons).toEqual(['counts by syscall or thread only, not by process'])
+    expect(route(syscount, all, {implemented: () => true, by: 'thread', force: 'ftrace'}).chosen?.id).toBe('ftrace-hist')
+  })
+
+  it('a forced backend that cannot count by it is bad input', () => {
+    expect(() => route(syscount, all, {implemented: () => true, by: 'process', force: 'perf-stat'})).toThrow(BadInputError)
   })
 })
