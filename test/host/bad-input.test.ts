@@ -14,7 +14,7 @@ const BAD: string[][] = [
   ['funcprofile', "tcp*';rm -rf /"],
   ['syscount', '--syscall', 'nosuchcall'],
   ['syscount', '--syscall', 'read', '--by', 'process'],
-  ['syscount', '--by', 'thread'],
+  ['syscount', '--by', 'tgid'],
   ['syscount', '--duration', '-3'],
   ['syscount', '--duration', '0'],
   ['syscount', '--interval', 'soon'],
