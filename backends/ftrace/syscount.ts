@@ -1,3 +1,4 @@
+import {BadInputError} from '../../src/errors.js'
 import type {SyscountOptions} from '../../src/plan/options.js'
 import {countsFrom, syscallName} from '../../src/result/normalize.js'
 import {Deltas} from '../../src/result/deltas.js'
@@ -50,10 +51,8 @@ export const hist: Runner<SyscountOptions> = {
     const session = new TracefsSession(files, probe.tracefs!, pid, undo)
     const dir = await session.instance('syscount')
     if (targetPid !== undefined) await session.followProcess(dir, targetPid)
-    // The kernel keys by thread (common_pid); by process, threads are added up into their
-    // thread group at each read, through /proc (a thread gone by then stands for itself).
+    if (options.by === 'process') throw new BadInputError('hist triggers key by thread only; --by process needs another backend')
     const key = options.by === 'syscall' ? 'id.syscall' : 'common_pid.execname'
-    const groups = new ThreadGroups()
     const trigger = `hist:keys=${key}:vals=hitcount:sort=hitcount:size=8192`
     await session.addTrigger(dir, 'raw_syscalls/sys_enter', trigger)
     const deltas = new Deltas()
@@ -65,11 +64,8 @@ export const hist: Runner<SyscountOptions> = {
         dropped = table.dropped
         const current = new Map<string, number>()
         for (const entry of table.entries) {
-          const pid = entry.keys.common_pid
           const name =
-            options.by === 'syscall'
-              ? syscallName(entry.keys.id.number)
-              : `${pid.text} [${options.by === 'process' ? (groups.groupOf(pid.number) ?? pid.number) : pid.number}]`
+            options.by === 'syscall' ? syscallName(entry.keys.id.number) : `${entry.keys.common_pid.text} [${entry.keys.common_pid.number}]`
           current.set(name, (current.get(name) ?? 0) + entry.hitcount)
         }
         return countsFrom(options.by, deltas.next(current), options.top, options.syscalls)

@@ -90,6 +90,9 @@ export const TOOLS: ToolSpec[] = [
         backend: 'ftrace',
         method: 'hist trigger keyed by id.syscall on raw_syscalls:sys_enter',
         needs: ['ftrace-instances', 'syscall-tracepoints', 'hist-triggers'],
+        // A hist key has the thread (common_pid) but no thread group: threads gone before a read
+        // could not be added into their process.
+        limits: {by: ['syscall', 'thread']},
       },
       {
         id: 'perf-stat',

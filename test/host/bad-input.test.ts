@@ -21,6 +21,7 @@ const BAD: string[][] = [
   ['syscount', '--syscall', 'nosuchcall'],
   ['syscount', '--syscall', 'read', '--by', 'process'],
   ['syscount', '--by', 'task'],
+  ['syscount', '--by', 'tgid'],
   ['syscount', '--duration', '-3'],
   ['syscount', '--duration', '0'],
   ['syscount', '--interval', 'soon'],

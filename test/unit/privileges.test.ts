@@ -2,7 +2,7 @@ import {describe, expect, it} from 'vitest'
 
 import {EXIT} from '../../src/errors.js'
 import {noRouteError, route} from '../../src/plan/route.js'
-import {findTool} from '../../src/plan/tools.js'
+import {type Candidate, findTool, optionRefusals} from '../../src/plan/tools.js'
 import {probeHost} from '../../src/probe/probe.js'
 import {type Capability, unavailable} from '../../src/probe/types.js'
 import {UndoLog} from '../../src/system/undo.js'
@@ -36,5 +36,31 @@ describe('without privileges', () => {
     const error = noRouteError(route(syscount, capabilities, {implemented: () => true}))
     expect(error.exitCode).toBe(EXIT.permission)
     expect(error.message).toMatch(/needs what uid \d+ lacks: root, or CAP_BPF and CAP_PERFMON\. Run diag as root\./)
+  })
+})
+
+describe('syscount --by and the candidates', () => {
+  const syscount = findTool('syscount')!
+  const all = [...new Set(syscount.candidates.flatMap((c) => c.needs))].map((name) => ({
+    name,
+    section: 'bpf' as const,
+    description: name,
+    minKernel: null,
+    status: 'available' as const,
+    evidence: 'probe' as const,
+    detail: 'yes',
+  }))
+
+  it('passes over the candidates that cannot count by process (hist keys by thread, perf stat by syscall)', () => {
+    const by = (value: string) => ({implemented: () => true, force: 'ftrace', refusals: (c: Candidate) => optionRefusals(c, {by: value})})
+    const decision = route(syscount, all, by('process'))
+    expect(decision.chosen?.id).toBe('ftrace-stream')
+    expect(decision.candidates.find((c) => c.id === 'ftrace-hist')?.reasons).toEqual(['counts by syscall or thread only, not --by process'])
+    expect(route(syscount, all, by('thread')).chosen?.id).toBe('ftrace-hist')
+  })
+
+  it('says why a forced backend cannot count by it (refused before probing: run.ts)', () => {
+    const perf = syscount.candidates.find((c) => c.id === 'perf-stat')!
+    expect(optionRefusals(perf, {by: 'process'})).toEqual(['counts by syscall only, not --by process'])
   })
 })
