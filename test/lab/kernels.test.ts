@@ -53,6 +53,12 @@ function cases(kernel: string): LabCase[] {
       command: `[ -d /sys/kernel/btf ] && mount -t tmpfs none /sys/kernel/btf; ${diag(['syscount', '--backend', 'bpf', '--json', '--', 'diag-workload', 'getppid', '1000'])}; rc=$?; umount /sys/kernel/btf 2>/dev/null; exit $rc`,
     },
     ...MATRIX.map((c, i) => ({id: `matrix-${i}`, command: diag(c.args({...ENV, name: kernel}))})),
+    // With debugfs mounted, tracefs is also at /sys/kernel/debug/tracing (on 4.9, as on Debian 9
+    // where debugfs is mounted at boot): diag finds and uses it, mounting nothing of its own.
+    {
+      id: 'debugfs-tracing',
+      command: `mount -t debugfs d /sys/kernel/debug && ls /sys/kernel/debug/tracing > /dev/null && ${diag(['syscount', '--backend', 'ftrace', '--json', '--', 'sh', '-c', 'grep -c diag- /proc/mounts > /tmp/mounts-during; exec diag-workload getppid 1000'])}; rc=$?; echo "mounts-during=$(cat /tmp/mounts-during)" >&2; umount /sys/kernel/debug/tracing; umount /sys/kernel/debug; exit $rc`,
+    },
     // Two diag processes at once: private instances let both count.
     {
       id: 'together',
@@ -189,6 +195,16 @@ describe.each(Object.values(LAB_KERNELS))('the kernel lab: $name', (kernel) => {
       return row.outcome === 'right' ? [] : [`${c.tool}/${c.candidate}: ${row.outcome}: ${row.detail}`]
     })
     expect(failures).toEqual([])
+  })
+
+  labIt('uses tracefs where debugfs shows it, and mounts no tracefs of its own', () => {
+    const run = boot.results.get('debugfs-tracing')!
+    expect(run.exitCode, run.stderr).toBe(0)
+    const result = JSON.parse(run.stdout) as ToolResult
+    const rows = result.intervals.flatMap((i) => (i.data as {rows: {key: string; count: number}[]}).rows)
+    expect(rows.find((r) => r.key === 'getppid')?.count).toBeGreaterThanOrEqual(1000)
+    // The traced command counted diag's private mounts while it ran.
+    expect(run.stderr).toContain('mounts-during=0')
   })
 
   labIt('lets two diag processes trace at once', () => {
