@@ -3,6 +3,7 @@ import {tmpdir} from 'node:os'
 import path from 'node:path'
 
 import {execa} from 'execa'
+import {afterAll, beforeAll, expect} from 'vitest'
 
 /**
  * What diag promises to leave as it found: the tracing state and the BPF program list. Read
@@ -149,4 +150,18 @@ export async function watchKernel(pid: () => number | undefined): Promise<Kernel
       return [...seen]
     },
   }
+}
+
+/**
+ * Registers, in the enclosing describe block, a check that the block leaves tracing and the BPF
+ * program list exactly as it found them.
+ */
+export function expectKernelStateKept(): void {
+  let before: KernelState
+  beforeAll(async () => {
+    before = await kernelState()
+  })
+  afterAll(async () => {
+    expect(await kernelState()).toEqual(before)
+  })
 }

@@ -1,10 +1,10 @@
 import {readFileSync} from 'node:fs'
 
-import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {describe, expect, it} from 'vitest'
 
 import {EXIT} from '../../src/errors.js'
 import {diag, startDiag} from '../helpers/cli.js'
-import {type KernelState, isRoot, kernelState, watchKernel} from '../helpers/kernel-state.js'
+import {expectKernelStateKept, isRoot, watchKernel} from '../helpers/kernel-state.js'
 
 // A pid that runs nowhere: above the kernel's pid_max.
 const NO_SUCH_PID = String(Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8')) + 1)
@@ -53,15 +53,7 @@ async function watched(args: string[]) {
 }
 
 describe.skipIf(!isRoot)('bad input (needs root, to watch the kernel during the call)', () => {
-  let before: KernelState
-
-  beforeAll(async () => {
-    before = await kernelState()
-  })
-
-  afterAll(async () => {
-    expect(await kernelState()).toEqual(before)
-  })
+  expectKernelStateKept()
 
   it.each(BAD.map((args) => [args.join(' ').replace(/(.{60}).+/s, '$1...'), args]))('%j is refused with exit 2, having made nothing', async (_, args) => {
     const run = await watched(args as string[])
@@ -81,15 +73,7 @@ describe.skipIf(!isRoot)('bad input (needs root, to watch the kernel during the 
 })
 
 describe.skipIf(!isRoot)('a function pattern that matches nothing on this kernel', () => {
-  let before: KernelState
-
-  beforeAll(async () => {
-    before = await kernelState()
-  })
-
-  afterAll(async () => {
-    expect(await kernelState()).toEqual(before)
-  })
+  expectKernelStateKept()
 
   it('is refused with exit 2 and the names this kernel has for it', async () => {
     // Which getppid names the kernel has, read by the test: kallsyms' text symbols.
