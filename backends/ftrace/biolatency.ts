@@ -19,9 +19,35 @@ export const stream: Runner<BiolatencyOptions> = {
     const startEvent = await requestStartEvent(ctx.files, ctx.probe.tracefs!, options.queued)
     const startName = startEvent.slice(startEvent.indexOf('/') + 1)
     const names = await diskNames(ctx.files)
-    const inFlight = new Map<string, number>()
+    // Requests by (device, sector), oldest first: two requests for the same sector may be in
+    // flight at once (a write, and a read of it from udev's blkid, say), and each completion pairs
+    // with the oldest issue of its key.
+    const inFlight = new Map<string, number[]>()
+    // Completions read before their issue: trace_pipe merges the CPUs' buffers by time, but an
+    // event still being written on one CPU can come out after a later one from another.
+    const early = new Map<string, number[]>()
     let slots = new Map<string, Map<number, number>>()
     let dropped = 0
+    const count = (request: {major: number; minor: number}, us: number) => {
+      const label = options.disks ? diskLabel(names, request.major * 2 ** 20 + request.minor) : ''
+      if (!slots.has(label)) slots.set(label, new Map())
+      addSlots(slots.get(label)!, log2Slot(fromMicroseconds(us, options.unit)), 1)
+    }
+    const remember = (map: Map<string, number[]>, key: string, timestamp: number) => {
+      const queue = map.get(key)
+      if (queue) return void queue.push(timestamp)
+      if (map.size >= MAX_IN_FLIGHT) {
+        dropped += map.get(map.keys().next().value!)!.length
+        map.delete(map.keys().next().value!)
+      }
+      map.set(key, [timestamp])
+    }
+    const take = (map: Map<string, number[]>, key: string): number | undefined => {
+      const queue = map.get(key)
+      const oldest = queue?.shift()
+      if (queue?.length === 0) map.delete(key)
+      return oldest
+    }
     const {pipe, attach} = await startEventStream(
       ctx,
       'biolatency',
@@ -31,22 +57,19 @@ export const stream: Runner<BiolatencyOptions> = {
         if (!request) return
         const key = `${request.major}:${request.minor}:${request.sector}`
         if (line.event === startName) {
-          if (inFlight.size >= MAX_IN_FLIGHT) {
-            inFlight.delete(inFlight.keys().next().value!)
-            dropped++
-          }
-          inFlight.set(key, line.timestamp)
+          const completed = early.get(key)?.[0]
+          if (completed !== undefined && completed >= line.timestamp) {
+            take(early, key)
+            count(request, Math.round((completed - line.timestamp) * 1e6))
+          } else remember(inFlight, key, line.timestamp)
           return
         }
-        const started = inFlight.get(key)
-        if (started === undefined) return // issued before tracing began
-        inFlight.delete(key)
-        const us = Math.round((line.timestamp - started) * 1e6)
-        const label = options.disks ? diskLabel(names, request.major * 2 ** 20 + request.minor) : ''
-        if (!slots.has(label)) slots.set(label, new Map())
-        addSlots(slots.get(label)!, log2Slot(fromMicroseconds(us, options.unit)), 1)
+        const started = take(inFlight, key)
+        // Issued before tracing began, or read ahead of its issue (kept until the issue comes).
+        if (started === undefined) return remember(early, key, line.timestamp)
+        count(request, Math.round((line.timestamp - started) * 1e6))
       },
-      {filterPid: false},
+      {filterPid: false, excludeSelf: false, crossCpuClock: true},
     )
     return {
       attach,

@@ -40,7 +40,7 @@ export const stream: Runner<RunqlatOptions> = {
         const us = Math.round((line.timestamp - since) * 1e6)
         addSlots(slots, log2Slot(fromMicroseconds(us, options.unit)), 1)
       },
-      {filterPid: false},
+      {filterPid: false, excludeSelf: false, crossCpuClock: true},
     )
     return {
       attach,

@@ -21,6 +21,13 @@ async function excludeSelf(session: TracefsSession, dir: string, events: string[
   for (const event of events) await session.write(`${dir}/events/${event}/filter`, `common_pid != ${process.pid}`)
 }
 
+/** The instance's clock: "mono" (monotonic across CPUs, NMI-safe) where the kernel has it, else "global". */
+async function useCrossCpuClock(session: TracefsSession, dir: string): Promise<void> {
+  const clocks = (await session.read(`${dir}/trace_clock`)).replace(/[[\]]/g, '').split(/\s+/)
+  const clock = ['mono', 'global'].find((c) => clocks.includes(c))
+  if (clock) await session.write(`${dir}/trace_clock`, clock)
+}
+
 export interface EventStream {
   session: TracefsSession
   pipe: TracePipe
@@ -40,8 +47,20 @@ export async function startEventStream(
   options: {
     /** false for tools that measure the whole system even when a command is given. */
     filterPid?: boolean
+    /**
+     * false for events diag's own threads do not feed back into (block I/O, scheduling): the
+     * kernel files an event that interrupt context records under whatever task was running, so
+     * leaving diag's threads out would drop completions and wakeups that are not diag's.
+     */
+    excludeSelf?: boolean
     /** Lines carry the thread group (record-tgid, where the kernel has the option). */
     recordTgid?: boolean
+    /**
+     * Timestamps comparable across CPUs, for tools that pair two events (an I/O's issue and
+     * completion, a wakeup and the switch to it) that can happen on different CPUs: the default
+     * "local" clock is each CPU's own, and can put a completion before its issue.
+     */
+    crossCpuClock?: boolean
     /** Sets up the function tracer in the instance (filter, pid, tracer) before the pipe opens. */
     functionTracer?: (session: TracefsSession, dir: string) => Promise<void>
   } = {},
@@ -51,9 +70,10 @@ export async function startEventStream(
   await session.write(`${dir}/buffer_size_kb`, String(BUFFER_KB))
   // The option is the instance's own, and goes with it.
   if (options.recordTgid && (await session.exists(`${dir}/options/record-tgid`))) await session.write(`${dir}/options/record-tgid`, '1')
+  if (options.crossCpuClock) await useCrossCpuClock(session, dir)
   if (options.filterPid !== false && ctx.targetPid !== undefined) {
     await session.followProcess(dir, ctx.targetPid)
-  } else {
+  } else if (options.excludeSelf !== false) {
     await excludeSelf(session, dir, events, options.functionTracer !== undefined)
   }
   for (const event of events) await session.enableEvent(dir, event)

@@ -17,7 +17,7 @@ const JUNIT_XSD = fileURLToPath(new URL('../fixtures/junit.xsd', import.meta.url
 
 describe.skipIf(!isRoot)('runbooks on this host (needs root)', () => {
   let before: KernelState
-  let routes: Map<string, string | null>
+  let usable: Map<string, string[]>
   const dir = mkdtempSync(path.join(tmpdir(), 'diag-runbook-'))
   const file = (name: string, text: string) => {
     const full = path.join(dir, name)
@@ -28,7 +28,7 @@ describe.skipIf(!isRoot)('runbooks on this host (needs root)', () => {
   beforeAll(async () => {
     before = await kernelState()
     const capabilities = await diagJson<CapabilitiesReport>(['capabilities'])
-    routes = new Map(capabilities.json.tools.map((t) => [t.tool, t.chosen?.id ?? null]))
+    usable = new Map(capabilities.json.tools.map((t) => [t.tool, t.candidates.filter((c) => c.usable).map((c) => c.id)]))
   })
 
   afterAll(async () => {
@@ -43,11 +43,15 @@ describe.skipIf(!isRoot)('runbooks on this host (needs root)', () => {
     const run = await diagJson<RunbookReport>(['runbook', 'run', 'first-look', '--set', 'duration=1', '--ci', '--junit', junit, '--openmetrics', metrics, '--report', report])
     const steps = run.json.steps
     expect(steps.length).toBeGreaterThanOrEqual(4)
+    // A step runs on a candidate the report calls usable (the first, unless its flags or pattern
+    // pass that one over), or is skipped with the tool's reasons when there is none.
     for (const step of steps) {
-      const chosen = routes.get(step.tool)
-      if (chosen) expect(step, `${step.name}: ${step.reason}`).toMatchObject({status: 'ran', backend: {candidate: chosen}})
-      else expect(step).toMatchObject({status: 'skipped', reason: expect.stringContaining('cannot run on this host')})
-      for (const check of step.checks) expect(check.status).not.toBe(chosen ? 'skipped' : 'pass')
+      const candidates = usable.get(step.tool) ?? []
+      if (candidates.length > 0) {
+        expect(step.status, `${step.name}: ${step.reason}`).toBe('ran')
+        expect(candidates).toContain(step.backend?.candidate)
+      } else expect(step).toMatchObject({status: 'skipped', reason: expect.stringContaining('cannot run on this host')})
+      for (const check of step.checks) expect(check.status).not.toBe(candidates.length > 0 ? 'skipped' : 'pass')
     }
     const skipped = steps.some((s) => s.status !== 'ran')
     const failed = steps.some((s) => s.checks.some((c) => c.severity === 'fail' && c.status === 'fail'))
