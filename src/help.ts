@@ -1,6 +1,6 @@
 import type {Command} from '@oclif/core'
 
-import {findTool} from './plan/tools.js'
+import {backendChoices as choicesOf, findTool} from './plan/tools.js'
 
 /**
  * What `diag help TOOL`, `diag TOOL --help` and the man pages (scripts/cli-docs.mjs) say about each
@@ -101,5 +101,5 @@ export function toolExamples(name: string): Command.Example[] {
 export function backendChoices(name: string): string[] {
   const tool = findTool(name)
   if (!tool) throw new Error(`unknown tool ${name}`)
-  return [...new Set(tool.candidates.flatMap((c) => [c.backend, c.id]))]
+  return choicesOf(tool)
 }

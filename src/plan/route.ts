@@ -1,6 +1,6 @@
 import {BadInputError, NotSupportedError, PermissionError} from '../errors.js'
 import type {CapabilityResult} from '../probe/types.js'
-import type {BackendName, Candidate, ToolSpec} from './tools.js'
+import {type BackendName, type Candidate, type ToolSpec, backendChoices} from './tools.js'
 
 export interface CandidateVerdict {
   id: string
@@ -38,7 +38,7 @@ export function forcedCandidates(tool: ToolSpec, force: string | undefined): Can
   if (force === undefined) return tool.candidates
   const named = tool.candidates.filter((c) => c.id === force || c.backend === force)
   if (named.length === 0) {
-    const choices = [...new Set(tool.candidates.flatMap((c) => [c.backend, c.id]))].join(', ')
+    const choices = backendChoices(tool).join(', ')
     const what = force === '' ? 'an empty --backend' : `no backend "${force}"`
     throw new BadInputError(`${tool.name} has ${what}; choose one of: ${choices}`, {tool: tool.name})
   }

@@ -248,6 +248,11 @@ export const TOOLS: ToolSpec[] = [
   },
 ]
 
+/** What `--backend` accepts for a tool: each backend name and each candidate id. */
+export function backendChoices(tool: ToolSpec): string[] {
+  return [...new Set(tool.candidates.flatMap((c) => [c.backend, c.id]))]
+}
+
 export function findTool(name: string): ToolSpec | undefined {
   return TOOLS.find((tool) => tool.name === name)
 }
