@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {DiagCommand} from './command.js'
+import {readyLine} from './render/ready.js'
 import {backendChoices} from './help.js'
 import type {ToolOptions} from './plan/options.js'
 import {renderFooter, renderHeader, renderInterval} from './render/result.js'
@@ -16,13 +17,6 @@ const seconds = Flags.custom<number>({
     return value
   },
 })
-
-/** "Tracing ... Hit Ctrl-C to end.", as bcc's tools say it, naming what diag attached. */
-export function readyLine(result: ToolResult, duration: number | undefined): string {
-  const how = `with ${result.backend.candidate} (${result.backend.name})`
-  const until = duration === undefined ? '' : `for ${duration} s, or `
-  return `Tracing ${result.tool} ${how}... ${until}Hit Ctrl-C to end.`
-}
 
 /**
  * What every tracing tool command shares: --duration, --interval, --backend, and an optional

@@ -2,11 +2,10 @@ import path from 'node:path'
 
 import {execa} from 'execa'
 
+import {parseReadyLine} from '../render/ready.js'
 import {packageRoot} from '../system/paths.js'
 import type {StartStep} from './run.js'
 
-// The ready line every tool prints on stderr once attached (src/tool-command.ts: readyLine).
-const READY = /^Tracing \S+ with (\S+) \((\w+)\)\.\.\./m
 
 /**
  * A step as a diag process of its own, this same diag (the same node and bin/run.js). Its own
@@ -19,8 +18,9 @@ export const startStepProcess: StartStep = (argv) => {
   const ready = new Promise<{candidate: string; backend: string} | undefined>((resolve) => {
     child.stderr?.on('data', (chunk: Buffer) => {
       stderr += chunk
-      const match = READY.exec(stderr)
-      if (match) resolve({candidate: match[1], backend: match[2]})
+      // The ready line every tool prints on stderr once attached (src/render/ready.ts).
+      const ready = parseReadyLine(stderr)
+      if (ready) resolve(ready)
     })
     void child.finally(() => resolve(undefined))
   })
