@@ -178,40 +178,24 @@ export async function probeHost(options: ProbeOptions, sessionUndo: UndoLog): Pr
   const cache = !live ? null : options.cache !== undefined ? options.cache : real && FileProbeCache.usable() ? new FileProbeCache() : null
   const cached = cache && !options.refresh ? await cache.load() : undefined
   const probed = new Map<string, Outcome>()
-  const record = (capability: Capability, outcome: Outcome) => {
-    if (capability.stableForBoot && !outcome.cached && outcome.evidence === 'probe' && outcome.status !== 'unknown') probed.set(capability.name, outcome)
-    const configValues = capability.config && config
-      ? Object.fromEntries(capability.config.map((n) => [n, config.symbols.get(n) ?? 'absent']))
-      : undefined
-    results.set(capability.name, {
-      name: capability.name,
-      section: capability.section,
-      description: capability.description,
-      minKernel: capability.minKernel,
-      ...outcome,
-      ...(configValues ? {config: configValues} : {}),
-    })
-  }
-  // The sections (privileges, tracefs, perf, bpf) probe concurrently; within one, in table order
-  // as before (their probes share files: kprobe_events, the probe instance), and each probe after
-  // what it needs. A probe that waits (perf --version, a tracefs read) then no longer holds up the
-  // others; libbpf's calls are synchronous and still take their turns on Node's one thread.
-  const finished = new Map<string, Promise<void>>()
-  const sectionTail = new Map<string, Promise<void>>()
-  for (const capability of table) {
-    const after = [sectionTail.get(capability.section), ...(capability.needs ?? []).map((name) => finished.get(name))]
-    const run = Promise.all(after).then(async () => {
-      options.signal?.throwIfAborted()
-      record(capability, await probeOne(capability, ctx, cached))
-    })
-    finished.set(capability.name, run)
-    sectionTail.set(capability.section, run)
-  }
   let cleanupFailures: UndoFailure[]
   try {
-    // Every probe has ended (or been skipped) before what they made is removed.
-    const failed = (await Promise.allSettled(finished.values())).find((r) => r.status === 'rejected')
-    if (failed) throw failed.reason
+    for (const capability of table) {
+      options.signal?.throwIfAborted()
+      const outcome = await probeOne(capability, ctx, cached)
+      if (capability.stableForBoot && !outcome.cached && outcome.evidence === 'probe' && outcome.status !== 'unknown') probed.set(capability.name, outcome)
+      const configValues = capability.config && config
+        ? Object.fromEntries(capability.config.map((n) => [n, config.symbols.get(n) ?? 'absent']))
+        : undefined
+      results.set(capability.name, {
+        name: capability.name,
+        section: capability.section,
+        description: capability.description,
+        minKernel: capability.minKernel,
+        ...outcome,
+        ...(configValues ? {config: configValues} : {}),
+      })
+    }
   } finally {
     cleanupFailures = await probeUndo.unwind()
   }
@@ -223,7 +207,7 @@ export async function probeHost(options: ProbeOptions, sessionUndo: UndoLog): Pr
     config: config ? {source: config.source} : null,
     hostRoot,
     live,
-    capabilities: table.flatMap((c) => results.get(c.name) ?? []),
+    capabilities: [...results.values()],
     tracefs: ctx.tracefs,
     cleanupFailures,
   }
