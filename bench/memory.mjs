@@ -47,6 +47,7 @@ const stop = busy()
 try {
   const kernel = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim()
   console.log(`workload: one process making getppid calls without pause; kernel ${kernel}; runs of ${short} s and ${long} s`)
+  console.log(`diag --version (Node.js and oclif alone): ${(await peakRss([node, [diag, '--version']])).toFixed(1)} MiB`)
   console.log(`${'tracer'.padEnd(56)} ${`${short} s`.padStart(10)} ${`${long} s`.padStart(10)}`)
   for (const [name, command] of Object.entries(tracers)) {
     const a = await peakRss(command(short))
