@@ -1,4 +1,6 @@
-import type {Counts, Histogram, Histograms, Profile, ResultData, TimeUnit, ToolResult} from '../result/model.js'
+import {addHistograms, percentileBucket} from '../result/kinds/histograms.js'
+import {combineAll, kindOf} from '../result/kinds/index.js'
+import type {Histogram, ResultData, TimeUnit, ToolResult} from '../result/model.js'
 import {type Expression, ExpressionError, NS_PER, type Operand, compare, comparisons} from './expression.js'
 
 /** What a result's data is, as the tool table says: the metrics a check may name depend on it. */
@@ -47,43 +49,9 @@ export function checkExpression(expression: Expression, text: string, kind: Outp
   }
 }
 
-/** Every interval of a result as one: counts added by key, histograms bucket by bucket. */
+/** Every interval of a result as one, as its kind combines them: counts added by key, histograms bucket by bucket. */
 export function combinedData(result: ToolResult): ResultData | undefined {
-  const [first, ...rest] = result.intervals.map((i) => i.data)
-  if (!first) return undefined
-  if (first.kind === 'counts') {
-    const sums = new Map<string, number>()
-    for (const data of [first, ...rest] as Counts[]) for (const row of data.rows) sums.set(row.key, (sums.get(row.key) ?? 0) + row.count)
-    return {...first, rows: [...sums].map(([key, count]) => ({key, count})).sort((a, b) => b.count - a.count)}
-  }
-  if (first.kind === 'histograms') {
-    const byLabel = new Map<string | null, Histogram>()
-    for (const data of [first, ...rest] as Histograms[])
-      for (const histogram of data.histograms) {
-        const merged = byLabel.get(histogram.label) ?? {label: histogram.label, buckets: [], count: 0}
-        for (const bucket of histogram.buckets) {
-          const same = merged.buckets.find((b) => b.low === bucket.low)
-          if (same) same.count += bucket.count
-          else merged.buckets.push({...bucket})
-        }
-        merged.buckets.sort((a, b) => a.low - b.low)
-        merged.count += histogram.count
-        byLabel.set(histogram.label, merged)
-      }
-    return {...first, histograms: [...byLabel.values()]}
-  }
-  const hits = new Map<string, Profile['rows'][number]>()
-  for (const data of [first, ...rest] as Profile[])
-    for (const row of data.rows) {
-      const known = hits.get(row.function)
-      if (!known) hits.set(row.function, {...row})
-      else {
-        known.totalUs += row.totalUs
-        known.hits += row.hits
-        known.avgUs = known.hits ? known.totalUs / known.hits : 0
-      }
-    }
-  return {kind: 'profile', rows: [...hits.values()]}
+  return combineAll(result.intervals.map((i) => i.data))
 }
 
 export interface Measured {
@@ -115,9 +83,7 @@ function measureHistogram(name: string, histogram: Histogram, unit: TimeUnit): M
     const mean = sum / filled.reduce((s, b) => s + b.count, 0)
     return {metric: name, value: mean, text: `mean ~ ${formatNs(mean)} (bucket middles)`}
   }
-  const rank = (Number(name.slice(1)) / 100) * histogram.count
-  let seen = 0
-  const bucket = filled.find((b) => (seen += b.count) >= rank) ?? filled.at(-1)!
+  const bucket = percentileBucket(histogram, Number(name.slice(1)))!
   return {metric: name, value: edge(bucket), text: `${name} < ${formatNs(edge(bucket))} (log2 bucket ${formatNs(ns(bucket.low))} to ${formatNs(edge(bucket))})`}
 }
 
@@ -129,29 +95,20 @@ export function measure(operand: Extract<Operand, {kind: 'metric'}>, result: Too
   const data = combinedData(result)
   if (!data) return {metric: name, value: null, text: `${name}: no interval`}
   const selector = operand.selector
-  const keyName = data.kind === 'counts' ? data.key : data.kind === 'histograms' ? data.labelKey : 'function'
+  const kind = kindOf(data)
+  const keyName = kind.selectorKey(data)
   if (selector && selector.key !== keyName)
     return {metric: name, value: null, text: `${name}: this result is keyed by ${keyName ?? 'nothing (one histogram)'}, not ${selector.key}`}
-  if (data.kind === 'counts') {
-    const rows = selector ? data.rows.filter((r) => r.key === selector.value) : data.rows
-    const value = operand.name === 'rows' ? rows.length : rows.reduce((s, r) => s + r.count, 0)
-    return {metric: name, value, text: `${name} = ${value}`}
-  }
-  if (data.kind === 'profile') {
-    const rows = selector ? data.rows.filter((r) => r.function === selector.value) : data.rows
-    const value = operand.name === 'rows' ? rows.length : rows.reduce((s, r) => s + r.hits, 0)
+  if (operand.name === 'count' || operand.name === 'rows' || data.kind !== 'histograms') {
+    const tally = kind.tally(data, selector?.value)
+    const value = operand.name === 'rows' ? tally.rows : tally.events
     return {metric: name, value, text: `${name} = ${value}`}
   }
   const histograms = selector ? data.histograms.filter((h) => h.label === selector.value) : data.histograms
-  if (operand.name === 'rows') return {metric: name, value: histograms.length, text: `${name} = ${histograms.length}`}
-  if (operand.name === 'count') {
-    const value = histograms.reduce((s, h) => s + h.count, 0)
-    return {metric: name, value, text: `${name} = ${value}`}
-  }
   // A time metric over several histograms (disks) reads them as one.
-  const merged = combinedData({...result, intervals: [{time: '', seconds: 0, data: {...data, histograms: histograms.map((h) => ({...h, label: null}))}}]}) as Histograms
-  if (merged.histograms.length === 0) return {metric: name, value: null, text: `${name}: no histogram ${selector ? `for ${selector.value}` : ''}`.trim()}
-  return measureHistogram(name, merged.histograms[0], data.unit)
+  const [merged] = addHistograms(histograms.map((h) => ({...h, label: null})))
+  if (!merged) return {metric: name, value: null, text: `${name}: no histogram ${selector ? `for ${selector.value}` : ''}`.trim()}
+  return measureHistogram(name, merged, data.unit)
 }
 
 export type Verdict = 'pass' | 'fail' | 'unknown'
