@@ -76,7 +76,10 @@ function measureHistogram(name: string, histogram: Histogram, unit: TimeUnit): M
   if (filled.length === 0) return {metric: name, value: null, text: `${name}: no samples`}
   // A bucket holds [low, high]; its upper edge is high + 1 in the unit, which is what bounds it.
   const edge = (b: {high: number}) => ns(b.high + 1)
-  if (name === 'max') return {metric: name, value: edge(filled.at(-1)!), text: `max < ${formatNs(edge(filled.at(-1)!))}`}
+  if (name === 'max') {
+    const top = percentileBucket(histogram, 100)!
+    return {metric: name, value: edge(top), text: `max < ${formatNs(edge(top))}`}
+  }
   if (name === 'min') return {metric: name, value: ns(filled[0].low), text: `min >= ${formatNs(ns(filled[0].low))}`}
   if (name === 'mean') {
     const sum = filled.reduce((s, b) => s + b.count * ns((b.low + b.high + 1) / 2), 0)

@@ -10,6 +10,22 @@ export interface Histogram {
   label: string | null
   buckets: {low: number; high: number; count: number}[]
   count: number
+  /** Where p50, p90, p99 and the maximum fall (percentilesOf); every backend's histogram has them. */
+  percentiles?: Percentiles
+}
+
+/**
+ * The bucket a percentile falls in: the value is in [low, high] of the histogram's unit, and no
+ * closer. A log2 bucket's high is under twice its low, so `high` is at most 2x the true value
+ * (bucket 0 holds 0 and 1). null when the histogram holds no sample.
+ */
+export type PercentileBounds = {low: number; high: number} | null
+
+export interface Percentiles {
+  p50: PercentileBounds
+  p90: PercentileBounds
+  p99: PercentileBounds
+  max: PercentileBounds
 }
 
 export interface Histograms {
@@ -39,6 +55,27 @@ export function percentileBucket(histogram: Pick<Histogram, 'buckets'>, n: numbe
 }
 
 const MARKED = [50, 90, 99]
+const PERCENTILES = {p50: 50, p90: 90, p99: 99, max: 100} as const
+
+/** The buckets p50, p90, p99 and the maximum fall in, for JSON and text. */
+export function percentilesOf(histogram: Pick<Histogram, 'buckets'>): Percentiles {
+  const bounds = (n: number): PercentileBounds => {
+    const bucket = percentileBucket(histogram, n)
+    return bucket ? {low: bucket.low, high: bucket.high} : null
+  }
+  return {p50: bounds(PERCENTILES.p50), p90: bounds(PERCENTILES.p90), p99: bounds(PERCENTILES.p99), max: bounds(PERCENTILES.max)}
+}
+
+/**
+ * The line under a histogram: each percentile's bound, "p50 <= 31  p90 <= 63  p99 <= 255  max <= 1023
+ * usecs", and what that bound is worth. undefined when the histogram holds no sample.
+ */
+export function percentileLine(histogram: Pick<Histogram, 'buckets'>, unit: string): string | undefined {
+  const percentiles = percentilesOf(histogram)
+  if (!percentiles.max) return undefined
+  const parts = (Object.keys(PERCENTILES) as (keyof Percentiles)[]).map((name) => `${name} <= ${percentiles[name]!.high}`)
+  return `${parts.join('  ')} ${unit} (log2 buckets: up to 2x)`
+}
 
 /** For each bucket, the percentiles (of MARKED) whose value falls in it: "p50", "p90 p99". */
 function percentileMarks(histogram: Histogram): string[] {
@@ -71,6 +108,8 @@ export function renderHistogram(histogram: Histogram, unit: string, style: TextS
     else lines.push(`${paint(style, range, 'bold', 'yellow')}|${paint(style, bars, 'yellow')}| ${paint(style, marks[i], 'bold', 'yellow')}`)
   })
   if (histogram.buckets.length === 0) lines.push(NO_EVENTS)
+  const percentiles = percentileLine(histogram, unit)
+  if (percentiles) lines.push(percentiles)
   return lines
 }
 
@@ -96,7 +135,7 @@ export function addHistograms(histograms: Histogram[]): Histogram[] {
     merged.count += histogram.count
     byLabel.set(histogram.label, merged)
   }
-  return [...byLabel.values()]
+  return [...byLabel.values()].map((h) => ({...h, percentiles: percentilesOf(h)}))
 }
 
 const SECONDS: Record<TimeUnit, number> = {nsecs: 1e-9, usecs: 1e-6, msecs: 1e-3}
@@ -141,6 +180,14 @@ export const histograms: Kind<Histograms> = {
           properties: {
             label: {type: ['string', 'null']},
             count: {type: 'integer', minimum: 0},
+            percentiles: {
+              type: 'object',
+              description:
+                'the log2 bucket each of p50, p90, p99 and the maximum falls in (null: no sample); the value is in [low, high] of the unit and known no closer: high is at most 2x the value (bucket 0 holds 0 and 1)',
+              required: ['p50', 'p90', 'p99', 'max'],
+              additionalProperties: false,
+              properties: Object.fromEntries(Object.keys(PERCENTILES).map((name) => [name, {$ref: '#/definitions/percentileBounds'}])),
+            },
             buckets: {
               type: 'array',
               description: 'log2 buckets from [0, 1] up to the highest used, each [2^i, 2^(i+1) - 1]',
@@ -154,6 +201,14 @@ export const histograms: Kind<Histograms> = {
           },
         },
       },
+    },
+  },
+  definitions: {
+    percentileBounds: {
+      oneOf: [
+        {type: 'null'},
+        {type: 'object', required: ['low', 'high'], additionalProperties: false, properties: {low: {type: 'integer'}, high: {type: 'integer'}}},
+      ],
     },
   },
   render,
