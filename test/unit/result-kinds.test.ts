@@ -6,7 +6,12 @@ import {describe, expect, it} from 'vitest'
 
 import {type Histogram, type Histograms, percentileBucket, percentileLine, renderHistogram} from '../../src/result/kinds/histograms.js'
 import {KINDS} from '../../src/result/kinds/index.js'
+import {type Row, type RowColumn, type Rows, renderRow, renderRowsHeader, rowLine, summaryLine} from '../../src/result/kinds/rows.js'
+import type {Stacks} from '../../src/result/kinds/stacks.js'
+import {type Table, renderTable} from '../../src/result/kinds/table.js'
+import type {Counts, Profile} from '../../src/result/model.js'
 import {log2Histogram} from '../../src/result/normalize.js'
+import {renderData} from '../../src/render/result.js'
 import {schemaFiles} from '../../src/result/schema.js'
 import {parseExpression} from '../../src/runbook/expression.js'
 import {evaluate} from '../../src/runbook/metrics.js'
@@ -93,5 +98,151 @@ describe('percentiles of log2 histograms', () => {
 
   it('validate against the result schema', () => {
     expect(schemaErrors('result', fakeResult('runqlat', {kind: 'histograms', unit: 'usecs', labelKey: null, histograms: [spread, log2Histogram(null, new Map())]}))).toBe('')
+  })
+})
+
+// gethostlatency's columns, as bcc prints them: TIME PID COMM LATms HOST.
+const COLUMNS: RowColumn[] = [
+  {name: 'time', title: 'TIME', type: 'string', width: 8},
+  {name: 'pid', title: 'PID', type: 'integer'},
+  {name: 'comm', title: 'COMM', type: 'string', width: 16},
+  {name: 'latMs', title: 'LATms', type: 'time', unit: 'ms'},
+  {name: 'host', title: 'HOST', type: 'string'},
+]
+const LOOKUP = {time: '10:01:02', pid: 4242, comm: 'curl', latMs: 12.5, host: 'localhost'}
+
+describe('rows', () => {
+  it('prints a header of titles padded to the column widths, then a row a line under it', () => {
+    expect(renderRowsHeader(COLUMNS)).toBe('TIME         PID COMM                  LATms HOST')
+    expect(renderRow(COLUMNS, LOOKUP)).toBe('10:01:02    4242 curl                  12.50 localhost')
+    // A missing or null value prints as "-"; a value wider than its column pushes the next along.
+    expect(renderRow(COLUMNS, {...LOOKUP, comm: 'a-very-long-command-name', latMs: null, host: undefined as never})).toBe(
+      '10:01:02    4242 a-very-long-command-name          - -',
+    )
+    expect(renderRowsHeader(COLUMNS, {terminal: true, color: true, width: 80})).toBe('\u001B[1mTIME         PID COMM                  LATms HOST\u001B[0m')
+  })
+
+  it('renders a whole result as the stream printed it: the header, then the rows', () => {
+    const data: Rows = {kind: 'rows', columns: COLUMNS, rows: [LOOKUP, {...LOOKUP, pid: 7, host: 'example.org'}]}
+    expect(renderData(data)).toEqual([renderRowsHeader(COLUMNS), renderRow(COLUMNS, data.rows[0]), renderRow(COLUMNS, data.rows[1])])
+  })
+
+  it('concatenates rows when intervals combine', () => {
+    const a: Rows = {kind: 'rows', columns: COLUMNS, rows: [LOOKUP]}
+    const b: Rows = {kind: 'rows', columns: COLUMNS, rows: [{...LOOKUP, pid: 7}]}
+    expect(KINDS.rows.combine(a, b).rows.map((r) => r.pid)).toEqual([4242, 7])
+  })
+
+  it('prints NDJSON lines that the stream schema accepts: a row each, then the summary without rows', () => {
+    const data: Rows = {kind: 'rows', columns: COLUMNS, rows: [LOOKUP, {...LOOKUP, pid: 7}]}
+    const result = fakeResult('gethostlatency', data, {lost: 0})
+    expect(schemaErrors('result', result)).toBe('')
+    const lines = [...data.rows.map(rowLine), summaryLine(result)].map((line) => JSON.parse(JSON.stringify(line)))
+    for (const line of lines) expect(schemaErrors('resultStream', line)).toBe('')
+    expect(lines[0]).toEqual({type: 'row', ...LOOKUP})
+    expect(lines[2]).toMatchObject({type: 'summary', tool: 'gethostlatency', lost: 0, rowCount: 2, intervals: [{data: {kind: 'rows', columns: COLUMNS, rows: []}}]})
+    expect(schemaErrors('resultStream', {type: 'row', pid: {nested: true}})).not.toBe('')
+    expect(schemaErrors('resultStream', {...lines[2], rowCount: undefined})).not.toBe('')
+  })
+})
+
+describe('table', () => {
+  // tcptop: keys PID COMM, values RX_KB TX_KB.
+  const tcptop = (rows: Row[]): Table => ({
+    kind: 'table',
+    keys: [
+      {name: 'pid', title: 'PID', type: 'integer'},
+      {name: 'comm', title: 'COMM', type: 'string', width: 12},
+    ],
+    values: [
+      {name: 'rxKb', title: 'RX_KB', type: 'integer'},
+      {name: 'txKb', title: 'TX_KB', type: 'integer'},
+    ],
+    sortBy: 'rxKb',
+    rows,
+  })
+  const table = tcptop([
+    {pid: 10, comm: 'sshd', rxKb: 5, txKb: 900},
+    {pid: 20, comm: 'curl', rxKb: 300, txKb: 1},
+    {pid: 30, comm: 'nginx', rxKb: 40, txKb: 40},
+  ])
+
+  it('prints the rows largest first by its sort column, or by another one asked for', () => {
+    expect(renderTable(table)).toEqual([
+      '    PID COMM           RX_KB   TX_KB',
+      '     20 curl             300       1',
+      '     30 nginx             40      40',
+      '     10 sshd               5     900',
+    ])
+    expect(renderTable(table, undefined, 'txKb').slice(1).map((l) => l.trim().split(/\s+/)[1])).toEqual(['sshd', 'nginx', 'curl'])
+    expect(() => renderTable(table, undefined, 'comm')).toThrow(/comm is not a value column of this table \(rxKb, txKb\)/)
+    expect(renderTable(tcptop([]))).toEqual(['(no events)'])
+  })
+
+  it('adds values by key when intervals combine, and sorts again', () => {
+    const later = tcptop([
+      {pid: 10, comm: 'sshd', rxKb: 1000, txKb: 1},
+      {pid: 40, comm: 'dig', rxKb: 1, txKb: 1},
+    ])
+    expect(KINDS.table.combine(table, later).rows).toEqual([
+      {pid: 10, comm: 'sshd', rxKb: 1005, txKb: 901},
+      {pid: 20, comm: 'curl', rxKb: 300, txKb: 1},
+      {pid: 30, comm: 'nginx', rxKb: 40, txKb: 40},
+      {pid: 40, comm: 'dig', rxKb: 1, txKb: 1},
+    ])
+    expect(schemaErrors('result', fakeResult('tcptop', table))).toBe('')
+  })
+})
+
+describe('stacks', () => {
+  const data: Stacks = {
+    kind: 'stacks',
+    unit: 'usecs',
+    stacks: [
+      {frames: ['main', 'read', 'vfs_read'], value: 10},
+      {frames: ['main', 'write'], value: 30},
+    ],
+  }
+
+  it('prints folded stacks, largest first', () => {
+    expect(renderData(data)).toEqual(['main;write 30', 'main;read;vfs_read 10'])
+    expect(renderData({...data, stacks: []})).toEqual(['(no events)'])
+  })
+
+  it('adds values by stack when intervals combine', () => {
+    const later: Stacks = {...data, stacks: [{frames: ['main', 'read', 'vfs_read'], value: 25}, {frames: ['idle'], value: 1}]}
+    expect(KINDS.stacks.combine(data, later).stacks).toEqual([
+      {frames: ['main', 'read', 'vfs_read'], value: 35},
+      {frames: ['main', 'write'], value: 30},
+      {frames: ['idle'], value: 1},
+    ])
+    expect(schemaErrors('result', fakeResult('offcputime', data))).toBe('')
+  })
+})
+
+describe('combining the intervals of the existing kinds', () => {
+  it('adds counts by key, largest first', () => {
+    const a: Counts = {kind: 'counts', key: 'syscall', rows: [{key: 'read', count: 5}, {key: 'close', count: 2}]}
+    const b: Counts = {kind: 'counts', key: 'syscall', rows: [{key: 'close', count: 9}, {key: 'openat', count: 1}]}
+    expect(KINDS.counts.combine(a, b).rows).toEqual([{key: 'close', count: 11}, {key: 'read', count: 5}, {key: 'openat', count: 1}])
+  })
+
+  it('adds histograms bucket by bucket, per label', () => {
+    const a: Histograms = {kind: 'histograms', unit: 'usecs', labelKey: 'disk', histograms: [log2Histogram('vda', new Map([[1, 2]])), log2Histogram('vdb', new Map([[0, 1]]))]}
+    const b: Histograms = {kind: 'histograms', unit: 'usecs', labelKey: 'disk', histograms: [log2Histogram('vda', new Map([[3, 4]]))]}
+    const [vda, vdb] = KINDS.histograms.combine(a, b).histograms
+    expect(vda.buckets.map((x) => x.count)).toEqual([0, 2, 0, 4])
+    expect(vda.count).toBe(6)
+    expect(vdb.count).toBe(1)
+  })
+
+  it('adds profile hits and time, and pools the sample variance', () => {
+    // Durations 1 and 3 us (mean 2, s^2 2), then 5 us: all three have mean 3 and s^2 ((4 + 0 + 4) / 2) = 4.
+    const a: Profile = {kind: 'profile', rows: [{function: 'f', hits: 2, totalUs: 4, avgUs: 2, varianceUs2: 2}]}
+    const b: Profile = {kind: 'profile', rows: [{function: 'f', hits: 1, totalUs: 5, avgUs: 5, varianceUs2: 0}, {function: 'g', hits: 1, totalUs: 1, avgUs: 1, varianceUs2: 0}]}
+    const combined = KINDS.profile.combine(a, b).rows
+    expect(combined[0]).toMatchObject({function: 'f', hits: 3, totalUs: 9, avgUs: 3})
+    expect(combined[0].varianceUs2).toBeCloseTo(4, 10)
+    expect(combined[1]).toEqual({function: 'g', hits: 1, totalUs: 1, avgUs: 1, varianceUs2: 0})
   })
 })
