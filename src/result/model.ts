@@ -1,4 +1,4 @@
-import type {BackendName} from '../plan/tools.js'
+import type {BackendName} from '../plan/tool.js'
 import type {Counts} from './kinds/counts.js'
 import type {Histograms} from './kinds/histograms.js'
 import type {Profile} from './kinds/profile.js'
