@@ -1,5 +1,5 @@
 import {addHistograms, percentileBucket} from '../result/kinds/histograms.js'
-import {combineAll, kindOf} from '../result/kinds/index.js'
+import {KINDS, combineAll, kindOf} from '../result/kinds/index.js'
 import type {Histogram, ResultData, TimeUnit, ToolResult} from '../result/model.js'
 import {type Expression, ExpressionError, NS_PER, type Operand, compare, comparisons} from './expression.js'
 
@@ -8,15 +8,20 @@ export type OutputKind = ResultData['kind']
 
 type Metric = {type: 'count' | 'time'; kinds: OutputKind[]; selectable: boolean; summary: string}
 
+/** The kinds whose events and rows a count metric reads (each kind says, src/result/kinds/). */
+const TALLIED = Object.values(KINDS)
+  .filter((kind) => kind.tally)
+  .map((kind) => kind.kind)
+
 /**
  * The metrics of the check language. Times are in nanoseconds and compare with numbers that carry
  * a unit (10ms); counts with plain numbers. A selector picks one key: count(syscall == "read"),
  * p99(disk == "vda").
  */
 export const METRICS: Record<string, Metric> = {
-  count: {type: 'count', kinds: ['counts', 'histograms', 'profile'], selectable: true, summary: 'events counted (histogram samples, profiler hits); of one key with a selector'},
-  rows: {type: 'count', kinds: ['counts', 'histograms', 'profile'], selectable: false, summary: 'rows of the result: keys counted, histograms, functions'},
-  lost: {type: 'count', kinds: ['counts', 'histograms', 'profile'], selectable: false, summary: 'events the backend lost; a check on it cannot pass when the backend cannot tell'},
+  count: {type: 'count', kinds: TALLIED, selectable: true, summary: 'events counted (histogram samples, profiler hits); of one key with a selector'},
+  rows: {type: 'count', kinds: TALLIED, selectable: false, summary: 'rows of the result: keys counted, histograms, functions'},
+  lost: {type: 'count', kinds: Object.keys(KINDS) as OutputKind[], selectable: false, summary: 'events the backend lost; a check on it cannot pass when the backend cannot tell'},
   max: {type: 'time', kinds: ['histograms'], selectable: true, summary: 'the upper edge of the highest non-empty bucket'},
   min: {type: 'time', kinds: ['histograms'], selectable: true, summary: 'the lower edge of the lowest non-empty bucket'},
   mean: {type: 'time', kinds: ['histograms'], selectable: true, summary: 'the mean, taking each sample at its bucket middle'},
@@ -42,7 +47,8 @@ export function checkExpression(expression: Expression, text: string, kind: Outp
     const number = (left.kind === 'number' ? left : right) as Extract<Operand, {kind: 'number'}>
     const spec = metricOf(metric.name)
     if (!spec) throw new ExpressionError(`unknown metric "${metric.name}"; known: ${Object.keys(METRICS).join(', ')} (pN as p50, p99)`, at(metric))
-    if (!spec.kinds.includes(kind)) throw new ExpressionError(`${metric.name} needs a histogram; this tool gives ${kind}`, at(metric))
+    if (!spec.kinds.includes(kind))
+      throw new ExpressionError(spec.type === 'time' ? `${metric.name} needs a histogram; this tool gives ${kind}` : `${metric.name} does not apply to ${kind} results`, at(metric))
     if (metric.selector && !spec.selectable) throw new ExpressionError(`${metric.name} takes no selector`, at(metric))
     if (spec.type === 'time' && !number.unit) throw new ExpressionError(`${metric.name} is a time: give ${number.text} a unit (ns, us, ms, s)`, at(number))
     if (spec.type === 'count' && number.unit) throw new ExpressionError(`${metric.name} is a count: ${number.text} takes no unit`, at(number))
@@ -103,6 +109,7 @@ export function measure(operand: Extract<Operand, {kind: 'metric'}>, result: Too
   if (selector && selector.key !== keyName)
     return {metric: name, value: null, text: `${name}: this result is keyed by ${keyName ?? 'nothing (one histogram)'}, not ${selector.key}`}
   if (operand.name === 'count' || operand.name === 'rows' || data.kind !== 'histograms') {
+    if (!kind.tally) return {metric: name, value: null, text: `${name} does not apply to ${data.kind} results`}
     const tally = kind.tally(data, selector?.value)
     const value = operand.name === 'rows' ? tally.rows : tally.events
     return {metric: name, value, text: `${name} = ${value}`}

@@ -5,7 +5,7 @@ import {fileURLToPath} from 'node:url'
 import {describe, expect, it} from 'vitest'
 
 import {type Histogram, type Histograms, percentileBucket, percentileLine, renderHistogram} from '../../src/result/kinds/histograms.js'
-import {KINDS} from '../../src/result/kinds/index.js'
+import {KINDS, type KindName} from '../../src/result/kinds/index.js'
 import {type Row, type RowColumn, type Rows, renderRow, renderRowsHeader, rowLine, summaryLine} from '../../src/result/kinds/rows.js'
 import type {Stacks} from '../../src/result/kinds/stacks.js'
 import {type Table, renderTable} from '../../src/result/kinds/table.js'
@@ -14,7 +14,7 @@ import {log2Histogram} from '../../src/result/normalize.js'
 import {renderData} from '../../src/render/result.js'
 import {schemaFiles} from '../../src/result/schema.js'
 import {parseExpression} from '../../src/runbook/expression.js'
-import {evaluate} from '../../src/runbook/metrics.js'
+import {checkExpression, evaluate} from '../../src/runbook/metrics.js'
 import {fakeResult} from '../helpers/results.js'
 import {schemaErrors} from '../helpers/schema.js'
 
@@ -244,5 +244,22 @@ describe('combining the intervals of the existing kinds', () => {
     expect(combined[0]).toMatchObject({function: 'f', hits: 3, totalUs: 9, avgUs: 3})
     expect(combined[0].varianceUs2).toBeCloseTo(4, 10)
     expect(combined[1]).toEqual({function: 'g', hits: 1, totalUs: 1, avgUs: 1, varianceUs2: 0})
+  })
+})
+
+describe('runbook metrics of the new kinds', () => {
+  const check = (text: string, kind: KindName) => () => checkExpression(parseExpression(text), text, kind)
+
+  it('counts the rows of a rows tool and checks lost on every kind, as each kind says', () => {
+    expect(check('count > 0 and rows > 0 and lost == 0', 'rows')).not.toThrow()
+    for (const kind of Object.keys(KINDS) as KindName[]) expect(check('lost == 0', kind)).not.toThrow()
+    const result = fakeResult('gethostlatency', {kind: 'rows', columns: COLUMNS, rows: [LOOKUP, LOOKUP, LOOKUP]})
+    expect(evaluate(parseExpression('count == 3'), result)).toMatchObject({verdict: 'pass', measured: [{value: 3, text: 'count = 3'}]})
+  })
+
+  it('refuses a metric a kind does not give, saying why', () => {
+    expect(check('p99 < 1ms', 'rows')).toThrow(/p99 needs a histogram; this tool gives rows/)
+    expect(check('count > 0', 'stacks')).toThrow(/count does not apply to stacks results/)
+    expect(check('rows > 0', 'table')).toThrow(/rows does not apply to table results/)
   })
 })

@@ -37,8 +37,11 @@ export interface Kind<Data extends {kind: string}> {
   combine(earlier: Data, later: Data): Data
   /** For runbook selectors: what the rows or histograms are keyed by ("syscall", "disk"); null: nothing. */
   selectorKey(data: Data): string | null
-  /** For runbook count metrics: events and rows, of the one key `only` when given. */
-  tally(data: Data, only?: string): Tally
+  /**
+   * For runbook count metrics (count, rows): events and rows, of the one key `only` when given.
+   * A kind without it (a table's values, stacks' samples or times) has no count metrics.
+   */
+  tally?(data: Data, only?: string): Tally
   /** For the runbook's Prometheus report: the samples of (a whole run's) data. */
   samples(data: Data): Sample[]
 }

@@ -65,6 +65,5 @@ export const stacks: Kind<Stacks> = {
   render: (data) => (data.stacks.length === 0 ? [NO_EVENTS] : renderFolded(data)),
   combine,
   selectorKey: () => null,
-  tally: (data) => ({events: data.stacks.reduce((s, x) => s + x.value, 0), rows: data.stacks.length}),
   samples: () => [],
 }

@@ -64,11 +64,7 @@ export const table: Kind<Table> = {
   },
   render: (data, style) => renderTable(data, style),
   combine,
-  selectorKey: (data) => (data.keys.length === 1 ? data.keys[0].name : null),
-  tally(data, only) {
-    const rows = only === undefined ? data.rows : data.rows.filter((r) => data.keys.length === 1 && cellText(data.keys[0], r[data.keys[0].name]) === only)
-    return {events: rows.length, rows: rows.length}
-  },
+  selectorKey: () => null,
   samples: (data) =>
     data.rows.flatMap((row) =>
       data.values.map((v) => ({
