@@ -40,35 +40,23 @@ export function cellText(column: RowColumn, value: RowValue | undefined): string
   return value.toFixed(2)
 }
 
-/** Cells padded to their columns' widths (the last one is not padded), bcc's layout. */
+/** Cells padded to their columns' widths, numbers to the right (a last string column is not padded): bcc's layout. */
 function line(columns: RowColumn[], cells: string[]): string {
-  return cells
-    .map((cell, i) => {
-      if (i === cells.length - 1 && !NUMERIC.has(columns[i].type)) return cell
-      return NUMERIC.has(columns[i].type) ? cell.padStart(columnWidth(columns[i])) : cell.padEnd(columnWidth(columns[i]))
-    })
-    .join(' ')
-    .trimEnd()
+  const padded = cells.map((cell, i) => {
+    if (NUMERIC.has(columns[i].type)) return cell.padStart(columnWidth(columns[i]))
+    return i === cells.length - 1 ? cell : cell.padEnd(columnWidth(columns[i]))
+  })
+  return padded.join(' ').trimEnd()
 }
 
 /** The header line of a rows result, printed once before the first row: column titles, padded. */
 export function renderRowsHeader(columns: RowColumn[], style: TextStyle = PLAIN): string {
-  return paint(
-    style,
-    line(
-      columns,
-      columns.map((c) => c.title),
-    ),
-    'bold',
-  )
+  return paint(style, line(columns, columns.map((c) => c.title)), 'bold')
 }
 
 /** One row as a line under renderRowsHeader's, so that a stream prints each row as it arrives. */
 export function renderRow(columns: RowColumn[], row: Row): string {
-  return line(
-    columns,
-    columns.map((c) => cellText(c, row[c.name])),
-  )
+  return line(columns, columns.map((c) => cellText(c, row[c.name])))
 }
 
 /** A JSON Schema of a column's description, shared by rows and table. */
