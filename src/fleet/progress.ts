@@ -1,3 +1,5 @@
+import {WriteStream} from 'node:tty'
+
 import {Listr, ListrLogger, ProcessOutput} from 'listr2'
 
 import type {HostEvents, HostOutcome} from './fleet.js'
@@ -31,7 +33,9 @@ export function listrFleetProgress(hosts: FleetHost[], what: string): FleetProgr
   const finished = new Map<string, (outcome: HostOutcome<unknown>) => void>()
   const waits = new Map(hosts.map((host) => [host.name, new Promise<HostOutcome<unknown>>((resolve) => finished.set(host.name, resolve))]))
   const titles = new Map<string, (title: string) => void>()
-  const logger = new ListrLogger({processOutput: new ProcessOutput(process.stderr, process.stderr)})
+  // listr2 draws on what it takes as stdout and holds back (hijacks) both streams while it draws:
+  // two streams of its own on the terminal of stderr, so that stdout stays the matrix's.
+  const logger = new ListrLogger({processOutput: new ProcessOutput(new WriteStream(2), new WriteStream(2))})
   let tasks
   if (hosts.length <= LINE_PER_HOST_UP_TO) {
     tasks = hosts.map((host) => ({
@@ -39,8 +43,11 @@ export function listrFleetProgress(hosts: FleetHost[], what: string): FleetProgr
       task: async (_: unknown, task: {title: string}) => {
         titles.set(host.name, (title) => (task.title = `${host.name}: ${title}`))
         const outcome = await waits.get(host.name)!
+        if (!outcome.ok) {
+          // listr2 shows the error in place of the title.
+          throw new Error(`${host.name}: ${outcomeLine(outcome)}`)
+        }
         task.title = `${host.name}: ${outcomeLine(outcome)}`
-        if (!outcome.ok) throw new Error(task.title)
       },
     }))
   } else {
@@ -61,7 +68,15 @@ export function listrFleetProgress(hosts: FleetHost[], what: string): FleetProgr
       },
     ]
   }
-  const done = new Listr(tasks, {concurrent: true, exitOnError: false, rendererOptions: {collapseErrors: false, logger}}).run().then(() => {})
+  const done = new Listr(tasks, {
+    concurrent: true,
+    exitOnError: false,
+    // The terminal is stderr's: stdout (the matrix) may well be a file.
+    renderer: 'default',
+    fallbackRendererCondition: false,
+    forceTTY: true,
+    rendererOptions: {logger},
+  }).run().then(() => {})
   return {
     events: {
       started: (host) => titles.get(host.name)?.(`connecting (${host.destination})`),
