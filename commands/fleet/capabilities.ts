@@ -29,7 +29,7 @@ gets its error in the matrix; the others go on. --json gives every host's full r
     this.undo.push('close the ssh connections', () => transport.close())
     const interactive = process.stderr.isTTY && !this.jsonEnabled()
     const progress = interactive ? listrFleetProgress(hosts, 'capabilities') : plainFleetProgress((line) => process.stderr.write(`${line}\n`))
-    const outcomes = await onEveryHost(hosts, ['capabilities'], (json) => json as CapabilitiesReport, {
+    const outcomes = await onEveryHost(hosts, ['capabilities'], (stdout) => JSON.parse(stdout) as CapabilitiesReport, {
       transport,
       bundle,
       concurrency: flags.concurrency,

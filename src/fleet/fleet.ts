@@ -26,50 +26,91 @@ export interface FleetOptions {
 
 const shellQuote = (text: string) => (/^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`)
 
-/**
- * Runs `diag ARGS` (with --json) on every host, at most `concurrency` at once, copying the bundle
- * first where it is missing; parses each host's JSON with `parse`. A host that fails is an outcome
- * like any other: the others go on.
- */
-export async function onEveryHost<T>(hosts: FleetHost[], args: string[], parse: (json: unknown) => T, options: FleetOptions): Promise<HostOutcome<T>[]> {
-  const outcomes: HostOutcome<T>[] = new Array(hosts.length)
+/** At most `limit` of `items` at once, results in the items' order. */
+async function pool<I, O>(items: I[], limit: number, work: (item: I) => Promise<O>): Promise<O[]> {
+  const results: O[] = new Array(items.length)
   let next = 0
   const worker = async () => {
-    while (next < hosts.length) {
+    while (next < items.length) {
       const index = next++
-      outcomes[index] = await onOneHost(hosts[index], args, parse, options)
-      options.events?.finished?.(outcomes[index])
+      results[index] = await work(items[index])
     }
   }
-  await Promise.all(Array.from({length: Math.max(1, Math.min(options.concurrency, hosts.length))}, worker))
-  return outcomes
+  await Promise.all(Array.from({length: Math.max(1, Math.min(limit, items.length))}, worker))
+  return results
 }
 
-async function onOneHost<T>(host: FleetHost, args: string[], parse: (json: unknown) => T, options: FleetOptions): Promise<HostOutcome<T>> {
+type Prepared = {host: FleetHost; start: number; diag: string; copied: boolean} | HostOutcome<never>
+
+/**
+ * Runs `diag ARGS` (with --json) on every host, copying the bundle first where it is missing (at
+ * most `concurrency` hosts at once); then runs diag, `concurrency` at once, or with `together` on
+ * every ready host at the same moment (a fleet run: same start, same duration). `parse` reads each
+ * host's JSON. A host that fails is an outcome like any other: the others go on.
+ */
+export async function onEveryHost<T>(hosts: FleetHost[], args: string[], parse: (stdout: string) => T, options: FleetOptions & {together?: boolean}): Promise<HostOutcome<T>[]> {
+  const prepared = await pool(hosts, options.concurrency, (host) => prepare(host, options))
+  const finish = (outcome: HostOutcome<T>) => {
+    options.events?.finished?.(outcome)
+    return outcome
+  }
+  return pool(prepared, options.together ? prepared.length : options.concurrency, async (ready) =>
+    finish('ok' in ready ? ready : await runDiag(ready, args, parse, options)),
+  )
+}
+
+const failure = (host: FleetHost, start: number, error: unknown, signal?: AbortSignal): HostOutcome<never> => {
+  const seconds = (Date.now() - start) / 1000
+  if (error instanceof HostError) return {host, ok: false, error: {stage: error.stage, message: error.message}, seconds}
+  const message = signal?.aborted ? 'interrupted' : error instanceof Error ? error.message : String(error)
+  return {host, ok: false, error: {stage: 'run', message}, seconds}
+}
+
+async function prepare(host: FleetHost, options: FleetOptions): Promise<Prepared> {
   const start = Date.now()
-  const seconds = () => (Date.now() - start) / 1000
   options.events?.started?.(host)
   try {
     options.signal?.throwIfAborted()
     const ensure: EnsureOptions = {timeoutMs: options.timeoutMs, signal: options.signal, onCopy: () => options.events?.copying?.(host)}
-    const {diag, copied} = await ensureBundle(options.transport, host, options.bundle, ensure)
-    options.events?.running?.(host)
-    const run = await options.transport.run(host, [diag, ...args, '--json'].map(shellQuote).join(' '), {timeoutMs: options.timeoutMs, signal: options.signal})
-    if (run.unreachable) throw new HostError('connect', remoteReason(run, 'ssh'))
-    if (run.timedOut) throw new HostError('run', `diag ${args[0]} timed out after ${options.timeoutMs / 1000} s`)
-    let json: unknown
-    try {
-      json = JSON.parse(run.stdout)
-    } catch {
-      throw new HostError('run', `diag ${args[0]} printed no JSON: ${remoteReason(run, `diag ${args[0]}`)}`)
-    }
-    const error = (json as {error?: {message?: string}}).error
-    if (error) throw new HostError('run', `diag ${args[0]}: ${error.message ?? JSON.stringify(error)}`)
-    if (run.exitCode !== 0) throw new HostError('run', remoteReason(run, `diag ${args[0]}`))
-    return {host, ok: true, value: parse(json), copied, seconds: seconds()}
+    return {host, start, ...(await ensureBundle(options.transport, host, options.bundle, ensure))}
   } catch (error) {
-    if (error instanceof HostError) return {host, ok: false, error: {stage: error.stage, message: error.message}, seconds: seconds()}
-    const message = options.signal?.aborted ? 'interrupted' : error instanceof Error ? error.message : String(error)
-    return {host, ok: false, error: {stage: 'run', message}, seconds: seconds()}
+    return failure(host, start, error, options.signal)
+  }
+}
+
+async function runDiag<T>(ready: {host: FleetHost; start: number; diag: string; copied: boolean}, args: string[], parse: (stdout: string) => T, options: FleetOptions): Promise<HostOutcome<T>> {
+  const {host, start} = ready
+  try {
+    options.signal?.throwIfAborted()
+    options.events?.running?.(host)
+    const what = `diag ${args[0]}`
+    // --json before any `--`, after which everything is the traced command's.
+    const dash = args.indexOf('--')
+    const argv = dash < 0 ? [...args, '--json'] : [...args.slice(0, dash), '--json', ...args.slice(dash)]
+    const run = await options.transport.run(host, [ready.diag, ...argv].map(shellQuote).join(' '), {timeoutMs: options.timeoutMs, signal: options.signal})
+    if (run.unreachable) throw new HostError('connect', remoteReason(run, 'ssh'))
+    if (run.timedOut) throw new HostError('run', `${what} timed out after ${options.timeoutMs / 1000} s`)
+    const error = jsonError(run.stdout)
+    if (error) throw new HostError('run', `${what}: ${error}`)
+    if (run.exitCode !== 0) throw new HostError('run', remoteReason(run, what))
+    let value: T
+    try {
+      value = parse(run.stdout)
+    } catch {
+      throw new HostError('run', `${what} printed no JSON: ${remoteReason(run, what)}`)
+    }
+    return {host, ok: true, value, copied: ready.copied, seconds: (Date.now() - start) / 1000}
+  } catch (error) {
+    return failure(host, start, error, options.signal)
+  }
+}
+
+/** The message of the JSON error diag printed (`{"error": {...}}`), if it printed one. */
+function jsonError(stdout: string): string | undefined {
+  try {
+    const error = (JSON.parse(stdout) as {error?: {message?: string}}).error
+    return error ? (error.message ?? JSON.stringify(error)) : undefined
+  } catch {
+    return undefined
   }
 }

@@ -8,9 +8,11 @@ import {type ResultPromise, execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {FleetCapabilities} from '../../src/fleet/matrix.js'
+import type {FleetRun} from '../../src/fleet/merge.js'
 import {diag, diagJson} from '../helpers/cli.js'
 import {type KernelState, isRoot, kernelState} from '../helpers/kernel-state.js'
 import {schemaErrors} from '../helpers/schema.js'
+import {WORKLOAD, workloadBuilt} from '../helpers/workload.js'
 
 /**
  * `diag fleet capabilities` for real: this file starts its own sshd (Debian's openssh-server) on
@@ -62,7 +64,7 @@ describe.skipIf(!isRoot || !existsSync(SSHD))(`diag fleet capabilities over ssh 
   let closedPort: number
   let madeRunSshd = false
   let before: KernelState
-  const args = () => ['fleet', 'capabilities', '--hosts', path.join(work, 'inventory.yaml'), '--ssh-config', path.join(work, 'ssh_config'), '--bundle', path.join(work, `diag-${TEST_VERSION}-linux-x64.tar.gz`), '--connect-timeout', '5']
+  const args = (command = 'capabilities') => ['fleet', command, '--hosts', path.join(work, 'inventory.yaml'), '--ssh-config', path.join(work, 'ssh_config'), '--bundle', path.join(work, `diag-${TEST_VERSION}-linux-x64.tar.gz`), '--connect-timeout', '5']
 
   beforeAll(async () => {
     before = await kernelState()
@@ -133,6 +135,22 @@ describe.skipIf(!isRoot || !existsSync(SSHD))(`diag fleet capabilities over ssh 
     expect(run.stdout).toContain('  by-address by-name')
     expect(run.stdout).toMatch(/^ {2}closed-port: connect failed: .*Connection refused/m)
     expect(run.stderr).not.toContain('copying the bundle')
+  }, 180_000)
+
+  it.skipIf(!workloadBuilt)('fleet run syscount: both names at once, each counting its own workload; the merged count is theirs added', async () => {
+    const calls = 20_000
+    const run = await diagJson<FleetRun>([...args('run'), 'syscount', '--', '--syscall', 'getppid', '--', WORKLOAD, 'getppid', String(calls)])
+    expect(run.exitCode, run.stderr).toBe(0)
+    const fleet = run.json
+    expect(fleet.hosts.map((h) => [h.name, h.ok])).toEqual([['by-address', true], ['by-name', true], ['closed-port', false]])
+    const getppid = (data: FleetRun['merged']) => (data?.kind === 'counts' ? data.rows.find((r) => r.key === 'getppid')?.count : undefined)
+    for (const host of fleet.hosts) if (host.ok) expect(getppid(host.data), host.name).toBe(calls)
+    expect(getppid(fleet.merged)).toBe(2 * calls)
+    expect(fleet.errors).toEqual([{host: 'closed-port', stage: 'connect', message: expect.stringContaining('Connection refused')}])
+    const text = await diag([...args('run'), 'syscount', '--', '--syscall', 'getppid', '--', WORKLOAD, 'getppid', '100'], {timeout: 180_000})
+    expect(text.exitCode, text.stderr).toBe(0)
+    expect(text.stdout).toMatch(/^SYSCALL +TOTAL +by-address +by-name$/m)
+    expect(text.stdout).toMatch(/^getppid +200 +100 +100$/m)
   }, 180_000)
 
   it('leaves nothing running: no ssh master, no session on the sshd, no diag on the host', async () => {

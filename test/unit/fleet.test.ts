@@ -4,13 +4,16 @@ import {beforeAll, describe, expect, it} from 'vitest'
 
 import {BadInputError} from '../../src/errors.js'
 import {type LocalBundle, checkScript, installScript} from '../../src/fleet/bundle.js'
-import {onEveryHost} from '../../src/fleet/fleet.js'
+import {type HostOutcome, onEveryHost} from '../../src/fleet/fleet.js'
 import {type FleetHost, parseInventory} from '../../src/fleet/inventory.js'
 import {fleetCapabilities, renderFleetCapabilities} from '../../src/fleet/matrix.js'
+import {fleetRun, parseToolOutput, renderFleetRun} from '../../src/fleet/merge.js'
 import type {RemoteRun, RunOptions, Transport} from '../../src/fleet/transport.js'
 import {type CapabilitiesReport, capabilitiesReport} from '../../src/plan/report.js'
 import {parseKernelConfig} from '../../src/probe/kernel-config.js'
 import {probeHost} from '../../src/probe/probe.js'
+import {PLAIN} from '../../src/render/style.js'
+import type {ToolResult} from '../../src/result/model.js'
 import {UndoLog} from '../../src/system/undo.js'
 
 describe('fleet inventories', () => {
@@ -170,7 +173,7 @@ describe('fleet capabilities over a fake transport', () => {
     }
     const transport = new FakeTransport(hosts, bundle)
     const inventory = Object.keys(hosts).map((name) => ({name, destination: name, groups: []}))
-    const outcomes = await onEveryHost(inventory, ['capabilities'], (json) => json as CapabilitiesReport, {transport, bundle, concurrency: 3, timeoutMs: 1000})
+    const outcomes = await onEveryHost(inventory, ['capabilities'], (stdout) => JSON.parse(stdout) as CapabilitiesReport, {transport, bundle, concurrency: 3, timeoutMs: 1000})
     expect(transport.maxInFlight).toBeLessThanOrEqual(3)
     expect(transport.calls.filter((c) => c.kind === 'install')).toEqual([{host: 'cloud-b', kind: 'install', inputFile: bundle.file}])
     expect(outcomes.map((o) => o.host.name)).toEqual(Object.keys(hosts))
@@ -201,5 +204,45 @@ describe('fleet capabilities over a fake transport', () => {
     expect(install).toContain('flock 9')
     expect(install).toContain(`= ${bundle.sha256} ]; then cat >/dev/null; echo present`)
     expect(install.indexOf('tar -xzf')).toBeLessThan(install.indexOf('mv "$new" /var/tmp/diag-0.1.0'))
+  })
+})
+
+describe('fleet run: merging the hosts results', () => {
+  const result = (host: string, intervals: [string, number][][]): ToolResult => ({
+    schema: 'diag/result',
+    schemaVersion: 1,
+    tool: 'syscount',
+    backend: {name: 'bpf', candidate: 'bpf-tp-btf', method: 'm', attach: 'a'},
+    route: {why: 'first choice', passedOver: []},
+    kernel: host,
+    startedAt: new Date(0).toISOString(),
+    seconds: 5,
+    command: null,
+    lost: 0,
+    intervals: intervals.map((rows) => ({time: new Date(0).toISOString(), seconds: 1, data: {kind: 'counts', key: 'syscall', rows: rows.map(([key, count]) => ({key, count}))}})),
+  })
+
+  it('sums counts over every interval of every host, keeps each host its own, and a failed host its error', () => {
+    const host = (name: string): FleetHost => ({name, destination: name, groups: []})
+    const outcomes: HostOutcome<ToolResult>[] = [
+      {host: host('a'), ok: true, copied: false, seconds: 1, value: result('a', [[['read', 10], ['getppid', 3]], [['read', 5]]])},
+      {host: host('b'), ok: true, copied: true, seconds: 1, value: result('b', [[['getppid', 7], ['write', 1]]])},
+      {host: host('c'), ok: false, seconds: 1, error: {stage: 'connect', message: 'ssh: Connection refused'}},
+    ]
+    const run = fleetRun('syscount', ['-d', '5'], outcomes)
+    expect(run.merged).toEqual({kind: 'counts', key: 'syscall', rows: [{key: 'read', count: 15}, {key: 'getppid', count: 10}, {key: 'write', count: 1}]})
+    expect(run.lost).toBe(0)
+    expect(run.hosts[0]).toMatchObject({name: 'a', ok: true, data: {rows: [{key: 'read', count: 15}, {key: 'getppid', count: 3}]}})
+    expect(run.errors).toEqual([{host: 'c', stage: 'connect', message: 'ssh: Connection refused'}])
+    const text = renderFleetRun(run, PLAIN)
+    expect(text).toContain('syscount on 2 of 3 hosts')
+    expect(text).toMatch(/^SYSCALL +TOTAL +a +b$/m)
+    expect(text).toMatch(/^getppid +10 +3 +7$/m)
+    expect(text).toContain('  c: connect failed: ssh: Connection refused')
+  })
+
+  it("reads a rows tool's NDJSON by its summary line", () => {
+    const summary = {type: 'summary', ...result('a', [])}
+    expect(parseToolOutput(`{"type":"row","x":1}\n${JSON.stringify(summary)}\n`).tool).toBe('syscount')
   })
 })
