@@ -87,7 +87,9 @@ async function runDiag<T>(ready: {host: FleetHost; start: number; diag: string; 
     // --json before any `--`, after which everything is the traced command's.
     const dash = args.indexOf('--')
     const argv = dash < 0 ? [...args, '--json'] : [...args.slice(0, dash), '--json', ...args.slice(dash)]
-    const run = await options.transport.run(host, [ready.diag, ...argv].map(shellQuote).join(' '), {timeoutMs: options.timeoutMs, signal: options.signal})
+    const command = stopsWithSession([ready.diag, ...argv].map(shellQuote).join(' '))
+    const run = await options.transport.run(host, command, {timeoutMs: options.timeoutMs, signal: options.signal, holdStdin: true})
+    if (options.signal?.aborted) throw new HostError('run', 'interrupted: diag there was stopped with its ssh session')
     if (run.unreachable) throw new HostError('connect', remoteReason(run, 'ssh'))
     if (run.timedOut) throw new HostError('run', `${what} timed out after ${options.timeoutMs / 1000} s`)
     const error = jsonError(run.stdout)
@@ -103,6 +105,26 @@ async function runDiag<T>(ready: {host: FleetHost; start: number; diag: string; 
   } catch (error) {
     return failure(host, start, error, options.signal)
   }
+}
+
+/**
+ * A remote command that ends with the ssh session: without a terminal sshd sends no SIGHUP, so a
+ * watcher reads the session's stdin (held open by the local side, which never writes to it) and
+ * sends SIGTERM to diag when it ends (diag killed, interrupted or timed out here, or the network
+ * gone): diag then stops as on Ctrl-C and undoes what it did to the kernel.
+ */
+export function stopsWithSession(command: string): string {
+  return [
+    'exec 3<&0',
+    `${command} </dev/null &`,
+    'pid=$!',
+    '{ cat <&3 >/dev/null 2>&1; kill -TERM $pid 2>/dev/null; } 3<&3 >/dev/null 2>&1 &',
+    'watcher=$!',
+    'wait $pid',
+    'status=$?',
+    'kill $watcher 2>/dev/null',
+    'exit $status',
+  ].join('\n')
 }
 
 /** The message of the JSON error diag printed (`{"error": {...}}`), if it printed one. */

@@ -18,6 +18,11 @@ export interface RemoteRun {
 export interface RunOptions {
   /** A local file sent as the remote command's stdin. */
   inputFile?: string
+  /**
+   * Keep the remote command's stdin open, sending nothing, for as long as the local ssh runs: the
+   * remote side sees it end when the connection does (see fleet.ts, stopsWithSession).
+   */
+  holdStdin?: boolean
   timeoutMs?: number
   signal?: AbortSignal
 }
@@ -75,7 +80,7 @@ export class SshTransport implements Transport {
     this.used.set(host.name, host)
     const result = await execa(this.options.program ?? 'ssh', [...this.args(host), `sh -c ${quote(script)}`], {
       reject: false,
-      stdin: options.inputFile ? {file: options.inputFile} : 'ignore',
+      stdin: options.inputFile ? {file: options.inputFile} : options.holdStdin ? 'pipe' : 'ignore',
       timeout: options.timeoutMs,
       cancelSignal: options.signal,
       killSignal: 'SIGKILL',

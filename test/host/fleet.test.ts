@@ -9,7 +9,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {FleetCapabilities} from '../../src/fleet/matrix.js'
 import type {FleetRun} from '../../src/fleet/merge.js'
-import {diag, diagJson} from '../helpers/cli.js'
+import {diag, diagJson, startDiag} from '../helpers/cli.js'
 import {type KernelState, isRoot, kernelState} from '../helpers/kernel-state.js'
 import {schemaErrors} from '../helpers/schema.js'
 import {WORKLOAD, workloadBuilt} from '../helpers/workload.js'
@@ -152,6 +152,26 @@ describe.skipIf(!isRoot || !existsSync(SSHD))(`diag fleet capabilities over ssh 
     expect(text.stdout).toMatch(/^SYSCALL +TOTAL +by-address +by-name$/m)
     expect(text.stdout).toMatch(/^getppid +200 +100 +100$/m)
   }, 180_000)
+
+  it.skipIf(!workloadBuilt)('an interrupted fleet run stops diag on every host: the end of the ssh session stops it there, and it undoes its tracing', async () => {
+    const bundled = `/var/tmp/diag-${TEST_VERSION}/`
+    const tracing = () => processesWith(bundled).filter((line) => line.includes("bundle-run.mjs syscount"))
+    const fleet = startDiag([...args('run'), 'syscount', '--', '--syscall', 'getppid'])
+    try {
+      const deadline = Date.now() + 60_000
+      while (tracing().length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200))
+      expect(tracing()).toHaveLength(2)
+      await new Promise((resolve) => setTimeout(resolve, 1000))
+    } finally {
+      fleet.kill('SIGTERM')
+    }
+    const ended = await fleet
+    expect(ended.exitCode).toBe(130)
+    expect(String(ended.stderr)).toContain('interrupted: diag there was stopped with its ssh session')
+    const gone = Date.now() + 15_000
+    while (processesWith(bundled).length > 0 && Date.now() < gone) await new Promise((resolve) => setTimeout(resolve, 200))
+    expect(processesWith(bundled)).toEqual([])
+  }, 120_000)
 
   it('leaves nothing running: no ssh master, no session on the sshd, no diag on the host', async () => {
     // sshd ends a session's process shortly after its client is gone.
