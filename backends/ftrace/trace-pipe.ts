@@ -69,7 +69,7 @@ export function parseRingStats(text: string): RingStats {
  * and reads the buffer to its end, so that every event the kernel recorded is either read or
  * counted in lost().
  */
-export class TracePipe {
+export class TracePipe<Line = TraceLine> {
   private partial = ''
   private timer: NodeJS.Timeout | undefined
   private missedAtStart = 0
@@ -85,12 +85,20 @@ export class TracePipe {
     private readonly fd: number,
     private readonly session: TracefsSession,
     private readonly dir: string,
-    private readonly onLine: (line: TraceLine) => void,
+    private readonly onLine: (line: Line) => void,
+    private readonly parse: (text: string) => Line | undefined,
   ) {}
 
-  static async open(session: TracefsSession, dir: string, onLine: (line: TraceLine) => void, pollMs = 100): Promise<TracePipe> {
+  /** Opens the pipe of `dir`; its lines are parsed as event lines, or by `parse` (function_graph's). */
+  static async open<Line = TraceLine>(
+    session: TracefsSession,
+    dir: string,
+    onLine: (line: Line) => void,
+    parse: (text: string) => Line | undefined = parseTraceLine as (text: string) => Line | undefined,
+    pollMs = 100,
+  ): Promise<TracePipe<Line>> {
     const fd = openSync(`${session.root}/${dir}/trace_pipe`, constants.O_RDONLY | constants.O_NONBLOCK)
-    const pipe = new TracePipe(fd, session, dir, onLine)
+    const pipe = new TracePipe<Line>(fd, session, dir, onLine, parse)
     pipe.missedAtStart = pipe.missedNow = (await pipe.stats()).missed
     // A failure in the background drain is kept and raised by the next collect, where the
     // session's teardown will run, rather than thrown from a timer where nothing catches it.
@@ -132,7 +140,7 @@ export class TracePipe {
     this.partial = lines.pop() ?? ''
     if (this.partial.length > MAX_LINE) this.partial = ''
     for (const line of lines) {
-      const parsed = parseTraceLine(line)
+      const parsed = this.parse(line)
       if (parsed) this.onLine(parsed)
     }
   }
