@@ -7,7 +7,7 @@ import {execa} from 'execa'
 import {describe, expect, it} from 'vitest'
 
 import {EXIT} from '../../src/errors.js'
-import {TOOLS} from '../../src/plan/tools.js'
+import {TOOLS} from '../../tools/index.js'
 import {diag} from '../helpers/cli.js'
 
 // What `npm run build:ts` generates (scripts/cli-docs.mjs) and what `diag help` prints: no kernel.
@@ -44,7 +44,7 @@ describe('bash completion', () => {
     const commands = await complete(['diag', ''])
     for (const tool of TOOL_NAMES) expect(commands).toContain(tool)
     expect(commands).toContain('capabilities')
-    expect(await complete(['diag', 'help', 'fun'])).toEqual(['funccount', 'funcprofile'])
+    expect(await complete(['diag', 'help', 'fun'])).toEqual(['funccount', 'funclatency', 'funcprofile'])
   })
 
   it("offers a tool's flags", async () => {

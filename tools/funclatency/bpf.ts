@@ -3,7 +3,8 @@ import {BpfTool} from '../../backends/bpf/bpf-tool.js'
 import {type TimingMethod, attachTimedFunctions} from '../../backends/bpf/function-timing.js'
 import type {Runner} from '../../backends/runner.js'
 import {matchedFunctions} from '../../src/tracefs/functions.js'
-import {type FunclatencyOptions, NS_PER_UNIT} from './options.js'
+import {UNIT_NS} from '../../src/plan/options.js'
+import type {FunclatencyOptions} from './tool.js'
 
 /**
  * funclatency from BPF: each function's calls timed in its slot as funcprofile's are
@@ -16,7 +17,7 @@ function timed(method: TimingMethod): Runner<FunclatencyOptions> {
       const functions = matchedFunctions(matched)
       const bpf = BpfTool.open('funclatency', undo, probe)
       await bpf.filterProcess(targetPid, files, probe.tracefs!)
-      bpf.setU64('unit_ns', NS_PER_UNIT[options.unit])
+      bpf.setU64('unit_ns', UNIT_NS[options.unit])
       const attach = await attachTimedFunctions(bpf, method, functions, {files, tracefs: probe.tracefs, pid, pattern: options.pattern})
       const histograms = new HistogramReader(bpf, (slot) => functions[slot] ?? `slot ${slot}`)
       return {

@@ -10,7 +10,8 @@ import type {Histogram} from '../../src/result/model.js'
 import {addSlots, log2Histogram, log2Slot} from '../../src/result/normalize.js'
 import {checkFunctionPattern, matchedFunctions} from '../../src/tracefs/functions.js'
 import {eventGroup} from '../../src/tracefs/names.js'
-import {type FunclatencyOptions, NS_PER_UNIT} from './options.js'
+import {UNIT_NS} from '../../src/plan/options.js'
+import type {FunclatencyOptions} from './tool.js'
 
 // Threads a start or end table holds in one run (a hist table never frees an entry); smaller
 // than the pairing default, since each function has its own pair of tables.
@@ -145,7 +146,7 @@ export const graph: Runner<FunclatencyOptions> = {
     let slots = new Map<string, Map<number, number>>()
     const open = new Map<number, string[]>()
     const only = matchedFunctions(ctx.functions).length === 1 ? ctx.functions![0] : undefined
-    const perUnit = NS_PER_UNIT[options.unit]
+    const perUnit = UNIT_NS[options.unit]
     let unnamed = 0
     const pipe = await TracePipe.open<GraphLine>(
       session,

@@ -1,9 +1,9 @@
-import type {FuncprofileOptions} from '../../src/plan/options.js'
+import type {FuncprofileOptions} from './tool.js'
 import type {Profile} from '../../src/result/model.js'
 import {matchedFunctions} from '../../src/tracefs/functions.js'
-import type {Runner} from '../runner.js'
-import {BpfTool} from './bpf-tool.js'
-import {type TimingMethod, attachTimedFunctions} from './function-timing.js'
+import type {Runner} from '../../backends/runner.js'
+import {BpfTool} from '../../backends/bpf/bpf-tool.js'
+import {type TimingMethod, attachTimedFunctions} from '../../backends/bpf/function-timing.js'
 
 
 interface SlotStats {
