@@ -114,7 +114,8 @@ export const graph: Runner<FunclatencyOptions> = {
     checkFunctionPattern(options.pattern)
     const session = new TracefsSession(ctx.files, ctx.probe.tracefs!, ctx.pid, ctx.undo)
     const probeDir = await session.instance('funclatency')
-    const inInstance = (await session.read(`${probeDir}/available_tracers`)).split(/\s+/).includes('function_graph')
+    const tracers = await session.read(`${probeDir}/available_tracers`).catch(() => '')
+    const inInstance = tracers.split(/\s+/).includes('function_graph')
     const dir = inInstance ? probeDir : '.'
     const change = async (file: string, value: string) => {
       const path = `${dir}/${file}`
