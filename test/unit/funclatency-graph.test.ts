@@ -45,7 +45,7 @@ const TOP_LEVEL: Record<string, string> = {
 const LOCKS = mkdtempSync(path.join(tmpdir(), 'diag-graph-locks-'))
 process.env.DIAG_LOCK_DIR = LOCKS
 
-describe('funclatency on function_graph at the top level (before 6.12)', () => {
+describe('funclatency on function_graph at the top level (no function_graph in instances, as on 4.9 and 6.1)', () => {
   afterAll(() => rmSync(LOCKS, {recursive: true, force: true}))
   let root: string
   let tracefs: string

@@ -105,7 +105,7 @@ const GRAPH_OPTIONS: [string, string][] = [
  * funclatency from the function_graph tracer's durations, read from trace_pipe (perf-tools'
  * funcslower way): set_ftrace_filter holds the pattern, so each matching call is a graph of its
  * own with its duration. In a private instance where the kernel allows function_graph there
- * (6.12+); before, the tracer is the top level's only, taken under diag's lock and refused when
+ * (its available_tracers lists it; not 4.9 or 6.1); elsewhere the tracer is the top level's only, taken under diag's lock and refused when
  * anyone else uses it, every file it changes restored at the end.
  */
 export const graph: Runner<FunclatencyOptions> = {
@@ -166,7 +166,7 @@ export const graph: Runner<FunclatencyOptions> = {
       parseGraphLine,
     )
     ctx.undo.push(`close ${dir}/trace_pipe`, () => pipe.close())
-    const where = inInstance ? `instance ${dir}` : 'the top level (function_graph has no instances before 6.12)'
+    const where = inInstance ? `instance ${dir}` : 'the top level (this kernel has no function_graph in instances)'
     const who = ctx.targetPid === undefined ? 'all processes' : `pid ${ctx.targetPid} and its children (set_ftrace_pid)`
     return {
       attach: `function_graph tracer with set_ftrace_filter ${options.pattern}, durations from trace_pipe, in ${where} (${who})`,
