@@ -23,7 +23,8 @@ describe('diag --version', () => {
     expect(libbpf).toMatch(/^libbpf \d+\.\d+(\.\d+)? \(the system's, through the addon .*diag_bpf\.node\)$/)
     expect(objects).toMatch(/^BPF objects: (\d+) of \1 built in /)
     // Every BPF C file counts, diag's own and each tool's (tools/<tool>/*.bpf.c).
-    const sources = [...readdirSync(path.join(ROOT, 'bpf')), ...readdirSync(path.join(ROOT, 'tools')).flatMap((t) => readdirSync(path.join(ROOT, 'tools', t)))]
+    const tools = readdirSync(path.join(ROOT, 'tools'), {withFileTypes: true}).filter((d) => d.isDirectory())
+    const sources = [...readdirSync(path.join(ROOT, 'bpf')), ...tools.flatMap((t) => readdirSync(path.join(ROOT, 'tools', t.name)))]
     expect(Number(/^BPF objects: (\d+)/.exec(objects)![1])).toBe(sources.filter((f) => f.endsWith('.bpf.c')).length)
   })
 })
