@@ -81,6 +81,39 @@ static __always_inline void count_lost(void) {
   if (n) *n += 1;  // per-CPU: no other CPU writes this slot
 }
 
+// DIAG_EVENTS(bytes) declares the map `events` that a streaming tool writes its records to, and
+// emit(ctx, record, size) to write one; backends/bpf/event-buffer.ts reads it. In <tool>.bpf.o it
+// is a ring buffer (BPF_MAP_TYPE_RINGBUF, 5.8+) of `bytes`; in <tool>.no-global-data.bpf.o a perf
+// buffer (BPF_MAP_TYPE_PERF_EVENT_ARRAY, 4.3+, one buffer per CPU sized by user space). Two builds
+// rather than both maps in one object and a switch: libbpf 1.1 creates every map an object
+// declares (a ring buffer map fails before 5.8), and a 4.x verifier refuses a call to the ring
+// buffer helpers even on a path never taken. Kernels without global data (before 5.2) never have
+// a ring buffer, and the perf build loads on any kernel, so diag opens it wherever there is no
+// ring buffer (backends/bpf/bpf-tool.ts objectVariant).
+// A record that finds no room is counted in `lost` (count_lost) where the kernel says so: a full
+// ring buffer always; a full perf buffer from 5.4 on (before, bpf_perf_event_output returns 0, and
+// only the PERF_RECORD_LOST the kernel writes into the buffer tells, which user space counts).
+#ifdef DIAG_KNOBS_IN_MAPS
+#define DIAG_EVENTS(bytes)                                                   \
+  struct {                                                                   \
+    __uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);                             \
+    __uint(key_size, sizeof(__u32));                                         \
+    __uint(value_size, sizeof(__u32));                                       \
+  } events SEC(".maps");                                                     \
+  static __always_inline void emit(void *ctx, void *record, __u64 size) {    \
+    if (bpf_perf_event_output(ctx, &events, BPF_F_CURRENT_CPU, record, size) < 0) count_lost(); \
+  }
+#else
+#define DIAG_EVENTS(bytes)                                                   \
+  struct {                                                                   \
+    __uint(type, BPF_MAP_TYPE_RINGBUF);                                      \
+    __uint(max_entries, bytes);                                              \
+  } events SEC(".maps");                                                     \
+  static __always_inline void emit(void *ctx, void *record, __u64 size) {    \
+    if (bpf_ringbuf_output(&events, record, size, 0) < 0) count_lost();      \
+  }
+#endif
+
 // Adds one to map[key], creating it; a full map counts as a lost event instead of silence.
 static __always_inline void increment(void *map, const void *key) {
   __u64 *value = bpf_map_lookup_elem(map, key);
