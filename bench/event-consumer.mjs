@@ -3,9 +3,10 @@
 // workload, which makes N of them at RATE per second (0: as fast as it can), and this process
 // reads them through backends/bpf/event-buffer.ts, sleeping SLOW_MS after each batch when asked
 // (a consumer that cannot keep up). Prints one JSON line: what arrived, what was lost, and checks
-// of each record. Run as root, after npm run build, under the host lock.
+// of each record. With `print`, it prints each record as a line "TIME TID" to stdout, as bpftrace's
+// printf would, and the JSON line to stderr. Run as root, after npm run build, under the host lock.
 //
-//   node bench/event-consumer.mjs ring|perf N RATE [SLOW_MS]
+//   node bench/event-consumer.mjs ring|perf N RATE [SLOW_MS] [print]
 import {mkdtempSync, readdirSync, readlinkSync, rmdirSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
@@ -19,9 +20,10 @@ import {NodeFiles} from '../dist/src/system/files.js'
 import {UndoLog} from '../dist/src/system/undo.js'
 import {fieldOffset, readEventFormat} from '../dist/src/tracefs/format.js'
 
-const [kind, n, rate, slowMs = '0'] = process.argv.slice(2)
+const [kind, n, rate, slowMs = '0', mode] = process.argv.slice(2)
+const print = mode === 'print'
 if (!['ring', 'perf'].includes(kind) || !/^\d+$/.test(n ?? '') || !/^\d+$/.test(rate ?? '')) {
-  console.error('usage: node bench/event-consumer.mjs ring|perf N RATE [SLOW_MS]')
+  console.error('usage: node bench/event-consumer.mjs ring|perf N RATE [SLOW_MS] [print]')
   process.exit(2)
 }
 const GETPPID = {x64: 110, arm64: 173}[process.arch]
@@ -76,13 +78,16 @@ try {
   events.onEvents((batch) => {
     batches++
     received += batch.count
+    let lines = ''
     for (const record of batch) {
       const time = record.readBigUInt64LE(0)
       const tid = record.readUInt32LE(8)
       if (tid !== command.pid) foreign++
       if (time < (lastTime.get(tid) ?? 0n)) backwards++
       lastTime.set(tid, time)
+      if (print) lines += `${time} ${tid}\n`
     }
+    if (print) process.stdout.write(lines)
     if (Number(slowMs) > 0) Atomics.wait(slow, 0, 0, Number(slowMs))
   })
   bpf.attachTracepoint('on_sys_enter', format)
@@ -115,4 +120,6 @@ try {
 }
 // libuv closes the poll handle on its next turn.
 await new Promise((resolve) => setImmediate(resolve))
-console.log(JSON.stringify({...result, leftOpen: kernelFds().filter((fd) => !before.has(fd))}))
+const report = JSON.stringify({...result, leftOpen: kernelFds().filter((fd) => !before.has(fd))})
+if (print) console.error(report)
+else console.log(report)
