@@ -4,9 +4,11 @@
 // reads them through backends/bpf/event-buffer.ts, sleeping SLOW_MS after each batch when asked
 // (a consumer that cannot keep up). Prints one JSON line: what arrived, what was lost, and checks
 // of each record. With `print`, it prints each record as a line "TIME TID" to stdout, as bpftrace's
-// printf would, and the JSON line to stderr. Run as root, after npm run build, under the host lock.
+// printf would, and the JSON line to stderr. With `close-early`, the first batch's callback closes
+// the buffer (the addon frees it once the callback has returned). Run as root, after npm run build,
+// under the host lock.
 //
-//   node bench/event-consumer.mjs ring|perf N RATE [SLOW_MS] [print]
+//   node bench/event-consumer.mjs ring|perf N RATE [SLOW_MS] [print|close-early]
 import {mkdtempSync, readdirSync, readlinkSync, rmdirSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
@@ -22,8 +24,9 @@ import {fieldOffset, readEventFormat} from '../dist/src/tracefs/format.js'
 
 const [kind, n, rate, slowMs = '0', mode] = process.argv.slice(2)
 const print = mode === 'print'
+const closeEarly = mode === 'close-early'
 if (!['ring', 'perf'].includes(kind) || !/^\d+$/.test(n ?? '') || !/^\d+$/.test(rate ?? '')) {
-  console.error('usage: node bench/event-consumer.mjs ring|perf N RATE [SLOW_MS] [print]')
+  console.error('usage: node bench/event-consumer.mjs ring|perf N RATE [SLOW_MS] [print|close-early]')
   process.exit(2)
 }
 const GETPPID = {x64: 110, arm64: 173}[process.arch]
@@ -88,6 +91,7 @@ try {
       if (print) lines += `${time} ${tid}\n`
     }
     if (print) process.stdout.write(lines)
+    if (closeEarly) events.close()
     if (Number(slowMs) > 0) Atomics.wait(slow, 0, 0, Number(slowMs))
   })
   bpf.attachTracepoint('on_sys_enter', format)

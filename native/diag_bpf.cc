@@ -8,6 +8,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/perf_event.h>
 #include <stdarg.h>
 #include <string.h>
@@ -164,6 +165,9 @@ struct EventBuffer {
   struct ring_buffer *ring = nullptr;
   struct perf_buffer *perf = nullptr;
   uv_poll_t *poll = nullptr;
+  // The buffer's own copy of the map fd: a perf buffer writes to the map until freed, which may be
+  // after the object closed its fd (destroy() called from onBatch), when the number may be reused.
+  int map_fd = -1;
   uint64_t lost = 0;  // perf buffer: samples the kernel reported lost (PERF_RECORD_LOST)
   std::vector<uint8_t> data;
   std::vector<uint32_t> offsets;
@@ -181,6 +185,7 @@ struct EventBuffer {
     }
     if (ring) ring_buffer__free(ring);
     if (perf) perf_buffer__free(perf);  // closes the perf events it opened, one per CPU
+    if (map_fd >= 0) close(map_fd);
   }
 
   bool Full() const { return offsets.size() >= kMaxBatch; }
@@ -562,10 +567,11 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
     std::string kind = StringArg(info, 1, "kind");
     int64_t pages = IntArg(info, 2, "pageCount");
     if (info.Length() < 4 || !info[3].IsFunction()) ThrowUsage(env, "onBatch must be a function");
-    int fd = bpf_map__fd(map);
-    if (fd < 0) ThrowUsage(env, "load the object before opening an event buffer on its maps");
+    if (bpf_map__fd(map) < 0) ThrowUsage(env, "load the object before opening an event buffer on its maps");
     std::unique_ptr<EventBuffer> buffer(new EventBuffer(env));
     buffer->on_batch = Napi::Persistent(info[3].As<Napi::Function>());
+    int fd = buffer->map_fd = fcntl(bpf_map__fd(map), F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) ThrowErrno(env, errno, "duplicating the map fd");
     int epoll_fd;
     if (kind == "ring") {
       if (bpf_map__type(map) != BPF_MAP_TYPE_RINGBUF) ThrowUsage(env, "map is not a ring buffer");

@@ -35,14 +35,20 @@ interface Consumed {
 
 const objectsBuilt = ['getppid-events', `getppid-events.${NO_GLOBAL_DATA}`].every((o) => existsSync(bpfObjectPath(o)))
 
-async function consume(kind: 'ring' | 'perf', n: number, rate: number, slowMs = 0): Promise<Consumed> {
-  const run = await execa(process.execPath, ['bench/event-consumer.mjs', kind, String(n), String(rate), String(slowMs)], {cwd: packageRoot, reject: false})
-  expect(run.exitCode, run.stderr).toBe(0)
-  const result = JSON.parse(run.stdout) as Consumed
+async function run(kind: 'ring' | 'perf', n: number, rate: number, slowMs = 0, mode?: string): Promise<Consumed> {
+  const args = ['bench/event-consumer.mjs', kind, String(n), String(rate), String(slowMs), ...(mode ? [mode] : [])]
+  const child = await execa(process.execPath, args, {cwd: packageRoot, reject: false})
+  expect(child.exitCode, child.stderr).toBe(0)
+  const result = JSON.parse(child.stdout) as Consumed
   expect(result.kind).toBe(kind)
   expect(result.workloadStatus).toBe(0)
   expect(result.foreign).toBe(0)
   expect(result.leftOpen).toEqual([])
+  return result
+}
+
+async function consume(kind: 'ring' | 'perf', n: number, rate: number, slowMs = 0): Promise<Consumed> {
+  const result = await run(kind, n, rate, slowMs)
   expect(result.received + result.lost, `received ${result.received} + lost ${result.lost}`).toBe(n)
   return result
 }
@@ -96,4 +102,13 @@ describe.skipIf(!isRoot || !workloadBuilt || !objectsBuilt)('BPF ring and perf b
     const result = await consume('perf', 1_000_000, 0, 200)
     expect(result.lost, 'the consumer should fall behind').toBeGreaterThan(0)
   }, 120_000)
+
+  // The addon frees a buffer closed from its own callback only once the callback has returned.
+  for (const kind of ['ring', 'perf'] as const)
+    it(`${kind} buffer closed from its own callback: no crash, one batch, nothing left open`, async (context) => {
+      if (missing[kind]) return context.skip(missing[kind])
+      const result = await run(kind, 100_000, 0, 0, 'close-early')
+      expect(result.batches).toBe(1)
+      expect(result.received).toBeGreaterThan(0)
+    }, 60_000)
 })
