@@ -30,7 +30,8 @@ if (!['ring', 'perf'].includes(kind) || !/^\d+$/.test(n ?? '') || !/^\d+$/.test(
   process.exit(2)
 }
 const GETPPID = {x64: 110, arm64: 173}[process.arch]
-const workload = fileURLToPath(new URL('../test/workload/diag-workload', import.meta.url))
+// DIAG_WORKLOAD: where the workload is, in the lab's guest (test/lab/).
+const workload = process.env.DIAG_WORKLOAD ?? fileURLToPath(new URL('../test/workload/diag-workload', import.meta.url))
 
 /** raw_syscalls/sys_enter's format, read through a private tracefs mount gone right after. */
 async function sysEnterFormat() {
