@@ -3,7 +3,8 @@
  * (BPF_MAP_TYPE_RINGBUF, 5.8+) or, before, a perf buffer (BPF_MAP_TYPE_PERF_EVENT_ARRAY), as
  * libbpf-tools' compat.c chooses. The addon watches the buffer's epoll fd from Node's own loop
  * (libuv) and consumes it there when it is readable: Node is never blocked, and no thread races
- * libbpf. Records come in batches, one callback per wakeup.
+ * libbpf. Records come in batches, one callback per wakeup. An open buffer does not keep Node
+ * running by itself (the session's own wait does).
  *
  * Kernel side (bpf/diag.h): `DIAG_EVENTS(ring bytes)` declares the map `events`, and
  * `emit(ctx, &record, sizeof(record))` writes one record, counting it in `lost` when there is no
