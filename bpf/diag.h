@@ -90,9 +90,11 @@ static __always_inline void count_lost(void) {
 // buffer helpers even on a path never taken. Kernels without global data (before 5.2) never have
 // a ring buffer, and the perf build loads on any kernel, so diag opens it wherever there is no
 // ring buffer (backends/bpf/bpf-tool.ts objectVariant).
-// A record that finds no room is counted in `lost` (count_lost) where the kernel says so: a full
-// ring buffer always; a full perf buffer from 5.4 on (before, bpf_perf_event_output returns 0, and
-// only the PERF_RECORD_LOST the kernel writes into the buffer tells, which user space counts).
+// A record that finds no room: a ring buffer's emit() counts it in `lost` (count_lost). A perf
+// buffer's cannot always tell (bpf_perf_event_output returns 0 on a full buffer before 5.4, and the
+// kernel's PERF_RECORD_LOST comes only with the next record that fits, maybe never): its emit()
+// counts every record it sends in events_sent, and user space counts lost = sent - received once
+// it has drained the buffer (backends/bpf/event-buffer.ts).
 #ifdef DIAG_KNOBS_IN_MAPS
 #define DIAG_EVENTS(bytes)                                                   \
   struct {                                                                   \
@@ -100,8 +102,17 @@ static __always_inline void count_lost(void) {
     __uint(key_size, sizeof(__u32));                                         \
     __uint(value_size, sizeof(__u32));                                       \
   } events SEC(".maps");                                                     \
+  struct {                                                                   \
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);                                 \
+    __uint(max_entries, 1);                                                  \
+    __type(key, __u32);                                                      \
+    __type(value, __u64);                                                    \
+  } events_sent SEC(".maps");                                                \
   static __always_inline void emit(void *ctx, void *record, __u64 size) {    \
-    if (bpf_perf_event_output(ctx, &events, BPF_F_CURRENT_CPU, record, size) < 0) count_lost(); \
+    __u32 zero = 0;                                                          \
+    __u64 *sent = bpf_map_lookup_elem(&events_sent, &zero);                  \
+    if (sent) *sent += 1; /* per-CPU: no other CPU writes this slot */       \
+    bpf_perf_event_output(ctx, &events, BPF_F_CURRENT_CPU, record, size);    \
   }
 #else
 #define DIAG_EVENTS(bytes)                                                   \

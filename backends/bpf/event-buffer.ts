@@ -7,8 +7,8 @@
  * running by itself (the session's own wait does).
  *
  * Kernel side (bpf/diag.h): `DIAG_EVENTS(ring bytes)` declares the map `events`, and
- * `emit(ctx, &record, sizeof(record))` writes one record, counting it in `lost` when there is no
- * room. The ring buffer build is <tool>.bpf.o, the perf buffer build <tool>.no-global-data.bpf.o.
+ * `emit(ctx, &record, sizeof(record))` writes one record (and counts what finds no room, see
+ * lost()). The ring buffer build is <tool>.bpf.o, the perf buffer build <tool>.no-global-data.bpf.o.
  *
  * User side:
  *   const kind = eventBufferKind(probe)                       // 'ring' where the kernel has it, else 'perf'
@@ -17,7 +17,7 @@
  *   const events = EventBuffer.open(bpf, undo)                // its close is in the undo log
  *   events.onEvents((batch) => { for (const record of batch) ... })
  *   bpf.attach...
- *   at stop, once the programs are detached: events.drain(); then events.lost()
+ *   at stop, once the programs are detached: events.drain(); then events.lost() (exact after drain)
  *
  * A record is a Buffer of the bytes emitted; a perf buffer pads it to 4 bytes short of a multiple
  * of 8, so read fields by offset and ignore the length.
@@ -61,8 +61,10 @@ export class EventBatch implements Iterable<Buffer> {
 export interface EventSource {
   readonly events?: EventBufferKind
   openEventBuffer(map: string, pageCount: number, onBatch: (data: Buffer, offsets: Uint32Array) => void): RawEventBuffer
-  /** The object's own count of records that found no room (bpf/diag.h count_lost). */
+  /** The object's own count of what it could not record (bpf/diag.h count_lost). */
   lost(): number
+  /** A map's u64 entries, per-CPU values summed: the perf build's events_sent. */
+  countEntries(map: string): [Buffer, number][]
 }
 
 export interface EventBufferOptions {
@@ -77,8 +79,10 @@ export class EventBuffer {
   /** Batches that came before onEvents was called. */
   private readonly early: EventBatch[] = []
   private closed = false
-  /** The kernel's count of lost perf samples when the buffer was closed. */
-  private kernelLostAtClose = 0
+  private received = 0
+  private drained = false
+  /** A perf buffer's counts when it was closed. */
+  private atClose = {kernelLost: 0, sent: 0}
 
   private constructor(
     private readonly source: EventSource,
@@ -96,6 +100,7 @@ export class EventBuffer {
   }
 
   private deliver(batch: EventBatch): void {
+    this.received += batch.count
     if (this.listener) this.listener(batch)
     else this.early.push(batch)
   }
@@ -108,23 +113,32 @@ export class EventBuffer {
 
   /** Hands over now whatever is left in the buffer (at stop, after detaching); returns how many records. */
   drain(): number {
-    return this.closed ? 0 : this.raw.consume()
+    if (this.closed) return 0
+    const n = this.raw.consume()
+    this.drained = true
+    return n
   }
 
   /**
-   * Records that found no room. A ring buffer's are counted by the program (emit). A perf buffer's
-   * are counted by the program where the kernel tells it (5.4+) and by the kernel in the buffer
-   * (PERF_RECORD_LOST, written only once room is back): both count the same records, so the
-   * larger is the number, and before 5.4 only the kernel's exists.
+   * What the object could not record: full maps, and records that found no room. A ring buffer's
+   * are counted by emit(). A perf buffer's cannot be, on every kernel (bpf/diag.h): after drain()
+   * they are the records emit() sent less those received, exact; before, only what the kernel has
+   * reported so far (PERF_RECORD_LOST, which it writes once room is back).
    */
   lost(): number {
     const counted = this.source.lost()
-    return this.kind === 'perf' ? Math.max(counted, this.closed ? this.kernelLostAtClose : this.raw.kernelLost()) : counted
+    if (this.kind === 'ring') return counted
+    const {kernelLost, sent} = this.closed ? this.atClose : {kernelLost: this.raw.kernelLost(), sent: this.sent()}
+    return counted + (this.drained ? Math.max(0, sent - this.received) : kernelLost)
+  }
+
+  private sent(): number {
+    return this.source.countEntries('events_sent').reduce((sum, [, n]) => sum + n, 0)
   }
 
   close(): void {
     if (this.closed) return
-    this.kernelLostAtClose = this.raw.kernelLost()
+    if (this.kind === 'perf') this.atClose = {kernelLost: this.raw.kernelLost(), sent: this.sent()}
     this.closed = true
     this.raw.close()
   }
