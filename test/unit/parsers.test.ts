@@ -6,6 +6,7 @@ import {parseHist} from '../../backends/ftrace/hist.js'
 import {parseTraceLine} from '../../backends/ftrace/trace-pipe.js'
 import {IntervalBlocks} from '../../backends/perf/perf-stat.js'
 import {Deltas} from '../../src/result/deltas.js'
+import {TaskCounts} from '../../src/result/task-counts.js'
 import {countsFrom, log2Histogram, log2Slot} from '../../src/result/normalize.js'
 import {requestStartEvent} from '../../src/tracefs/block-events.js'
 import {parseEventFormat} from '../../src/tracefs/format.js'
@@ -163,5 +164,18 @@ describe('normalizing', () => {
     const deltas = new Deltas()
     expect([...deltas.next(new Map([['a', 5]]))]).toEqual([['a', 5]])
     expect([...deltas.next(new Map([['a', 7], ['b', 1]]))]).toEqual([['a', 2], ['b', 1]])
+  })
+})
+
+describe('TaskCounts', () => {
+  it('keeps one row per task when some of its lines have no saved comm ("<...>")', () => {
+    // The failure a host run showed: "diag-workload [14658]" and "<...> [14658]" as two processes.
+    const counts = new TaskCounts()
+    counts.add(14658, '<...>')
+    for (let i = 0; i < 3; i++) counts.add(14658, 'diag-workload')
+    counts.add(14658, '<...>')
+    counts.add(7, '<...>')
+    expect(counts.take()).toEqual(new Map([['diag-workload [14658]', 5], ['<...> [7]', 1]]))
+    expect(counts.take()).toEqual(new Map())
   })
 })

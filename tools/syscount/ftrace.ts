@@ -2,6 +2,7 @@ import {BadInputError} from '../../src/errors.js'
 import type {SyscountOptions} from './tool.js'
 import {countsFrom, syscallName} from '../../src/result/normalize.js'
 import {Deltas} from '../../src/result/deltas.js'
+import {TaskCounts} from '../../src/result/task-counts.js'
 import {ThreadGroups} from '../../src/system/threads.js'
 import type {Collector, Runner} from '../../backends/runner.js'
 import {parseHist} from '../../backends/ftrace/hist.js'
@@ -17,23 +18,25 @@ export const stream: Runner<SyscountOptions> = {
   async start(ctx): Promise<Collector> {
     const {options} = ctx
     const groups = new ThreadGroups()
-    let counts = new Map<string, number>()
-    const add = (key: string) => counts.set(key, (counts.get(key) ?? 0) + 1)
+    let bySyscall = new Map<string, number>()
+    const byTask = new TaskCounts()
     const onLine = (line: TraceLine) => {
       if (line.event !== 'sys_enter') return
       const nr = /^NR (\d+)/.exec(line.body)
       if (!nr) return
-      if (options.by === 'syscall') add(syscallName(Number(nr[1])))
-      else if (options.by === 'thread') add(`${line.comm} [${line.pid}]`)
-      else add(`${line.comm} [${line.tgid ?? groups.groupOf(line.pid) ?? line.pid}]`)
+      if (options.by === 'syscall') {
+        const name = syscallName(Number(nr[1]))
+        bySyscall.set(name, (bySyscall.get(name) ?? 0) + 1)
+      } else if (options.by === 'thread') byTask.add(line.pid, line.comm)
+      else byTask.add(line.tgid ?? groups.groupOf(line.pid) ?? line.pid, line.comm)
     }
     const {pipe, attach} = await startEventStream(ctx, 'syscount', ['raw_syscalls/sys_enter'], onLine, {recordTgid: options.by === 'process'})
     return {
       attach,
       async collect() {
         await pipe.catchUp()
-        const interval = counts
-        counts = new Map()
+        const interval = options.by === 'syscall' ? bySyscall : byTask.take()
+        bySyscall = new Map()
         return countsFrom(options.by, interval, options.top, options.syscalls)
       },
       stop: () => pipe.stop(),
