@@ -1,11 +1,11 @@
 import {isImplemented, loadRunner} from '../backends/registry.js'
-import type {Collector, Runner} from '../backends/runner.js'
+import {type Collector, type Runner, isRowStream} from '../backends/runner.js'
 import {BackendError, BadInputError, NotSupportedError} from './errors.js'
 import type {ToolOptions} from './plan/options.js'
 import {type CandidateVerdict, forcedCandidates, forcesOneCandidate, noRouteError, route} from './plan/route.js'
 import {type OptionFacts, type ToolSpec, findTool, optionRefusals} from './plan/tools.js'
 import {probeHost} from './probe/probe.js'
-import {type Interval, type PassedOver, RESULT_SCHEMA_VERSION, type ToolResult} from './result/model.js'
+import {type Interval, type PassedOver, RESULT_SCHEMA_VERSION, type Row, type ToolResult} from './result/model.js'
 import {type TracedCommand, checkCommand, startGatedCommand} from './system/child.js'
 import {type Clock, systemClock} from './system/clock.js'
 import {type HostFiles, NodeFiles} from './system/files.js'
@@ -60,6 +60,8 @@ export interface SessionDeps {
   onInterval?: (result: ToolResult, index: number) => void
   /** Called once tracing is attached, before any interval: for the header line. */
   onStart?: (result: ToolResult) => void
+  /** Called with each batch of rows a rows tool's collector pushes, as they come. */
+  onRows?: (result: ToolResult, rows: Row[]) => void
   host?: Partial<SessionHost>
 }
 
@@ -236,6 +238,13 @@ export async function runTool<Options extends ToolOptions>(toolName: string, opt
     intervals: [],
   }
   deps.onStart?.(result)
+  // A rows tool's events stream out as they come (before the command is released, so none waits).
+  let rowsInInterval = 0
+  if (isRowStream(collector))
+    collector.onRows((rows) => {
+      rowsInInterval += rows.length
+      deps.onRows?.(result, rows)
+    })
 
   // A --pid run ends with its process, as a traced command's run ends with the command.
   const watching = new AbortController()
@@ -254,7 +263,13 @@ export async function runTool<Options extends ToolOptions>(toolName: string, opt
       stopped = now
       await collector.stop?.()
     }
-    const interval: Interval = {time: new Date(now).toISOString(), seconds: (now - intervalStart) / 1000, data: await collector.collect()}
+    const data = await collector.collect()
+    // The rows went out as they came: the interval keeps their count.
+    if (data.kind === 'rows') {
+      data.count = rowsInInterval
+      rowsInInterval = 0
+    }
+    const interval: Interval = {time: new Date(now).toISOString(), seconds: (now - intervalStart) / 1000, data}
     result.intervals.push(interval)
     deps.onInterval?.(result, result.intervals.length - 1)
     intervalStart = now

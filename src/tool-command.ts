@@ -5,8 +5,10 @@ import {readyLine} from './render/ready.js'
 import {backendChoices} from './help.js'
 import type {ToolOptions} from './plan/options.js'
 import {renderFooter, renderHeader, renderInterval} from './render/result.js'
+import {renderRow, renderRowsHeader} from './render/rows.js'
 import {terminalStyle} from './render/style.js'
 import type {ToolResult} from './result/model.js'
+import {findTool} from './plan/tools.js'
 import {checkFunctionPattern} from './tracefs/functions.js'
 import {runTool} from './run.js'
 
@@ -57,6 +59,17 @@ export abstract class ToolCommand extends DiagCommand {
     },
   })
 
+  /**
+   * A rows tool under --json writes NDJSON: a line per row as it comes, then the summary line;
+   * anything oclif would print after that (the returned result again, an error) is one line too.
+   */
+  private ndjson: {summary?: unknown} | undefined
+
+  override logJson(json: unknown): void {
+    if (!this.ndjson) return super.logJson(json)
+    if (json !== this.ndjson.summary) process.stdout.write(`${JSON.stringify(json)}\n`)
+  }
+
   /** The arguments before `--` (for oclif) and the command after it. */
   protected splitCommand(): {argv: string[]; command: string[] | undefined} {
     const dash = this.argv.indexOf('--')
@@ -71,6 +84,9 @@ export abstract class ToolCommand extends DiagCommand {
   ): Promise<ToolResult> {
     const text = !this.jsonEnabled()
     const {quiet, 'no-cache': noCache, ...session} = flags
+    const spec = findTool(tool)
+    const rowColumns = spec?.output === 'rows' ? spec.columns : undefined
+    if (rowColumns && !text) this.ndjson = {}
     const result = await runTool(tool, options, {...session, command, json: !text, refreshProbes: noCache}, {
       undo: this.undo,
       signal: this.abort.signal,
@@ -78,10 +94,21 @@ export abstract class ToolCommand extends DiagCommand {
         // The ready line: scripts, runbooks and the tests wait for it before starting a workload.
         if (!quiet) process.stderr.write(`${readyLine(r, flags.duration)}\n`)
         if (text) this.log(renderHeader(r).join('\n'))
+        if (text && rowColumns) this.log(renderRowsHeader(rowColumns))
       },
-      onInterval: (r, i) => text && this.log(renderInterval(r, i, terminalStyle()).join('\n')),
+      // Each row as it comes: a text line in the header's columns, or an NDJSON line.
+      onRows: (_, rows) => {
+        if (!rowColumns) return
+        if (text) for (const row of rows) this.log(renderRow(rowColumns, row))
+        else process.stdout.write(rows.map((row) => `${JSON.stringify({type: 'row', ...row})}\n`).join(''))
+      },
+      onInterval: (r, i) => text && !rowColumns && this.log(renderInterval(r, i, terminalStyle()).join('\n')),
     })
     if (text) for (const line of renderFooter(result)) this.log(line)
+    if (this.ndjson) {
+      this.ndjson.summary = result
+      process.stdout.write(`${JSON.stringify({type: 'summary', ...result})}\n`)
+    }
     return result
   }
 }

@@ -3,7 +3,7 @@
  * is the one place that says which capabilities a method needs: the routing report and the tool
  * commands both read it.
  */
-import type {ResultData} from '../result/model.js'
+import type {ResultData, RowColumn} from '../result/model.js'
 import {SLOTS} from '../../backends/bpf/slots.js'
 
 export type BackendName = 'bpf' | 'ftrace' | 'perf'
@@ -38,6 +38,8 @@ export interface ToolSpec {
   summary: string
   /** The kind of result data it gives (src/result/model.ts), whatever the backend. */
   output: ResultData['kind']
+  /** A rows tool's columns, in print order (the text header is printed before the first row). */
+  columns?: RowColumn[]
   candidates: Candidate[]
 }
 

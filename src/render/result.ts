@@ -86,6 +86,9 @@ export function renderData(data: ResultData, style: TextStyle = PLAIN): string[]
       return renderHistograms(data, style)
     case 'profile':
       return renderProfile(data, style)
+    case 'rows':
+      // The rows were printed as they came (src/tool-command.ts); a saved result holds none.
+      return data.count === 0 ? ['(no events)'] : [`(${data.count} rows)`]
   }
 }
 

@@ -39,7 +39,30 @@ export interface Profile {
   rows: {function: string; hits: number; totalUs: number; avgUs: number; varianceUs2: number}[]
 }
 
-export type ResultData = Counts | Histograms | Profile
+/** One column of a rows result, in print order: the row's key, bcc's title, the value's type. */
+export interface RowColumn {
+  name: string
+  title: string
+  type: 'string' | 'integer' | 'number' | 'time'
+  unit?: 'ms' | 'us' | 'ns'
+}
+
+/** A row: one event, by column name. A `time` column holds an ISO 8601 date. */
+export type Row = Record<string, string | number | null>
+
+/**
+ * Events as they happen (gethostlatency's lookups): the rows stream out while tracing (text
+ * lines, or NDJSON lines under --json), so the result's intervals hold none, only their count.
+ */
+export interface Rows {
+  kind: 'rows'
+  columns: RowColumn[]
+  rows: Row[]
+  /** Rows printed in the interval (they are not kept in it). */
+  count: number
+}
+
+export type ResultData = Counts | Histograms | Profile | Rows
 
 export interface Interval {
   /** When the interval ended. */

@@ -1,4 +1,4 @@
-import type {Counts, Histogram, Histograms, Profile, ResultData, TimeUnit, ToolResult} from '../result/model.js'
+import type {Counts, Histogram, Histograms, Profile, ResultData, Rows, TimeUnit, ToolResult} from '../result/model.js'
 import {type Expression, ExpressionError, NS_PER, type Operand, compare, comparisons} from './expression.js'
 
 /** What a result's data is, as the tool table says: the metrics a check may name depend on it. */
@@ -72,6 +72,7 @@ export function combinedData(result: ToolResult): ResultData | undefined {
       }
     return {...first, histograms: [...byLabel.values()]}
   }
+  if (first.kind === 'rows') return {...first, count: [first, ...rest].reduce((sum, data) => sum + (data as Rows).count, 0)}
   const hits = new Map<string, Profile['rows'][number]>()
   for (const data of [first, ...rest] as Profile[])
     for (const row of data.rows) {
@@ -129,7 +130,7 @@ export function measure(operand: Extract<Operand, {kind: 'metric'}>, result: Too
   const data = combinedData(result)
   if (!data) return {metric: name, value: null, text: `${name}: no interval`}
   const selector = operand.selector
-  const keyName = data.kind === 'counts' ? data.key : data.kind === 'histograms' ? data.labelKey : 'function'
+  const keyName = data.kind === 'counts' ? data.key : data.kind === 'histograms' ? data.labelKey : data.kind === 'rows' ? null : 'function'
   if (selector && selector.key !== keyName)
     return {metric: name, value: null, text: `${name}: this result is keyed by ${keyName ?? 'nothing (one histogram)'}, not ${selector.key}`}
   if (data.kind === 'counts') {
@@ -140,6 +141,11 @@ export function measure(operand: Extract<Operand, {kind: 'metric'}>, result: Too
   if (data.kind === 'profile') {
     const rows = selector ? data.rows.filter((r) => r.function === selector.value) : data.rows
     const value = operand.name === 'rows' ? rows.length : rows.reduce((s, r) => s + r.hits, 0)
+    return {metric: name, value, text: `${name} = ${value}`}
+  }
+  if (data.kind === 'rows') {
+    // Events as they happened: their number is the one measure a result keeps of them.
+    const value = data.count
     return {metric: name, value, text: `${name} = ${value}`}
   }
   const histograms = selector ? data.histograms.filter((h) => h.label === selector.value) : data.histograms
