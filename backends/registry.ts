@@ -27,6 +27,7 @@ const RUNNERS: Record<string, () => Promise<{default: Runner<never>}>> = {
   'funcprofile/bpf-fentry': async () => ({default: (await import('./bpf/funcprofile.js')).fentry}),
   'funcprofile/bpf-kprobe': async () => ({default: (await import('./bpf/funcprofile.js')).kprobe}),
   'funcprofile/ftrace-profiler': async () => ({default: (await import('./ftrace/functions.js')).profilerTable}),
+  'gethostlatency/ftrace-uprobe-events': async () => ({default: (await import('../tools/gethostlatency/ftrace.js')).uprobeEvents}),
 }
 
 export function isImplemented(tool: string, candidateId: string): boolean {

@@ -1,6 +1,7 @@
 import type {Command} from '@oclif/core'
 
 import {backendChoices as choicesOf, findTool} from './plan/tools.js'
+import {HELP as GETHOSTLATENCY_HELP} from '../tools/gethostlatency/tool.js'
 
 /**
  * What `diag help TOOL`, `diag TOOL --help` and the man pages (scripts/cli-docs.mjs) say about each
@@ -73,6 +74,7 @@ funccount reads; bcc's funclatency(8) times functions too, as a histogram.`,
       {description: 'Page-cache functions as JSON, for a script to compare runs:', command: "<%= config.bin %> funcprofile 'filemap_*' -d 5 --json"},
     ],
   },
+  gethostlatency: GETHOSTLATENCY_HELP,
 }
 
 /** The help paragraph of a tool, its origin, and the backends it can use, in routing order. */

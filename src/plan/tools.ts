@@ -5,6 +5,7 @@
  */
 import type {ResultData, RowColumn} from '../result/model.js'
 import {SLOTS} from '../../backends/bpf/slots.js'
+import * as gethostlatency from '../../tools/gethostlatency/tool.js'
 
 export type BackendName = 'bpf' | 'ftrace' | 'perf'
 
@@ -248,6 +249,8 @@ export const TOOLS: ToolSpec[] = [
       },
     ],
   },
+  // The first tool in its own folder (tools/gethostlatency/), listed here until the engine reads tools/.
+  {name: gethostlatency.NAME, summary: gethostlatency.SUMMARY, output: 'rows', columns: gethostlatency.COLUMNS, candidates: gethostlatency.CANDIDATES},
 ]
 
 /** What `--backend` accepts for a tool: each backend name and each candidate id. */
