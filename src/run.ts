@@ -1,9 +1,9 @@
-import {isImplemented, loadRunner} from '../backends/registry.js'
 import {type Collector, type Runner, isRowStream} from '../backends/runner.js'
 import {BackendError, BadInputError, NotSupportedError} from './errors.js'
 import type {ToolOptions} from './plan/options.js'
 import {type CandidateVerdict, forcedCandidates, forcesOneCandidate, noRouteError, route} from './plan/route.js'
-import {type OptionFacts, type ToolSpec, findTool, optionRefusals} from './plan/tools.js'
+import {findTool} from '../tools/index.js'
+import {type AnyTool, type Candidate, type OptionFacts, optionRefusals} from './plan/tool.js'
 import {probeHost} from './probe/probe.js'
 import {type Interval, type PassedOver, RESULT_SCHEMA_VERSION, type Row, type ToolResult} from './result/model.js'
 import {type TracedCommand, checkCommand, startGatedCommand} from './system/child.js'
@@ -33,8 +33,8 @@ export interface SessionOptions {
 /** The host side of a run: the real one by default, fakes in the unit tests. */
 export interface SessionHost {
   probe: typeof probeHost
-  loadRunner: (tool: string, candidateId: string) => Promise<Runner<unknown>>
-  implemented: (tool: string, candidateId: string) => boolean
+  /** The candidate's runner: its own loader, a fake in the unit tests. */
+  loadRunner: (candidate: Candidate) => Promise<Runner<unknown>>
   files: HostFiles
   /** Whether a process runs (not gone, not a zombie). */
   isRunning: (pid: number) => boolean
@@ -44,8 +44,7 @@ export interface SessionHost {
 
 const REAL_HOST: SessionHost = {
   probe: probeHost,
-  loadRunner,
-  implemented: isImplemented,
+  loadRunner: (candidate) => candidate.runner(),
   files: new NodeFiles('/'),
   isRunning,
   processExit,
@@ -77,7 +76,7 @@ export function checkSessionOptions(options: SessionOptions): void {
  * Everything that needs no kernel, checked before the probe touches it: the session's flags, the
  * --backend name, what the forced candidates can serve, the command after `--` and --pid.
  */
-export function checkBeforeProbing(tool: ToolSpec, options: ToolOptions, session: SessionOptions, host: Pick<SessionHost, 'isRunning'>): void {
+export function checkBeforeProbing(tool: AnyTool, options: ToolOptions, session: SessionOptions, host: Pick<SessionHost, 'isRunning'>): void {
   checkSessionOptions(session)
   const eligible = forcedCandidates(tool, session.backend)
   const refused = eligible.map((c) => ({id: c.id, reasons: optionRefusals(c, options)}))
@@ -152,7 +151,6 @@ export async function runTool<Options extends ToolOptions>(toolName: string, opt
 
   const decision = route(tool, probe.capabilities, {
     force: session.backend,
-    implemented: host.implemented,
     refusals: (c) => optionRefusals(c, options, facts),
   })
   if (!decision.chosen) throw noRouteError(decision)
@@ -179,7 +177,7 @@ export async function runTool<Options extends ToolOptions>(toolName: string, opt
     // Each candidate's own undo scope: a failed start unwinds only what it did.
     const mark = deps.undo.mark()
     try {
-      const runner = await host.loadRunner(tool.name, candidate.id)
+      const runner = await host.loadRunner(tool.candidates.find((c) => c.id === candidate.id)!)
       const collector = await runner.start({
         options,
         probe,

@@ -1,63 +1,26 @@
-import {Args, Flags} from '@oclif/core'
-
 import {DiagCommand} from './command.js'
-import {readyLine} from './render/ready.js'
-import {backendChoices} from './help.js'
+import {toolDescription} from './help.js'
 import type {ToolOptions} from './plan/options.js'
+import type {AnyTool} from './plan/tool.js'
+import {readyLine} from './render/ready.js'
 import {renderFooter, renderHeader, renderInterval} from './render/result.js'
 import {renderRow, renderRowsHeader} from './render/rows.js'
 import {terminalStyle} from './render/style.js'
 import type {ToolResult} from './result/model.js'
-import {findTool} from './plan/tools.js'
-import {checkFunctionPattern} from './tracefs/functions.js'
 import {runTool} from './run.js'
-
-const seconds = Flags.custom<number>({
-  async parse(input) {
-    const value = Number(input)
-    if (!Number.isFinite(value) || value <= 0) throw new Error(`expects a number of seconds above 0, not "${input}"`)
-    return value
-  },
-})
+import {findTool} from '../tools/index.js'
+import {backendFlag, sessionFlags} from './tool-flags.js'
 
 /**
- * What every tracing tool command shares: --duration, --interval, --backend, and an optional
- * command after `--` that diag runs and traces. Text output streams an interval at a time.
+ * What every tracing tool command shares: the session's flags (--duration, --interval, --backend
+ * ...), an optional command after `--` that diag runs and traces, and text output that streams an
+ * interval at a time. Each tool's command is made from its module by toolCommand().
  */
+/** The session's flags as parsed. */
+type SessionFlags = {duration?: number; interval?: number; backend?: string; quiet?: boolean; 'no-cache'?: boolean}
+
 export abstract class ToolCommand extends DiagCommand {
   static override strict = false
-
-  static sessionFlags = {
-    duration: seconds({char: 'd', summary: 'Seconds to trace (default: until Ctrl-C, or until the command exits)'}),
-    interval: seconds({char: 'i', summary: 'Print a result every this many seconds'}),
-    backend: Flags.string({char: 'b', summary: 'Force a backend (bpf, ftrace, perf) or a candidate id, as `diag capabilities` lists them'}),
-    quiet: Flags.boolean({char: 'q', summary: 'Do not print the "Tracing ..." line on stderr once tracing is attached'}),
-    'no-cache': Flags.boolean({summary: "Probe the kernel anew instead of reusing this boot's cached probe answers"}),
-  }
-
-  /** --backend with the tool's own choices, so that completion offers them and oclif checks them. */
-  static backendFlag(tool: string) {
-    const {char} = ToolCommand.sessionFlags.backend
-    const summary = 'Force a backend (bpf, ftrace, perf) or a candidate id, as listed under Backends below'
-    return Flags.string({char, summary, options: backendChoices(tool), helpValue: '<backend|id>'})
-  }
-
-  /** biolatency's and runqlat's histogram unit; histogramUnit() turns it into the result's. */
-  static unitFlag = Flags.option({options: ['us', 'ms'] as const, default: 'us', summary: 'Histogram unit'})()
-
-  static histogramUnit(flag: 'us' | 'ms'): 'usecs' | 'msecs' {
-    return flag === 'ms' ? 'msecs' : 'usecs'
-  }
-
-  /** The kernel function glob of funccount and funcprofile, checked when parsed. */
-  static patternArg = Args.string({
-    required: true,
-    description: "Kernel function names, with * and ? wildcards: 'vfs_r*'",
-    async parse(input) {
-      checkFunctionPattern(input)
-      return input
-    },
-  })
 
   /**
    * A rows tool under --json writes NDJSON: a line per row as it comes, then the summary line;
@@ -79,13 +42,12 @@ export abstract class ToolCommand extends DiagCommand {
   protected async trace<Options extends ToolOptions>(
     tool: string,
     options: Options,
-    flags: {duration?: number; interval?: number; backend?: string; quiet?: boolean; 'no-cache'?: boolean},
+    flags: SessionFlags,
     command: string[] | undefined,
   ): Promise<ToolResult> {
     const text = !this.jsonEnabled()
     const {quiet, 'no-cache': noCache, ...session} = flags
-    const spec = findTool(tool)
-    const rowColumns = spec?.output === 'rows' ? spec.columns : undefined
+    const rowColumns = findTool(tool)?.output === 'rows' ? findTool(tool)?.columns : undefined
     if (rowColumns && !text) this.ndjson = {}
     const result = await runTool(tool, options, {...session, command, json: !text, refreshProbes: noCache}, {
       undo: this.undo,
@@ -111,4 +73,23 @@ export abstract class ToolCommand extends DiagCommand {
     }
     return result
   }
+}
+
+/** The oclif command of a tool: its flags after the session's, its help, and run() calling the session. */
+export function toolCommand(tool: AnyTool): typeof ToolCommand {
+  class Tool extends ToolCommand {
+    static override summary = tool.command.summary
+    static override usage = tool.command.usage
+    static override description = toolDescription(tool)
+    static override examples = tool.help.examples
+    static override args = tool.command.args ?? {}
+    static override flags = {...sessionFlags, backend: backendFlag(tool), ...tool.command.flags}
+
+    async run(): Promise<ToolResult> {
+      const {argv, command} = this.splitCommand()
+      const {args, flags} = await this.parse(Tool, argv)
+      return this.trace(tool.name, await tool.options({args, flags, command}), flags as SessionFlags, command)
+    }
+  }
+  return Tool
 }

@@ -1,10 +1,9 @@
 import {hostname} from 'node:os'
 
-import {isImplemented} from '../../backends/registry.js'
 import type {HostProbe} from '../probe/probe.js'
 import type {CapabilityResult} from '../probe/types.js'
 import {type Route, route} from './route.js'
-import {TOOLS} from './tools.js'
+import {TOOLS} from '../../tools/index.js'
 
 export const CAPABILITIES_SCHEMA_VERSION = 1
 
@@ -39,7 +38,7 @@ export function capabilitiesReport(probe: HostProbe, now: Date): CapabilitiesRep
       config: probe.config,
     },
     capabilities: probe.capabilities,
-    tools: TOOLS.map((tool) => route(tool, probe.capabilities, {implemented: isImplemented})),
+    tools: TOOLS.map((tool) => route(tool, probe.capabilities)),
     warnings: probe.cleanupFailures.map((f) => `cleanup failed: ${f.description}: ${f.error}`),
   }
 }

@@ -1,6 +1,6 @@
 import {BadInputError, NotSupportedError, PermissionError} from '../errors.js'
 import type {CapabilityResult} from '../probe/types.js'
-import {type BackendName, type Candidate, type ToolSpec, backendChoices} from './tools.js'
+import {type AnyTool, type BackendName, type Candidate, backendChoices} from './tool.js'
 
 export interface CandidateVerdict {
   id: string
@@ -27,14 +27,12 @@ export interface Route {
 export interface RouteOptions {
   /** `--backend`: a backend name (first usable of it) or a candidate id; never empty. */
   force?: string
-  /** Whether this diag has a runner for the candidate; unimplemented ones are never chosen. */
-  implemented: (tool: string, candidateId: string) => boolean
-  /** Why a candidate cannot serve the run's options (tools.ts optionRefusals); none when absent. */
+  /** Why a candidate cannot serve the run's options (tool.ts optionRefusals); none when absent. */
   refusals?: (candidate: Candidate) => string[]
 }
 
 /** The candidates `--backend force` names: those of that backend, or the one with that id. */
-export function forcedCandidates(tool: ToolSpec, force: string | undefined): Candidate[] {
+export function forcedCandidates(tool: AnyTool, force: string | undefined): Candidate[] {
   if (force === undefined) return tool.candidates
   const named = tool.candidates.filter((c) => c.id === force || c.backend === force)
   if (named.length === 0) {
@@ -46,11 +44,11 @@ export function forcedCandidates(tool: ToolSpec, force: string | undefined): Can
 }
 
 /** True when `--backend` names one candidate, which then never falls through to another. */
-export function forcesOneCandidate(tool: ToolSpec, force: string | undefined): boolean {
+export function forcesOneCandidate(tool: AnyTool, force: string | undefined): boolean {
   return force !== undefined && tool.candidates.some((c) => c.id === force)
 }
 
-function verdict(tool: ToolSpec, candidate: Candidate, capabilities: Map<string, CapabilityResult>, options: RouteOptions) {
+function verdict(candidate: Candidate, capabilities: Map<string, CapabilityResult>, options: RouteOptions) {
   const reasons: string[] = []
   const unmet = new Set(candidate.needs.filter((need) => capabilities.get(need)?.status !== 'available'))
   for (const need of unmet) {
@@ -59,21 +57,20 @@ function verdict(tool: ToolSpec, candidate: Candidate, capabilities: Map<string,
     // Name the root cause once: "bpf-syscall unavailable", not again for every map type it blocks.
     else if (!result.blockedBy?.some((blocker) => unmet.has(blocker))) reasons.push(`${need} ${result.status}: ${result.detail}`)
   }
-  if (!options.implemented(tool.name, candidate.id)) reasons.push('not implemented in this version of diag')
   reasons.push(...(options.refusals?.(candidate) ?? []))
   const privileges = [...new Set([...unmet].flatMap((need) => capabilities.get(need)?.needsPrivilege ?? []))]
   return {reasons, privileges}
 }
 
 /** Picks the first candidate whose needs are all available, or the forced one; says why for each. */
-export function route(tool: ToolSpec, capabilities: CapabilityResult[], options: RouteOptions): Route {
+export function route(tool: AnyTool, capabilities: CapabilityResult[], options: RouteOptions = {}): Route {
   const byName = new Map(capabilities.map((c) => [c.name, c]))
   const force = options.force
   const forced = new Set(forcedCandidates(tool, force).map((c) => c.id))
   const eligible = (c: {id: string}) => forced.has(c.id)
   let chosen: Candidate | undefined
   const candidates = tool.candidates.map((candidate): CandidateVerdict => {
-    const {reasons, privileges} = verdict(tool, candidate, byName, options)
+    const {reasons, privileges} = verdict(candidate, byName, options)
     const usable = reasons.length === 0
     const isChosen = usable && !chosen && eligible(candidate)
     if (isChosen) chosen = candidate

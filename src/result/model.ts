@@ -1,4 +1,4 @@
-import type {BackendName} from '../plan/tools.js'
+import type {BackendName} from '../plan/tool.js'
 
 /**
  * The one result model every backend's output is normalized into: what `--json` prints (see

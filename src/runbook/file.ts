@@ -4,7 +4,7 @@ import {Ajv, type ErrorObject} from 'ajv'
 import {type Document, LineCounter, isMap, isNode, isScalar, parseDocument} from 'yaml'
 
 import {BadInputError} from '../errors.js'
-import {findTool} from '../plan/tools.js'
+import {findTool} from '../../tools/index.js'
 import {packageRoot} from '../system/paths.js'
 import {type Expression, ExpressionError, parseExpression} from './expression.js'
 import {type OutputKind, checkExpression} from './metrics.js'

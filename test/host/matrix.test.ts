@@ -5,7 +5,7 @@ import {fileURLToPath} from 'node:url'
 import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {TOOLS} from '../../src/plan/tools.js'
+import {TOOLS} from '../../tools/index.js'
 import {diag} from '../helpers/cli.js'
 import {capabilityTruths, expectUsable, fentryWorks, functionFilterWorks, hostConfig, perfToolWorks} from '../helpers/ground-truth.js'
 import {type KernelState, isRoot, kernelState} from '../helpers/kernel-state.js'

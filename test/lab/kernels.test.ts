@@ -1,7 +1,7 @@
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {CapabilitiesReport} from '../../src/plan/report.js'
-import {TOOLS} from '../../src/plan/tools.js'
+import {TOOLS} from '../../tools/index.js'
 import type {ResetReport} from '../../src/reset.js'
 import type {ToolResult} from '../../src/result/model.js'
 import {RUNBOOK_EXIT, type RunbookReport} from '../../src/runbook/run.js'

@@ -1,7 +1,7 @@
 import {mkdirSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 
-import {TOOLS} from '../../src/plan/tools.js'
+import {TOOLS} from '../../tools/index.js'
 import type {Counts, Histograms, Profile, ToolResult} from '../../src/result/model.js'
 import {schemaErrors} from '../helpers/schema.js'
 

@@ -7,7 +7,7 @@ import {execa} from 'execa'
 import {describe, expect, it} from 'vitest'
 
 import {EXIT} from '../../src/errors.js'
-import {TOOLS} from '../../src/plan/tools.js'
+import {TOOLS} from '../../tools/index.js'
 import {diag} from '../helpers/cli.js'
 
 // What `npm run build:ts` generates (scripts/cli-docs.mjs) and what `diag help` prints: no kernel.

@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
-import {parseBlockRequest} from '../../backends/ftrace/block.js'
-import {parseProfiler} from '../../backends/ftrace/functions.js'
+import {parseBlockRequest} from '../../tools/biolatency/block-request.js'
+import {parseProfiler} from '../../backends/ftrace/function-profiler.js'
 import {parseHist} from '../../backends/ftrace/hist.js'
 import {parseTraceLine} from '../../backends/ftrace/trace-pipe.js'
 import {IntervalBlocks} from '../../backends/perf/perf-stat.js'

@@ -2,7 +2,8 @@ import {describe, expect, it} from 'vitest'
 
 import {EXIT} from '../../src/errors.js'
 import {noRouteError, route} from '../../src/plan/route.js'
-import {type Candidate, findTool, optionRefusals} from '../../src/plan/tools.js'
+import {findTool} from '../../tools/index.js'
+import {type Candidate, optionRefusals} from '../../src/plan/tool.js'
 import {probeHost} from '../../src/probe/probe.js'
 import {type Capability, unavailable} from '../../src/probe/types.js'
 import {UndoLog} from '../../src/system/undo.js'
@@ -33,7 +34,7 @@ describe('without privileges', () => {
     const syscount = findTool('syscount')!
     const hidden = {status: 'unknown' as const, evidence: 'probe' as const, detail: 'bpf() refused: EPERM', needsPrivilege: 'root, or CAP_BPF and CAP_PERFMON'}
     const capabilities = [...new Set(syscount.candidates.flatMap((c) => c.needs))].map((name) => ({name, section: 'bpf' as const, description: name, minKernel: null, ...hidden}))
-    const error = noRouteError(route(syscount, capabilities, {implemented: () => true}))
+    const error = noRouteError(route(syscount, capabilities))
     expect(error.exitCode).toBe(EXIT.permission)
     expect(error.message).toMatch(/needs what uid \d+ lacks: root, or CAP_BPF and CAP_PERFMON\. Run diag as root\./)
   })
@@ -52,7 +53,7 @@ describe('syscount --by and the candidates', () => {
   }))
 
   it('passes over the candidates that cannot count by process (hist keys by thread, perf stat by syscall)', () => {
-    const by = (value: string) => ({implemented: () => true, force: 'ftrace', refusals: (c: Candidate) => optionRefusals(c, {by: value})})
+    const by = (value: string) => ({force: 'ftrace', refusals: (c: Candidate) => optionRefusals(c, {by: value})})
     const decision = route(syscount, all, by('process'))
     expect(decision.chosen?.id).toBe('ftrace-stream')
     expect(decision.candidates.find((c) => c.id === 'ftrace-hist')?.reasons).toEqual(['counts by syscall or thread only, not --by process'])

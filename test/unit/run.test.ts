@@ -2,8 +2,10 @@ import {describe, expect, it} from 'vitest'
 
 import type {Collector, RunContext, Runner} from '../../backends/runner.js'
 import {BackendError, BadInputError, NotSupportedError, PermissionError} from '../../src/errors.js'
-import type {FunccountOptions, SyscountOptions, ToolOptions} from '../../src/plan/options.js'
-import {findTool} from '../../src/plan/tools.js'
+import type {ToolOptions} from '../../src/plan/options.js'
+import type {FunccountOptions} from '../../tools/funccount/tool.js'
+import type {SyscountOptions} from '../../tools/syscount/tool.js'
+import {findTool} from '../../tools/index.js'
 import type {HostProbe} from '../../src/probe/probe.js'
 import type {CapabilityResult} from '../../src/probe/types.js'
 import {renderHeader} from '../../src/render/result.js'
@@ -79,8 +81,7 @@ function fixture(f: Fixture = {}) {
       probed = true
       return probe(options, undo)
     },
-    loadRunner: async (_tool, id) => fakeRunner(id, log, f.failing?.[id]),
-    implemented: () => true,
+    loadRunner: async ({id}) => fakeRunner(id, log, f.failing?.[id]),
     files: f.files ?? new MemoryFiles(),
     isRunning: f.running ?? (() => true),
     ...(f.processExit ? {processExit: f.processExit} : {}),
@@ -265,8 +266,7 @@ describe('the BPF JIT in the result', () => {
       signal: new AbortController().signal,
       host: {
         probe: async (options, undo) => ((only = options.only), probe(options, undo)),
-        loadRunner: async (_tool, id) => fakeRunner(id, f.log),
-        implemented: () => true,
+        loadRunner: async ({id}) => fakeRunner(id, f.log),
         files: new MemoryFiles(),
       },
     })

@@ -1,9 +1,10 @@
 // Name lookups with a known answer, for gethostlatency's tests: exactly the lookups asked for,
 // through the libc's own entry points, so that a tool's rows can be checked one by one.
 //
-//   diag-lookups [-s MS] [-n HOST] A [B [C]]
+//   diag-lookups [-w MS] [-s MS] [-n HOST] A [B [C]]
 //     A getaddrinfo(HOST) calls, then B gethostbyname(HOST), then C gethostbyname2(HOST, AF_INET),
-//     sleeping MS milliseconds after each (default 0); HOST is "localhost" by default.
+//     sleeping -s milliseconds after each (default 0), after waiting -w milliseconds before the
+//     first (for a tracer to attach with --pid); HOST is "localhost" by default.
 //
 // Dynamically linked (unlike diag-workload): the libc's functions are what is traced, and a static
 // binary has its own copies, which the tool does not look for.
@@ -35,23 +36,25 @@ static void pause_ms(long ms) {
 
 int main(int argc, char **argv) {
   const char *host = "localhost";
-  long sleep_ms = 0;
+  long sleep_ms = 0, wait_ms = 0;
   int opt;
-  while ((opt = getopt(argc, argv, "s:n:")) != -1) {
+  while ((opt = getopt(argc, argv, "w:s:n:")) != -1) {
     if (opt == 's') sleep_ms = count(optarg);
+    else if (opt == 'w') wait_ms = count(optarg);
     else if (opt == 'n') host = optarg;
     else {
-      fprintf(stderr, "usage: diag-lookups [-s MS] [-n HOST] GETADDRINFO [GETHOSTBYNAME [GETHOSTBYNAME2]]\n");
+      fprintf(stderr, "usage: diag-lookups [-w MS] [-s MS] [-n HOST] GETADDRINFO [GETHOSTBYNAME [GETHOSTBYNAME2]]\n");
       return 2;
     }
   }
   if (optind >= argc || argc - optind > 3) {
-    fprintf(stderr, "usage: diag-lookups [-s MS] [-n HOST] GETADDRINFO [GETHOSTBYNAME [GETHOSTBYNAME2]]\n");
+    fprintf(stderr, "usage: diag-lookups [-w MS] [-s MS] [-n HOST] GETADDRINFO [GETHOSTBYNAME [GETHOSTBYNAME2]]\n");
     return 2;
   }
   long calls[3] = {0, 0, 0};
   for (int i = 0; optind + i < argc; i++) calls[i] = count(argv[optind + i]);
 
+  pause_ms(wait_ms);
   long failed = 0;
   for (long i = 0; i < calls[0]; i++) {
     struct addrinfo *result = NULL;

@@ -1,9 +1,10 @@
-import {type RunqlatOptions, UNIT_NS} from '../../src/plan/options.js'
+import {UNIT_NS} from '../../src/plan/options.js'
+import type {RunqlatOptions} from './tool.js'
 import {fieldOffset, readEventFormat} from '../../src/tracefs/format.js'
 import {preemptMarker} from '../../src/tracefs/preempt-marker.js'
-import type {Collector, Runner} from '../runner.js'
-import {BpfTool} from './bpf-tool.js'
-import {HistogramReader} from './histogram.js'
+import type {Collector, Runner} from '../../backends/runner.js'
+import {BpfTool} from '../../backends/bpf/bpf-tool.js'
+import {HistogramReader} from '../../backends/bpf/histogram.js'
 
 const PROGRAMS = ['sched_wakeup', 'sched_wakeup_new', 'sched_switch']
 

@@ -1,12 +1,13 @@
-import {type BiolatencyOptions, UNIT_NS} from '../../src/plan/options.js'
+import {UNIT_NS} from '../../src/plan/options.js'
+import type {BiolatencyOptions} from './tool.js'
 import {diskLabel, diskNames} from '../../src/system/disks.js'
 import {requestStartEvent} from '../../src/tracefs/block-events.js'
 import {fieldOffset, readEventFormat} from '../../src/tracefs/format.js'
-import type {Runner} from '../runner.js'
-import {BpfTool} from './bpf-tool.js'
-import {HistogramReader} from './histogram.js'
+import type {Runner} from '../../backends/runner.js'
+import {BpfTool} from '../../backends/bpf/bpf-tool.js'
+import {HistogramReader} from '../../backends/bpf/histogram.js'
 
-const runner: Runner<BiolatencyOptions> = {
+export const tracepoint: Runner<BiolatencyOptions> = {
   async start({options, probe, files, undo}) {
     const begin = await readEventFormat(files, probe.tracefs!, await requestStartEvent(files, probe.tracefs!, options.queued))
     const done = await readEventFormat(files, probe.tracefs!, 'block/block_rq_complete')
@@ -34,4 +35,3 @@ const runner: Runner<BiolatencyOptions> = {
   },
 }
 
-export default runner

@@ -1,9 +1,9 @@
-import type {FunccountOptions} from '../../src/plan/options.js'
+import type {FunccountOptions} from './tool.js'
 import {countsFrom} from '../../src/result/normalize.js'
 import {matchedFunctions} from '../../src/tracefs/functions.js'
-import type {Runner} from '../runner.js'
+import type {Runner} from '../../backends/runner.js'
 import {Deltas} from '../../src/result/deltas.js'
-import {BpfTool, slotName} from './bpf-tool.js'
+import {BpfTool, slotName} from '../../backends/bpf/bpf-tool.js'
 
 const program = (type: 'fentry' | 'kprobe', slot: number) => `count_${type}_${slotName(slot)}`
 

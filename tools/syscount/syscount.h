@@ -16,7 +16,7 @@ DIAG_KNOB(__u8, count_by, BY_SYSCALL)
 // By syscall, the count is a slot of a per-CPU array indexed by the syscall number: a lookup that
 // cannot miss and an add without atomics, the cheapest count on this hot path. Numbers outside
 // the array (x32's, or -1 for a syscall the kernel does not know) go to the
-// per-CPU hash below, and so do counts by process or thread. backends/bpf/syscount.ts reads both.
+// per-CPU hash below, and so do counts by process or thread. tools/syscount/bpf.ts reads both.
 #define SYSCALL_SLOTS 1024
 
 struct {

@@ -1,8 +1,8 @@
-import type {RunqlatOptions} from '../../src/plan/options.js'
+import type {RunqlatOptions} from './tool.js'
 import {addSlots, fromMicroseconds, log2Histogram, log2Slot} from '../../src/result/normalize.js'
-import type {Runner} from '../runner.js'
-import {startLatencyHist} from './latency-hist.js'
-import {startEventStream} from './stream.js'
+import type {Runner} from '../../backends/runner.js'
+import {startLatencyHist} from '../../backends/ftrace/latency-hist.js'
+import {startEventStream} from '../../backends/ftrace/stream.js'
 
 const MAX_QUEUED = 65536
 

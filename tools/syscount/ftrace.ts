@@ -1,13 +1,13 @@
 import {BadInputError} from '../../src/errors.js'
-import type {SyscountOptions} from '../../src/plan/options.js'
+import type {SyscountOptions} from './tool.js'
 import {countsFrom, syscallName} from '../../src/result/normalize.js'
 import {Deltas} from '../../src/result/deltas.js'
 import {ThreadGroups} from '../../src/system/threads.js'
-import type {Collector, Runner} from '../runner.js'
-import {parseHist} from './hist.js'
-import {startEventStream} from './stream.js'
-import type {TraceLine} from './trace-pipe.js'
-import {TracefsSession} from './tracefs-session.js'
+import type {Collector, Runner} from '../../backends/runner.js'
+import {parseHist} from '../../backends/ftrace/hist.js'
+import {startEventStream} from '../../backends/ftrace/stream.js'
+import type {TraceLine} from '../../backends/ftrace/trace-pipe.js'
+import {TracefsSession} from '../../backends/ftrace/tracefs-session.js'
 
 /**
  * syscount from the raw_syscalls:sys_enter event stream, counted in diag. By process, a line's

@@ -1,12 +1,12 @@
-import type {BiolatencyOptions} from '../../src/plan/options.js'
+import type {BiolatencyOptions} from './tool.js'
 import type {Histogram} from '../../src/result/model.js'
 import {addSlots, fromMicroseconds, log2Histogram, log2Slot} from '../../src/result/normalize.js'
 import {diskLabel, diskNames} from '../../src/system/disks.js'
 import {requestStartEvent} from '../../src/tracefs/block-events.js'
-import type {Runner} from '../runner.js'
-import {parseBlockRequest} from './block.js'
-import {startLatencyHist} from './latency-hist.js'
-import {startEventStream} from './stream.js'
+import type {Runner} from '../../backends/runner.js'
+import {parseBlockRequest} from './block-request.js'
+import {startLatencyHist} from '../../backends/ftrace/latency-hist.js'
+import {startEventStream} from '../../backends/ftrace/stream.js'
 
 // Requests issued but not yet completed that diag remembers; beyond this the oldest are dropped
 // (and counted as lost), so a device that never completes cannot grow diag's memory.

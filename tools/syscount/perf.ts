@@ -1,8 +1,8 @@
 import {BadInputError} from '../../src/errors.js'
-import type {SyscountOptions} from '../../src/plan/options.js'
+import type {SyscountOptions} from './tool.js'
 import {countsFrom} from '../../src/result/normalize.js'
-import type {Runner} from '../runner.js'
-import {PerfStat} from './perf-stat.js'
+import type {Runner} from '../../backends/runner.js'
+import {PerfStat} from '../../backends/perf/perf-stat.js'
 
 const PREFIX = 'syscalls:sys_enter_'
 

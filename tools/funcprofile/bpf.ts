@@ -1,8 +1,8 @@
-import type {FuncprofileOptions} from '../../src/plan/options.js'
+import type {FuncprofileOptions} from './tool.js'
 import type {Profile} from '../../src/result/model.js'
 import {matchedFunctions} from '../../src/tracefs/functions.js'
-import type {Runner} from '../runner.js'
-import {BpfTool, slotName} from './bpf-tool.js'
+import type {Runner} from '../../backends/runner.js'
+import {BpfTool, slotName} from '../../backends/bpf/bpf-tool.js'
 
 
 interface SlotStats {

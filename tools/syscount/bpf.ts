@@ -1,9 +1,9 @@
-import type {SyscountOptions} from '../../src/plan/options.js'
+import type {SyscountOptions} from './tool.js'
 import {Deltas} from '../../src/result/deltas.js'
 import {countsFrom, syscallName} from '../../src/result/normalize.js'
 import {fieldOffset, readEventFormat} from '../../src/tracefs/format.js'
-import type {Collector, RunContext, Runner} from '../runner.js'
-import {BpfTool} from './bpf-tool.js'
+import type {Collector, RunContext, Runner} from '../../backends/runner.js'
+import {BpfTool} from '../../backends/bpf/bpf-tool.js'
 
 /**
  * The counts so far by syscall number tgid or thread id: the per-CPU array's slots that counted (by syscall

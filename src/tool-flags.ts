@@ -1,0 +1,54 @@
+import {Args, Flags} from '@oclif/core'
+
+import {type AnyTool, backendChoices} from './plan/tool.js'
+import {checkFunctionPattern} from './tracefs/functions.js'
+
+/**
+ * The flags and arguments tools share: the session's (every tool has them) and those several
+ * tools take the same way (a histogram's unit, a kernel function pattern).
+ */
+const seconds = Flags.custom<number>({
+  async parse(input) {
+    const value = Number(input)
+    if (!Number.isFinite(value) || value <= 0) throw new Error(`expects a number of seconds above 0, not "${input}"`)
+    return value
+  },
+})
+
+export const sessionFlags = {
+  duration: seconds({char: 'd', summary: 'Seconds to trace (default: until Ctrl-C, or until the command exits)'}),
+  interval: seconds({char: 'i', summary: 'Print a result every this many seconds'}),
+  backend: Flags.string({char: 'b', summary: 'Force a backend (bpf, ftrace, perf) or a candidate id, as `diag capabilities` lists them'}),
+  quiet: Flags.boolean({char: 'q', summary: 'Do not print the "Tracing ..." line on stderr once tracing is attached'}),
+  'no-cache': Flags.boolean({summary: "Probe the kernel anew instead of reusing this boot's cached probe answers"}),
+}
+
+/** --backend with the tool's own choices, so that completion offers them and oclif checks them. */
+export function backendFlag(tool: AnyTool) {
+  const {char} = sessionFlags.backend
+  const summary = 'Force a backend (bpf, ftrace, perf) or a candidate id, as listed under Backends below'
+  return Flags.string({char, summary, options: backendChoices(tool), helpValue: '<backend|id>'})
+}
+
+/** A latency histogram's unit; histogramUnit() turns it into the result's. */
+export const unitFlag = Flags.option({options: ['us', 'ms'] as const, default: 'us', summary: 'Histogram unit'})()
+
+export function histogramUnit(flag: 'us' | 'ms'): 'usecs' | 'msecs' {
+  return flag === 'ms' ? 'msecs' : 'usecs'
+}
+
+/** --pid, for tools that can trace one process. */
+export const pidFlag = Flags.integer({char: 'p', min: 1, summary: 'Only this process'})
+
+/** --top, with the tool's default number of rows. */
+export const topFlag = (rows: number) => Flags.integer({char: 'T', min: 1, default: rows, summary: 'Show this many rows'})
+
+/** A kernel function glob, checked when parsed. */
+export const patternArg = Args.string({
+  required: true,
+  description: "Kernel function names, with * and ? wildcards: 'vfs_r*'",
+  async parse(input) {
+    checkFunctionPattern(input)
+    return input
+  },
+})
