@@ -1,6 +1,4 @@
 import {existsSync, readFileSync} from 'node:fs'
-import path from 'node:path'
-import {fileURLToPath} from 'node:url'
 
 import {execa} from 'execa'
 import {beforeAll, describe, expect, it} from 'vitest'
@@ -10,9 +8,8 @@ import type {CapabilitiesReport} from '../../src/plan/report.js'
 import type {Row, Rows, ToolResult} from '../../src/result/model.js'
 import {diag, diagJson, startDiag} from '../helpers/cli.js'
 import {expectKernelStateKept, isRoot, watchKernel} from '../helpers/kernel-state.js'
-import {WORKLOAD, workloadBuilt} from '../helpers/workload.js'
+import {LOOKUPS, WORKLOAD, workloadBuilt} from '../helpers/workload.js'
 
-const LOOKUPS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../workload/diag-lookups')
 const NO_SUCH_PID = String(Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8')) + 1)
 const CANDIDATES = [
   {id: 'bpf-uprobe', needs: ['bpf-uprobe', 'bpf-map-hash']},
