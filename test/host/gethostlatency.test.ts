@@ -8,13 +8,11 @@ import type {CapabilitiesReport} from '../../src/plan/report.js'
 import type {Row, Rows, ToolResult} from '../../src/result/model.js'
 import {diag, diagJson, startDiag} from '../helpers/cli.js'
 import {expectKernelStateKept, isRoot, watchKernel} from '../helpers/kernel-state.js'
+import {gethostlatency} from '../../tools/gethostlatency/tool.js'
 import {LOOKUPS, WORKLOAD, workloadBuilt} from '../helpers/workload.js'
 
 const NO_SUCH_PID = String(Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8')) + 1)
-const CANDIDATES = [
-  {id: 'bpf-uprobe', needs: ['bpf-uprobe', 'bpf-map-hash']},
-  {id: 'ftrace-uprobe-events', needs: ['ftrace-instances', 'uprobe-events']},
-]
+const CANDIDATES = gethostlatency.candidates.map((c) => ({id: c.id, needs: c.needs}))
 
 /** The NDJSON of a rows tool: its rows, and the summary that must be its last line. */
 function ndjson(stdout: string): {rows: Row[]; summary: ToolResult} {
