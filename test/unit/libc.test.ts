@@ -8,7 +8,10 @@ import {describe, expect, it} from 'vitest'
 import {BadInputError} from '../../src/errors.js'
 import {readElf} from '../../src/system/elf.js'
 import {LOOKUP_FUNCTIONS, findLibc, isLibcName, parseLoaderCache, parseMaps} from '../../src/system/libc.js'
-import {LookupPairing, hostOf} from '../../tools/gethostlatency/ftrace.js'
+import {LookupPairing, hostOf, wallTime} from '../../tools/gethostlatency/ftrace.js'
+import {TracefsSession} from '../../backends/ftrace/tracefs-session.js'
+import {UndoLog} from '../../src/system/undo.js'
+import {MemoryFiles} from '../helpers/memory-files.js'
 
 const LOOKUPS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../workload/diag-lookups')
 const STATIC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../workload/diag-workload')
@@ -112,5 +115,45 @@ describe('pairing uprobe lines into rows', () => {
     expect(pairing.line(line(101, 'getaddrinfo_return', 1.5, '(0x55 <- 0x7f)'))).toEqual({time: 't1.5', pid: 100, comm: 'diag-lookups', latMs: 500, host: 'a.example'})
     // A return whose entry came before tracing makes no row.
     expect(pairing.line(line(101, 'getaddrinfo_return', 2))).toBeUndefined()
+  })
+})
+
+describe('uprobe definitions', () => {
+  const T = '/sys/kernel/tracing'
+  const session = () => {
+    const files = new MemoryFiles()
+    const undo = new UndoLog()
+    return {files, undo, tracefs: new TracefsSession(files, T, 4242, undo)}
+  }
+
+  it('defines entry and return probes at a file offset, pid-named, removed at the end', async () => {
+    const {files, undo, tracefs} = session()
+    const target = {path: '/lib/x86_64-linux-gnu/libc.so.6', offset: 0xefc70n}
+    expect(await tracefs.uprobe('gethostlatency', 'getaddrinfo', target, false, ['host=+0(%di):string'])).toBe('diag_4242_gethostlatency/getaddrinfo')
+    await tracefs.uprobe('gethostlatency', 'getaddrinfo_return', target, true)
+    expect(await undo.unwind()).toEqual([])
+    expect(files.writes.map((w) => `${w.mode} ${w.text}`)).toEqual([
+      'append p:diag_4242_gethostlatency/getaddrinfo /lib/x86_64-linux-gnu/libc.so.6:0xefc70 host=+0(%di):string',
+      'append r:diag_4242_gethostlatency/getaddrinfo_return /lib/x86_64-linux-gnu/libc.so.6:0xefc70',
+      'append -:diag_4242_gethostlatency/getaddrinfo_return',
+      'append -:diag_4242_gethostlatency/getaddrinfo',
+    ])
+  })
+
+  it.each([
+    ['a path with a space', {path: '/tmp/a b/libc.so.6', offset: 1n}, 'ok', []],
+    ['a relative path', {path: 'libc.so.6', offset: 1n}, 'ok', []],
+    ['a path with a newline', {path: '/lib/libc.so.6\n-:x/y', offset: 1n}, 'ok', []],
+    ['an event name with a slash', {path: '/lib/libc.so.6', offset: 1n}, 'x/y', []],
+    ['a fetch argument with a space', {path: '/lib/libc.so.6', offset: 1n}, 'ok', ['a=+0(%di):string b=1']],
+    ['a negative offset', {path: '/lib/libc.so.6', offset: -1n}, 'ok', []],
+  ])('refuses %s, writing nothing', async (_, target, event, fetch) => {
+    const {files, tracefs} = session()
+    await expect(tracefs.uprobe('gethostlatency', event, target, false, fetch)).rejects.toBeInstanceOf(BadInputError)
+    expect(files.writes).toEqual([])
+  })
+
+  it('maps a monotonic trace timestamp to the wall clock', () => {
+    expect(wallTime(100.5, Date.parse('2026-11-27T10:00:00.000Z'), 101_000)).toBe('2026-11-27T09:59:59.500Z')
   })
 })
