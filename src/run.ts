@@ -236,11 +236,12 @@ export async function runTool<Options extends ToolOptions>(toolName: string, opt
     intervals: [],
   }
   deps.onStart?.(result)
-  // A rows tool's events stream out as they come (before the command is released, so none waits).
-  let rowsInInterval = 0
+  // A rows tool's events stream out as they come (before the command is released, so none waits);
+  // the interval keeps them too, for the summary's count and for runbooks.
+  let rowsInInterval: Row[] = []
   if (isRowStream(collector))
     collector.onRows((rows) => {
-      rowsInInterval += rows.length
+      rowsInInterval.push(...rows)
       deps.onRows?.(result, rows)
     })
 
@@ -262,10 +263,9 @@ export async function runTool<Options extends ToolOptions>(toolName: string, opt
       await collector.stop?.()
     }
     const data = await collector.collect()
-    // The rows went out as they came: the interval keeps their count.
     if (data.kind === 'rows') {
-      data.count = rowsInInterval
-      rowsInInterval = 0
+      data.rows = [...data.rows, ...rowsInInterval]
+      rowsInInterval = []
     }
     const interval: Interval = {time: new Date(now).toISOString(), seconds: (now - intervalStart) / 1000, data}
     result.intervals.push(interval)

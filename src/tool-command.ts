@@ -3,8 +3,8 @@ import {toolDescription} from './help.js'
 import type {ToolOptions} from './plan/options.js'
 import type {AnyTool} from './plan/tool.js'
 import {readyLine} from './render/ready.js'
-import {renderFooter, renderHeader, renderInterval} from './render/result.js'
-import {renderRow, renderRowsHeader} from './render/rows.js'
+import {renderFooter, renderHeader, renderInterval, renderRow, renderRowsHeader} from './render/result.js'
+import {rowLine, summaryLine} from './result/kinds/rows.js'
 import {terminalStyle} from './render/style.js'
 import type {ToolResult} from './result/model.js'
 import {runTool} from './run.js'
@@ -56,20 +56,20 @@ export abstract class ToolCommand extends DiagCommand {
         // The ready line: scripts, runbooks and the tests wait for it before starting a workload.
         if (!quiet) process.stderr.write(`${readyLine(r, flags.duration)}\n`)
         if (text) this.log(renderHeader(r).join('\n'))
-        if (text && rowColumns) this.log(renderRowsHeader(rowColumns))
+        if (text && rowColumns) this.log(renderRowsHeader(rowColumns, terminalStyle()))
       },
       // Each row as it comes: a text line in the header's columns, or an NDJSON line.
       onRows: (_, rows) => {
         if (!rowColumns) return
         if (text) for (const row of rows) this.log(renderRow(rowColumns, row))
-        else process.stdout.write(rows.map((row) => `${JSON.stringify({type: 'row', ...row})}\n`).join(''))
+        else process.stdout.write(rows.map((row) => `${JSON.stringify(rowLine(row))}\n`).join(''))
       },
       onInterval: (r, i) => text && !rowColumns && this.log(renderInterval(r, i, terminalStyle()).join('\n')),
     })
     if (text) for (const line of renderFooter(result)) this.log(line)
     if (this.ndjson) {
       this.ndjson.summary = result
-      process.stdout.write(`${JSON.stringify({type: 'summary', ...result})}\n`)
+      process.stdout.write(`${JSON.stringify(summaryLine(result))}\n`)
     }
     return result
   }

@@ -1,4 +1,10 @@
 import type {BackendName} from '../plan/tool.js'
+import type {Counts} from './kinds/counts.js'
+import type {Histograms} from './kinds/histograms.js'
+import type {Profile} from './kinds/profile.js'
+import type {Rows} from './kinds/rows.js'
+import type {Stacks} from './kinds/stacks.js'
+import type {Table} from './kinds/table.js'
 
 /**
  * The one result model every backend's output is normalized into: what `--json` prints (see
@@ -7,62 +13,15 @@ import type {BackendName} from '../plan/tool.js'
  */
 export const RESULT_SCHEMA_VERSION = 1
 
-/** Event counts by key: syscalls by name, processes, kernel functions. */
-export interface Counts {
-  kind: 'counts'
-  /** What a key names: "syscall", "process", "function". */
-  key: string
-  rows: {key: string; count: number}[]
-}
+// Each output kind owns its type (src/result/kinds/): a result's data is one of them.
+export type {Counts} from './kinds/counts.js'
+export type {Histogram, Histograms, TimeUnit} from './kinds/histograms.js'
+export type {Profile, ProfileRow} from './kinds/profile.js'
+export type {Row, RowColumn, RowValue, Rows} from './kinds/rows.js'
+export type {Stack, Stacks} from './kinds/stacks.js'
+export type {Table} from './kinds/table.js'
 
-export type TimeUnit = 'nsecs' | 'usecs' | 'msecs'
-
-/** A log2 histogram: bucket i holds values in [2^i, 2^(i+1) - 1], bucket 0 holds 0 and 1. */
-export interface Histogram {
-  /** null for the whole system; a disk or another grouping otherwise. */
-  label: string | null
-  buckets: {low: number; high: number; count: number}[]
-  count: number
-}
-
-export interface Histograms {
-  kind: 'histograms'
-  unit: TimeUnit
-  /** What a histogram's label names, when there is more than one: "disk". */
-  labelKey: string | null
-  histograms: Histogram[]
-}
-
-/** Per-function hits and time, as the ftrace function profiler's trace_stat table has them. */
-export interface Profile {
-  kind: 'profile'
-  rows: {function: string; hits: number; totalUs: number; avgUs: number; varianceUs2: number}[]
-}
-
-/** One column of a rows result, in print order: the row's key, bcc's title, the value's type. */
-export interface RowColumn {
-  name: string
-  title: string
-  type: 'string' | 'integer' | 'number' | 'time'
-  unit?: 'ms' | 'us' | 'ns'
-}
-
-/** A row: one event, by column name. A `time` column holds an ISO 8601 date. */
-export type Row = Record<string, string | number | null>
-
-/**
- * Events as they happen (gethostlatency's lookups): the rows stream out while tracing (text
- * lines, or NDJSON lines under --json), so the result's intervals hold none, only their count.
- */
-export interface Rows {
-  kind: 'rows'
-  columns: RowColumn[]
-  rows: Row[]
-  /** Rows printed in the interval (they are not kept in it). */
-  count: number
-}
-
-export type ResultData = Counts | Histograms | Profile | Rows
+export type ResultData = Counts | Histograms | Profile | Rows | Table | Stacks
 
 export interface Interval {
   /** When the interval ended. */

@@ -1,3 +1,4 @@
+import {percentilesOf} from './kinds/histograms.js'
 import type {Counts, Histogram, TimeUnit} from './model.js'
 import {X86_64_SYSCALLS} from './syscall-names.js'
 
@@ -32,14 +33,15 @@ export function log2Slot(value: number): number {
 
 /**
  * A log2 histogram from slot -> count, with every slot from 0 to the highest used one present,
- * as bcc prints them. Slot i covers [2^i, 2^(i+1) - 1]; slot 0 covers 0 and 1.
+ * as bcc prints them, and where its percentiles fall. Slot i covers [2^i, 2^(i+1) - 1]; slot 0
+ * covers 0 and 1.
  */
 export function log2Histogram(label: string | null, slots: Map<number, number>): Histogram {
   const highest = Math.max(-1, ...[...slots].filter(([, n]) => n > 0).map(([slot]) => slot))
   const buckets = []
   for (let slot = 0; slot <= highest; slot++)
     buckets.push({low: slot === 0 ? 0 : 2 ** slot, high: 2 ** (slot + 1) - 1, count: slots.get(slot) ?? 0})
-  return {label, buckets, count: buckets.reduce((sum, b) => sum + b.count, 0)}
+  return {label, buckets, count: buckets.reduce((sum, b) => sum + b.count, 0), percentiles: percentilesOf({buckets})}
 }
 
 const US_PER: Record<TimeUnit, number> = {nsecs: 0.001, usecs: 1, msecs: 1000}

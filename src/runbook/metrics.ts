@@ -1,4 +1,6 @@
-import type {Counts, Histogram, Histograms, Profile, ResultData, Rows, TimeUnit, ToolResult} from '../result/model.js'
+import {addHistograms, percentileBucket} from '../result/kinds/histograms.js'
+import {KINDS, combineAll, kindOf} from '../result/kinds/index.js'
+import type {Histogram, ResultData, TimeUnit, ToolResult} from '../result/model.js'
 import {type Expression, ExpressionError, NS_PER, type Operand, compare, comparisons} from './expression.js'
 
 /** What a result's data is, as the tool table says: the metrics a check may name depend on it. */
@@ -6,15 +8,20 @@ export type OutputKind = ResultData['kind']
 
 type Metric = {type: 'count' | 'time'; kinds: OutputKind[]; selectable: boolean; summary: string}
 
+/** The kinds whose events and rows a count metric reads (each kind says, src/result/kinds/). */
+const TALLIED = Object.values(KINDS)
+  .filter((kind) => kind.tally)
+  .map((kind) => kind.kind)
+
 /**
  * The metrics of the check language. Times are in nanoseconds and compare with numbers that carry
  * a unit (10ms); counts with plain numbers. A selector picks one key: count(syscall == "read"),
  * p99(disk == "vda").
  */
 export const METRICS: Record<string, Metric> = {
-  count: {type: 'count', kinds: ['counts', 'histograms', 'profile'], selectable: true, summary: 'events counted (histogram samples, profiler hits); of one key with a selector'},
-  rows: {type: 'count', kinds: ['counts', 'histograms', 'profile'], selectable: false, summary: 'rows of the result: keys counted, histograms, functions'},
-  lost: {type: 'count', kinds: ['counts', 'histograms', 'profile'], selectable: false, summary: 'events the backend lost; a check on it cannot pass when the backend cannot tell'},
+  count: {type: 'count', kinds: TALLIED, selectable: true, summary: 'events counted (histogram samples, profiler hits); of one key with a selector'},
+  rows: {type: 'count', kinds: TALLIED, selectable: false, summary: 'rows of the result: keys counted, histograms, functions'},
+  lost: {type: 'count', kinds: Object.keys(KINDS) as OutputKind[], selectable: false, summary: 'events the backend lost; a check on it cannot pass when the backend cannot tell'},
   max: {type: 'time', kinds: ['histograms'], selectable: true, summary: 'the upper edge of the highest non-empty bucket'},
   min: {type: 'time', kinds: ['histograms'], selectable: true, summary: 'the lower edge of the lowest non-empty bucket'},
   mean: {type: 'time', kinds: ['histograms'], selectable: true, summary: 'the mean, taking each sample at its bucket middle'},
@@ -40,51 +47,17 @@ export function checkExpression(expression: Expression, text: string, kind: Outp
     const number = (left.kind === 'number' ? left : right) as Extract<Operand, {kind: 'number'}>
     const spec = metricOf(metric.name)
     if (!spec) throw new ExpressionError(`unknown metric "${metric.name}"; known: ${Object.keys(METRICS).join(', ')} (pN as p50, p99)`, at(metric))
-    if (!spec.kinds.includes(kind)) throw new ExpressionError(`${metric.name} needs a histogram; this tool gives ${kind}`, at(metric))
+    if (!spec.kinds.includes(kind))
+      throw new ExpressionError(spec.type === 'time' ? `${metric.name} needs a histogram; this tool gives ${kind}` : `${metric.name} does not apply to ${kind} results`, at(metric))
     if (metric.selector && !spec.selectable) throw new ExpressionError(`${metric.name} takes no selector`, at(metric))
     if (spec.type === 'time' && !number.unit) throw new ExpressionError(`${metric.name} is a time: give ${number.text} a unit (ns, us, ms, s)`, at(number))
     if (spec.type === 'count' && number.unit) throw new ExpressionError(`${metric.name} is a count: ${number.text} takes no unit`, at(number))
   }
 }
 
-/** Every interval of a result as one: counts added by key, histograms bucket by bucket. */
+/** Every interval of a result as one, as its kind combines them: counts added by key, histograms bucket by bucket. */
 export function combinedData(result: ToolResult): ResultData | undefined {
-  const [first, ...rest] = result.intervals.map((i) => i.data)
-  if (!first) return undefined
-  if (first.kind === 'counts') {
-    const sums = new Map<string, number>()
-    for (const data of [first, ...rest] as Counts[]) for (const row of data.rows) sums.set(row.key, (sums.get(row.key) ?? 0) + row.count)
-    return {...first, rows: [...sums].map(([key, count]) => ({key, count})).sort((a, b) => b.count - a.count)}
-  }
-  if (first.kind === 'histograms') {
-    const byLabel = new Map<string | null, Histogram>()
-    for (const data of [first, ...rest] as Histograms[])
-      for (const histogram of data.histograms) {
-        const merged = byLabel.get(histogram.label) ?? {label: histogram.label, buckets: [], count: 0}
-        for (const bucket of histogram.buckets) {
-          const same = merged.buckets.find((b) => b.low === bucket.low)
-          if (same) same.count += bucket.count
-          else merged.buckets.push({...bucket})
-        }
-        merged.buckets.sort((a, b) => a.low - b.low)
-        merged.count += histogram.count
-        byLabel.set(histogram.label, merged)
-      }
-    return {...first, histograms: [...byLabel.values()]}
-  }
-  if (first.kind === 'rows') return {...first, count: [first, ...rest].reduce((sum, data) => sum + (data as Rows).count, 0)}
-  const hits = new Map<string, Profile['rows'][number]>()
-  for (const data of [first, ...rest] as Profile[])
-    for (const row of data.rows) {
-      const known = hits.get(row.function)
-      if (!known) hits.set(row.function, {...row})
-      else {
-        known.totalUs += row.totalUs
-        known.hits += row.hits
-        known.avgUs = known.hits ? known.totalUs / known.hits : 0
-      }
-    }
-  return {kind: 'profile', rows: [...hits.values()]}
+  return combineAll(result.intervals.map((i) => i.data))
 }
 
 export interface Measured {
@@ -109,16 +82,17 @@ function measureHistogram(name: string, histogram: Histogram, unit: TimeUnit): M
   if (filled.length === 0) return {metric: name, value: null, text: `${name}: no samples`}
   // A bucket holds [low, high]; its upper edge is high + 1 in the unit, which is what bounds it.
   const edge = (b: {high: number}) => ns(b.high + 1)
-  if (name === 'max') return {metric: name, value: edge(filled.at(-1)!), text: `max < ${formatNs(edge(filled.at(-1)!))}`}
+  if (name === 'max') {
+    const top = percentileBucket(histogram, 100)!
+    return {metric: name, value: edge(top), text: `max < ${formatNs(edge(top))}`}
+  }
   if (name === 'min') return {metric: name, value: ns(filled[0].low), text: `min >= ${formatNs(ns(filled[0].low))}`}
   if (name === 'mean') {
     const sum = filled.reduce((s, b) => s + b.count * ns((b.low + b.high + 1) / 2), 0)
     const mean = sum / filled.reduce((s, b) => s + b.count, 0)
     return {metric: name, value: mean, text: `mean ~ ${formatNs(mean)} (bucket middles)`}
   }
-  const rank = (Number(name.slice(1)) / 100) * histogram.count
-  let seen = 0
-  const bucket = filled.find((b) => (seen += b.count) >= rank) ?? filled.at(-1)!
+  const bucket = percentileBucket(histogram, Number(name.slice(1)))!
   return {metric: name, value: edge(bucket), text: `${name} < ${formatNs(edge(bucket))} (log2 bucket ${formatNs(ns(bucket.low))} to ${formatNs(edge(bucket))})`}
 }
 
@@ -130,34 +104,21 @@ export function measure(operand: Extract<Operand, {kind: 'metric'}>, result: Too
   const data = combinedData(result)
   if (!data) return {metric: name, value: null, text: `${name}: no interval`}
   const selector = operand.selector
-  const keyName = data.kind === 'counts' ? data.key : data.kind === 'histograms' ? data.labelKey : data.kind === 'rows' ? null : 'function'
+  const kind = kindOf(data)
+  const keyName = kind.selectorKey(data)
   if (selector && selector.key !== keyName)
     return {metric: name, value: null, text: `${name}: this result is keyed by ${keyName ?? 'nothing (one histogram)'}, not ${selector.key}`}
-  if (data.kind === 'counts') {
-    const rows = selector ? data.rows.filter((r) => r.key === selector.value) : data.rows
-    const value = operand.name === 'rows' ? rows.length : rows.reduce((s, r) => s + r.count, 0)
-    return {metric: name, value, text: `${name} = ${value}`}
-  }
-  if (data.kind === 'profile') {
-    const rows = selector ? data.rows.filter((r) => r.function === selector.value) : data.rows
-    const value = operand.name === 'rows' ? rows.length : rows.reduce((s, r) => s + r.hits, 0)
-    return {metric: name, value, text: `${name} = ${value}`}
-  }
-  if (data.kind === 'rows') {
-    // Events as they happened: their number is the one measure a result keeps of them.
-    const value = data.count
+  if (operand.name === 'count' || operand.name === 'rows' || data.kind !== 'histograms') {
+    if (!kind.tally) return {metric: name, value: null, text: `${name} does not apply to ${data.kind} results`}
+    const tally = kind.tally(data, selector?.value)
+    const value = operand.name === 'rows' ? tally.rows : tally.events
     return {metric: name, value, text: `${name} = ${value}`}
   }
   const histograms = selector ? data.histograms.filter((h) => h.label === selector.value) : data.histograms
-  if (operand.name === 'rows') return {metric: name, value: histograms.length, text: `${name} = ${histograms.length}`}
-  if (operand.name === 'count') {
-    const value = histograms.reduce((s, h) => s + h.count, 0)
-    return {metric: name, value, text: `${name} = ${value}`}
-  }
   // A time metric over several histograms (disks) reads them as one.
-  const merged = combinedData({...result, intervals: [{time: '', seconds: 0, data: {...data, histograms: histograms.map((h) => ({...h, label: null}))}}]}) as Histograms
-  if (merged.histograms.length === 0) return {metric: name, value: null, text: `${name}: no histogram ${selector ? `for ${selector.value}` : ''}`.trim()}
-  return measureHistogram(name, merged.histograms[0], data.unit)
+  const [merged] = addHistograms(histograms.map((h) => ({...h, label: null})))
+  if (!merged) return {metric: name, value: null, text: `${name}: no histogram ${selector ? `for ${selector.value}` : ''}`.trim()}
+  return measureHistogram(name, merged, data.unit)
 }
 
 export type Verdict = 'pass' | 'fail' | 'unknown'

@@ -1,7 +1,7 @@
 import {rename, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
-import type {Histograms} from '../result/model.js'
+import {kindOf} from '../result/kinds/index.js'
 import {renderFooter, renderHeader, renderInterval} from '../render/result.js'
 import {combinedData} from './metrics.js'
 import type {CheckOutcome, RunbookReport, StepOutcome} from './run.js'
@@ -108,12 +108,10 @@ const labels = (pairs: Record<string, string>) =>
     .map(([k, v]) => `${k}="${label(v)}"`)
     .join(',')}}`
 
-const SECONDS = {nsecs: 1e-9, usecs: 1e-6, msecs: 1e-3} as const
-
 /**
- * The Prometheus text format (what node_exporter's textfile collector reads): counts as counters,
- * log2 histograms as histograms with `le` buckets in seconds (no _sum: a log2 histogram does not
- * keep one), lost events and check outcomes as gauges; labels host, runbook, step, tool, backend.
+ * The Prometheus text format (what node_exporter's textfile collector reads): each kind's samples
+ * (src/result/kinds/: counts as counters, log2 histograms as histograms with `le` buckets in
+ * seconds), lost events and check outcomes as gauges; labels host, runbook, step, tool, backend.
  */
 export function metricsReport(report: RunbookReport): string {
   const families = new Map<string, {type: string; help: string; samples: string[]}>()
@@ -135,32 +133,13 @@ export function metricsReport(report: RunbookReport): string {
     if (result.lost !== null) add('diag_lost_events', 'gauge', 'Events the backend lost during the step.', `diag_lost_events${labels(base)} ${result.lost}`)
     const data = combinedData(result)
     if (!data) continue
-    if (data.kind === 'counts')
-      for (const row of data.rows) add('diag_events_total', 'counter', 'Events counted during the step, by key.', `diag_events_total${labels({...base, key: data.key, value: row.key})} ${row.count}`)
-    if (data.kind === 'profile')
-      for (const row of data.rows) add('diag_function_calls_total', 'counter', 'Function calls during the step.', `diag_function_calls_total${labels({...base, function: row.function})} ${row.hits}`)
-    if (data.kind === 'histograms') histogramSamples(data, base, add)
+    for (const sample of kindOf(data).samples(data))
+      add(sample.name, sample.type, sample.help, `${sample.name}${sample.suffix ?? ''}${labels({...base, ...sample.labels})} ${sample.value}`)
   }
   const out: string[] = []
   for (const [name, family] of [...families].sort(([a], [b]) => a.localeCompare(b)))
     out.push(`# HELP ${name} ${family.help}`, `# TYPE ${name} ${family.type}`, ...family.samples)
   return `${out.join('\n')}\n`
-}
-
-function histogramSamples(data: Histograms, base: Record<string, string>, add: (name: string, type: string, help: string, sample: string) => void) {
-  const name = 'diag_latency_seconds'
-  const help = 'Latency during the step as a log2 histogram (buckets by upper edge, in seconds).'
-  for (const histogram of data.histograms) {
-    const pairs = {...base, ...(data.labelKey && histogram.label !== null ? {[data.labelKey]: histogram.label} : {})}
-    let cumulative = 0
-    for (const bucket of histogram.buckets) {
-      cumulative += bucket.count
-      const le = Number(((bucket.high + 1) * SECONDS[data.unit]).toPrecision(6))
-      add(name, 'histogram', help, `${name}_bucket${labels({...pairs, le: String(le)})} ${cumulative}`)
-    }
-    add(name, 'histogram', help, `${name}_bucket${labels({...pairs, le: '+Inf'})} ${histogram.count}`)
-    add(name, 'histogram', help, `${name}_count${labels(pairs)} ${histogram.count}`)
-  }
 }
 
 /** Written to a temporary file beside it and renamed, so a reader (a textfile collector) never sees half. */

@@ -10,6 +10,8 @@ ajvFormats.default(ajv)
 const validators = {
   capabilities: ajv.compile(JSON.parse(readFileSync(new URL('../../schema/capabilities.schema.json', import.meta.url), 'utf8'))),
   result: ajv.compile(JSON.parse(readFileSync(new URL('../../schema/result.schema.json', import.meta.url), 'utf8'))),
+  /** A line of a rows tool's --json output (NDJSON). */
+  resultStream: ajv.compile(JSON.parse(readFileSync(new URL('../../schema/result-stream.schema.json', import.meta.url), 'utf8'))),
 }
 
 /** Why `data` does not match the committed schema (schema/NAME.schema.json); empty when it does. */

@@ -67,7 +67,8 @@ function cases(kernel: string): LabCase[] {
     // The function profiler has no instance: a second diag must get the busy error, not share it.
     {
       id: 'profiler-busy',
-      command: `${diag(['funccount', 'vfs_rea*', '--backend', 'ftrace-profiler', '--duration', '30'])} > /dev/null & sleep 15; ${diag(['funcprofile', 'vfs_rea*', '--duration', '1', '--json'])}; echo "exit=$?"; kill -INT $!; wait`,
+      // The second starts once the first says it is tracing (its ready line), not after a guess.
+      command: `${diag(['funccount', 'vfs_rea*', '--backend', 'ftrace-profiler', '--duration', '60'])} > /dev/null 2> /tmp/first & for i in $(seq 120); do grep -q 'Hit Ctrl-C' /tmp/first && break; sleep 0.5; done; ${diag(['funcprofile', 'vfs_rea*', '--duration', '1', '--json'])}; echo "exit=$?"; kill -INT $!; wait`,
     },
     // A diag killed with SIGKILL mid-run leaves its instance (and triggers): diag reset removes all.
     {

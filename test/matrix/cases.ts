@@ -2,7 +2,7 @@ import {mkdirSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 
 import {TOOLS} from '../../tools/index.js'
-import type {Counts, Histograms, Profile, Row, Rows, ToolResult} from '../../src/result/model.js'
+import type {Counts, Histograms, Profile, Row, ToolResult} from '../../src/result/model.js'
 import {schemaErrors} from '../helpers/schema.js'
 
 /**
@@ -130,8 +130,8 @@ function casesFor(tool: string, candidate: string): MatrixCase {
         args: (env) => ['gethostlatency', ...force, '--json', '--', env.lookups, ...N.lookups.map(String)],
         check: (r, _env, rows) => {
           const expected = N.lookups.reduce((a, b) => a + b, 0)
-          const counted = r.intervals.reduce((sum, i) => sum + (i.data as Rows).count, 0)
-          if (rows.length !== expected || counted !== expected) return `${rows.length} rows (${counted} counted), expected ${expected}`
+          const counted = (r as ToolResult & {rowCount?: number}).rowCount
+          if (rows.length !== expected || counted !== expected) return `${rows.length} rows (the summary counted ${counted}), expected ${expected}`
           const pids = new Set(rows.map((row) => row.pid))
           const wrong = rows.find((row) => row.comm !== 'diag-lookups' || row.host !== 'localhost' || !(Number(row.latMs) >= 0))
           if (pids.size !== 1 || wrong) return `rows not all of one diag-lookups process asking for localhost: ${JSON.stringify(wrong ?? [...pids])}`
@@ -163,20 +163,26 @@ export function judge(c: MatrixCase, env: MatrixEnv, exitCode: number, stdout: s
   const row = {env: env.name, tool: c.tool, candidate: c.candidate}
   let json: ToolResult | {error: {message: string}}
   let rows: Row[] = []
+  let summaryRowCount: number | undefined
   try {
     json = JSON.parse(stdout)
   } catch {
     // A rows tool prints NDJSON: a line per row, then the summary (or an error) last.
     const lines = ndjsonLines(stdout)
     if (!lines) return {...row, ran: null, outcome: 'failed', detail: `exit ${exitCode}, no JSON: ${stdout.slice(0, 300)}`}
-    const {type: _, ...last} = lines.pop()!
-    json = last as unknown as ToolResult | {error: {message: string}}
-    rows = lines.filter((l) => l.type === 'row').map(({type: __, ...r}) => r as Row)
+    const last = lines.pop()!
+    const invalidLine = [...lines, last].map((l) => schemaErrors('resultStream', l)).find(Boolean)
+    if (invalidLine && !('error' in last)) return {...row, ran: null, outcome: 'wrong', detail: `not the result-stream schema: ${invalidLine}`}
+    // The summary is the result without its rows, and their count: judged as a result, with the rows before it.
+    const {type: _, rowCount, ...result} = last
+    json = result as unknown as ToolResult | {error: {message: string}}
+    rows = lines.map(({type: __, ...r}) => r as Row)
+    summaryRowCount = typeof rowCount === 'number' ? rowCount : undefined
   }
   if ('error' in json) return {...row, ran: null, outcome: exitCode === 3 ? 'not supported' : 'failed', detail: json.error.message.split('\n')[0]}
   const invalid = schemaErrors('result', json)
   if (invalid) return {...row, ran: json.backend?.candidate ?? null, outcome: 'wrong', detail: `not the result schema: ${invalid}`}
-  const wrong = c.check(json, env, rows)
+  const wrong = c.check(summaryRowCount === undefined ? json : Object.assign(json, {rowCount: summaryRowCount}), env, rows)
   return {...row, ran: json.backend.candidate, outcome: wrong ? 'wrong' : 'right', detail: wrong ?? ''}
 }
 

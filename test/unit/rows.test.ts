@@ -2,8 +2,8 @@ import {describe, expect, it} from 'vitest'
 
 import {type Collector, RowQueue, type RowStream, type Runner} from '../../backends/runner.js'
 import type {HostProbe} from '../../src/probe/probe.js'
-import {renderRow, renderRowsHeader} from '../../src/render/rows.js'
-import {renderData} from '../../src/render/result.js'
+import {renderRow, renderRowsHeader} from '../../src/render/result.js'
+import {summaryLine} from '../../src/result/kinds/rows.js'
 import type {Row, Rows, ToolResult} from '../../src/result/model.js'
 import {type SessionHost, runTool} from '../../src/run.js'
 import {UndoLog} from '../../src/system/undo.js'
@@ -15,15 +15,11 @@ const ROW: Row = {time: '2026-11-27T09:36:51.794Z', pid: 371, comm: 'diag-lookup
 const OPTIONS: GethostlatencyOptions = {libc: {path: '/lib/libc.so.6', source: 'test', functions: [{name: 'getaddrinfo', offset: 0x1000n}]}}
 
 describe('rows as text', () => {
-  it("prints bcc's columns: fixed widths, the time of day, milliseconds to 2 places, the host unpadded", () => {
-    expect(renderRowsHeader(COLUMNS)).toBe('TIME     PID     COMM                  LATms HOST')
-    expect(renderRow(COLUMNS, ROW)).toBe('09:36:51 371     diag-lookups           0.34 localhost')
-    expect(renderRow(COLUMNS, {...ROW, host: null})).toBe('09:36:51 371     diag-lookups           0.34 -')
-  })
-
-  it('a saved result says how many rows there were', () => {
-    expect(renderData({kind: 'rows', columns: COLUMNS, rows: [], count: 0})).toEqual(['(no events)'])
-    expect(renderData({kind: 'rows', columns: COLUMNS, rows: [], count: 4})).toEqual(['(4 rows)'])
+  it("prints bcc's columns: the local time of day, fixed widths, milliseconds to 2 places, the host unpadded", () => {
+    const clock = new Date(ROW.time as string).toTimeString().slice(0, 8)
+    expect(renderRowsHeader(COLUMNS)).toBe('TIME         PID COMM                  LATms HOST')
+    expect(renderRow(COLUMNS, ROW)).toBe(`${clock}     371 diag-lookups           0.34 localhost`)
+    expect(renderRow(COLUMNS, {...ROW, host: null})).toBe(`${clock}     371 diag-lookups           0.34 -`)
   })
 })
 
@@ -39,14 +35,14 @@ describe('a streaming collector in the session', () => {
         return {
           attach: 'fake uprobes',
           onRows: (emit) => queue.onRows(emit),
-          collect: async () => ({kind: 'rows', columns: COLUMNS, rows: [], count: 0}),
+          collect: async () => ({kind: 'rows', columns: COLUMNS, rows: []}),
           lost: async () => 0,
         }
       },
     }
   }
 
-  it('hands every row on as it comes, after the start, and the interval keeps their count', async () => {
+  it('hands every row on as it comes, after the start; the interval keeps them, the summary line their count', async () => {
     const events: string[] = []
     const host: Partial<SessionHost> = {
       probe: async (options) => {
@@ -65,7 +61,10 @@ describe('a streaming collector in the session', () => {
     })
     // The row made during start waits for the header; the others follow in their batches.
     expect(events).toEqual(['started', 'header', 'rows 1', 'rows 2', 'rows 1'])
-    expect(result.intervals.map((i) => (i.data as Rows).count)).toEqual([4])
+    expect(result.intervals.map((i) => (i.data as Rows).rows.length)).toEqual([4])
     expect(schemaErrors('result', result)).toBe('')
+    const summary = summaryLine(result)
+    expect(summary.rowCount).toBe(4)
+    expect(schemaErrors('resultStream', summary)).toBe('')
   })
 })

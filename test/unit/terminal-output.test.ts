@@ -111,7 +111,9 @@ describe('text output into a pipe', () => {
     // bcc's layout: a 40-column bar between bars, no percentile marks.
     expect(rows.map((l) => l.length)).toEqual(rows.map(() => rows[0].length))
     expect(rows[4]).toMatch(/\|\*{40}\|$/)
-    expect(run.stdout).not.toContain('p50')
+    expect(rows.join('\n')).not.toContain('p50')
+    // Under the histogram, the percentiles' bucket bounds (the same in a terminal).
+    expect(run.stdout.split('\n')).toContain('p50 <= 31  p90 <= 63  p99 <= 255  max <= 1023 usecs (log2 buckets: up to 2x)')
   })
 
   it('refuses a file that is not a saved result, as bad input', async () => {

@@ -100,7 +100,7 @@ export const uprobeEvents: Runner<GethostlatencyOptions> = {
       onRows: (emit) => queue.onRows(emit),
       async collect() {
         await stream.pipe.catchUp()
-        return {kind: 'rows', columns: COLUMNS, rows: [], count: 0}
+        return {kind: 'rows', columns: COLUMNS, rows: []}
       },
       stop: () => stream.pipe.stop(),
       lost: () => stream.pipe.lost(),

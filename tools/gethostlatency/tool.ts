@@ -21,12 +21,12 @@ export interface GethostlatencyOptions extends ToolOptions {
 
 export const NAME = 'gethostlatency'
 
-/** bcc's columns: TIME PID COMM LATms HOST. The pid is the process (thread group). */
+/** bcc's columns: TIME PID COMM LATms HOST. The pid is the process (thread group); the time is the return's. */
 export const COLUMNS: RowColumn[] = [
-  {name: 'time', title: 'TIME', type: 'time'},
+  {name: 'time', title: 'TIME', type: 'clock'},
   {name: 'pid', title: 'PID', type: 'integer'},
-  {name: 'comm', title: 'COMM', type: 'string'},
-  {name: 'latMs', title: 'LATms', type: 'number', unit: 'ms'},
+  {name: 'comm', title: 'COMM', type: 'string', width: 16},
+  {name: 'latMs', title: 'LATms', type: 'time', unit: 'ms'},
   {name: 'host', title: 'HOST', type: 'string'},
 ]
 

@@ -1,0 +1,69 @@
+import type {Kind} from './kind.js'
+import {NO_EVENTS} from './text.js'
+
+/** A stack, outermost frame first (as folded stacks and flame graphs have them), with its value. */
+export interface Stack {
+  frames: string[]
+  value: number
+}
+
+/**
+ * Folded stacks with values (offcputime, profile): what flamegraph.pl, speedscope and Grafana
+ * read. `unit` says what a value counts: "samples", "usecs".
+ */
+export interface Stacks {
+  kind: 'stacks'
+  unit: string
+  stacks: Stack[]
+}
+
+/** A stack as one folded line's key: frames joined by ";" (a ";" inside a frame becomes ":"). */
+export const folded = (frames: string[]) => frames.map((f) => f.replaceAll(';', ':')).join(';')
+
+/** The folded text format, a stack a line ("a;b;c 42"), largest first (ties by stack, so it is stable). */
+export function renderFolded(data: Stacks): string[] {
+  return [...data.stacks]
+    .map((s) => [folded(s.frames), s.value] as const)
+    .sort(([a, x], [b, y]) => y - x || a.localeCompare(b))
+    .map(([stack, value]) => `${stack} ${value}`)
+}
+
+function combine(earlier: Stacks, later: Stacks): Stacks {
+  const byStack = new Map<string, Stack>()
+  for (const stack of [...earlier.stacks, ...later.stacks]) {
+    const key = folded(stack.frames)
+    const known = byStack.get(key)
+    if (known) known.value += stack.value
+    else byStack.set(key, {frames: [...stack.frames], value: stack.value})
+  }
+  return {...earlier, stacks: [...byStack.values()]}
+}
+
+export const stacks: Kind<Stacks> = {
+  kind: 'stacks',
+  schema: {
+    type: 'object',
+    required: ['kind', 'unit', 'stacks'],
+    additionalProperties: false,
+    properties: {
+      kind: {const: 'stacks'},
+      unit: {type: 'string', description: 'what a value counts: samples, usecs'},
+      stacks: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['frames', 'value'],
+          additionalProperties: false,
+          properties: {
+            frames: {type: 'array', items: {type: 'string'}, description: 'outermost frame first, as in folded stacks'},
+            value: {type: 'number', minimum: 0},
+          },
+        },
+      },
+    },
+  },
+  render: (data) => (data.stacks.length === 0 ? [NO_EVENTS] : renderFolded(data)),
+  combine,
+  selectorKey: () => null,
+  samples: () => [],
+}
