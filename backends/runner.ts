@@ -49,8 +49,8 @@ export interface Runner<Options = unknown> {
 
 /**
  * A collector that pushes rows as its events happen (rows tools): the session registers its
- * emitter once tracing is attached and prints each batch at once; collect() then returns the
- * rows kind with no rows. BPF: a ring buffer (or perf buffer) polled from the event loop;
+ * emitter once tracing is attached and prints each batch at once; collect() returns the rows
+ * kind without rows of its own, and the session puts the pushed ones in the interval. BPF: a ring buffer (or perf buffer) polled from the event loop;
  * ftrace: trace_pipe lines, paired in diag.
  */
 export interface RowStream {

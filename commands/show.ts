@@ -6,27 +6,8 @@ import {DiagCommand} from '../src/command.js'
 import {BadInputError} from '../src/errors.js'
 import {renderFooter, renderHeader, renderInterval} from '../src/render/result.js'
 import {terminalStyle} from '../src/render/style.js'
-import type {Row, ToolResult} from '../src/result/model.js'
-
-/**
- * A saved result: one JSON document, or a rows tool's NDJSON (a line per row, then the summary
- * line), whose rows go back into the summary's interval (its last, where there were several).
- */
-export function parseSaved(text: string): ToolResult {
-  try {
-    return JSON.parse(text) as ToolResult
-  } catch (error) {
-    const lines = text.trim().split('\n')
-    if (lines.length < 2) throw error
-    const objects = lines.map((line) => JSON.parse(line) as {type?: string} & Record<string, unknown>)
-    const {type, rowCount: _, ...summary} = objects.pop()!
-    if (type !== 'summary') throw error
-    const result = summary as unknown as ToolResult
-    const last = result.intervals?.at(-1)?.data
-    if (last?.kind === 'rows') last.rows = objects.filter((o) => o.type === 'row').map(({type: __, ...row}) => row as Row)
-    return result
-  }
-}
+import type {ToolResult} from '../src/result/model.js'
+import {parseSavedResult} from '../src/result/saved.js'
 
 export default class Show extends DiagCommand {
   static override summary = 'Print a result saved with --json as text, as the tool printed it'
@@ -46,7 +27,7 @@ the histograms use its width and colour; piped, or with NO_COLOR set, the text i
     const {args} = await this.parse(Show)
     let result: ToolResult
     try {
-      result = parseSaved(readFileSync(args.file === '-' ? 0 : args.file, 'utf8'))
+      result = parseSavedResult(readFileSync(args.file === '-' ? 0 : args.file, 'utf8'))
     } catch (error) {
       throw new BadInputError(`${args.file}: not a saved result: ${(error as Error).message}`)
     }

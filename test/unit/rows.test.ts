@@ -4,7 +4,7 @@ import {type Collector, RowQueue, type RowStream, type Runner} from '../../backe
 import type {HostProbe} from '../../src/probe/probe.js'
 import {renderRow, renderRowsHeader} from '../../src/render/result.js'
 import {rowLine, summaryLine} from '../../src/result/kinds/rows.js'
-import {parseSaved} from '../../commands/show.js'
+import {parseSavedResult} from '../../src/result/saved.js'
 import type {Row, Rows, ToolResult} from '../../src/result/model.js'
 import {type SessionHost, runTool} from '../../src/run.js'
 import {UndoLog} from '../../src/system/undo.js'
@@ -67,8 +67,8 @@ describe('a streaming collector in the session', () => {
     const summary = summaryLine(result)
     expect(summary.rowCount).toBe(4)
     expect(schemaErrors('resultStream', summary)).toBe('')
-    // What --json printed reads back (diag show) with its rows where they were.
+    // What --json printed reads back (diag show, runbook steps) with its rows where they were.
     const ndjson = [...(result.intervals[0].data as Rows).rows.map((r) => JSON.stringify(rowLine(r))), JSON.stringify(summary)].join('\n')
-    expect(parseSaved(ndjson)).toEqual(result)
+    expect(parseSavedResult(ndjson)).toEqual(result)
   })
 })
