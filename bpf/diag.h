@@ -81,6 +81,50 @@ static __always_inline void count_lost(void) {
   if (n) *n += 1;  // per-CPU: no other CPU writes this slot
 }
 
+// DIAG_EVENTS(bytes) declares the map `events` that a streaming tool writes its records to, and
+// emit(ctx, record, size) to write one; backends/bpf/event-buffer.ts reads it. In <tool>.bpf.o it
+// is a ring buffer (BPF_MAP_TYPE_RINGBUF, 5.8+) of `bytes`; in <tool>.no-global-data.bpf.o a perf
+// buffer (BPF_MAP_TYPE_PERF_EVENT_ARRAY, 4.3+, one buffer per CPU sized by user space). Two builds
+// rather than both maps in one object and a switch: libbpf 1.1 creates every map an object
+// declares (a ring buffer map fails before 5.8), and a 4.x verifier refuses a call to the ring
+// buffer helpers even on a path never taken. Kernels without global data (before 5.2) never have
+// a ring buffer, and the perf build loads on any kernel, so diag opens it wherever there is no
+// ring buffer (backends/bpf/bpf-tool.ts objectVariant).
+// A record that finds no room: a ring buffer's emit() counts it in `lost` (count_lost). A perf
+// buffer's cannot always tell (bpf_perf_event_output returns 0 on a full buffer before 5.4, and the
+// kernel's PERF_RECORD_LOST comes only with the next record that fits, maybe never): its emit()
+// counts every record it sends in events_sent, and user space counts lost = sent - received once
+// it has drained the buffer (backends/bpf/event-buffer.ts).
+#ifdef DIAG_KNOBS_IN_MAPS
+#define DIAG_EVENTS(bytes)                                                   \
+  struct {                                                                   \
+    __uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);                             \
+    __uint(key_size, sizeof(__u32));                                         \
+    __uint(value_size, sizeof(__u32));                                       \
+  } events SEC(".maps");                                                     \
+  struct {                                                                   \
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);                                 \
+    __uint(max_entries, 1);                                                  \
+    __type(key, __u32);                                                      \
+    __type(value, __u64);                                                    \
+  } events_sent SEC(".maps");                                                \
+  static __always_inline void emit(void *ctx, void *record, __u64 size) {    \
+    __u32 zero = 0;                                                          \
+    __u64 *sent = bpf_map_lookup_elem(&events_sent, &zero);                  \
+    if (sent) *sent += 1; /* per-CPU: no other CPU writes this slot */       \
+    bpf_perf_event_output(ctx, &events, BPF_F_CURRENT_CPU, record, size);    \
+  }
+#else
+#define DIAG_EVENTS(bytes)                                                   \
+  struct {                                                                   \
+    __uint(type, BPF_MAP_TYPE_RINGBUF);                                      \
+    __uint(max_entries, bytes);                                              \
+  } events SEC(".maps");                                                     \
+  static __always_inline void emit(void *ctx, void *record, __u64 size) {    \
+    if (bpf_ringbuf_output(&events, record, size, 0) < 0) count_lost();      \
+  }
+#endif
+
 // Adds one to map[key], creating it; a full map counts as a lost event instead of silence.
 static __always_inline void increment(void *map, const void *key) {
   __u64 *value = bpf_map_lookup_elem(map, key);

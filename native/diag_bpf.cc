@@ -8,14 +8,17 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/perf_event.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -146,6 +149,110 @@ Napi::Value MapCreateProbe(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
+
+// A ring buffer (BPF_MAP_TYPE_RINGBUF, 5.8+) or perf buffer (BPF_MAP_TYPE_PERF_EVENT_ARRAY) that
+// hands its records to JS in batches: one call of onBatch(data, offsets) per batch, record i being
+// data[offsets[i], offsets[i + 1]). Its epoll fd is watched from libuv on Node's own loop, and the
+// records are consumed there, on the main thread: no consumer thread, so no libbpf call can race
+// another over libbpf's global print callback (g_log).
+struct EventBuffer {
+  // A ring buffer consumed while the BPF side keeps writing could fill one batch without end:
+  // past this many records the batch is handed over, and libuv calls again for the rest.
+  static constexpr size_t kMaxBatch = 16384;
+
+  Napi::Env env;
+  Napi::FunctionReference on_batch;
+  struct ring_buffer *ring = nullptr;
+  struct perf_buffer *perf = nullptr;
+  uv_poll_t *poll = nullptr;
+  // The buffer's own copy of the map fd: a perf buffer writes to the map until freed, which may be
+  // after the object closed its fd (destroy() called from onBatch), when the number may be reused.
+  int map_fd = -1;
+  uint64_t lost = 0;  // perf buffer: samples the kernel reported lost (PERF_RECORD_LOST)
+  std::vector<uint8_t> data;
+  std::vector<uint32_t> offsets;
+  int dispatching = 0;  // > 0 while records go to JS, which may close this buffer meanwhile
+  bool closed = false;
+
+  explicit EventBuffer(Napi::Env e) : env(e) {}
+
+  ~EventBuffer() {
+    if (poll) {
+      uv_poll_stop(poll);
+      poll->data = nullptr;
+      // libuv frees a handle's memory only after its close callback.
+      uv_close(reinterpret_cast<uv_handle_t *>(poll), [](uv_handle_t *h) { delete reinterpret_cast<uv_poll_t *>(h); });
+    }
+    if (ring) ring_buffer__free(ring);
+    if (perf) perf_buffer__free(perf);  // closes the perf events it opened, one per CPU
+    if (map_fd >= 0) close(map_fd);
+  }
+
+  bool Full() const { return offsets.size() >= kMaxBatch; }
+
+  void Add(const void *record, size_t size) {
+    offsets.push_back(data.size());
+    const uint8_t *bytes = static_cast<const uint8_t *>(record);
+    data.insert(data.end(), bytes, bytes + size);
+  }
+
+  static int OnRingRecord(void *ctx, void *record, size_t size) {
+    EventBuffer *self = static_cast<EventBuffer *>(ctx);
+    self->Add(record, size);
+    return self->Full() ? -EAGAIN : 0;  // stops after this record, which counts as consumed
+  }
+
+  static void OnPerfRecord(void *ctx, int, void *record, __u32 size) { static_cast<EventBuffer *>(ctx)->Add(record, size); }
+
+  static void OnPerfLost(void *ctx, int, __u64 count) { static_cast<EventBuffer *>(ctx)->lost += count; }
+
+  // Reads what the kernel has written (up to a batch) into data/offsets. Returns a negative errno
+  // on failure.
+  int Fill() {
+    if (ring) {
+      int rc = ring_buffer__consume(ring);
+      return rc == -EAGAIN && Full() ? 0 : (rc < 0 ? rc : 0);
+    }
+    int rc = perf_buffer__consume(perf);
+    return rc < 0 ? rc : 0;
+  }
+
+  // Hands the batch to JS and returns how many records it held. JS may close this buffer from its
+  // callback: the caller must not touch it afterwards unless it holds a dispatch (dispatching).
+  size_t Deliver() {
+    size_t n = offsets.size();
+    if (n == 0) return 0;
+    Napi::HandleScope scope(env);
+    Napi::Buffer<uint8_t> bytes = Napi::Buffer<uint8_t>::Copy(env, data.data(), data.size());
+    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, (n + 1) * sizeof(uint32_t));
+    Napi::Uint32Array bounds = Napi::Uint32Array::New(env, n + 1, ab, 0);
+    for (size_t i = 0; i < n; i++) bounds[i] = offsets[i];
+    bounds[n] = data.size();
+    data.clear();
+    offsets.clear();
+    on_batch.MakeCallback(env.Global(), {bytes, bounds});
+    return n;
+  }
+
+  static void OnReadable(uv_poll_t *handle, int status, int) {
+    EventBuffer *self = static_cast<EventBuffer *>(handle->data);
+    if (!self || self->closed) return;
+    self->dispatching++;
+    try {
+      if (status == 0 && self->Fill() == 0) self->Deliver();
+    } catch (const Napi::Error &error) {
+      // An exception thrown by the JS callback: Node reports it as uncaught, as for any event.
+      napi_fatal_exception(self->env, error.Value());
+    }
+    self->Done();
+  }
+
+  // Ends a dispatch; the last one out frees a buffer JS closed during it.
+  void Done() {
+    if (--dispatching == 0 && closed) delete this;
+  }
+};
+
 class BpfObject : public Napi::ObjectWrap<BpfObject> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -161,6 +268,10 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
                            InstanceMethod("detach", &BpfObject::Detach),
                            InstanceMethod("mapEntries", &BpfObject::MapEntries),
                            InstanceMethod("mapUpdate", &BpfObject::MapUpdate),
+                           InstanceMethod("openEventBuffer", &BpfObject::OpenEventBuffer),
+                           InstanceMethod("consumeEventBuffer", &BpfObject::ConsumeEventBuffer),
+                           InstanceMethod("eventBufferLost", &BpfObject::EventBufferLost),
+                           InstanceMethod("closeEventBuffer", &BpfObject::CloseEventBuffer),
                            InstanceMethod("destroy", &BpfObject::Destroy),
                        });
   }
@@ -187,8 +298,13 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   // so nothing here closes that fd again (the number may by then belong to another file).
   std::map<int, struct bpf_link *> links_;
   int next_link_ = 1;
+  // Event buffers read this object's maps, so they go before it (Close).
+  std::map<int, EventBuffer *> buffers_;
+  int next_buffer_ = 1;
 
   void Close() {
+    for (auto &entry : buffers_) Release(entry.second);
+    buffers_.clear();
     for (auto &entry : links_) bpf_link__destroy(entry.second);
     links_.clear();
     if (obj_) bpf_object__close(obj_);
@@ -428,6 +544,111 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
     Napi::Buffer<uint8_t> value = info[2].As<Napi::Buffer<uint8_t>>();
     if (value.Length() != ValueSize(map)) ThrowUsage(info.Env(), "value has the wrong size");
     if (bpf_map_update_elem(bpf_map__fd(map), key.Data(), value.Data(), BPF_ANY)) ThrowErrno(info.Env(), errno, "map update");
+    return info.Env().Undefined();
+  }
+
+  static void Release(EventBuffer *buffer) {
+    buffer->closed = true;
+    if (buffer->dispatching == 0) delete buffer;  // else the dispatch in progress frees it (Done)
+  }
+
+  EventBuffer *FindBuffer(const Napi::CallbackInfo &info) {
+    auto it = buffers_.find(IntArg(info, 0, "buffer"));
+    if (it == buffers_.end()) ThrowUsage(info.Env(), "no open event buffer with that id");
+    return it->second;
+  }
+
+  // openEventBuffer(map, kind, pageCount, onBatch) -> buffer id. kind "ring" reads a
+  // BPF_MAP_TYPE_RINGBUF map, "perf" a BPF_MAP_TYPE_PERF_EVENT_ARRAY (pageCount pages per CPU, a
+  // power of two). onBatch(data, offsets) is called from Node's loop whenever records arrive.
+  Napi::Value OpenEventBuffer(const Napi::CallbackInfo &info) {
+    g_log.clear();
+    Napi::Env env = info.Env();
+    struct bpf_map *map = Map(info, 0);
+    std::string kind = StringArg(info, 1, "kind");
+    int64_t pages = IntArg(info, 2, "pageCount");
+    if (info.Length() < 4 || !info[3].IsFunction()) ThrowUsage(env, "onBatch must be a function");
+    if (bpf_map__fd(map) < 0) ThrowUsage(env, "load the object before opening an event buffer on its maps");
+    std::unique_ptr<EventBuffer> buffer(new EventBuffer(env));
+    buffer->on_batch = Napi::Persistent(info[3].As<Napi::Function>());
+    int fd = buffer->map_fd = fcntl(bpf_map__fd(map), F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) ThrowErrno(env, errno, "duplicating the map fd");
+    int epoll_fd;
+    if (kind == "ring") {
+      if (bpf_map__type(map) != BPF_MAP_TYPE_RINGBUF) ThrowUsage(env, "map is not a ring buffer");
+      buffer->ring = ring_buffer__new(fd, EventBuffer::OnRingRecord, buffer.get(), nullptr);
+      if (!buffer->ring) ThrowErrno(env, errno, "opening ring buffer");
+      epoll_fd = ring_buffer__epoll_fd(buffer->ring);
+    } else if (kind == "perf") {
+      if (bpf_map__type(map) != BPF_MAP_TYPE_PERF_EVENT_ARRAY) ThrowUsage(env, "map is not a perf event array");
+      buffer->perf = perf_buffer__new(fd, pages, EventBuffer::OnPerfRecord, EventBuffer::OnPerfLost, buffer.get(), nullptr);
+      if (!buffer->perf) ThrowErrno(env, errno, "opening perf buffer");
+      epoll_fd = perf_buffer__epoll_fd(buffer->perf);
+    } else {
+      ThrowUsage(env, "kind must be ring or perf");
+    }
+    uv_loop_t *loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop) ThrowUsage(env, "no libuv loop");
+    uv_poll_t *poll = new uv_poll_t;
+    int rc = uv_poll_init(loop, poll, epoll_fd);
+    if (rc) {
+      delete poll;
+      ThrowErrno(env, -rc, "watching the event buffer");
+    }
+    poll->data = buffer.get();
+    buffer->poll = poll;  // from here the buffer closes the handle
+    rc = uv_poll_start(poll, UV_READABLE, EventBuffer::OnReadable);
+    if (rc) ThrowErrno(env, -rc, "watching the event buffer");
+    // The buffer alone does not keep Node running: the session's own wait (a timer, the traced
+    // command) does, and a buffer left open by mistake cannot hang the process.
+    uv_unref(reinterpret_cast<uv_handle_t *>(poll));
+    int id = next_buffer_++;
+    buffers_[id] = buffer.release();
+    return Napi::Number::New(env, id);
+  }
+
+  // consumeEventBuffer(id) -> records delivered: hands over everything written so far, in batches,
+  // without waiting for libuv (at stop, after the programs are detached).
+  Napi::Value ConsumeEventBuffer(const Napi::CallbackInfo &info) {
+    g_log.clear();
+    Napi::Env env = info.Env();
+    EventBuffer *buffer = FindBuffer(info);
+    size_t total = 0;
+    int rc = 0;
+    buffer->dispatching++;
+    try {
+      while (!buffer->closed) {
+        rc = buffer->Fill();
+        if (rc < 0) break;
+        size_t n = buffer->Deliver();
+        total += n;
+        if (n == 0) break;
+      }
+    } catch (...) {
+      buffer->Done();  // an exception from the JS callback goes on to the caller
+      throw;
+    }
+    if (rc < 0) {
+      buffer->data.clear();
+      buffer->offsets.clear();
+    }
+    buffer->Done();  // may free a buffer the callback closed
+    if (rc < 0) ThrowErrno(env, rc, "reading the event buffer");
+    return Napi::Number::New(env, static_cast<double>(total));
+  }
+
+  // eventBufferLost(id): samples a perf buffer's kernel side reported lost (a ring buffer's losses
+  // are counted by the BPF program, bpf/diag.h count_lost).
+  Napi::Value EventBufferLost(const Napi::CallbackInfo &info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(FindBuffer(info)->lost));
+  }
+
+  Napi::Value CloseEventBuffer(const Napi::CallbackInfo &info) {
+    auto it = buffers_.find(IntArg(info, 0, "buffer"));
+    if (it != buffers_.end()) {
+      Release(it->second);
+      buffers_.erase(it);
+    }
     return info.Env().Undefined();
   }
 

@@ -10,8 +10,11 @@ cd "$(dirname "$0")/.."
 # (node-gyp). Run: linux-perf (perf backend), bpftool. Tests and bench: bpftrace (a peer to compare
 # with), qemu-system-x86 seabios busybox-static cpio (the kernel lab), prometheus (promtool checks
 # the runbooks' metrics) libxml2-utils (xmllint checks their JUnit reports). man-db: `man diag-syscount`.
+# openssh-client, openssh-server: `diag fleet` connects with ssh, and its host test starts its own
+# sshd on 127.0.0.1 (the package's own ssh service is switched off below when setup installs it).
 PACKAGES=(clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config make g++ python3
-  linux-perf bpftool bpftrace qemu-system-x86 seabios busybox-static cpio prometheus libxml2-utils man-db)
+  linux-perf bpftool bpftrace qemu-system-x86 seabios busybox-static cpio prometheus libxml2-utils man-db
+  openssh-client openssh-server)
 
 # Does `node` satisfy package.json's engines ("^18.20.4 || >=20.19.0": each part ^X.Y.Z or >=X.Y.Z)?
 node_fits() {
@@ -45,6 +48,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # Installing openssh-server starts a system sshd on port 22: diag's tests need none, so it goes.
+  if [[ " ${missing[*]} " == *" openssh-server "* ]] && [ -d /run/systemd/system ]; then
+    systemctl disable --now ssh.service >/dev/null 2>&1 || true
+  fi
 fi
 if ! node_fits; then
   echo "setup: node $(node --version 2>/dev/null || echo 'is missing') does not satisfy diag's engines ($(sed -n 's/.*"node": "\(.*\)".*/\1/p' package.json | head -1));" \

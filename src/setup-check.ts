@@ -33,16 +33,32 @@ export function addonCheck(): SetupCheck & {libbpf: string | null; path: string 
   return {name: 'addon', ok: true, libbpf, path: load.path, detail: `${load.path}, on libbpf ${libbpf}`, fix: null}
 }
 
-/** Every bpf/*.bpf.c needs its .bpf.o, no older than its source. */
+/** The BPF C files diag builds: its own in bpf/ and each tool's in tools/<tool>/ (bpf/Makefile). */
+function bpfSources(): string[] {
+  const tools = path.join(packageRoot, 'tools')
+  const folders = [path.join(packageRoot, 'bpf'), ...(existsSync(tools) ? readdirSync(tools).map((t) => path.join(tools, t)) : [])]
+  return folders.filter((dir) => statSync(dir).isDirectory()).flatMap((dir) => readdirSync(dir).filter((f) => f.endsWith('.bpf.c')).map((f) => path.join(dir, f)))
+}
+
+/**
+ * Every BPF C file needs its bpf/<name>.bpf.o, no older than its source. An installed bundle ships
+ * the objects without their sources: then the objects there are what counts.
+ */
 export function bpfObjectsCheck(): SetupCheck & {built: number; total: number} {
   const dir = path.join(packageRoot, 'bpf')
-  const sources = readdirSync(dir).filter((f) => f.endsWith('.bpf.c'))
+  const sources = bpfSources()
+  if (sources.length === 0) {
+    const objects = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.bpf.o')).length : 0
+    const detail = `${objects} in ${dir} (built elsewhere; no sources here)`
+    return {name: 'bpf-objects', ok: objects > 0, built: objects, total: objects, detail, fix: null}
+  }
   const missing = sources.filter((source) => {
-    const object = path.join(dir, source.replace(/\.c$/, '.o'))
-    return !existsSync(object) || statSync(object).mtimeMs < statSync(path.join(dir, source)).mtimeMs
+    const object = path.join(dir, path.basename(source).replace(/\.c$/, '.o'))
+    return !existsSync(object) || statSync(object).mtimeMs < statSync(source).mtimeMs
   })
   const built = sources.length - missing.length
-  const detail = missing.length === 0 ? `${built} of ${sources.length} built in ${dir}` : `${built} of ${sources.length} built; missing or stale: ${missing.join(', ')}`
+  const names = missing.map((m) => path.relative(packageRoot, m))
+  const detail = missing.length === 0 ? `${built} of ${sources.length} built in ${dir}` : `${built} of ${sources.length} built; missing or stale: ${names.join(', ')}`
   return {name: 'bpf-objects', ok: missing.length === 0, built, total: sources.length, detail, fix: missing.length === 0 ? null : npmRun('build:bpf')}
 }
 

@@ -1,13 +1,14 @@
 import type {AnyTool} from '../src/plan/tool.js'
 import {biolatency} from './biolatency/tool.js'
 import {funccount} from './funccount/tool.js'
+import {funclatency} from './funclatency/tool.js'
 import {funcprofile} from './funcprofile/tool.js'
 import {gethostlatency} from './gethostlatency/tool.js'
 import {runqlat} from './runqlat/tool.js'
 import {syscount} from './syscount/tool.js'
 
 /** Every tool diag has, in the order `diag capabilities` reports them. Adding one: see the README. */
-export const TOOLS: AnyTool[] = [syscount, funccount, biolatency, runqlat, funcprofile, gethostlatency]
+export const TOOLS: AnyTool[] = [syscount, funccount, biolatency, runqlat, funcprofile, funclatency, gethostlatency]
 
 export function findTool(name: string): AnyTool | undefined {
   return TOOLS.find((tool) => tool.name === name)

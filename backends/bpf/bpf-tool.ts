@@ -36,17 +36,31 @@ function asDiagError(what: string, error: unknown): Error {
   return isPermissionErrno(e.code) ? new PermissionError(message, details) : new BackendError(message, details)
 }
 
+/** One open ring or perf buffer of a loaded object (BpfTool.openEventBuffer). */
+export interface RawEventBuffer {
+  /** Hands over every record written so far, now; returns how many. */
+  consume(): number
+  /** Samples a perf buffer's kernel side reported lost (PERF_RECORD_LOST); 0 for a ring buffer. */
+  kernelLost(): number
+  close(): void
+}
+
 /** The build of a tool's object for kernels without global data (bpf/Makefile). */
 export const NO_GLOBAL_DATA = 'no-global-data'
+
+/** How a streaming tool's records reach user space (bpf/diag.h DIAG_EVENTS). */
+export type EventBufferKind = 'ring' | 'perf'
 
 /**
  * Which build of bpf/<name>.bpf.o this kernel loads: the one with knobs as read-only globals
  * where the probe found global data, else the one with knobs in maps, where it was built
- * (tp_btf objects are not: their candidates need bpf-global-data).
+ * (tp_btf objects are not: their candidates need bpf-global-data). A streaming tool's perf
+ * buffer is in the build with knobs in maps only (bpf/diag.h DIAG_EVENTS), which loads anywhere.
  */
-export function objectVariant(name: string, probe: Pick<HostProbe, 'capabilities'>): string {
+export function objectVariant(name: string, probe: Pick<HostProbe, 'capabilities'>, events?: EventBufferKind): string {
   const globalData = probe.capabilities.find((c) => c.name === 'bpf-global-data')?.status === 'available'
   const withMaps = `${name}.${NO_GLOBAL_DATA}`
+  if (events) return events === 'perf' ? withMaps : name
   return !globalData && existsSync(bpfObjectPath(withMaps)) ? withMaps : name
 }
 
@@ -66,13 +80,18 @@ export class BpfTool {
     private readonly object: BpfObjectHandle,
     private readonly knobsInMaps: boolean,
     private readonly undo: UndoLog,
+    /** The buffer its `events` map is, for a streaming tool opened with one (event-buffer.ts). */
+    readonly events?: EventBufferKind,
   ) {}
 
-  /** Opens the build of bpf/<name>.bpf.o that this kernel can load (objectVariant). */
-  static open(name: string, undo: UndoLog, probe: Pick<HostProbe, 'capabilities'>): BpfTool {
+  /**
+   * Opens the build of bpf/<name>.bpf.o that this kernel can load (objectVariant); a streaming
+   * tool says which event buffer it reads (eventBufferKind in event-buffer.ts).
+   */
+  static open(name: string, undo: UndoLog, probe: Pick<HostProbe, 'capabilities'>, events?: EventBufferKind): BpfTool {
     const load = loadBpfAddon()
     if (!load.ok) throw new NotSupportedError(`${load.reason}; tried ${load.tried.join(', ')}`)
-    const variant = objectVariant(name, probe)
+    const variant = objectVariant(name, probe, events)
     const path = bpfObjectPath(variant)
     if (!existsSync(path)) throw new NotSupportedError(`${path} is not built (npm run build:bpf)`)
     let object: BpfObjectHandle
@@ -82,7 +101,7 @@ export class BpfTool {
       throw asDiagError(`opening ${variant}.bpf.o`, error)
     }
     undo.push(`destroy BPF object ${variant}`, () => object.destroy())
-    return new BpfTool(variant, object, variant !== name, undo)
+    return new BpfTool(variant, object, variant !== name, undo, events)
   }
 
   private setKnob(name: string, value: Buffer): void {
@@ -211,6 +230,25 @@ export class BpfTool {
 
   entries(map: string): [Buffer, Buffer][] {
     return this.object.mapEntries(map)
+  }
+
+  /**
+   * Reads the loaded object's `map` (a ring or perf buffer) from Node's loop: the raw channel
+   * under EventBuffer (event-buffer.ts), which is what tools use.
+   */
+  openEventBuffer(map: string, pageCount: number, onBatch: (data: Buffer, offsets: Uint32Array) => void): RawEventBuffer {
+    if (!this.events) throw new BackendError(`${this.name}.bpf.o was not opened for an event buffer`)
+    let id: number
+    try {
+      id = this.object.openEventBuffer(map, this.events, pageCount, onBatch)
+    } catch (error) {
+      throw asDiagError(`opening the ${this.events} buffer ${map}`, error)
+    }
+    return {
+      consume: () => this.object.consumeEventBuffer(id),
+      kernelLost: () => this.object.eventBufferLost(id),
+      close: () => this.object.closeEventBuffer(id),
+    }
   }
 
   /** Events the programs could not record (full maps), summed over CPUs. */

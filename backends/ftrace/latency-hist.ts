@@ -19,11 +19,21 @@ export interface LatencyPairing {
   end: {event: string; key: string}
   /** Extra fields carried to the synthetic event and used as a histogram label: "dev". */
   label?: {field: string; type: string}
+  /**
+   * usecs (the default): latencies in µs, counted by value, turned into log2 slots of the unit by
+   * diag. log2-nsecs: in ns, counted by the kernel's .log2, which puts (2^(k-1), 2^k] in bucket k:
+   * diag's slot k-1, except that a latency of exactly 2^k ns belongs to slot k (a bucket error of
+   * one, for those values only). Needed where most latencies are below a microsecond.
+   */
+  resolution?: 'usecs' | 'log2-nsecs'
+  /** Keys the start and end tables hold (PAIRING_KEYS when absent). */
+  keys?: number
 }
 
 export interface LatencyHist {
   attach: string
-  read(unit: Extract<TimeUnit, 'usecs' | 'msecs'>, labelName: (label: number) => string | null): Promise<Histogram[]>
+  /** With resolution log2-nsecs, `unit` must be nsecs. */
+  read(unit: TimeUnit, labelName: (label: number) => string | null): Promise<Histogram[]>
   /** Events every table of the pairing refused when full (their `Dropped:` lines). */
   dropped(): Promise<number>
 }
@@ -38,19 +48,31 @@ const LATENCY_VALUES = 16384
 
 export async function startLatencyHist(ctx: RunContext<unknown>, pairing: LatencyPairing): Promise<LatencyHist> {
   const session = new TracefsSession(ctx.files, ctx.probe.tracefs!, ctx.pid, ctx.undo)
-  const dir = await session.instance(pairing.purpose)
+  return pairLatency(session, await session.instance(pairing.purpose), pairing)
+}
+
+/**
+ * One pairing in an instance of the caller's (several pairings can share one): its synthetic
+ * event is named by its purpose.
+ */
+export async function pairLatency(session: TracefsSession, dir: string, pairing: LatencyPairing): Promise<LatencyHist> {
   const label = pairing.label
+  const log2 = pairing.resolution === 'log2-nsecs'
+  const keys = pairing.keys ?? PAIRING_KEYS
+  const timestamp = log2 ? 'common_timestamp' : 'common_timestamp.usecs'
   const synthetic = await session.syntheticEvent(pairing.purpose, label ? `${label.type} ${label.field}; u64 lat` : 'u64 lat')
   const [startSystem, startName] = pairing.start.event.split('/')
-  await session.addTrigger(dir, pairing.start.event, `hist:keys=${pairing.start.key}:ts0=common_timestamp.usecs:size=${PAIRING_KEYS}`)
+  await session.addTrigger(dir, pairing.start.event, `hist:keys=${pairing.start.key}:ts0=${timestamp}:size=${keys}`)
   const args = label ? `${label.field},$lat` : '$lat'
   await session.addTrigger(
     dir,
     pairing.end.event,
-    `hist:keys=${pairing.end.key}:lat=common_timestamp.usecs-$ts0:size=${PAIRING_KEYS}:onmatch(${startSystem}.${startName}).${synthetic}(${args})`,
+    `hist:keys=${pairing.end.key}:lat=${timestamp}-$ts0:size=${keys}:onmatch(${startSystem}.${startName}).${synthetic}(${args})`,
   )
-  const keys = label ? `${label.field},lat` : 'lat'
-  const histTrigger = `hist:keys=${keys}:vals=hitcount:sort=lat:size=${LATENCY_VALUES}`
+  const latKey = log2 ? 'lat.log2' : 'lat'
+  const histKeys = label ? `${label.field},${latKey}` : latKey
+  // Sorted by value for people who read the file; a log2 key's order is the kernel's.
+  const histTrigger = `hist:keys=${histKeys}:vals=hitcount${log2 ? '' : ':sort=lat'}:size=${LATENCY_VALUES}`
   await session.addTrigger(dir, `synthetic/${synthetic}`, histTrigger)
 
   const deltas = new Deltas()
@@ -66,8 +88,7 @@ export async function startLatencyHist(ctx: RunContext<unknown>, pairing: Latenc
       const table = parseHist(await session.read(`${dir}/events/synthetic/${synthetic}/hist`))
       const current = new Map<string, number>()
       for (const entry of table.entries) {
-        const us = entry.keys.lat.number
-        const slot = log2Slot(fromMicroseconds(us, unit))
+        const slot = log2 ? kernelLog2Slot(entry.keys.lat.text) : log2Slot(fromMicroseconds(entry.keys.lat.number, unit))
         const key = `${label ? entry.keys[label.field].number : 0}/${slot}`
         current.set(key, (current.get(key) ?? 0) + entry.hitcount)
       }
@@ -80,4 +101,11 @@ export async function startLatencyHist(ctx: RunContext<unknown>, pairing: Latenc
       return [...byLabel].map(([l, slots]) => log2Histogram(labelName(l), slots)).sort((a, b) => (a.label ?? '').localeCompare(b.label ?? ''))
     },
   }
+}
+
+/** diag's log2 slot of a `.log2` hist key ("~ 2^10": values in (2^9, 2^10]); see LatencyPairing.resolution. */
+export function kernelLog2Slot(text: string): number {
+  const power = /2\^(\d+)/.exec(text)
+  if (!power) throw new Error(`not a log2 hist key: ${JSON.stringify(text)}`)
+  return Math.max(0, Number(power[1]) - 1)
 }

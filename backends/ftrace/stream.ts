@@ -14,7 +14,7 @@ const BUFFER_KB = 8192
  * (5.8+) takes every thread, and set_ftrace_notrace_pid does the same for the function tracer;
  * on older kernels a filter on each event drops the main thread, which is the one that reads.
  */
-async function excludeSelf(session: TracefsSession, dir: string, events: string[], functionTracer: boolean): Promise<void> {
+export async function excludeSelf(session: TracefsSession, dir: string, events: string[], functionTracer: boolean): Promise<void> {
   const threads = (await readdir('/proc/self/task')).join(' ')
   const file = functionTracer ? 'set_ftrace_notrace_pid' : 'set_event_notrace_pid'
   if (await session.exists(`${dir}/${file}`)) return session.write(`${dir}/${file}`, threads)

@@ -70,7 +70,7 @@ export function parseRingStats(text: string): RingStats {
  * and reads the buffer to its end, so that every event the kernel recorded is either read or
  * counted in lost().
  */
-export class TracePipe {
+export class TracePipe<Line = TraceLine> {
   private partial = ''
   private timer: NodeJS.Timeout | undefined
   private pumping: NodeJS.Immediate | undefined
@@ -87,18 +87,24 @@ export class TracePipe {
     private readonly fd: number,
     private readonly session: TracefsSession,
     private readonly dir: string,
-    private readonly onLine: (line: TraceLine) => void,
+    private readonly onLine: (line: Line) => void,
+    private readonly parse: (text: string) => Line | undefined,
     private readonly sliceMs: number,
   ) {}
 
-  static async open(
+  /** Opens the pipe of `dir`; its lines are parsed as event lines, or by `parse` (function_graph's). */
+  static async open<Line = TraceLine>(
     session: TracefsSession,
     dir: string,
-    onLine: (line: TraceLine) => void,
-    {pollMs = 100, sliceMs = DRAIN_SLICE_MS}: {pollMs?: number; sliceMs?: number} = {},
-  ): Promise<TracePipe> {
+    onLine: (line: Line) => void,
+    {
+      parse = parseTraceLine as (text: string) => Line | undefined,
+      pollMs = 100,
+      sliceMs = DRAIN_SLICE_MS,
+    }: {parse?: (text: string) => Line | undefined; pollMs?: number; sliceMs?: number} = {},
+  ): Promise<TracePipe<Line>> {
     const fd = openSync(`${session.root}/${dir}/trace_pipe`, constants.O_RDONLY | constants.O_NONBLOCK)
-    const pipe = new TracePipe(fd, session, dir, onLine, sliceMs)
+    const pipe = new TracePipe<Line>(fd, session, dir, onLine, parse, sliceMs)
     pipe.missedAtStart = pipe.missedNow = (await pipe.stats()).missed
     pipe.timer = setInterval(() => {
       if (!pipe.pumping) pipe.pump()
@@ -153,7 +159,7 @@ export class TracePipe {
     this.partial = lines.pop() ?? ''
     if (this.partial.length > MAX_LINE) this.partial = ''
     for (const line of lines) {
-      const parsed = parseTraceLine(line)
+      const parsed = this.parse(line)
       if (parsed) this.onLine(parsed)
     }
   }

@@ -4,4 +4,4 @@ export interface ToolOptions {
   pid?: number
 }
 
-export const UNIT_NS = {usecs: 1_000, msecs: 1_000_000} as const
+export const UNIT_NS = {nsecs: 1, usecs: 1_000, msecs: 1_000_000} as const

@@ -16,6 +16,8 @@ export interface CapabilitiesReport {
     hostname: string | null
     hostRoot: string
     live: boolean
+    /** A what-if (`--kernel-config`): a kernel that is not running, every answer inferred. */
+    whatIf: boolean
     kernel: HostProbe['kernel']
     config: HostProbe['config']
   }
@@ -34,6 +36,7 @@ export function capabilitiesReport(probe: HostProbe, now: Date): CapabilitiesRep
       hostname: probe.live ? hostname() : null,
       hostRoot: probe.hostRoot,
       live: probe.live,
+      whatIf: probe.whatIf ?? false,
       kernel: probe.kernel,
       config: probe.config,
     },

@@ -6,6 +6,8 @@ import type {HostFiles} from '../system/files.js'
 export interface KernelConfig {
   source: string
   symbols: Map<string, string>
+  /** The version in the file's header ("# Linux/x86 6.1.176 Kernel Configuration"), when there is one. */
+  version?: string
 }
 
 export function parseKernelConfig(text: string, source: string): KernelConfig {
@@ -19,7 +21,14 @@ export function parseKernelConfig(text: string, source: string): KernelConfig {
     const unset = /^# CONFIG_(\w+) is not set$/.exec(line)
     if (unset) symbols.set(unset[1], 'n')
   }
-  return {source, symbols}
+  const version = /^# Linux\/\S+ (\d+\.\d+\.\d+\S*) Kernel Configuration$/m.exec(text)?.[1]
+  return {source, symbols, ...(version ? {version} : {})}
+}
+
+/** A config file as distros ship it (/boot/config-*), or gzipped as /proc/config.gz gives it. */
+export function parseKernelConfigBytes(bytes: Buffer, source: string): KernelConfig {
+  const gzipped = bytes.length > 2 && bytes[0] === 0x1f && bytes[1] === 0x8b
+  return parseKernelConfig((gzipped ? gunzipSync(bytes) : bytes).toString('utf8'), source)
 }
 
 /** The running kernel's config, from /proc/config.gz or /boot/config-<release>, if either exists. */

@@ -24,9 +24,17 @@ function refusedForLackOfPrivilege(outcome: Outcome, privileged: boolean): boole
   return !privileged && outcome.status === 'unavailable' && /\b(EPERM|EACCES)\b/.test(outcome.detail)
 }
 
+/** A kernel that is not running, described by its config file and release (`--kernel-config`). */
+export interface WhatIf {
+  config: KernelConfig
+  release: string
+}
+
 export interface ProbeOptions {
   /** Describe a host whose /proc, /sys and /boot are mounted here; nothing live is run. */
   hostRoot?: string
+  /** Infer everything from a config file and a release: nothing is probed and no host file read. */
+  whatIf?: WhatIf
   /** Probe only these capabilities (and what they need). */
   only?: string[]
   /** Side effects, replaceable in tests. */
@@ -52,6 +60,8 @@ export interface HostProbe {
   config: {source: string} | null
   hostRoot: string
   live: boolean
+  /** True for a what-if (`--kernel-config`): every answer is inferred from config and version. */
+  whatIf?: boolean
   capabilities: CapabilityResult[]
   /** Host path of the tracing directory, when found, for the backends. */
   tracefs: string | undefined
@@ -100,6 +110,22 @@ function fallback(capability: Capability, kernel: KernelVersion | undefined, con
   return why
 }
 
+/**
+ * A what-if's answer: the config, then the version. Where both are silent on a kernel feature (no
+ * config symbol stands for it), a release at least as new as its first kernel stands for it.
+ */
+function inferred(capability: Capability, kernel: KernelVersion | undefined, config: KernelConfig | undefined): Outcome {
+  const names = capability.config ?? []
+  if (capability.setAtRunTime) {
+    if (configVerdict(config, names) === 'unset') return unavailable('config', configDetail(config!, names))
+    return unknown('not-run', `set on the running host (${capability.setAtRunTime}), not by its kernel config`)
+  }
+  const outcome = fallback(capability, kernel, config, unknown('not-run', 'inferred, not probed'))
+  if (outcome.status !== 'unknown' || !kernel || !capability.minKernel) return outcome
+  const silent = names.length > 0 ? `; the config has no ${names.filter((n) => !config?.symbols.has(n)).map((n) => `CONFIG_${n}`).join(', ')}` : ''
+  return available('version', `kernel ${kernel.version} is at least ${capability.minKernel}${silent}; inferred, not probed`)
+}
+
 async function probeOne(capability: Capability, ctx: ProbeContext, cached: Map<string, Outcome> | undefined): Promise<Outcome> {
   const unmet = (capability.needs ?? []).map((name) => ctx.result(name)!).filter((r) => r.status !== 'available')
   const fallBack = (why: Outcome) => fallback(capability, ctx.kernel, ctx.config, why)
@@ -112,6 +138,7 @@ async function probeOne(capability: Capability, ctx: ProbeContext, cached: Map<s
     const names = unmet.map((r) => r.name)
     return {...unavailable(first.evidence, `needs ${names.join(', ')} (${first.name}: ${first.detail})`), blockedBy: names}
   }
+  if (ctx.whatIf) return inferred(capability, ctx.kernel, ctx.config)
   if (capability.live && !ctx.live) return fallBack(unknown('not-run', 'not probed: --host-root describes another host'))
   const hit = capability.stableForBoot ? cached?.get(capability.name) : undefined
   if (hit) return {...hit, cached: true}
@@ -140,12 +167,13 @@ async function kernelRelease(files: HostFiles, live: boolean): Promise<string | 
  */
 export async function probeHost(options: ProbeOptions, sessionUndo: UndoLog): Promise<HostProbe> {
   const hostRoot = options.hostRoot ?? '/'
-  const live = options.hostRoot === undefined
+  const whatIf = options.whatIf
+  const live = options.hostRoot === undefined && !whatIf
   const files = options.files ?? new NodeFiles(hostRoot)
   const pid = options.pid ?? process.pid
-  const release = await kernelRelease(files, live)
+  const release = whatIf ? whatIf.release : await kernelRelease(files, live)
   const kernel = release ? parseKernelRelease(release) : undefined
-  const config = await readKernelConfig(files, release)
+  const config = whatIf ? whatIf.config : await readKernelConfig(files, release)
   const results = new Map<string, CapabilityResult>()
   const probeUndo = new UndoLog()
   let instance: Promise<string> | undefined
@@ -153,6 +181,7 @@ export async function probeHost(options: ProbeOptions, sessionUndo: UndoLog): Pr
   const ctx: ProbeContext = {
     files,
     live,
+    whatIf: whatIf !== undefined,
     privileged: options.privileged ?? (!live || (await hasSysAdmin(files))),
     pid,
     kernel,
@@ -207,6 +236,7 @@ export async function probeHost(options: ProbeOptions, sessionUndo: UndoLog): Pr
     config: config ? {source: config.source} : null,
     hostRoot,
     live,
+    whatIf: whatIf !== undefined,
     capabilities: [...results.values()],
     tracefs: ctx.tracefs,
     cleanupFailures,

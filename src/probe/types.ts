@@ -48,6 +48,8 @@ export interface ProbeContext {
   files: HostFiles
   /** False when describing a host mounted elsewhere (--host-root): nothing live may run. */
   live: boolean
+  /** A kernel that is not running (--kernel-config): nothing is probed or read, all is inferred. */
+  whatIf: boolean
   pid: number
   kernel: KernelVersion | undefined
   config: KernelConfig | undefined
@@ -83,6 +85,11 @@ export interface Capability {
    * and sysctls that change while the kernel runs, nor for probes whose side effects a run needs.
    */
   stableForBoot?: boolean
+  /**
+   * Set for what the running host decides rather than its kernel build (a sysctl, the process's
+   * privileges, an installed program): what it is. A what-if from a config file cannot tell these.
+   */
+  setAtRunTime?: string
   probe(ctx: ProbeContext): Promise<Outcome> | Outcome
 }
 

@@ -13,11 +13,12 @@ const SECTION_TITLES: Record<Section, string> = {
 const MARK: Record<Status, string> = {available: '+ yes', unavailable: '- no', unknown: '? unknown'}
 
 export function renderCapabilities(report: CapabilitiesReport, style: TextStyle = PLAIN): string {
-  const {kernel, config, hostRoot, live} = report.host
+  const {kernel, config, hostRoot, live, whatIf} = report.host
   const out: string[] = []
   const release = kernel ? `${kernel.release} (mainline ${kernel.version})` : 'unknown release'
   out.push(`Kernel ${release}; config ${config ? `from ${config.source}` : 'not found'}`)
-  if (!live) out.push(`Host tree under ${hostRoot}: probes that act on the running kernel were not run`)
+  if (whatIf) out.push('What-if for a kernel that is not running: nothing was probed; every answer is inferred from its config and release')
+  else if (!live) out.push(`Host tree under ${hostRoot}: probes that act on the running kernel were not run`)
   for (const section of Object.keys(SECTION_TITLES) as Section[]) {
     const rows = report.capabilities
       .filter((c) => c.section === section)

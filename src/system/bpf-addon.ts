@@ -34,6 +34,16 @@ export interface BpfObjectHandle {
   detach(link: number): void
   mapEntries(map: string): [Buffer, Buffer][]
   mapUpdate(map: string, key: Buffer, value: Buffer): void
+  /**
+   * Reads a ring buffer or perf buffer map from Node's loop (backends/bpf/event-buffer.ts):
+   * onBatch(data, offsets) gets records data[offsets[i], offsets[i + 1]). Returns its id.
+   */
+  openEventBuffer(map: string, kind: 'ring' | 'perf', pageCount: number, onBatch: (data: Buffer, offsets: Uint32Array) => void): number
+  /** Hands over every record written so far, now; returns how many. */
+  consumeEventBuffer(buffer: number): number
+  /** A perf buffer's samples that the kernel reported lost (PERF_RECORD_LOST); 0 for a ring buffer. */
+  eventBufferLost(buffer: number): number
+  closeEventBuffer(buffer: number): void
   destroy(): void
 }
 

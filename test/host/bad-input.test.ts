@@ -38,6 +38,9 @@ const BAD: string[][] = [
   ['syscount', '--', '/tmp'],
   ['syscount', '--'],
   ['biolatency', '--unit', 'hours'],
+  ['funclatency', 'vfs_read', '--unit', 'hours'],
+  ['funclatency', 'vfs_read;echo'],
+  ['funclatency', 'vfs_read', '--pid', NO_SUCH_PID],
   ['runqlat', '--', '/no/such/program'],
   ['capabilities', '--host-root', '/nonexistent'],
 ]
@@ -86,5 +89,12 @@ describe.skipIf(!isRoot)('a function pattern that matches nothing on this kernel
     const suggested = /did you mean (?:one of )?(.*)\?$/m.exec(stderr)![1].split(', ')
     expect(suggested.length).toBeGreaterThan(0)
     for (const name of suggested) expect(names, `${name} is a getppid of this kernel`).toContain(name)
+  })
+
+  it('is refused by funclatency too, with nothing made but the probe\'s own instance', async () => {
+    const run = await watched(['funclatency', 'SyS_getppid', '-d', '1'])
+    expect(run.exitCode, run.stderr).toBe(EXIT.badInput)
+    expect(run.stderr).toMatch(/^diag: no traceable kernel function matches "SyS_getppid" .*; did you mean /)
+    expect(run.made.filter((m) => !/diag-\d+-probe/.test(m))).toEqual([])
   })
 })

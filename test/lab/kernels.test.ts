@@ -28,6 +28,7 @@ const STATE_AFTER = [
 // biolatency on hist triggers with more requests (over 4096 distinct sectors) than a hist
 // table holds by default (2048 keys): every request is counted, or its loss reported.
 const HIST_REQUESTS = 5000
+const EVENTS = 20_000
 const HIST_TABLE_CASES: LabCase[] = [
   {
     id: 'hist-biolatency-5000',
@@ -78,6 +79,9 @@ function cases(kernel: string): LabCase[] {
     // A function name from another kernel: refused with the names this one has.
     {id: 'other-names', command: diag(['funccount', 'SyS_getppid', '--duration', '1'])},
     ...HIST_TABLE_CASES,
+    // BPF events streamed to user space (backends/bpf/event-buffer.ts): the perf buffer on every
+    // kernel with BPF tracepoints, the ring buffer from 5.8.
+    ...(['perf', 'ring'] as const).map((kind) => ({id: `events-${kind}`, command: `DIAG_WORKLOAD=/diag/lab-bin/diag-workload node /diag/bench/event-consumer.mjs ${kind} ${EVENTS} 0`})),
     // The built-in first look, on whatever backends this kernel has.
     {id: 'runbook', command: 'diag runbook run first-look --set duration=2 --ci --json'},
     {id: 'state-after', command: STATE_AFTER},
@@ -248,6 +252,23 @@ describe.each(Object.values(LAB_KERNELS))('the kernel lab: $name', (kernel) => {
       .reduce((sum, h) => sum + h.count, 0)
     expect(counted + result.lost!).toBe(HIST_REQUESTS)
     expect(counted).toBe(HIST_REQUESTS)
+  })
+
+  // What the kernel has is read from its config and release, not from diag's probe.
+  labIt(`streams ${EVENTS} BPF events through a perf buffer, and a ring buffer from 5.8: received + lost == emitted`, () => {
+    const [major, minor] = boot.release.split('.').map(Number)
+    const bpf = configured(config, 'BPF_SYSCALL', 'BPF_EVENTS')
+    for (const [kind, has] of [['perf', bpf], ['ring', bpf && (major > 5 || (major === 5 && minor >= 8))]] as const) {
+      const run = boot.results.get(`events-${kind}`)!
+      if (!has) {
+        expect(run.exitCode, `${kind}: ${run.stdout}`).not.toBe(0)
+        continue
+      }
+      expect(run.exitCode, `${kind}: ${run.stderr}`).toBe(0)
+      const result = JSON.parse(run.stdout) as {kind: string; received: number; lost: number; foreign: number; leftOpen: string[]}
+      expect(result).toMatchObject({kind, foreign: 0, leftOpen: []})
+      expect(result.received + result.lost, kind).toBe(EVENTS)
+    }
   })
 
   labIt('leaves tracing as it found it: no mount, instance, probe event, trigger or tracer', () => {

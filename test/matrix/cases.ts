@@ -138,6 +138,23 @@ function casesFor(tool: string, candidate: string): MatrixCase {
           return undefined
         },
       }
+    case 'funclatency':
+      return {
+        tool,
+        candidate,
+        // One function, timed in every backend for the traced command only: a histogram of it
+        // holds each getppid call (and the loader's few).
+        args: (env) => ['funclatency', env.getppidPattern, ...force, '--json', '--', env.workload, 'getppid', String(N.syscalls)],
+        check: (r, env) => {
+          const histograms = r.intervals.flatMap((i) => (i.data as Histograms).histograms ?? [])
+          const data = r.intervals[0]?.data as Histograms | undefined
+          if (data && (data.unit !== 'nsecs' || data.labelKey !== 'function')) return `unit ${data.unit}, labelKey ${data.labelKey}: expected nsecs, function`
+          const pattern = new RegExp(`^${env.getppidPattern.replace(/\*/g, '.*')}$`)
+          const stray = histograms.find((h) => !h.label || !pattern.test(h.label))
+          if (stray) return `a histogram labelled ${JSON.stringify(stray.label)}, not a function matching ${env.getppidPattern}`
+          return within(`${env.getppidPattern} calls timed`, histograms.reduce((s, h) => s + h.count, 0), N.syscalls, N.syscalls + HANDFUL)
+        },
+      }
     default:
       throw new Error(`no matrix case for ${tool}`)
   }

@@ -44,7 +44,7 @@ describe('bash completion', () => {
     const commands = await complete(['diag', ''])
     for (const tool of TOOL_NAMES) expect(commands).toContain(tool)
     expect(commands).toContain('capabilities')
-    expect(await complete(['diag', 'help', 'fun'])).toEqual(['funccount', 'funcprofile'])
+    expect(await complete(['diag', 'help', 'fun'])).toEqual(['funccount', 'funclatency', 'funcprofile'])
   })
 
   it("offers a tool's flags", async () => {

@@ -1,4 +1,4 @@
-import {readFileSync} from 'node:fs'
+import {readdirSync, readFileSync} from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
@@ -22,6 +22,10 @@ describe('diag --version', () => {
     expect(first).toBe(`diag ${version} (node ${process.version}, ${process.platform}-${process.arch})`)
     expect(libbpf).toMatch(/^libbpf \d+\.\d+(\.\d+)? \(the system's, through the addon .*diag_bpf\.node\)$/)
     expect(objects).toMatch(/^BPF objects: (\d+) of \1 built in /)
+    // Every BPF C file counts, diag's own and each tool's (tools/<tool>/*.bpf.c).
+    const tools = readdirSync(path.join(ROOT, 'tools'), {withFileTypes: true}).filter((d) => d.isDirectory())
+    const sources = [...readdirSync(path.join(ROOT, 'bpf')), ...tools.flatMap((t) => readdirSync(path.join(ROOT, 'tools', t.name)))]
+    expect(Number(/^BPF objects: (\d+)/.exec(objects)![1])).toBe(sources.filter((f) => f.endsWith('.bpf.c')).length)
   })
 })
 

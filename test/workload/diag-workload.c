@@ -2,6 +2,7 @@
 // number of kernel events it is asked for, so a tool's count can be checked against it.
 //
 //   diag-workload getppid N [P]    N getppid() syscalls, in each of P processes (default 1) at once
+//   diag-workload paced N RATE     N getppid() syscalls at RATE per second (sleeping between bursts)
 //   diag-workload read FILE N      N one-byte pread()s of FILE (N vfs_read calls)
 //   diag-workload dwrite FILE N    N 4 KiB O_DIRECT writes to FILE (a block device or a file)
 //   diag-workload wakeups N        N pipe round trips between two processes (2N wakeups)
@@ -16,6 +17,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static long count(const char *text) {
@@ -54,6 +56,25 @@ int main(int argc, char **argv) {
     int status, failed = 0;
     while (wait(&status) > 0) failed |= !WIFEXITED(status) || WEXITSTATUS(status);
     return failed;
+  }
+  if (argc == 4 && strcmp(argv[1], "paced") == 0) {
+    // Bursts of 100 calls, each burst started on its own schedule (absolute time: no drift).
+    long n = count(argv[2]), rate = count(argv[3]);
+    if (rate == 0) {
+      fprintf(stderr, "diag-workload: paced needs a RATE above 0\n");
+      return 2;
+    }
+    struct timespec start, at;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (long done = 0; done < n;) {
+      long long ns = (long long)start.tv_nsec + done * 1000000000LL / rate;
+      at.tv_sec = start.tv_sec + ns / 1000000000LL;
+      at.tv_nsec = ns % 1000000000LL;
+      while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL) == EINTR) {
+      }
+      for (long i = 0; i < 100 && done < n; i++, done++) syscall(SYS_getppid);
+    }
+    return 0;
   }
   if (argc == 4 && strcmp(argv[1], "nosys") == 0) {  // a syscall number the kernel does not have
     long nr = count(argv[2]);
@@ -117,6 +138,6 @@ int main(int argc, char **argv) {
     waitpid(child, &status, 0);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
   }
-  fprintf(stderr, "usage: diag-workload getppid N [P] | nosys NR N | calls N | threads T N | read FILE N | dwrite FILE N | wakeups N\n");
+  fprintf(stderr, "usage: diag-workload getppid N [P] | paced N RATE | nosys NR N | calls N | threads T N | read FILE N | dwrite FILE N | wakeups N\n");
   return 2;
 }

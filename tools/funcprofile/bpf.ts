@@ -2,7 +2,8 @@ import type {FuncprofileOptions} from './tool.js'
 import type {Profile} from '../../src/result/model.js'
 import {matchedFunctions} from '../../src/tracefs/functions.js'
 import type {Runner} from '../../backends/runner.js'
-import {BpfTool, slotName} from '../../backends/bpf/bpf-tool.js'
+import {BpfTool} from '../../backends/bpf/bpf-tool.js'
+import {type TimingMethod, attachTimedFunctions} from '../../backends/bpf/function-timing.js'
 
 
 interface SlotStats {
@@ -22,30 +23,17 @@ function sumStats(value: Buffer): SlotStats {
   return sum
 }
 
-function funcprofile(method: 'fentry' | 'kprobe'): Runner<FuncprofileOptions> {
+function funcprofile(method: TimingMethod): Runner<FuncprofileOptions> {
   return {
     async start({options, probe, files, undo, targetPid, pid, functions: matched}) {
       // Routing passes this candidate over when the pattern matches more functions than SLOTS.
       const functions = matchedFunctions(matched)
       const bpf = BpfTool.open('funcprofile', undo, probe)
       await bpf.filterProcess(targetPid, files, probe.tracefs!)
-      const enter = functions.map((_, slot) => `enter_${method}_${slotName(slot)}`)
-      const exit = functions.map((_, slot) => `exit_${method}_${slotName(slot)}`)
-      if (method === 'fentry') functions.forEach((fn, slot) => [enter[slot], exit[slot]].forEach((p) => bpf.setAttachTarget(p, fn)))
-      bpf.load([...enter, ...exit])
-      for (const [slot, fn] of functions.entries()) {
-        if (method === 'fentry') {
-          bpf.attach(enter[slot], {kind: 'trace'}, `fentry ${fn}`)
-          bpf.attach(exit[slot], {kind: 'trace'}, `fexit ${fn}`)
-        } else {
-          await bpf.attachKprobe(enter[slot], fn, false, files, probe.tracefs, pid)
-          await bpf.attachKprobe(exit[slot], fn, true, files, probe.tracefs, pid)
-        }
-      }
+      const attach = await attachTimedFunctions(bpf, method, functions, {files, tracefs: probe.tracefs, pid, pattern: options.pattern})
       let previous = new Map<number, SlotStats>()
-      const pair = method === 'fentry' ? 'fentry/fexit' : 'kprobe/kretprobe'
       return {
-        attach: `${pair} on ${functions.length} functions (${options.pattern})`,
+        attach,
         async collect(): Promise<Profile> {
           const current = new Map(bpf.entries('slots').map(([key, value]) => [key.readUInt32LE(), sumStats(value)]))
           const rows: Profile['rows'] = []

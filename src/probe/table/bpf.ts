@@ -224,6 +224,7 @@ export const BPF_CAPABILITIES: Capability[] = [
     description: 'BPF programs compiled to machine code (net.core.bpf_jit_enable), not interpreted',
     minKernel: '3.16',
     live: false,
+    setAtRunTime: 'the sysctl net.core.bpf_jit_enable',
     probe: bpfJit,
   },
   {

@@ -57,6 +57,7 @@ export const PERF_CAPABILITIES: Capability[] = [
     description: 'kernel.perf_event_paranoid (limits for unprivileged users)',
     minKernel: '2.6.31',
     live: false,
+    setAtRunTime: 'the sysctl kernel.perf_event_paranoid',
     probe: async (ctx) => {
       const value = (await ctx.files.read('/proc/sys/kernel/perf_event_paranoid').catch(() => '')).trim()
       if (!value) return unavailable('file', 'no /proc/sys/kernel/perf_event_paranoid')
@@ -71,6 +72,7 @@ export const PERF_CAPABILITIES: Capability[] = [
     minKernel: null,
     live: true,
     // Node's execFile, not execa: `diag capabilities` would otherwise load execa for this alone.
+    setAtRunTime: 'a program installed on the host',
     probe: async () => {
       const {execFile} = await import('node:child_process')
       return new Promise((resolve) => {

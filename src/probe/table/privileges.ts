@@ -18,6 +18,7 @@ function processCapability(name: string, bit: number, minKernel: string, use: st
     description: `${name} in this process (${use})`,
     minKernel,
     live: false,
+    setAtRunTime: 'the capabilities of the process that runs diag',
     probe: async (ctx) => {
       const caps = await effectiveCapabilities(ctx)
       if (caps === undefined) return unknown('file', 'no CapEff in /proc/self/status')
@@ -35,6 +36,7 @@ export const PRIVILEGE_CAPABILITIES: Capability[] = [
     description: 'running as root (uid 0)',
     minKernel: null,
     live: false,
+    setAtRunTime: 'the user that runs diag',
     probe: () => {
       const uid = process.getuid?.()
       return uid === 0 ? available('probe', 'uid 0', 0) : unavailable('probe', `uid ${uid}`, uid)
@@ -49,6 +51,7 @@ export const PRIVILEGE_CAPABILITIES: Capability[] = [
     description: 'BPF for unprivileged users (kernel.unprivileged_bpf_disabled = 0)',
     minKernel: '4.4',
     live: false,
+    setAtRunTime: 'the sysctl kernel.unprivileged_bpf_disabled',
     probe: async (ctx) => {
       const value = (await ctx.files.read('/proc/sys/kernel/unprivileged_bpf_disabled').catch(() => '')).trim()
       if (!value) return unknown('file', 'no /proc/sys/kernel/unprivileged_bpf_disabled')
@@ -64,6 +67,7 @@ export const PRIVILEGE_CAPABILITIES: Capability[] = [
     minKernel: '5.4',
     config: ['SECURITY_LOCKDOWN_LSM'],
     live: false,
+    setAtRunTime: 'the lockdown mode, set at boot',
     probe: async (ctx) => {
       const text = await ctx.files.read('/sys/kernel/security/lockdown').catch(() => undefined)
       if (text === undefined) return unknown('file', 'no /sys/kernel/security/lockdown (securityfs not mounted?)')

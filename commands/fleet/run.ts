@@ -1,0 +1,61 @@
+import {readFile} from 'node:fs/promises'
+
+import {Args} from '@oclif/core'
+
+import {DiagCommand} from '../../src/command.js'
+import {BadInputError} from '../../src/errors.js'
+import {localBundle} from '../../src/fleet/bundle.js'
+import {onEveryHost} from '../../src/fleet/fleet.js'
+import {fleetFlags} from '../../src/fleet/flags.js'
+import {parseInventory} from '../../src/fleet/inventory.js'
+import {type FleetRun, fleetRun, parseToolOutput, renderFleetRun} from '../../src/fleet/merge.js'
+import {listrFleetProgress, plainFleetProgress} from '../../src/fleet/progress.js'
+import {SshTransport} from '../../src/fleet/transport.js'
+import {terminalStyle} from '../../src/render/style.js'
+import {TOOLS} from '../../tools/index.js'
+
+export default class FleetRunCommand extends DiagCommand {
+  static override summary = 'Run a tool on every host of an inventory at once, and merge the results'
+  static override description = `Everything after \`--\` is the tool's own arguments (its flags, then another \`--\` and a command
+to trace). Each host runs \`diag TOOL ARGS --json\` from the bundle (copied first where it is
+missing, as for \`diag fleet capabilities\`); all start together once every host is ready. The
+results are merged as the tool's intervals are (counts summed, histograms added) and shown by host.`
+  static override examples = [
+    '<%= config.bin %> fleet run syscount --hosts inventory.ini -- -d 10',
+    "<%= config.bin %> fleet run syscount --hosts hosts.txt --json -- -d 5 -- sh -c 'make -j4'",
+  ]
+
+  static override strict = false
+  static override args = {tool: Args.string({description: 'The tool to run', required: true, options: TOOLS.map((t) => t.name)})}
+  static override flags = fleetFlags
+
+  async run(): Promise<FleetRun> {
+    const dash = this.argv.indexOf('--')
+    const own = dash < 0 ? this.argv : this.argv.slice(0, dash)
+    const toolArgs = dash < 0 ? [] : this.argv.slice(dash + 1)
+    const {args, flags, argv} = await this.parse(FleetRunCommand, own)
+    if (argv.length > 1) throw new BadInputError(`unexpected arguments before --: ${argv.slice(1).join(' ')} (the tool's arguments go after --)`)
+    if (toolArgs.includes('--json')) throw new BadInputError('--json goes before --: diag fleet run asks every host for JSON anyway')
+    const {hosts} = parseInventory(await readFile(flags.hosts, 'utf8'), flags.hosts)
+    const bundle = await localBundle(flags.bundle)
+    const transport = new SshTransport({connectTimeout: flags['connect-timeout'], configFile: flags['ssh-config']})
+    this.undo.push('close the ssh connections', () => transport.close())
+    const interactive = process.stderr.isTTY && !this.jsonEnabled()
+    const progress = interactive ? listrFleetProgress(hosts, args.tool) : plainFleetProgress((line) => process.stderr.write(`${line}\n`))
+    const outcomes = await onEveryHost(hosts, [args.tool, '--quiet', ...toolArgs], parseToolOutput, {
+      transport,
+      bundle,
+      concurrency: flags.concurrency,
+      together: true,
+      timeoutMs: flags.timeout * 1000,
+      signal: this.abort.signal,
+      events: progress.events,
+    })
+    await progress.done
+    await this.undo.unwind()
+    this.checkAborted()
+    const result = fleetRun(args.tool, toolArgs, outcomes)
+    if (!this.jsonEnabled()) this.log(renderFleetRun(result, terminalStyle()))
+    return result
+  }
+}

@@ -1,0 +1,75 @@
+import {combineAll, renderKind} from '../result/kinds/index.js'
+import type {ResultData, ToolResult} from '../result/model.js'
+import type {TextStyle} from '../render/style.js'
+import {columns} from '../render/table.js'
+import type {HostOutcome} from './fleet.js'
+
+/** What `diag fleet run TOOL --json` prints: the hosts' results merged, and each host's own. */
+export interface FleetRun {
+  schema: 'diag/fleet-result'
+  schemaVersion: 1
+  tool: string
+  args: string[]
+  /** Every host's data (all its intervals) combined, as the kind combines intervals; null when none answered. */
+  merged: ResultData | null
+  lost: number | null
+  hosts: ({name: string; ok: true; seconds: number; copied: boolean; backend: ToolResult['backend']; data: ResultData | null; result: ToolResult} | {name: string; ok: false; seconds: number; error: {stage: string; message: string}})[]
+  errors: {host: string; stage: string; message: string}[]
+}
+
+/**
+ * A tool's --json output: one JSON document, or for a rows tool NDJSON whose last line is the
+ * summary (the rows themselves are not merged across hosts).
+ */
+export function parseToolOutput(stdout: string): ToolResult {
+  try {
+    return JSON.parse(stdout) as ToolResult
+  } catch {
+    const last = stdout.trim().split('\n').pop() ?? ''
+    const summary = JSON.parse(last) as ToolResult & {type?: string}
+    if (summary.type !== 'summary') throw new Error('no summary line')
+    return summary
+  }
+}
+
+export function fleetRun(tool: string, args: string[], outcomes: HostOutcome<ToolResult>[]): FleetRun {
+  const hostData = outcomes.map((o) => (o.ok ? (combineAll(o.value.intervals.map((i) => i.data)) ?? null) : null))
+  const answered = outcomes.filter((o) => o.ok)
+  const losses = answered.map((o) => (o.ok ? o.value.lost : null))
+  return {
+    schema: 'diag/fleet-result',
+    schemaVersion: 1,
+    tool,
+    args,
+    merged: combineAll(hostData.filter((d): d is ResultData => d !== null)) ?? null,
+    lost: losses.length === 0 || losses.includes(null) ? null : losses.reduce<number>((sum, lost) => sum + (lost ?? 0), 0),
+    hosts: outcomes.map((o, i) =>
+      o.ok
+        ? {name: o.host.name, ok: true as const, seconds: o.seconds, copied: o.copied, backend: o.value.backend, data: hostData[i], result: o.value}
+        : {name: o.host.name, ok: false as const, seconds: o.seconds, error: o.error},
+    ),
+    errors: outcomes.flatMap((o) => (o.ok ? [] : [{host: o.host.name, ...o.error}])),
+  }
+}
+
+/** The merged result, then by host: counts as one column per host, other kinds host by host. */
+export function renderFleetRun(run: FleetRun, style: TextStyle): string {
+  const ok = run.hosts.filter((h) => h.ok)
+  const out = [`${run.tool} on ${ok.length} of ${run.hosts.length} hosts${run.lost ? `, ${run.lost} events lost` : ''}`]
+  for (const host of ok) out.push(`  ${host.name}: ${host.backend.candidate} (${host.backend.name})`)
+  if (run.merged) out.push('', 'All hosts', ...renderKind(run.merged, style))
+  if (run.merged?.kind === 'counts') {
+    const keys = run.merged.rows.map((r) => r.key)
+    const countOf = (data: ResultData | null, key: string) => (data?.kind === 'counts' ? (data.rows.find((r) => r.key === key)?.count ?? 0) : 0)
+    const header = [run.merged.key.toUpperCase(), 'TOTAL', ...ok.map((h) => h.name)]
+    const rows = keys.map((key) => [key, String(countOf(run.merged, key)), ...ok.map((h) => String(countOf(h.data, key)))])
+    out.push('', 'By host', ...columns([header, ...rows]))
+  } else {
+    for (const host of ok) if (host.data) out.push('', host.name, ...renderKind(host.data, style))
+  }
+  if (run.errors.length > 0) {
+    out.push('', `${run.errors.length} host${run.errors.length === 1 ? '' : 's'} without a result:`)
+    for (const error of run.errors) out.push(`  ${error.host}: ${error.stage} failed: ${error.message}`)
+  }
+  return out.join('\n')
+}
