@@ -2,6 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {BadInputError} from '../../src/errors.js'
 import type {ToolOptions} from '../../src/plan/options.js'
+import {BPF} from '../../src/plan/needs.js'
 import {defineTool} from '../../src/plan/tool.js'
 import type {RowColumn} from '../../src/result/model.js'
 import {checkCommand} from '../../src/system/child.js'
@@ -69,6 +70,14 @@ from the loader cache; --libc names another.`,
     return {pid: flags.pid, libc}
   },
   candidates: [
+    {
+      id: 'bpf-uprobe',
+      backend: 'bpf',
+      method: 'BPF uprobe and uretprobe on each lookup function of the libc, a row per lookup through a ring buffer (a perf buffer before 5.8)',
+      needs: [...BPF, 'bpf-uprobe', 'bpf-map-hash', 'bpf-map-perf-event-array', 'bpf-helper-ktime-get-ns', 'bpf-helper-get-current-comm'],
+      uses: ['bpf-global-data', 'bpf-map-ringbuf'],
+      runner: async () => (await import('./bpf.js')).uprobe,
+    },
     {
       id: 'ftrace-uprobe-events',
       backend: 'ftrace',
