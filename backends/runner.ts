@@ -1,5 +1,5 @@
 import type {HostProbe} from '../src/probe/probe.js'
-import type {ResultData} from '../src/result/model.js'
+import type {ResultData, Row} from '../src/result/model.js'
 import type {HostFiles} from '../src/system/files.js'
 import type {UndoLog} from '../src/system/undo.js'
 
@@ -45,4 +45,38 @@ export interface Collector {
 
 export interface Runner<Options = unknown> {
   start(ctx: RunContext<Options>): Promise<Collector>
+}
+
+/**
+ * A collector that pushes rows as its events happen (rows tools): the session registers its
+ * emitter once tracing is attached and prints each batch at once; collect() returns the rows
+ * kind without rows of its own, and the session puts the pushed ones in the interval. BPF: a ring buffer (or perf buffer) polled from the event loop;
+ * ftrace: trace_pipe lines, paired in diag.
+ */
+export interface RowStream {
+  onRows(emit: (rows: Row[]) => void): void
+}
+
+export function isRowStream(collector: Collector): collector is Collector & RowStream {
+  return typeof (collector as Partial<RowStream>).onRows === 'function'
+}
+
+/**
+ * The emitting half of a RowStream: rows made before the session listens (during start) wait,
+ * and go out, in order, once it does.
+ */
+export class RowQueue implements RowStream {
+  private emit: ((rows: Row[]) => void) | undefined
+  private waiting: Row[] = []
+
+  onRows(emit: (rows: Row[]) => void): void {
+    this.emit = emit
+    if (this.waiting.length > 0) emit(this.waiting.splice(0))
+  }
+
+  push(...rows: Row[]): void {
+    if (rows.length === 0) return
+    if (this.emit) this.emit(rows)
+    else this.waiting.push(...rows)
+  }
 }

@@ -14,6 +14,9 @@ int probe_raw_tracepoint(void *ctx) { return 0; }
 SEC("kprobe")
 int probe_kprobe(void *ctx) { return 0; }
 
+SEC("uprobe")
+int probe_uprobe(void *ctx) { return 0; }
+
 SEC("kprobe.multi")
 int probe_kprobe_multi(void *ctx) { return 0; }
 

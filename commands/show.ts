@@ -7,6 +7,7 @@ import {BadInputError} from '../src/errors.js'
 import {renderFooter, renderHeader, renderInterval} from '../src/render/result.js'
 import {terminalStyle} from '../src/render/style.js'
 import type {ToolResult} from '../src/result/model.js'
+import {parseSavedResult} from '../src/result/saved.js'
 
 export default class Show extends DiagCommand {
   static override summary = 'Print a result saved with --json as text, as the tool printed it'
@@ -26,7 +27,7 @@ the histograms use its width and colour; piped, or with NO_COLOR set, the text i
     const {args} = await this.parse(Show)
     let result: ToolResult
     try {
-      result = JSON.parse(readFileSync(args.file === '-' ? 0 : args.file, 'utf8')) as ToolResult
+      result = parseSavedResult(readFileSync(args.file === '-' ? 0 : args.file, 'utf8'))
     } catch (error) {
       throw new BadInputError(`${args.file}: not a saved result: ${(error as Error).message}`)
     }

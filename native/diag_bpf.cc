@@ -467,10 +467,11 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
     } else if (kind == "trace") {  // fentry/fexit/tp_btf: target set before load
       link = bpf_program__attach_trace(prog);
     } else if (kind == "uprobe" || kind == "uretprobe") {
+      // By symbol (libbpf reads the ELF), or at a file offset diag resolved itself.
       LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = kind == "uretprobe");
-      std::string func = str("function");
-      opts.func_name = func.c_str();
-      link = bpf_program__attach_uprobe_opts(prog, num("pid", -1), str("binary").c_str(), 0, &opts);
+      std::string func = spec.Get("function").IsString() ? str("function") : "";
+      opts.func_name = func.empty() ? nullptr : func.c_str();
+      link = bpf_program__attach_uprobe_opts(prog, num("pid", -1), str("binary").c_str(), num("offset", 0), &opts);
     } else if (kind == "perf_event") {
       int fd = OpenPerfEvent(num("type", 1), num("config", 0), num("pid", -1), num("cpu", 0), num("frequency", 0));
       if (fd < 0) ThrowErrno(env, fd, "perf_event_open");

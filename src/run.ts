@@ -1,11 +1,11 @@
-import type {Collector, Runner} from '../backends/runner.js'
+import {type Collector, type Runner, isRowStream} from '../backends/runner.js'
 import {BackendError, BadInputError, NotSupportedError} from './errors.js'
 import type {ToolOptions} from './plan/options.js'
 import {type CandidateVerdict, forcedCandidates, forcesOneCandidate, noRouteError, route} from './plan/route.js'
 import {findTool} from '../tools/index.js'
 import {type AnyTool, type Candidate, type OptionFacts, optionRefusals} from './plan/tool.js'
 import {probeHost} from './probe/probe.js'
-import {type Interval, type PassedOver, RESULT_SCHEMA_VERSION, type ToolResult} from './result/model.js'
+import {type Interval, type PassedOver, RESULT_SCHEMA_VERSION, type Row, type ToolResult} from './result/model.js'
 import {type TracedCommand, checkCommand, startGatedCommand} from './system/child.js'
 import {type Clock, systemClock} from './system/clock.js'
 import {type HostFiles, NodeFiles} from './system/files.js'
@@ -59,6 +59,8 @@ export interface SessionDeps {
   onInterval?: (result: ToolResult, index: number) => void
   /** Called once tracing is attached, before any interval: for the header line. */
   onStart?: (result: ToolResult) => void
+  /** Called with each batch of rows a rows tool's collector pushes, as they come. */
+  onRows?: (result: ToolResult, rows: Row[]) => void
   host?: Partial<SessionHost>
 }
 
@@ -234,6 +236,14 @@ export async function runTool<Options extends ToolOptions>(toolName: string, opt
     intervals: [],
   }
   deps.onStart?.(result)
+  // A rows tool's events stream out as they come (before the command is released, so none waits);
+  // the interval keeps them too, for the summary's count and for runbooks.
+  let rowsInInterval: Row[] = []
+  if (isRowStream(collector))
+    collector.onRows((rows) => {
+      rowsInInterval.push(...rows)
+      deps.onRows?.(result, rows)
+    })
 
   // A --pid run ends with its process, as a traced command's run ends with the command.
   const watching = new AbortController()
@@ -252,7 +262,12 @@ export async function runTool<Options extends ToolOptions>(toolName: string, opt
       stopped = now
       await collector.stop?.()
     }
-    const interval: Interval = {time: new Date(now).toISOString(), seconds: (now - intervalStart) / 1000, data: await collector.collect()}
+    const data = await collector.collect()
+    if (data.kind === 'rows') {
+      data.rows = [...data.rows, ...rowsInInterval]
+      rowsInInterval = []
+    }
+    const interval: Interval = {time: new Date(now).toISOString(), seconds: (now - intervalStart) / 1000, data}
     result.intervals.push(interval)
     deps.onInterval?.(result, result.intervals.length - 1)
     intervalStart = now

@@ -3,10 +3,12 @@ import {toolDescription} from './help.js'
 import type {ToolOptions} from './plan/options.js'
 import type {AnyTool} from './plan/tool.js'
 import {readyLine} from './render/ready.js'
-import {renderFooter, renderHeader, renderInterval} from './render/result.js'
+import {renderFooter, renderHeader, renderInterval, renderRow, renderRowsHeader} from './render/result.js'
+import {rowLine, summaryLine} from './result/kinds/rows.js'
 import {terminalStyle} from './render/style.js'
 import type {ToolResult} from './result/model.js'
 import {runTool} from './run.js'
+import {findTool} from '../tools/index.js'
 import {backendFlag, sessionFlags} from './tool-flags.js'
 
 /**
@@ -19,6 +21,17 @@ type SessionFlags = {duration?: number; interval?: number; backend?: string; qui
 
 export abstract class ToolCommand extends DiagCommand {
   static override strict = false
+
+  /**
+   * A rows tool under --json writes NDJSON: a line per row as it comes, then the summary line;
+   * anything oclif would print after that (the returned result again, an error) is one line too.
+   */
+  private ndjson: {summary?: unknown} | undefined
+
+  override logJson(json: unknown): void {
+    if (!this.ndjson) return super.logJson(json)
+    if (json !== this.ndjson.summary) process.stdout.write(`${JSON.stringify(json)}\n`)
+  }
 
   /** The arguments before `--` (for oclif) and the command after it. */
   protected splitCommand(): {argv: string[]; command: string[] | undefined} {
@@ -34,6 +47,8 @@ export abstract class ToolCommand extends DiagCommand {
   ): Promise<ToolResult> {
     const text = !this.jsonEnabled()
     const {quiet, 'no-cache': noCache, ...session} = flags
+    const rowColumns = findTool(tool)?.output === 'rows' ? findTool(tool)?.columns : undefined
+    if (rowColumns && !text) this.ndjson = {}
     const result = await runTool(tool, options, {...session, command, json: !text, refreshProbes: noCache}, {
       undo: this.undo,
       signal: this.abort.signal,
@@ -41,10 +56,21 @@ export abstract class ToolCommand extends DiagCommand {
         // The ready line: scripts, runbooks and the tests wait for it before starting a workload.
         if (!quiet) process.stderr.write(`${readyLine(r, flags.duration)}\n`)
         if (text) this.log(renderHeader(r).join('\n'))
+        if (text && rowColumns) this.log(renderRowsHeader(rowColumns, terminalStyle()))
       },
-      onInterval: (r, i) => text && this.log(renderInterval(r, i, terminalStyle()).join('\n')),
+      // Each row as it comes: a text line in the header's columns, or an NDJSON line.
+      onRows: (_, rows) => {
+        if (!rowColumns) return
+        if (text) for (const row of rows) this.log(renderRow(rowColumns, row))
+        else process.stdout.write(rows.map((row) => `${JSON.stringify(rowLine(row))}\n`).join(''))
+      },
+      onInterval: (r, i) => text && !rowColumns && this.log(renderInterval(r, i, terminalStyle()).join('\n')),
     })
     if (text) for (const line of renderFooter(result)) this.log(line)
+    if (this.ndjson) {
+      this.ndjson.summary = result
+      process.stdout.write(`${JSON.stringify(summaryLine(result))}\n`)
+    }
     return result
   }
 }
@@ -62,7 +88,7 @@ export function toolCommand(tool: AnyTool): typeof ToolCommand {
     async run(): Promise<ToolResult> {
       const {argv, command} = this.splitCommand()
       const {args, flags} = await this.parse(Tool, argv)
-      return this.trace(tool.name, tool.options({args, flags}), flags as SessionFlags, command)
+      return this.trace(tool.name, await tool.options({args, flags, command}), flags as SessionFlags, command)
     }
   }
   return Tool

@@ -8,6 +8,7 @@ import type {UndoLog} from '../../src/system/undo.js'
 import {type EventFormat, fieldOffset, readEventFormat} from '../../src/tracefs/format.js'
 import type {HostProbe} from '../../src/probe/probe.js'
 import {KPROBE_PMU} from '../../src/tracefs/kprobe-events.js'
+import {UPROBE_PMU} from '../../src/tracefs/uprobe-events.js'
 import {TracefsSession} from '../ftrace/tracefs-session.js'
 
 const PERF_TYPE_TRACEPOINT = 2
@@ -185,6 +186,24 @@ export class BpfTool {
     const id = Number((await files.read(`${tracefs}/events/${event}/id`)).trim())
     const link = this.attach(program, {kind: 'perf_event', type: PERF_TYPE_TRACEPOINT, config: id, cpu: 0}, `${description} (kprobe event ${event})`)
     // The undo log runs backwards: the link goes before its event, which the kernel keeps while in use.
+    this.undo.push(`detach ${program}`, () => this.object.detach(link))
+  }
+
+  /**
+   * Attaches a uprobe or uretprobe program at a file offset of an ELF file (`name` says which
+   * function, for the attach line). With the uprobe PMU (4.17+) libbpf makes the uprobe; before
+   * it, as for kprobes, diag defines a uprobe event in its own tracefs view (checked, pid-named,
+   * removed by the undo log after the link) and attaches to it as to a tracepoint.
+   */
+  async attachUprobe(program: string, target: {path: string; offset: bigint; name: string}, ret: boolean, files: HostFiles, tracefs: string | undefined, pid: number): Promise<void> {
+    const description = `${ret ? 'uretprobe' : 'uprobe'} ${target.name}`
+    if (!tracefs || (await files.exists(UPROBE_PMU)) || !(await files.exists(`${tracefs}/uprobe_events`))) {
+      this.attach(program, {kind: ret ? 'uretprobe' : 'uprobe', binary: target.path, offset: Number(target.offset)}, description)
+      return
+    }
+    const event = await new TracefsSession(files, tracefs, pid, this.undo).uprobe('bpf', `${target.name}${ret ? '_return' : ''}`, target, ret)
+    const id = Number((await files.read(`${tracefs}/events/${event}/id`)).trim())
+    const link = this.attach(program, {kind: 'perf_event', type: PERF_TYPE_TRACEPOINT, config: id, cpu: 0}, `${description} (uprobe event ${event})`)
     this.undo.push(`detach ${program}`, () => this.object.detach(link))
   }
 

@@ -9,6 +9,11 @@ import {clearTriggers} from '../../src/tracefs/triggers.js'
 // a second command; everything user-given is checked against narrower rules before it gets here.
 const SAFE_TEXT = /^[\x20-\x7e]*$/
 const SAFE_PATH = /^[\w.-]+(\/[\w.-]+)*$/
+// What a uprobe definition may name: an event (a C identifier), a file (absolute, no spaces), and
+// fetch arguments of the probe syntax only (name=+0(%di):string, $retval).
+const EVENT_NAME = /^[A-Za-z_]\w*$/
+const BINARY_PATH = /^\/[\w.+@/-]+$/
+const FETCH_ARG = /^[A-Za-z_]\w*=[\w%+():$.-]+$/
 
 /**
  * diag's changes to tracefs, all through one place: every write is checked, every change is
@@ -114,6 +119,23 @@ export class TracefsSession {
     const group = eventGroup(this.pid, purpose)
     await this.write('kprobe_events', `${ret ? 'r' : 'p'}:${group}/${event} ${func}`, 'append')
     this.undo.push(`remove kprobe ${group}/${event}`, () => this.write('kprobe_events', `-:${group}/${event}`, 'append'))
+    return `${group}/${event}`
+  }
+
+  /**
+   * A uprobe (or with `ret` a uretprobe) at a file offset of an ELF file, in the pid-named group,
+   * with its fetch arguments; returns "group/event". Every part is checked before the write.
+   */
+  async uprobe(purpose: string, event: string, target: {path: string; offset: bigint}, ret = false, fetch: string[] = []): Promise<string> {
+    const group = eventGroup(this.pid, purpose)
+    if (!EVENT_NAME.test(event) || !EVENT_NAME.test(group)) throw new BadInputError(`refusing uprobe event name ${JSON.stringify(`${group}/${event}`)}`)
+    if (!BINARY_PATH.test(target.path)) throw new BadInputError(`refusing uprobe on ${JSON.stringify(target.path)}: an absolute path without spaces or special characters only`)
+    if (target.offset < 0n) throw new BadInputError(`refusing uprobe at offset ${target.offset}`)
+    const bad = fetch.find((arg) => !FETCH_ARG.test(arg))
+    if (bad !== undefined) throw new BadInputError(`refusing uprobe fetch argument ${JSON.stringify(bad)}`)
+    const definition = [`${ret ? 'r' : 'p'}:${group}/${event} ${target.path}:0x${target.offset.toString(16)}`, ...fetch].join(' ')
+    await this.write('uprobe_events', definition, 'append')
+    this.undo.push(`remove uprobe ${group}/${event}`, () => this.write('uprobe_events', `-:${group}/${event}`, 'append'))
     return `${group}/${event}`
   }
 

@@ -8,7 +8,7 @@
 import type {Command, Interfaces} from '@oclif/core'
 
 import type {Runner} from '../../backends/runner.js'
-import type {ResultData} from '../result/model.js'
+import type {ResultData, RowColumn} from '../result/model.js'
 import type {ToolOptions} from './options.js'
 
 export type BackendName = 'bpf' | 'ftrace' | 'perf'
@@ -62,6 +62,8 @@ export interface ToolSpec<Options, Flags extends FlagDefinitions = FlagDefinitio
   summary: string
   /** The kind of result data it gives (src/result/model.ts), whatever the backend. */
   output: ResultData['kind']
+  /** A rows tool's columns, in print order (text prints their titles before the first row). */
+  columns?: RowColumn[]
   command: {
     /** The command's one line, as `diag --help` lists it. */
     summary: string
@@ -71,8 +73,12 @@ export interface ToolSpec<Options, Flags extends FlagDefinitions = FlagDefinitio
     args?: Args
   }
   help: ToolHelp
-  /** The options the runners read, from parsed flags; bad combinations throw BadInputError. */
-  options(parsed: {flags: Interfaces.InferredFlags<Flags>; args: Interfaces.InferredArgs<Args>}): Options
+  /**
+   * The options the runners read, from parsed flags (and the command after `--`, for a tool that
+   * must know which program it will trace); bad combinations throw BadInputError. It may read
+   * files (gethostlatency finds the libc), never touch the kernel.
+   */
+  options(parsed: {flags: Interfaces.InferredFlags<Flags>; args: Interfaces.InferredArgs<Args>; command?: string[]}): Options | Promise<Options>
   candidates: Candidate<Options>[]
 }
 

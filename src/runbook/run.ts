@@ -2,6 +2,7 @@ import {hostname, release} from 'node:os'
 
 import {EXIT} from '../errors.js'
 import type {ToolResult} from '../result/model.js'
+import {parseSavedResult} from '../result/saved.js'
 import type {Runbook, Step} from './file.js'
 import {type Measured, type Verdict, evaluate} from './metrics.js'
 
@@ -104,7 +105,8 @@ export async function runStep(step: Step, start: StartStep, signal: AbortSignal,
   const seconds = (Date.now() - begun) / 1000
   let parsed: ToolResult | ErrorJson | undefined
   try {
-    parsed = JSON.parse(stdout) as ToolResult | ErrorJson
+    // A rows tool's --json is NDJSON, read back into one result.
+    parsed = parseSavedResult(stdout) as ToolResult | ErrorJson
   } catch {
     parsed = undefined
   }

@@ -20,7 +20,7 @@ export type AttachSpec =
   | {kind: 'kprobe_multi'; pattern: string; retprobe?: boolean}
   | {kind: 'kprobe_multi'; symbols: string[]; cookies?: number[]; retprobe?: boolean}
   | {kind: 'trace'}
-  | {kind: 'uprobe' | 'uretprobe'; binary: string; function: string; pid?: number}
+  | {kind: 'uprobe' | 'uretprobe'; binary: string; function?: string; offset?: number; pid?: number}
   | {kind: 'perf_event'; type: number; config: number; cpu: number; pid?: number; frequency?: number}
 
 export interface BpfObjectHandle {

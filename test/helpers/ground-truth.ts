@@ -76,6 +76,7 @@ export function expectedFromConfig(config: Map<string, string>): [string, boolea
     ['bpf-helper-get-current-comm', has('BPF_SYSCALL', 'BPF_EVENTS')],
     ['bpf-perf-event', has('BPF_SYSCALL', 'BPF_EVENTS', 'PERF_EVENTS')],
     ['bpf-kprobe', has('BPF_SYSCALL', 'BPF_EVENTS', 'KPROBES')],
+    ['bpf-uprobe', has('BPF_SYSCALL', 'BPF_EVENTS') && probeEvents('UPROBE')],
     ['bpf-kprobe-multi', has('BPF_SYSCALL', 'BPF_EVENTS', 'FPROBE')],
     ['perf-event-open', has('PERF_EVENTS')],
     ['btf', has('DEBUG_INFO_BTF')],

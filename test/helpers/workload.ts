@@ -8,6 +8,9 @@ import {execa} from 'execa'
 export const WORKLOAD = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../workload/diag-workload')
 export const workloadBuilt = existsSync(WORKLOAD)
 
+/** The dynamically linked name-lookup workload (test/workload/diag-lookups.c), for gethostlatency. */
+export const LOOKUPS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../workload/diag-lookups')
+
 /** A loop device over a sparse file: a real block device whose requests are only the test's. */
 export async function withLoopDevice<T>(use: (device: string) => Promise<T>): Promise<T> {
   const image = path.join('/tmp', `diag-test-${process.pid}-${Date.now()}.img`)

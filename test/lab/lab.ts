@@ -125,7 +125,7 @@ poweroff -f
  * temp directory, keyed by what went into it, so a test run builds it once.
  */
 export async function baseInitramfs(): Promise<string> {
-  const inputs = ['dist', 'bpf', 'bench/event-consumer.mjs', 'runbooks', 'oclif.manifest.json', 'native/build/Release/diag_bpf.node', 'native/build/Release/diag-gate', 'test/workload/diag-workload', 'package.json', 'package-lock.json']
+  const inputs = ['dist', 'bpf', 'bench/event-consumer.mjs', 'runbooks', 'oclif.manifest.json', 'native/build/Release/diag_bpf.node', 'native/build/Release/diag-gate', 'test/workload/diag-workload', 'test/workload/diag-lookups', 'package.json', 'package-lock.json']
   const hash = createHash('sha256')
   const stamp = (p: string) => {
     const full = path.join(REPO, p)
@@ -158,10 +158,14 @@ export async function baseInitramfs(): Promise<string> {
     for (const pkg of await productionPackages())
       cpSync(pkg, path.join(root, 'diag', path.relative(REPO, pkg)), {recursive: true, dereference: true})
     copyIntoRoot(root, path.join(REPO, 'test/workload/diag-workload'), '/diag/lab-bin/diag-workload')
+    // Dynamically linked on the libc node brought (gethostlatency traces it), with what it needs besides.
+    copyIntoRoot(root, path.join(REPO, 'test/workload/diag-lookups'), '/diag/lab-bin/diag-lookups')
+    for (const library of await sharedLibraries([path.join(REPO, 'test/workload/diag-lookups')])) copyIntoRoot(root, library)
     writeFileSync(path.join(root, 'diag/lab-bin/diag'), '#!/bin/sh\nexec /usr/bin/node /diag/bin/run.js "$@"\n', {mode: 0o755})
     mkdirSync(path.join(root, 'etc'))
     writeFileSync(path.join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n') // oclif asks for the user
     writeFileSync(path.join(root, 'etc/group'), 'root:x:0:\n')
+    writeFileSync(path.join(root, 'etc/hosts'), '127.0.0.1 localhost\n') // diag-lookups' name resolves from the file
     writeFileSync(path.join(root, 'init'), INIT, {mode: 0o755})
     const partial = `${cache}.partial-${process.pid}`
     await execa('sh', ['-c', `find . -print0 | sort -z | cpio --null -o -H newc --quiet > '${partial}'`], {cwd: root})

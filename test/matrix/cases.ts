@@ -2,7 +2,7 @@ import {mkdirSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 
 import {TOOLS} from '../../tools/index.js'
-import type {Counts, Histograms, Profile, ToolResult} from '../../src/result/model.js'
+import type {Counts, Histograms, Profile, Row, ToolResult} from '../../src/result/model.js'
 import {schemaErrors} from '../helpers/schema.js'
 
 /**
@@ -21,6 +21,8 @@ export interface MatrixEnv {
   diskLabel: string
   /** A glob that matches only this kernel's function behind getppid(2) (getppidPattern). */
   getppidPattern: string
+  /** test/workload/diag-lookups, dynamically linked (gethostlatency traces the libc it loads). */
+  lookups: string
 }
 
 /**
@@ -40,11 +42,11 @@ export interface MatrixCase {
   /** A candidate id, or "default" to let diag route. */
   candidate: string
   args(env: MatrixEnv): string[]
-  /** Why the result is wrong, or undefined when it is right. */
-  check(result: ToolResult, env: MatrixEnv): string | undefined
+  /** Why the result is wrong, or undefined when it is right; a rows tool's rows came before it (NDJSON). */
+  check(result: ToolResult, env: MatrixEnv, rows: Row[]): string | undefined
 }
 
-const N = {syscalls: 2000, writes: 200, wakeups: 500, reads: 2000}
+const N = {syscalls: 2000, writes: 200, wakeups: 500, reads: 2000, lookups: [3, 2, 1]}
 // funccount: a few calls of the function by the loader may come on top of the workload's own.
 const HANDFUL = 5
 // Backends that cannot filter by process count everyone's calls of the function while the
@@ -120,6 +122,22 @@ function casesFor(tool: string, candidate: string): MatrixCase {
           return within('vfs_read hits', row.hits, N.reads, N.reads + SYSTEM_WIDE_SLACK)
         },
       }
+    case 'gethostlatency':
+      return {
+        tool,
+        candidate,
+        // getaddrinfo, gethostbyname and gethostbyname2 calls: a row each, whether the name resolves or not.
+        args: (env) => ['gethostlatency', ...force, '--json', '--', env.lookups, ...N.lookups.map(String)],
+        check: (r, _env, rows) => {
+          const expected = N.lookups.reduce((a, b) => a + b, 0)
+          const counted = (r as ToolResult & {rowCount?: number}).rowCount
+          if (rows.length !== expected || counted !== expected) return `${rows.length} rows (the summary counted ${counted}), expected ${expected}`
+          const pids = new Set(rows.map((row) => row.pid))
+          const wrong = rows.find((row) => row.comm !== 'diag-lookups' || row.host !== 'localhost' || !(Number(row.latMs) >= 0))
+          if (pids.size !== 1 || wrong) return `rows not all of one diag-lookups process asking for localhost: ${JSON.stringify(wrong ?? [...pids])}`
+          return undefined
+        },
+      }
     case 'funclatency':
       return {
         tool,
@@ -161,16 +179,37 @@ export interface MatrixRow {
 export function judge(c: MatrixCase, env: MatrixEnv, exitCode: number, stdout: string): MatrixRow {
   const row = {env: env.name, tool: c.tool, candidate: c.candidate}
   let json: ToolResult | {error: {message: string}}
+  let rows: Row[] = []
+  let summaryRowCount: number | undefined
   try {
     json = JSON.parse(stdout)
   } catch {
-    return {...row, ran: null, outcome: 'failed', detail: `exit ${exitCode}, no JSON: ${stdout.slice(0, 300)}`}
+    // A rows tool prints NDJSON: a line per row, then the summary (or an error) last.
+    const lines = ndjsonLines(stdout)
+    if (!lines) return {...row, ran: null, outcome: 'failed', detail: `exit ${exitCode}, no JSON: ${stdout.slice(0, 300)}`}
+    const last = lines.pop()!
+    const invalidLine = [...lines, last].map((l) => schemaErrors('resultStream', l)).find(Boolean)
+    if (invalidLine && !('error' in last)) return {...row, ran: null, outcome: 'wrong', detail: `not the result-stream schema: ${invalidLine}`}
+    // The summary is the result without its rows, and their count: judged as a result, with the rows before it.
+    const {type: _, rowCount, ...result} = last
+    json = result as unknown as ToolResult | {error: {message: string}}
+    rows = lines.map(({type: __, ...r}) => r as Row)
+    summaryRowCount = typeof rowCount === 'number' ? rowCount : undefined
   }
   if ('error' in json) return {...row, ran: null, outcome: exitCode === 3 ? 'not supported' : 'failed', detail: json.error.message.split('\n')[0]}
   const invalid = schemaErrors('result', json)
   if (invalid) return {...row, ran: json.backend?.candidate ?? null, outcome: 'wrong', detail: `not the result schema: ${invalid}`}
-  const wrong = c.check(json, env)
+  const wrong = c.check(summaryRowCount === undefined ? json : Object.assign(json, {rowCount: summaryRowCount}), env, rows)
   return {...row, ran: json.backend.candidate, outcome: wrong ? 'wrong' : 'right', detail: wrong ?? ''}
+}
+
+/** The objects of NDJSON text, one a line; undefined when a line is not one. */
+function ndjsonLines(stdout: string): ({type?: string} & Record<string, unknown>)[] | undefined {
+  try {
+    return stdout.trim().split('\n').map((line) => JSON.parse(line) as {type?: string} & Record<string, unknown>)
+  } catch {
+    return undefined
+  }
 }
 
 /** Where scripts/matrix.mjs collects rows from the suites, when it runs them. */

@@ -5,6 +5,7 @@ import {bpfObjectPath} from '../../system/paths.js'
 import {type Capability, type Outcome, type ProbeContext, available, unavailable, unknown} from '../types.js'
 import {eventGroup} from '../../tracefs/names.js'
 import {KPROBE_PMU, defineKprobeEvent} from '../../tracefs/kprobe-events.js'
+import {UPROBE_PMU, defineUprobeEvent} from '../../tracefs/uprobe-events.js'
 import {PROBE_FUNCTION} from './tracefs.js'
 
 // Numbers from include/uapi/linux/bpf.h (enum bpf_map_type).
@@ -99,6 +100,23 @@ async function probeKprobe(ctx: ProbeContext): Promise<AttachSpec> {
   const group = eventGroup(ctx.pid, 'probe')
   const event = await defineKprobeEvent(ctx.files, tracefs, group, 'bpf_kprobe', PROBE_FUNCTION, false)
   ctx.undo.push(`remove ${group}/bpf_kprobe from kprobe_events`, () => event.remove())
+  return {kind: 'perf_event', type: PERF_TYPE_TRACEPOINT, config: event.id, cpu: 0}
+}
+
+/**
+ * A uprobe as the BPF backend makes it (backends/bpf/bpf-tool.ts: attachUprobe): through the
+ * uprobe PMU where there is one, else through a uprobe event in diag's tracefs view. Its target
+ * is a file no process runs (the probe object itself, offset 0): registering it changes no
+ * process's memory.
+ */
+async function probeUprobe(ctx: ProbeContext): Promise<AttachSpec> {
+  const target = {path: bpfObjectPath('probe'), offset: 0n}
+  const tracefs = ctx.tracefs
+  if (!tracefs || (await ctx.files.exists(UPROBE_PMU)) || !(await ctx.files.exists(`${tracefs}/uprobe_events`)))
+    return {kind: 'uprobe', binary: target.path, offset: 0}
+  const group = eventGroup(ctx.pid, 'probe')
+  const event = await defineUprobeEvent(ctx.files, tracefs, group, 'bpf_uprobe', target, false)
+  ctx.undo.push(`remove ${group}/bpf_uprobe from uprobe_events`, () => event.remove())
   return {kind: 'perf_event', type: PERF_TYPE_TRACEPOINT, config: event.id, cpu: 0}
 }
 
@@ -268,6 +286,17 @@ export const BPF_CAPABILITIES: Capability[] = [
     live: true,
     stableForBoot: true,
     probe: loadAndAttach('probe_kprobe', probeKprobe),
+  },
+  {
+    name: 'bpf-uprobe',
+    section: 'bpf',
+    description: 'BPF programs on uprobes (user-space function entry and return)',
+    minKernel: '4.3',
+    config: ['UPROBE_EVENTS', 'BPF_EVENTS'],
+    needs: ['bpf-syscall', 'tracefs'],
+    live: true,
+    stableForBoot: true,
+    probe: loadAndAttach('probe_uprobe', probeUprobe),
   },
   {
     name: 'bpf-kprobe-multi',

@@ -7,14 +7,15 @@ export type Row = Record<string, RowValue>
 
 /**
  * A column of a rows (or table) result. `type` says how a value prints: strings left-aligned,
- * numbers right-aligned; a `time` is a duration in `unit`, printed with two decimals (bcc's LATms).
+ * numbers right-aligned; a `time` is a duration in `unit`, printed with two decimals (bcc's LATms);
+ * a `clock` is when the event happened, an ISO 8601 date in JSON, printed as the local HH:MM:SS (bcc's TIME).
  */
 export interface RowColumn {
   /** The row's property: "pid", "latMs". */
   name: string
   /** The header: "PID", "LATms". */
   title: string
-  type: 'string' | 'integer' | 'number' | 'time'
+  type: 'string' | 'integer' | 'number' | 'time' | 'clock'
   unit?: 'ms' | 'us' | 'ns'
   /** The text width the column is padded to; by default its title's or its type's, the wider. */
   width?: number
@@ -27,7 +28,7 @@ export interface Rows {
   rows: Row[]
 }
 
-const TYPE_WIDTH: Record<RowColumn['type'], number> = {string: 0, integer: 7, number: 10, time: 10}
+const TYPE_WIDTH: Record<RowColumn['type'], number> = {string: 0, integer: 7, number: 10, time: 10, clock: 8}
 const NUMERIC = new Set<RowColumn['type']>(['integer', 'number', 'time'])
 
 export const columnWidth = (column: RowColumn) => column.width ?? Math.max(column.title.length, TYPE_WIDTH[column.type])
@@ -35,6 +36,7 @@ export const columnWidth = (column: RowColumn) => column.width ?? Math.max(colum
 /** A value as its column prints it: null as "-", times and numbers with two decimals. */
 export function cellText(column: RowColumn, value: RowValue | undefined): string {
   if (value === null || value === undefined) return '-'
+  if (column.type === 'clock' && typeof value === 'string') return new Date(value).toTimeString().slice(0, 8)
   if (typeof value === 'string') return value
   if (column.type === 'integer') return String(Math.round(value))
   return value.toFixed(2)
@@ -67,7 +69,7 @@ export const COLUMN_SCHEMA: JsonSchema = {
   properties: {
     name: {type: 'string'},
     title: {type: 'string'},
-    type: {enum: ['string', 'integer', 'number', 'time']},
+    type: {enum: ['string', 'integer', 'number', 'time', 'clock']},
     unit: {enum: ['ms', 'us', 'ns']},
     width: {type: 'integer', minimum: 1},
   },
