@@ -1,16 +1,10 @@
-import {readFile} from 'node:fs/promises'
-
 import {Args} from '@oclif/core'
 
 import {DiagCommand} from '../../src/command.js'
 import {BadInputError} from '../../src/errors.js'
-import {localBundle} from '../../src/fleet/bundle.js'
-import {onEveryHost} from '../../src/fleet/fleet.js'
 import {fleetFlags} from '../../src/fleet/flags.js'
-import {parseInventory} from '../../src/fleet/inventory.js'
 import {type FleetRun, fleetRun, parseToolOutput, renderFleetRun} from '../../src/fleet/merge.js'
-import {listrFleetProgress, plainFleetProgress} from '../../src/fleet/progress.js'
-import {SshTransport} from '../../src/fleet/transport.js'
+import {runOnFleet} from '../../src/fleet/session.js'
 import {terminalStyle} from '../../src/render/style.js'
 import {TOOLS} from '../../tools/index.js'
 
@@ -36,23 +30,15 @@ results are merged as the tool's intervals are (counts summed, histograms added)
     const {args, flags, argv} = await this.parse(FleetRunCommand, own)
     if (argv.length > 1) throw new BadInputError(`unexpected arguments before --: ${argv.slice(1).join(' ')} (the tool's arguments go after --)`)
     if (toolArgs.includes('--json')) throw new BadInputError('--json goes before --: diag fleet run asks every host for JSON anyway')
-    const {hosts} = parseInventory(await readFile(flags.hosts, 'utf8'), flags.hosts)
-    const bundle = await localBundle(flags.bundle)
-    const transport = new SshTransport({connectTimeout: flags['connect-timeout'], configFile: flags['ssh-config']})
-    this.undo.push('close the ssh connections', () => transport.close())
-    const interactive = process.stderr.isTTY && !this.jsonEnabled()
-    const progress = interactive ? listrFleetProgress(hosts, args.tool) : plainFleetProgress((line) => process.stderr.write(`${line}\n`))
-    const outcomes = await onEveryHost(hosts, [args.tool, '--quiet', ...toolArgs], parseToolOutput, {
-      transport,
-      bundle,
-      concurrency: flags.concurrency,
+    const {outcomes} = await runOnFleet(flags, {
+      args: [args.tool, '--quiet', ...toolArgs],
+      parse: parseToolOutput,
+      title: args.tool,
       together: true,
-      timeoutMs: flags.timeout * 1000,
+      interactive: process.stderr.isTTY && !this.jsonEnabled(),
+      undo: this.undo,
       signal: this.abort.signal,
-      events: progress.events,
     })
-    await progress.done
-    await this.undo.unwind()
     this.checkAborted()
     const result = fleetRun(args.tool, toolArgs, outcomes)
     if (!this.jsonEnabled()) this.log(renderFleetRun(result, terminalStyle()))
