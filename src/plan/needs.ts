@@ -13,6 +13,11 @@ export const KNOBS = {uses: ['bpf-global-data']}
 // The tp_btf objects are built only with globals: a kernel with tp_btf (5.5) has global data (5.2).
 export const TP_BTF = ['btf', 'bpf-tp-btf', 'bpf-global-data']
 
+// Timing kernel functions (funcprofile, funclatency): an entry time per thread in a hash, by fentry/fexit
+// or kprobe/kretprobe pairs (bpf/function-timing.h).
+export const TIMED_FENTRY = [...BPF_COUNTS, 'bpf-helper-ktime-get-ns', 'btf', 'bpf-fentry']
+export const TIMED_KPROBE = [...BPF_COUNTS, 'bpf-helper-ktime-get-ns', 'bpf-kprobe']
+
 export const PROGRAM_PER_FUNCTION: Limits = {
   maxFunctions: {count: SLOTS, why: `one program per function, and the object has ${SLOTS} (narrow the pattern, or use a kernel with kprobe_multi, 5.18+)`},
 }

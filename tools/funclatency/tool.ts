@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {BPF_COUNTS, KNOBS, PROGRAM_PER_FUNCTION} from '../../src/plan/needs.js'
+import {KNOBS, PROGRAM_PER_FUNCTION, TIMED_FENTRY, TIMED_KPROBE} from '../../src/plan/needs.js'
 import type {ToolOptions} from '../../src/plan/options.js'
 import {defineTool} from '../../src/plan/tool.js'
 import type {TimeUnit} from '../../src/result/model.js'
@@ -45,7 +45,7 @@ ply/bpftrace one-liner quantize(nsecs - @start[tid]).`,
       id: 'bpf-fentry',
       backend: 'bpf',
       method: "BPF fentry/fexit pairs timing each matching function (funcprofile's programs), log2 histograms in a map",
-      needs: [...BPF_COUNTS, 'bpf-helper-ktime-get-ns', 'btf', 'bpf-fentry'],
+      needs: TIMED_FENTRY,
       ...KNOBS,
       limits: PROGRAM_PER_FUNCTION,
       runner: async () => (await import('./bpf.js')).fentry,
@@ -54,7 +54,7 @@ ply/bpftrace one-liner quantize(nsecs - @start[tid]).`,
       id: 'bpf-kprobe',
       backend: 'bpf',
       method: "BPF kprobe/kretprobe pairs timing each matching function (funcprofile's programs), log2 histograms in a map",
-      needs: [...BPF_COUNTS, 'bpf-helper-ktime-get-ns', 'bpf-kprobe'],
+      needs: TIMED_KPROBE,
       ...KNOBS,
       limits: PROGRAM_PER_FUNCTION,
       runner: async () => (await import('./bpf.js')).kprobe,

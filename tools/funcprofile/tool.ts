@@ -1,4 +1,4 @@
-import {BPF_COUNTS, KNOBS, PROGRAM_PER_FUNCTION} from '../../src/plan/needs.js'
+import {KNOBS, PROGRAM_PER_FUNCTION, TIMED_FENTRY, TIMED_KPROBE} from '../../src/plan/needs.js'
 import type {ToolOptions} from '../../src/plan/options.js'
 import {defineTool} from '../../src/plan/tool.js'
 import {patternArg, topFlag} from '../../src/tool-flags.js'
@@ -43,7 +43,7 @@ funccount reads; bcc's funclatency(8) times functions too, as a histogram.`,
       id: 'bpf-fentry',
       backend: 'bpf',
       method: 'BPF fentry/fexit pairs timing each matching function',
-      needs: [...BPF_COUNTS, 'bpf-helper-ktime-get-ns', 'btf', 'bpf-fentry'],
+      needs: TIMED_FENTRY,
       ...KNOBS,
       limits: PROGRAM_PER_FUNCTION,
       runner: async () => (await import('./bpf.js')).fentry,
@@ -52,7 +52,7 @@ funccount reads; bcc's funclatency(8) times functions too, as a histogram.`,
       id: 'bpf-kprobe',
       backend: 'bpf',
       method: 'BPF kprobe/kretprobe pairs timing each matching function',
-      needs: [...BPF_COUNTS, 'bpf-helper-ktime-get-ns', 'bpf-kprobe'],
+      needs: TIMED_KPROBE,
       ...KNOBS,
       limits: PROGRAM_PER_FUNCTION,
       runner: async () => (await import('./bpf.js')).kprobe,
