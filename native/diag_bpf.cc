@@ -161,6 +161,7 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
                            InstanceMethod("detach", &BpfObject::Detach),
                            InstanceMethod("mapEntries", &BpfObject::MapEntries),
                            InstanceMethod("mapUpdate", &BpfObject::MapUpdate),
+                           InstanceMethod("mapLookup", &BpfObject::MapLookup),
                            InstanceMethod("destroy", &BpfObject::Destroy),
                        });
   }
@@ -428,6 +429,19 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
     if (value.Length() != ValueSize(map)) ThrowUsage(info.Env(), "value has the wrong size");
     if (bpf_map_update_elem(bpf_map__fd(map), key.Data(), value.Data(), BPF_ANY)) ThrowErrno(info.Env(), errno, "map update");
     return info.Env().Undefined();
+  }
+
+  // mapLookup(name, key) -> value, or null when the key is absent: for maps that cannot be
+  // walked with get_next_key (stack trace maps before 4.15).
+  Napi::Value MapLookup(const Napi::CallbackInfo &info) {
+    struct bpf_map *map = Map(info, 0);
+    Napi::Buffer<uint8_t> key = KeyArg(info, 1, map);
+    std::vector<uint8_t> value(ValueSize(map));
+    if (bpf_map_lookup_elem(bpf_map__fd(map), key.Data(), value.data()) == 0)
+      return Napi::Buffer<uint8_t>::Copy(info.Env(), value.data(), value.size());
+    if (errno == ENOENT) return info.Env().Null();
+    ThrowErrno(info.Env(), errno, "map lookup");
+    return info.Env().Null();
   }
 
   Napi::Value Destroy(const Napi::CallbackInfo &info) {

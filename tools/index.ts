@@ -2,11 +2,12 @@ import type {AnyTool} from '../src/plan/tool.js'
 import {biolatency} from './biolatency/tool.js'
 import {funccount} from './funccount/tool.js'
 import {funcprofile} from './funcprofile/tool.js'
+import {offcputime} from './offcputime/tool.js'
 import {runqlat} from './runqlat/tool.js'
 import {syscount} from './syscount/tool.js'
 
 /** Every tool diag has, in the order `diag capabilities` reports them. Adding one: see the README. */
-export const TOOLS: AnyTool[] = [syscount, funccount, biolatency, runqlat, funcprofile]
+export const TOOLS: AnyTool[] = [syscount, funccount, biolatency, runqlat, funcprofile, offcputime]
 
 export function findTool(name: string): AnyTool | undefined {
   return TOOLS.find((tool) => tool.name === name)

@@ -86,11 +86,13 @@ export class TracePipe {
     private readonly session: TracefsSession,
     private readonly dir: string,
     private readonly onLine: (line: TraceLine) => void,
+    /** Lines that are not an event's first line: the " => frame" lines of a stack trace. */
+    private readonly onOther?: (line: string) => void,
   ) {}
 
-  static async open(session: TracefsSession, dir: string, onLine: (line: TraceLine) => void, pollMs = 100): Promise<TracePipe> {
+  static async open(session: TracefsSession, dir: string, onLine: (line: TraceLine) => void, pollMs = 100, onOther?: (line: string) => void): Promise<TracePipe> {
     const fd = openSync(`${session.root}/${dir}/trace_pipe`, constants.O_RDONLY | constants.O_NONBLOCK)
-    const pipe = new TracePipe(fd, session, dir, onLine)
+    const pipe = new TracePipe(fd, session, dir, onLine, onOther)
     pipe.missedAtStart = pipe.missedNow = (await pipe.stats()).missed
     // A failure in the background drain is kept and raised by the next collect, where the
     // session's teardown will run, rather than thrown from a timer where nothing catches it.
@@ -134,6 +136,7 @@ export class TracePipe {
     for (const line of lines) {
       const parsed = parseTraceLine(line)
       if (parsed) this.onLine(parsed)
+      else this.onOther?.(line)
     }
   }
 

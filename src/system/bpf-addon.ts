@@ -34,6 +34,8 @@ export interface BpfObjectHandle {
   detach(link: number): void
   mapEntries(map: string): [Buffer, Buffer][]
   mapUpdate(map: string, key: Buffer, value: Buffer): void
+  /** One key's value, null when absent (stack trace maps cannot be walked before 4.15). */
+  mapLookup(map: string, key: Buffer): Buffer | null
   destroy(): void
 }
 
