@@ -8,6 +8,9 @@ import {execa} from 'execa'
 export const WORKLOAD = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../workload/diag-workload')
 export const workloadBuilt = existsSync(WORKLOAD)
 
+/** The dynamically linked off-CPU workload with frame pointers (test/workload/diag-offcpu.c). */
+export const OFFCPU_WORKLOAD = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../workload/diag-offcpu')
+
 /** A loop device over a sparse file: a real block device whose requests are only the test's. */
 export async function withLoopDevice<T>(use: (device: string) => Promise<T>): Promise<T> {
   const image = path.join('/tmp', `diag-test-${process.pid}-${Date.now()}.img`)
