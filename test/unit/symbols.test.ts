@@ -7,6 +7,8 @@ import {ElfError, ElfSymbols} from '../../src/symbols/elf.js'
 import {KernelSymbols} from '../../src/symbols/kallsyms.js'
 import {parseMaps} from '../../src/symbols/process-maps.js'
 import {Symbolizer, UNKNOWN} from '../../src/symbols/symbolizer.js'
+import {parseTraceLine} from '../../backends/ftrace/trace-pipe.js'
+import {SwitchPairing} from '../../tools/offcputime/ftrace.js'
 import {stackFrames, withoutTracerFrames} from '../../tools/offcputime/stacks.js'
 import {MemoryFiles} from '../helpers/memory-files.js'
 import {OFFCPU_WORKLOAD} from '../helpers/workload.js'
@@ -111,5 +113,52 @@ describe('offcputime stacks', () => {
     expect(withoutTracerFrames(['bpf_prog_0ad5aa56b4af50e8_sched_switch', 'bpf_trace_run4', '__schedule', 'schedule'])).toEqual(['__schedule', 'schedule'])
     expect(withoutTracerFrames(['trace_event_raw_event_sched_switch', '__traceiter_sched_switch', '__schedule'])).toEqual(['__schedule'])
     expect(withoutTracerFrames(['bpf_trace_run4'])).toEqual(['bpf_trace_run4'])
+  })
+})
+
+describe('offcputime from sched_switch lines with their stack traces (the ftrace backend)', () => {
+  // As trace_pipe prints them on 6.1, a stack trace after each switch, in the task switching out.
+  const PIPE = `     diag-offcpu-4242    [001] d..2.   100.000000: sched_switch: prev_comm=diag-offcpu prev_pid=4242 prev_prio=9 prev_state=S ==> next_comm=swapper/1 next_pid=0 next_prio=120
+     diag-offcpu-4242    [001] d..2.   100.000002: <stack trace>
+ => trace_event_raw_event_sched_switch
+ => __schedule
+ => schedule
+ => do_nanosleep+0x8c/0x140
+ => hrtimer_nanosleep
+ => do_syscall_64
+ => entry_SYSCALL_64_after_hwframe
+          <idle>-0       [000] d..2.   100.004000: sched_switch: prev_comm=swapper/0 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=other next_pid=77 next_prio=120
+          <idle>-0       [000] d..2.   100.004001: <stack trace>
+ => __schedule
+ => schedule_idle
+           other-77      [000] d..2.   100.005000: sched_switch: prev_comm=other prev_pid=77 prev_prio=120 prev_state=S ==> next_comm=swapper/0 next_pid=0 next_prio=120
+           other-77      [000] d..2.   100.005001: <stack trace>
+ => __schedule
+ => schedule
+          <idle>-0       [001] d..2.   100.010000: sched_switch: prev_comm=swapper/1 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=diag-offcpu next_pid=4242 next_prio=9
+          <idle>-0       [000] d..2.   100.020000: sched_switch: prev_comm=swapper/0 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=other next_pid=77 next_prio=120
+`
+
+  const feed = (pairing: SwitchPairing) => {
+    for (const text of PIPE.split('\n')) {
+      const line = parseTraceLine(text)
+      if (line) pairing.line(line)
+      else pairing.other(text)
+    }
+    return [...pairing.take()].map(([frames, us]) => [frames.split('\n').join(';'), Math.round(us)])
+  }
+
+  it('sums each task from switch-out to switch-in under the stack it blocked in, outermost first, without the tracer\'s frames', () => {
+    expect(feed(new SwitchPairing({minBlockUs: 1, perPid: false}))).toEqual([
+      ['diag-offcpu;entry_SYSCALL_64_after_hwframe;do_syscall_64;hrtimer_nanosleep;do_nanosleep;schedule;__schedule', 10_000],
+      ['other;schedule;__schedule', 15_000],
+    ])
+  })
+
+  it('counts only the traced process, blocks of --min-block or more, and names the process with --per-pid', () => {
+    expect(feed(new SwitchPairing({minBlockUs: 1, perPid: true}, 4242)).map(([f]) => f)).toEqual([
+      'diag-offcpu-4242;entry_SYSCALL_64_after_hwframe;do_syscall_64;hrtimer_nanosleep;do_nanosleep;schedule;__schedule',
+    ])
+    expect(feed(new SwitchPairing({minBlockUs: 12_000, perPid: false})).map(([f]) => f)).toEqual(['other;schedule;__schedule'])
   })
 })

@@ -1,6 +1,7 @@
 import type {OffcputimeOptions} from './tool.js'
 import type {Runner} from '../../backends/runner.js'
 import {startEventStream} from '../../backends/ftrace/stream.js'
+import type {TraceLine} from '../../backends/ftrace/trace-pipe.js'
 import {stacksOf} from './bpf.js'
 import {type StackTally, stackFrames, withoutTracerFrames} from './stacks.js'
 
@@ -23,78 +24,97 @@ interface Blocked {
 }
 
 /**
+ * Pairs each task's switch-out (with the kernel stack recorded after it, in the task switching
+ * out) with its next switch-in, and sums the time between by stack. With a target process, only
+ * it and the children it forks are counted (the kernel's pid filter also lets through the
+ * switches of other tasks to and from it).
+ */
+export class SwitchPairing {
+  private readonly blocked = new Map<number, Blocked>()
+  private readonly traced: Set<number> | undefined
+  private reading: string[] | undefined
+  private tally: StackTally = new Map()
+  dropped = 0
+
+  constructor(
+    private readonly options: Pick<OffcputimeOptions, 'minBlockUs' | 'perPid'>,
+    targetPid?: number,
+  ) {
+    this.traced = targetPid === undefined ? undefined : new Set([targetPid])
+  }
+
+  line(line: TraceLine): void {
+    this.reading = undefined
+    if (line.event === 'sched_process_fork') {
+      const fork = FORK.exec(line.body)
+      if (fork && this.traced?.has(Number(fork[1]))) this.traced.add(Number(fork[2]))
+      return
+    }
+    if (line.event !== 'sched_switch') {
+      // The stack recorded with the switch, in the task switching out.
+      const entry = line.body === '<stack trace>' ? this.blocked.get(line.pid) : undefined
+      if (entry && entry.frames.length === 0) this.reading = entry.frames
+      return
+    }
+    const m = SWITCH.exec(line.body)
+    if (!m) return
+    const [prevComm, prev, next] = [m[1], Number(m[2]), Number(m[3])]
+    const back = this.blocked.get(next)
+    if (back) {
+      this.blocked.delete(next)
+      const us = (line.timestamp - back.at) * 1e6
+      if (us >= this.options.minBlockUs) {
+        const frames = stackFrames(back.first, [], back.frames.length ? withoutTracerFrames(back.frames) : ['[lost kernel stack]'])
+        this.tally.set(frames, (this.tally.get(frames) ?? 0) + us)
+      }
+    }
+    if (prev === 0 || (this.traced && !this.traced.has(prev))) return
+    if (this.blocked.size >= MAX_BLOCKED && !this.blocked.has(prev)) {
+      this.blocked.delete(this.blocked.keys().next().value!)
+      this.dropped++
+    }
+    const first = this.options.perPid ? `${prevComm}-${line.tgid ?? prev}` : prevComm
+    this.blocked.set(prev, {at: line.timestamp, first, frames: []})
+  }
+
+  /** A line that is not an event's first: a frame of the stack being read. */
+  other(text: string): void {
+    const frame = this.reading && FRAME.exec(text)
+    if (frame) this.reading!.push(frame[1].replace(/\+0x[0-9a-f]+\/0x[0-9a-f]+$/, ''))
+  }
+
+  /** The time blocked by stack since the last call, in microseconds. */
+  take(): StackTally {
+    const tally = this.tally
+    this.tally = new Map()
+    return tally
+  }
+}
+
+/**
  * offcputime from sched_switch events with the kernel stack the instance's stacktrace option
- * records after each, paired in diag: a task's switch-out (with the stack it blocked in) and its
- * next switch-in. Kernel stacks only: the stacktrace option records the kernel's.
+ * records after each, paired in diag. Kernel stacks only: the stacktrace option records the kernel's.
  */
 export const stream: Runner<OffcputimeOptions> = {
   async start(ctx) {
     const {options, targetPid} = ctx
-    const blocked = new Map<number, Blocked>()
-    // With a target, the kernel records switches from or to its tasks: only its own are counted.
-    const traced = targetPid === undefined ? undefined : new Set([targetPid])
-    let tally: StackTally = new Map()
-    let reading: string[] | undefined
-    let dropped = 0
-
-    const onLine = (line: {event: string; body: string; pid: number; tgid?: number; timestamp: number}) => {
-      reading = undefined
-      if (line.event === 'sched_process_fork') {
-        const fork = FORK.exec(line.body)
-        if (fork && traced?.has(Number(fork[1]))) traced.add(Number(fork[2]))
-        return
-      }
-      if (line.event !== 'sched_switch') {
-        // The stack recorded with the switch, in the task switching out.
-        if (line.body === '<stack trace>') {
-          const entry = blocked.get(line.pid)
-          if (entry && entry.frames.length === 0) reading = entry.frames
-        }
-        return
-      }
-      const m = SWITCH.exec(line.body)
-      if (!m) return
-      const [prevComm, prev, next] = [m[1], Number(m[2]), Number(m[3])]
-      const back = blocked.get(next)
-      if (back) {
-        blocked.delete(next)
-        const us = (line.timestamp - back.at) * 1e6
-        if (us >= options.minBlockUs) {
-          const frames = stackFrames(back.first, [], back.frames.length ? withoutTracerFrames(back.frames) : ['[lost kernel stack]'])
-          tally.set(frames, (tally.get(frames) ?? 0) + us)
-        }
-      }
-      if (prev === 0 || (traced && !traced.has(prev))) return
-      if (blocked.size >= MAX_BLOCKED && !blocked.has(prev)) {
-        blocked.delete(blocked.keys().next().value!)
-        dropped++
-      }
-      const first = options.perPid ? `${prevComm}-${line.tgid ?? prev}` : prevComm
-      blocked.set(prev, {at: line.timestamp, first, frames: []})
-    }
-    const onOtherLine = (text: string) => {
-      const frame = reading && FRAME.exec(text)
-      if (frame) reading!.push(frame[1].replace(/\+0x[0-9a-f]+\/0x[0-9a-f]+$/, ''))
-    }
-
-    const events = ['sched/sched_switch', ...(traced ? ['sched/sched_process_fork'] : [])]
-    const {pipe, attach} = await startEventStream(ctx, 'offcputime', events, onLine, {
+    const pairing = new SwitchPairing(options, targetPid)
+    const events = ['sched/sched_switch', ...(targetPid === undefined ? [] : ['sched/sched_process_fork'])]
+    const {pipe, attach} = await startEventStream(ctx, 'offcputime', events, (line) => pairing.line(line), {
       excludeSelf: false,
       crossCpuClock: true,
       recordTgid: options.perPid,
       instanceOptions: ['stacktrace'],
-      onOtherLine,
+      onOtherLine: (text) => pairing.other(text),
     })
     return {
       attach: `${attach}, with the kernel stack of each (options/stacktrace; kernel stacks only)`,
       async collect() {
         await pipe.catchUp()
-        const data = stacksOf(tally)
-        tally = new Map()
-        return data
+        return stacksOf(pairing.take())
       },
       stop: () => pipe.stop(),
-      lost: async () => (await pipe.lost()) + dropped,
+      lost: async () => (await pipe.lost()) + pairing.dropped,
     }
   },
 }
