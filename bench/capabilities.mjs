@@ -1,7 +1,7 @@
 // How long diag takes to start: `diag capabilities --json` next to `bpftool feature probe` (its
 // closest peer: it probes BPF program, map and helper support), and a tool's time from start to
 // its ready line next to bpftrace's time to "Attaching", all interleaved in one run.
-// Usage: node bench/capabilities.mjs [runs]   (root; build first with npm run build)
+// Usage: [DIAG_BEFORE=/other/build/bin/run.js] node bench/capabilities.mjs [runs]   (root; build first with npm run build)
 import {spawn, spawnSync} from 'node:child_process'
 import {fileURLToPath} from 'node:url'
 
@@ -11,6 +11,11 @@ const runs = Number(process.argv[2] ?? 15)
 const diag = fileURLToPath(new URL('../bin/run.js', import.meta.url))
 const node = process.execPath
 
+// DIAG_BEFORE=/other/diag/bin/run.js adds that build's rows, interleaved with these, to compare a
+// change in one run; it keeps its probe cache apart (DIAG_CACHE_DIR) so that neither evicts the other's.
+const before = process.env.DIAG_BEFORE
+const beforeEnv = {...process.env, DIAG_CACHE_DIR: '/run/diag-bench-before'}
+
 // Whole commands, timed to their exit.
 const commands = {
   'diag --version (node and oclif alone)': [node, [diag, '--version']],
@@ -18,6 +23,12 @@ const commands = {
   'diag capabilities --json --refresh': [node, [diag, 'capabilities', '--json', '--refresh']],
   'diag capabilities --json --host-root /': [node, [diag, 'capabilities', '--json', '--host-root', '/']],
   'bpftool feature probe': ['bpftool', ['feature', 'probe']],
+  ...(before
+    ? {
+        'before: diag capabilities --json (cached probes)': [node, [before, 'capabilities', '--json'], beforeEnv],
+        'before: diag capabilities --json --refresh': [node, [before, 'capabilities', '--json', '--refresh'], beforeEnv],
+      }
+    : {}),
 }
 
 // Tracers, timed from start to the line that says they are attached, then stopped. bpftrace finds
@@ -27,19 +38,25 @@ const tracers = {
   'diag syscount: start to ready line': [node, [diag, 'syscount'], 'Hit Ctrl-C'],
   'diag syscount --no-cache: start to ready line': [node, [diag, 'syscount', '--no-cache'], 'Hit Ctrl-C'],
   'bpftrace: start to "Attaching"': ['bpftrace', ['-e', 'tracepoint:raw_syscalls:sys_enter { @[args->id] = count(); }'], 'Attaching', 'tracefs'],
+  ...(before
+    ? {
+        'before: diag syscount: start to ready line': [node, [before, 'syscount'], 'Hit Ctrl-C', undefined, beforeEnv],
+        'before: diag syscount --no-cache: start to ready line': [node, [before, 'syscount', '--no-cache'], 'Hit Ctrl-C', undefined, beforeEnv],
+      }
+    : {}),
 }
 
-function time([command, args]) {
+function time([command, args, env]) {
   const start = process.hrtime.bigint()
-  const result = spawnSync(command, args, {stdio: ['ignore', 'ignore', 'pipe']})
+  const result = spawnSync(command, args, {stdio: ['ignore', 'ignore', 'pipe'], env})
   if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed: ${result.stderr}`)
   return Number(process.hrtime.bigint() - start) / 1e6
 }
 
-async function timeToReady([command, args, ready, needs]) {
+async function timeToReady([command, args, ready, needs, env]) {
   if (needs === 'tracefs') return withTracefsMounted(() => timeToReady([command, args, ready]))
   const start = process.hrtime.bigint()
-  const tracer = spawn(command, args, {stdio: ['ignore', 'pipe', 'pipe']})
+  const tracer = spawn(command, args, {stdio: ['ignore', 'pipe', 'pipe'], env})
   let output = ''
   const exited = new Promise((resolve) => tracer.on('exit', resolve))
   const ms = await new Promise((resolve, reject) => {

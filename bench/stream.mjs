@@ -80,8 +80,14 @@ async function diagReader(workloadCalls = calls) {
   const reader = timed(process.execPath, [diag, 'syscount', '--backend', 'ftrace-stream', '--pid', String(run.pid)], {stdout: 'pipe'})
   let text = ''
   reader.child.stdout.on('data', (d) => (text += d))
-  while (!text.includes('Hit Ctrl-C')) {
+  // The ready line is on stderr; the counts on stdout.
+  const deadline = performance.now() + 30_000
+  while (!reader.stderr().includes('Hit Ctrl-C')) {
     if (reader.child.exitCode !== null) throw new Error(`diag exited: ${reader.stderr()}`)
+    if (performance.now() > deadline) {
+      reader.signal('SIGINT')
+      throw new Error(`diag did not start tracing within 30 s: ${reader.stderr()}`)
+    }
     await sleep(20)
   }
   const start = performance.now()
@@ -91,8 +97,7 @@ async function diagReader(workloadCalls = calls) {
   const {cpu, code} = await reader.done
   const seconds = (performance.now() - start) / 1000
   if (code !== 0) throw new Error(`diag exited ${code}: ${reader.stderr()}`)
-  const counts = text.slice(text.indexOf('Hit Ctrl-C'))
-  const read = [...counts.matchAll(/^\w+\s+(\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0)
+  const read = [...text.matchAll(/^\w+\s+(\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0)
   const lost = Number(/warning: (\d+) events were lost/.exec(text)?.[1] ?? 0)
   return {read, lost, seconds, cpu}
 }

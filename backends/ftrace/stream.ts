@@ -83,7 +83,7 @@ export async function startEventStream(
   }
   for (const event of events) await session.enableEvent(dir, event)
   await options.functionTracer?.(session, dir)
-  const pipe = await TracePipe.open(session, dir, onLine, undefined, options.onOtherLine)
+  const pipe = await TracePipe.open(session, dir, onLine, {onOther: options.onOtherLine})
   ctx.undo.push(`close ${dir}/trace_pipe`, () => pipe.close())
   const what = events.length ? `${events.map((e) => e.replace('/', ':')).join(', ')} events` : 'events'
   return {session, pipe, attach: `${what} from ${dir}/trace_pipe`}

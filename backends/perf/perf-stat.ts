@@ -1,7 +1,7 @@
 import type {ResultPromise} from 'execa'
 
 import {BackendError} from '../../src/errors.js'
-import {spawnOwned} from '../../src/system/child.js'
+import {isEnding, spawnOwned} from '../../src/system/child.js'
 import type {UndoLog} from '../../src/system/undo.js'
 
 /** "<not counted>" means the event never ran in the window: zero, for a counter. */
@@ -57,6 +57,27 @@ export class IntervalBlocks {
   }
 }
 
+/** How long a SIGKILLed perf may take to enter its exit: it is only waiting for the scheduler. */
+const ENDING_TIMEOUT_MS = 5000
+
+/**
+ * Kills perf and resolves once the kernel has it in its exit, without waiting for the exit to
+ * finish (closing hundreds of tracepoint counters: seconds). diag then holds no handle on it.
+ */
+async function endPerf(perf: PerfProcess): Promise<void> {
+  const pid = perf.pid
+  if (pid !== undefined && perf.exitCode === null && perf.signalCode === null) {
+    perf.kill('SIGKILL')
+    const deadline = Date.now() + ENDING_TIMEOUT_MS
+    while (!isEnding(pid)) {
+      if (Date.now() > deadline) throw new BackendError(`perf stat (pid ${pid}) did not end after SIGKILL`)
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+  }
+  for (const stream of [perf.stderr, perf.stdio[3], perf.stdio[4]]) (stream as NodeJS.ReadableStream & {destroy(): void} | null)?.destroy()
+  perf.unref()
+}
+
 type PerfProcess = ResultPromise<{stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe']; reject: false}>
 
 /**
@@ -68,7 +89,10 @@ type PerfProcess = ResultPromise<{stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'p
  * Closing the counters is slow and cannot be hurried: for each syscall tracepoint the kernel waits
  * an RCU grace period, one after the other under its event_mutex (about 14 s for the ~360
  * sys_enter_* tracepoints on the 2-core development VM, whether one perf closes them or several).
- * Counting stops at once; the undo step then waits for perf to be gone.
+ * So diag does not wait for it: once the last counts are read, the undo step kills perf and waits
+ * only until the kernel has it in its exit (it counts and runs nothing more; see isEnding), then
+ * lets go of it so that diag's own exit is not held up. The kernel closes the counters as perf
+ * exits, after diag has printed its result and gone; perf is then reaped by init.
  */
 export class PerfStat {
   private constructor(
@@ -81,10 +105,7 @@ export class PerfStat {
     const args = ['stat', '-x', ',', '-I', String(tickMs), '-e', events.join(','), '-D', '-1', '--control', 'fd:3,4']
     args.push(...(target.pid === undefined ? ['-a'] : ['-p', String(target.pid)]))
     const perf: PerfProcess = spawnOwned('perf', args, {stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'], reject: false})
-    undo.push('stop perf stat (closing its counters takes the kernel a grace period each)', async () => {
-      perf.kill('SIGINT')
-      await perf
-    })
+    undo.push('end perf stat (the kernel then closes its counters without diag waiting: a grace period each)', () => endPerf(perf))
     const blocks = new IntervalBlocks(events.length)
     let errors = ''
     perf.stderr.on('data', (chunk: Buffer) => {

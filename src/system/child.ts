@@ -29,6 +29,23 @@ export function startTime(pid: number): string | undefined {
   }
 }
 
+/** PF_EXITING in /proc/PID/stat's flags: the kernel has the task in its exit. */
+const PF_EXITING = 0x4
+
+/**
+ * Whether a process has stopped for good: gone, a zombie, or killed and in the kernel's exit,
+ * where it runs none of its own code again (it may still be closing its files there).
+ */
+export function isEnding(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return fields[0] === 'Z' || fields[0] === 'X' || (Number(fields[6]) & PF_EXITING) !== 0
+  } catch {
+    return true
+  }
+}
+
 /** The DIAG_OWNER value naming this diag process. */
 export function ownerMark(pid = process.pid): string {
   return `${pid}.${startTime(pid) ?? 0}`

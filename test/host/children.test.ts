@@ -1,11 +1,11 @@
-import {readFileSync, readdirSync} from 'node:fs'
+import {existsSync, readFileSync, readdirSync} from 'node:fs'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {CapabilitiesReport} from '../../src/plan/report.js'
 import type {ResetReport} from '../../src/reset.js'
 import type {Counts, ToolResult} from '../../src/result/model.js'
-import {ownedProcesses} from '../../src/system/child.js'
+import {isEnding, ownedProcesses} from '../../src/system/child.js'
 import {isRunning} from '../../src/tracefs/names.js'
 import {diag, diagJson, startDiag, tracingStarted} from '../helpers/cli.js'
 import {type KernelState, isRoot, kernelState} from '../helpers/kernel-state.js'
@@ -165,6 +165,24 @@ describe.skipIf(!isRoot || !workloadBuilt)('what diag starts, and what it counts
       expect(run.exitCode, String(run.stderr)).toBe(0)
       expect(printed).toBeGreaterThan(0)
       expect(printed - signalled).toBeLessThan(1000)
+    })
+
+    // Closing ~360 tracepoint counters takes the kernel seconds (a grace period each): diag
+    // returns with its result first, and the kernel finishes closing after it has gone.
+    it('returns once the last counts are read: its perf has stopped, and the kernel closes its counters after diag exits', async (context) => {
+      const why = unusable('perf-stat')
+      if (why) return context.skip(why)
+      const tracer = startDiag(['syscount', '--backend', 'perf-stat', '--duration', '1', '--json'])
+      await tracingStarted(tracer, 'Hit Ctrl-C')
+      const started = descendants(tracer.pid!)
+      expect(started.length).toBeGreaterThan(0)
+      const run = await tracer
+      expect(run.exitCode, String(run.stderr)).toBe(0)
+      expect((JSON.parse(String(run.stdout)) as ToolResult).intervals).toHaveLength(1)
+      // At diag's exit its perf was killed (in the kernel's exit, or gone), and still closing.
+      expect(started.filter((pid) => !isEnding(pid))).toEqual([])
+      expect(started.filter((pid) => existsSync(`/proc/${pid}`)).length).toBeGreaterThan(0)
+      expect(await gone(started, 30_000)).toEqual([])
     })
 
     it('with --syscall opens only those tracepoints, and returns in under 4 s', async (context) => {
