@@ -14,7 +14,7 @@ const KEY_SIZE = 32
 const EFAULT = -14
 // How often the processes behind new stacks have their maps read, so that a process that exits
 // before the next interval still has its frames named.
-const REMEMBER_MS = 200
+const REMEMBER_MS = 50
 
 interface OffcpuKey {
   pid: number
@@ -73,8 +73,10 @@ function stacksCollector(bpf: BpfTool, ctx: RunContext<OffcputimeOptions>, files
     if (remembering) return
     remembering = true
     try {
-      const tgids = new Set(bpf.entries('blocked').map(([key]) => key.readUInt32LE(4)))
-      for (const tgid of tgids) if (!symbols.knows(tgid)) await symbols.remember(tgid)
+      for (const [key] of bpf.entries('seen_tgids')) {
+        const tgid = key.readUInt32LE(0)
+        if (!symbols.knows(tgid)) await symbols.remember(tgid)
+      }
     } finally {
       remembering = false
     }

@@ -53,6 +53,15 @@ struct {
   __type(value, __u64);
 } blocked SEC(".maps");
 
+// The processes behind the stacks, added when one gets its first stack: diag polls this small
+// map to read each one's memory maps while it lives (its frames are named from them later).
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 10240);
+  __type(key, __u32);
+  __type(value, __u8);
+} seen_tgids SEC(".maps");
+
 // The task switching out is the current one: its pid, comm and stacks are current's.
 static __always_inline void switched_out(void *ctx) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -82,7 +91,11 @@ static __always_inline void switched_in(__u32 pid) {
     __sync_fetch_and_add(sum, delta);
     return;
   }
-  if (bpf_map_update_elem(&blocked, &key, &delta, BPF_NOEXIST) == 0) return;
+  if (bpf_map_update_elem(&blocked, &key, &delta, BPF_NOEXIST) == 0) {
+    __u8 yes = 1;
+    bpf_map_update_elem(&seen_tgids, &key.tgid, &yes, BPF_NOEXIST);
+    return;
+  }
   sum = bpf_map_lookup_elem(&blocked, &key);  // another CPU made it first
   if (sum) __sync_fetch_and_add(sum, delta);
   else count_lost();
