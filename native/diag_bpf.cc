@@ -272,6 +272,7 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
                            InstanceMethod("consumeEventBuffer", &BpfObject::ConsumeEventBuffer),
                            InstanceMethod("eventBufferLost", &BpfObject::EventBufferLost),
                            InstanceMethod("closeEventBuffer", &BpfObject::CloseEventBuffer),
+                           InstanceMethod("mapLookup", &BpfObject::MapLookup),
                            InstanceMethod("destroy", &BpfObject::Destroy),
                        });
   }
@@ -650,6 +651,19 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
       buffers_.erase(it);
     }
     return info.Env().Undefined();
+  }
+
+  // mapLookup(name, key) -> value, or null when the key is absent: for maps that cannot be
+  // walked with get_next_key (stack trace maps before 4.15).
+  Napi::Value MapLookup(const Napi::CallbackInfo &info) {
+    struct bpf_map *map = Map(info, 0);
+    Napi::Buffer<uint8_t> key = KeyArg(info, 1, map);
+    std::vector<uint8_t> value(ValueSize(map));
+    if (bpf_map_lookup_elem(bpf_map__fd(map), key.Data(), value.data()) == 0)
+      return Napi::Buffer<uint8_t>::Copy(info.Env(), value.data(), value.size());
+    if (errno == ENOENT) return info.Env().Null();
+    ThrowErrno(info.Env(), errno, "map lookup");
+    return info.Env().Null();
   }
 
   Napi::Value Destroy(const Napi::CallbackInfo &info) {

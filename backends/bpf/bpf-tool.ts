@@ -251,6 +251,11 @@ export class BpfTool {
     }
   }
 
+  /** One key's value, or undefined when the map has no such key. */
+  lookup(map: string, key: Buffer): Buffer | undefined {
+    return this.object.mapLookup(map, key) ?? undefined
+  }
+
   /** Events the programs could not record (full maps), summed over CPUs. */
   lost(): number {
     return this.countEntries('lost').reduce((sum, [, n]) => sum + n, 0)

@@ -61,6 +61,10 @@ export async function startEventStream(
      * "local" clock is each CPU's own, and can put a completion before its issue.
      */
     crossCpuClock?: boolean
+    /** Instance options to turn on before the events are enabled ("stacktrace"), where the kernel has them. */
+    instanceOptions?: string[]
+    /** Lines that are not an event's first line (a stack trace's " => frame" lines). */
+    onOtherLine?: (line: string) => void
     /** Sets up the function tracer in the instance (filter, pid, tracer) before the pipe opens. */
     functionTracer?: (session: TracefsSession, dir: string) => Promise<void>
   } = {},
@@ -71,6 +75,7 @@ export async function startEventStream(
   // The option is the instance's own, and goes with it.
   if (options.recordTgid && (await session.exists(`${dir}/options/record-tgid`))) await session.write(`${dir}/options/record-tgid`, '1')
   if (options.crossCpuClock) await useCrossCpuClock(session, dir)
+  for (const option of options.instanceOptions ?? []) await session.write(`${dir}/options/${option}`, '1')
   if (options.filterPid !== false && ctx.targetPid !== undefined) {
     await session.followProcess(dir, ctx.targetPid)
   } else if (options.excludeSelf !== false) {
@@ -78,7 +83,7 @@ export async function startEventStream(
   }
   for (const event of events) await session.enableEvent(dir, event)
   await options.functionTracer?.(session, dir)
-  const pipe = await TracePipe.open(session, dir, onLine)
+  const pipe = await TracePipe.open(session, dir, onLine, {onOther: options.onOtherLine})
   ctx.undo.push(`close ${dir}/trace_pipe`, () => pipe.close())
   const what = events.length ? `${events.map((e) => e.replace('/', ':')).join(', ')} events` : 'events'
   return {session, pipe, attach: `${what} from ${dir}/trace_pipe`}

@@ -90,6 +90,8 @@ export class TracePipe<Line = TraceLine> {
     private readonly onLine: (line: Line) => void,
     private readonly parse: (text: string) => Line | undefined,
     private readonly sliceMs: number,
+    /** Lines that are not an event's first line: the " => frame" lines of a stack trace. */
+    private readonly onOther?: (line: string) => void,
   ) {}
 
   /** Opens the pipe of `dir`; its lines are parsed as event lines, or by `parse` (function_graph's). */
@@ -101,10 +103,11 @@ export class TracePipe<Line = TraceLine> {
       parse = parseTraceLine as (text: string) => Line | undefined,
       pollMs = 100,
       sliceMs = DRAIN_SLICE_MS,
-    }: {parse?: (text: string) => Line | undefined; pollMs?: number; sliceMs?: number} = {},
+      onOther,
+    }: {parse?: (text: string) => Line | undefined; pollMs?: number; sliceMs?: number; onOther?: (line: string) => void} = {},
   ): Promise<TracePipe<Line>> {
     const fd = openSync(`${session.root}/${dir}/trace_pipe`, constants.O_RDONLY | constants.O_NONBLOCK)
-    const pipe = new TracePipe<Line>(fd, session, dir, onLine, parse, sliceMs)
+    const pipe = new TracePipe<Line>(fd, session, dir, onLine, parse, sliceMs, onOther)
     pipe.missedAtStart = pipe.missedNow = (await pipe.stats()).missed
     pipe.timer = setInterval(() => {
       if (!pipe.pumping) pipe.pump()
@@ -161,6 +164,7 @@ export class TracePipe<Line = TraceLine> {
     for (const line of lines) {
       const parsed = this.parse(line)
       if (parsed) this.onLine(parsed)
+      else this.onOther?.(line)
     }
   }
 

@@ -44,6 +44,8 @@ export interface BpfObjectHandle {
   /** A perf buffer's samples that the kernel reported lost (PERF_RECORD_LOST); 0 for a ring buffer. */
   eventBufferLost(buffer: number): number
   closeEventBuffer(buffer: number): void
+  /** One key's value, null when absent (stack trace maps cannot be walked before 4.15). */
+  mapLookup(map: string, key: Buffer): Buffer | null
   destroy(): void
 }
 

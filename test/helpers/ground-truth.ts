@@ -74,6 +74,7 @@ export function expectedFromConfig(config: Map<string, string>): [string, boolea
     ['bpf-helper-probe-read', has('BPF_SYSCALL', 'BPF_EVENTS')],
     ['bpf-helper-ktime-get-ns', has('BPF_SYSCALL', 'BPF_EVENTS')],
     ['bpf-helper-get-current-comm', has('BPF_SYSCALL', 'BPF_EVENTS')],
+    ['bpf-helper-get-stackid', has('BPF_SYSCALL', 'BPF_EVENTS')],
     ['bpf-perf-event', has('BPF_SYSCALL', 'BPF_EVENTS', 'PERF_EVENTS')],
     ['bpf-kprobe', has('BPF_SYSCALL', 'BPF_EVENTS', 'KPROBES')],
     ['bpf-uprobe', has('BPF_SYSCALL', 'BPF_EVENTS') && probeEvents('UPROBE')],

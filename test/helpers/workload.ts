@@ -10,6 +10,8 @@ export const workloadBuilt = existsSync(WORKLOAD)
 
 /** The dynamically linked name-lookup workload (test/workload/diag-lookups.c), for gethostlatency. */
 export const LOOKUPS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../workload/diag-lookups')
+/** The dynamically linked off-CPU workload with frame pointers (test/workload/diag-offcpu.c). */
+export const OFFCPU_WORKLOAD = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../workload/diag-offcpu')
 
 /** A loop device over a sparse file: a real block device whose requests are only the test's. */
 export async function withLoopDevice<T>(use: (device: string) => Promise<T>): Promise<T> {

@@ -125,7 +125,7 @@ poweroff -f
  * temp directory, keyed by what went into it, so a test run builds it once.
  */
 export async function baseInitramfs(): Promise<string> {
-  const inputs = ['dist', 'bpf', 'bench/event-consumer.mjs', 'runbooks', 'oclif.manifest.json', 'native/build/Release/diag_bpf.node', 'native/build/Release/diag-gate', 'test/workload/diag-workload', 'test/workload/diag-lookups', 'package.json', 'package-lock.json']
+  const inputs = ['dist', 'bpf', 'bench/event-consumer.mjs', 'runbooks', 'oclif.manifest.json', 'native/build/Release/diag_bpf.node', 'native/build/Release/diag-gate', 'test/workload/diag-workload', 'test/workload/diag-lookups', 'test/workload/diag-offcpu', 'package.json', 'package-lock.json']
   const hash = createHash('sha256')
   const stamp = (p: string) => {
     const full = path.join(REPO, p)
@@ -161,6 +161,8 @@ export async function baseInitramfs(): Promise<string> {
     // Dynamically linked on the libc node brought (gethostlatency traces it), with what it needs besides.
     copyIntoRoot(root, path.join(REPO, 'test/workload/diag-lookups'), '/diag/lab-bin/diag-lookups')
     for (const library of await sharedLibraries([path.join(REPO, 'test/workload/diag-lookups')])) copyIntoRoot(root, library)
+    // Dynamically linked: its libc and loader are node's, already in the image.
+    copyIntoRoot(root, path.join(REPO, 'test/workload/diag-offcpu'), '/diag/lab-bin/diag-offcpu')
     writeFileSync(path.join(root, 'diag/lab-bin/diag'), '#!/bin/sh\nexec /usr/bin/node /diag/bin/run.js "$@"\n', {mode: 0o755})
     mkdirSync(path.join(root, 'etc'))
     writeFileSync(path.join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n') // oclif asks for the user

@@ -3,6 +3,7 @@ import path from 'node:path'
 
 import {TOOLS} from '../../tools/index.js'
 import type {Counts, Histograms, Profile, Row, ToolResult} from '../../src/result/model.js'
+import type {Stacks} from '../../src/result/kinds/stacks.js'
 import {schemaErrors} from '../helpers/schema.js'
 
 /**
@@ -14,6 +15,8 @@ export interface MatrixEnv {
   name: string
   /** The workload binary, as the environment sees it. */
   workload: string
+  /** The off-CPU workload (test/workload/diag-offcpu.c: sleep_in_nanosleep, 100 times 10 ms), dynamically linked. */
+  offcpuWorkload: string
   /** A file to read(2) repeatedly. */
   readFile: string
   /** A block device whose only requests are the test's, and its name in --disks output. */
@@ -47,6 +50,8 @@ export interface MatrixCase {
 }
 
 const N = {syscalls: 2000, writes: 200, wakeups: 500, reads: 2000, lookups: [3, 2, 1]}
+// diag-offcpu's sleeps: 100 of 10 ms, about 1 s blocked in nanosleep, give or take 15%.
+const OFFCPU = {seconds: 1, tolerance: 0.15}
 // funccount: a few calls of the function by the loader may come on top of the workload's own.
 const HANDFUL = 5
 // Backends that cannot filter by process count everyone's calls of the function while the
@@ -66,6 +71,23 @@ const histogramTotal = (r: ToolResult, label: string | null) =>
 
 function within(what: string, value: number, low: number, high: number): string | undefined {
   return value >= low && value <= high ? undefined : `${what} was ${value}, expected ${low}..${high}`
+}
+
+/**
+ * offcputime's known answer: the workload's sleeps under one stack, which holds the kernel's
+ * schedule path and, where the backend records user stacks (BPF), the workload's own function and
+ * main; their time sums to about 1 s.
+ */
+export function offcpuWrong(r: ToolResult): string | undefined {
+  const stacks = r.intervals.flatMap((i) => (i.data as Stacks).stacks)
+  const sleeping = stacks.filter((s) => s.frames[0] === 'diag-offcpu' && s.frames.some((f) => /nanosleep/.test(f)))
+  if (sleeping.length === 0) return `no diag-offcpu stack through nanosleep: ${JSON.stringify(stacks.slice(0, 3))}`
+  const user = r.backend.name === 'bpf'
+  const whole = sleeping.find((s) => s.frames.includes('schedule') && (!user || (s.frames.includes('sleep_in_nanosleep') && s.frames.includes('main'))))
+  if (!whole) return `no stack with schedule${user ? ', sleep_in_nanosleep and main' : ''}: ${sleeping.map((s) => s.frames.join(';')).join(' | ')}`
+  const seconds = sleeping.reduce((sum, s) => sum + s.value, 0) / 1e6
+  const {seconds: expected, tolerance} = OFFCPU
+  return within('seconds blocked in nanosleep', Number(seconds.toFixed(3)), expected * (1 - tolerance), expected * (1 + tolerance))
 }
 
 const SYSTEM_WIDE = new Set(['funccount/ftrace-profiler', 'funccount/ftrace-kprobe-profile'])
@@ -154,6 +176,13 @@ function casesFor(tool: string, candidate: string): MatrixCase {
           if (stray) return `a histogram labelled ${JSON.stringify(stray.label)}, not a function matching ${env.getppidPattern}`
           return within(`${env.getppidPattern} calls timed`, histograms.reduce((s, h) => s + h.count, 0), N.syscalls, N.syscalls + HANDFUL)
         },
+      }
+    case 'offcputime':
+      return {
+        tool,
+        candidate,
+        args: (env) => ['offcputime', ...force, '--json', '--', env.offcpuWorkload],
+        check: (r) => offcpuWrong(r),
       }
     default:
       throw new Error(`no matrix case for ${tool}`)

@@ -25,6 +25,7 @@ const HELPERS = {
   probe_read: 4,
   ktime_get_ns: 5,
   get_current_comm: 16,
+  get_stackid: 27,
 } as const
 
 // A tracepoint every kernel has, as the target for attach probes.
@@ -254,6 +255,7 @@ export const BPF_CAPABILITIES: Capability[] = [
   helper('probe_read', '4.7'),
   helper('ktime_get_ns', '4.7'),
   helper('get_current_comm', '4.7'),
+  helper('get_stackid', '4.7'),
   {
     name: 'bpf-raw-tracepoint',
     section: 'bpf',

@@ -1,0 +1,92 @@
+import path from 'node:path'
+
+import type {HostFiles} from '../system/files.js'
+import {ElfSymbols} from './elf.js'
+import {KernelSymbols} from './kallsyms.js'
+import {type Mapping, mappingAt, parseMaps} from './process-maps.js'
+
+/** A frame no table names. */
+export const UNKNOWN = '[unknown]'
+
+/** A process's executable mappings, read while it lived. */
+interface ProcessImage {
+  mappings: Mapping[]
+  /** Where its files are seen from diag's side: its own root (a container's files). */
+  root: string
+}
+
+/**
+ * Names stack frames, kernel and user, in one place for every tool that shows stacks. Kernel
+ * addresses from /proc/kallsyms (read on first use, once per run); user addresses from the
+ * process's /proc/PID/maps and the symbol tables of the mapped files, with the load bias. A
+ * process's maps must be read while it lives (remember()), so that its frames keep their names
+ * after it exits. A frame is never dropped: one no table names is `module+0xOFFSET` (the file
+ * offset, which addr2line and objdump take) or `[unknown]`.
+ */
+export class Symbolizer {
+  private kernel: KernelSymbols | undefined
+  private readonly processes = new Map<number, ProcessImage>()
+  private readonly elves = new Map<string, ElfSymbols | null>()
+
+  constructor(private readonly files: HostFiles) {}
+
+  private async kernelSymbols(): Promise<KernelSymbols> {
+    this.kernel ??= KernelSymbols.parse(await this.files.read('/proc/kallsyms').catch(() => ''))
+    return this.kernel
+  }
+
+  async kernelFrame(address: bigint): Promise<string> {
+    return (await this.kernelSymbols()).lookup(address) ?? UNKNOWN
+  }
+
+  /** Whether the process's mappings are known (remembered, alive or not). */
+  knows(tgid: number): boolean {
+    return this.processes.has(tgid)
+  }
+
+  /**
+   * Reads (again) a live process's mappings; returns false when it is gone (what was read before
+   * is kept). Call for each process seen, while it may still live.
+   */
+  async remember(tgid: number): Promise<boolean> {
+    let text: string
+    try {
+      text = await this.files.read(`/proc/${tgid}/maps`)
+    } catch {
+      return false
+    }
+    const mappings = parseMaps(text)
+    // A zombie's maps are empty: keep what was read while it lived.
+    if (mappings.length === 0) return false
+    this.processes.set(tgid, {mappings, root: `/proc/${tgid}/root`})
+    return true
+  }
+
+  private elf(file: string, root: string): ElfSymbols | null {
+    const known = this.elves.get(file)
+    if (known !== undefined) return known
+    let elf: ElfSymbols | null = null
+    for (const candidate of [file, path.join(root, file)]) {
+      try {
+        elf = ElfSymbols.read(candidate)
+        break
+      } catch {
+        // Not there from diag's side, or not ELF: try the process's own root, then give up.
+      }
+    }
+    this.elves.set(file, elf)
+    return elf
+  }
+
+  async userFrame(tgid: number, address: number): Promise<string> {
+    const image = this.processes.get(tgid)
+    const mapping = image && mappingAt(image.mappings, address)
+    if (!mapping) return UNKNOWN
+    if (!mapping.path.startsWith('/')) return mapping.path ? `${mapping.path}+0x${(address - mapping.start).toString(16)}` : UNKNOWN
+    const fileOffset = address - mapping.start + mapping.offset
+    const elf = this.elf(mapping.path.replace(/ \(deleted\)$/, ''), image.root)
+    const inFile = elf?.addressOfOffset(fileOffset)
+    const symbol = inFile === undefined ? undefined : elf!.functionAt(inFile)
+    return symbol ? symbol.name : `${path.basename(mapping.path)}+0x${fileOffset.toString(16)}`
+  }
+}

@@ -1,0 +1,89 @@
+import {existsSync} from 'node:fs'
+
+import {execa} from 'execa'
+import {beforeAll, describe, expect, it} from 'vitest'
+
+import type {CapabilitiesReport} from '../../src/plan/report.js'
+import type {Stacks} from '../../src/result/kinds/stacks.js'
+import type {ToolResult} from '../../src/result/model.js'
+import {offcputime} from '../../tools/offcputime/tool.js'
+import {diagJson} from '../helpers/cli.js'
+import {expectKernelStateKept, isRoot} from '../helpers/kernel-state.js'
+import {schemaErrors} from '../helpers/schema.js'
+import {OFFCPU_WORKLOAD} from '../helpers/workload.js'
+import {offcpuWrong} from '../matrix/cases.js'
+
+const built = existsSync(OFFCPU_WORKLOAD)
+const stacksOf = (r: ToolResult) => r.intervals.flatMap((i) => (i.data as Stacks).stacks)
+const workloadStacks = (r: ToolResult) => stacksOf(r).filter((s) => s.frames[0].startsWith('diag-offcpu'))
+
+describe.skipIf(!isRoot || !built)('offcputime on this host (needs root and test/workload/diag-offcpu)', () => {
+  expectKernelStateKept()
+  let usable = new Map<string, string | undefined>()
+
+  beforeAll(async () => {
+    const report = (await diagJson<CapabilitiesReport>(['capabilities'])).json
+    const status = new Map(report.capabilities.map((c) => [c.name, c]))
+    // Why each candidate cannot run here, from the probe's answers for its needs.
+    usable = new Map(
+      offcputime.candidates.map((c) => {
+        const unmet = c.needs.filter((n) => status.get(n)?.status !== 'available')
+        return [c.id, unmet.length ? `this kernel lacks ${unmet.join(', ')}` : undefined]
+      }),
+    )
+  })
+
+  for (const candidate of offcputime.candidates.map((c) => c.id)) {
+    it(`${candidate}: the sleeps' stack (program function, main, schedule) and about 1 s blocked`, async (context) => {
+      const lacking = usable.get(candidate)
+      if (lacking) return context.skip(lacking)
+      const {json, exitCode} = await diagJson<ToolResult>(['offcputime', '--backend', candidate, '--', OFFCPU_WORKLOAD])
+      expect(exitCode).toBe(0)
+      expect(schemaErrors('result', json) || undefined).toBeUndefined()
+      expect(json.backend.candidate).toBe(candidate)
+      expect(offcpuWrong(json)).toBeUndefined()
+    })
+  }
+
+  it('diag chooses a backend and answers right', async () => {
+    const {json} = await diagJson<ToolResult>(['offcputime', '--', OFFCPU_WORKLOAD])
+    expect(offcpuWrong(json)).toBeUndefined()
+  })
+
+  it('--kernel-only keeps the kernel frames, --user-only the user frames, named though the command exited before the last read', async (context) => {
+    if (usable.get('bpf-tracepoint') && usable.get('bpf-tp-btf')) return context.skip('no BPF candidate is usable here')
+    const kernel = workloadStacks((await diagJson<ToolResult>(['offcputime', '--kernel-only', '--', OFFCPU_WORKLOAD, '20'])).json)
+    expect(kernel.some((s) => s.frames.includes('schedule')), JSON.stringify(kernel)).toBe(true)
+    expect(kernel.some((s) => s.frames.includes('main'))).toBe(false)
+    const user = workloadStacks((await diagJson<ToolResult>(['offcputime', '--user-only', '--', OFFCPU_WORKLOAD, '20'])).json)
+    expect(user.some((s) => s.frames.includes('sleep_in_nanosleep') && s.frames.includes('main')), JSON.stringify(user)).toBe(true)
+    expect(user.some((s) => s.frames.includes('schedule'))).toBe(false)
+  })
+
+  it('--min-block leaves out blocks shorter than it; --per-pid names the process', async () => {
+    // 20 sleeps of 10 ms: none lasts 50 ms.
+    const long = workloadStacks((await diagJson<ToolResult>(['offcputime', '--min-block', '50000', '--', OFFCPU_WORKLOAD, '20'])).json)
+    expect(long.filter((s) => s.frames.some((f) => /nanosleep/.test(f)))).toEqual([])
+    const perPid = (await diagJson<ToolResult>(['offcputime', '--per-pid', '--', OFFCPU_WORKLOAD, '20'])).json
+    expect(workloadStacks(perPid).some((s) => /^diag-offcpu-\d+$/.test(s.frames[0]))).toBe(true)
+  })
+
+  it('--pid follows a running process', async () => {
+    // 4 s of sleeps: diag starts (Node.js, probing) well within them on a loaded machine.
+    const child = execa(OFFCPU_WORKLOAD, ['400'], {reject: false})
+    try {
+      const {json, stdout, stderr} = await diagJson<ToolResult>(['offcputime', '--pid', String(child.pid), '-d', '1'])
+      expect(json.intervals, `${stdout}\n${stderr}`).toBeDefined()
+      const stacks = workloadStacks(json)
+      expect(stacks.length).toBeGreaterThan(0)
+      expect(stacksOf(json).every((s) => s.frames[0].startsWith('diag-offcpu'))).toBe(true)
+    } finally {
+      await child
+    }
+  })
+
+  it('refuses --kernel-only with --user-only before touching the kernel', async () => {
+    const run = await diagJson(['offcputime', '--kernel-only', '--user-only', '-d', '1'])
+    expect(run.exitCode).toBe(2)
+  })
+})

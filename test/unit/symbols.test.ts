@@ -1,0 +1,164 @@
+import {existsSync, readFileSync} from 'node:fs'
+
+import {execa} from 'execa'
+import {describe, expect, it} from 'vitest'
+
+import {ElfError, ElfSymbols} from '../../src/symbols/elf.js'
+import {KernelSymbols} from '../../src/symbols/kallsyms.js'
+import {parseMaps} from '../../src/symbols/process-maps.js'
+import {Symbolizer, UNKNOWN} from '../../src/symbols/symbolizer.js'
+import {parseTraceLine} from '../../backends/ftrace/trace-pipe.js'
+import {SwitchPairing} from '../../tools/offcputime/ftrace.js'
+import {stackFrames, withoutTracerFrames} from '../../tools/offcputime/stacks.js'
+import {MemoryFiles} from '../helpers/memory-files.js'
+import {OFFCPU_WORKLOAD} from '../helpers/workload.js'
+
+const KALLSYMS = `ffffffff81000000 T _text
+ffffffff81000000 T startup_64
+ffffffff81c3a2d0 T schedule
+ffffffff81c39890 t __schedule
+ffffffff82a00000 D some_data
+ffffffff81c3a400 T do_nanosleep
+ffffffffc0401000 t virtblk_probe\t[virtio_blk]
+0000000000000000 A fixed_percpu_data
+`
+
+describe('kernel symbols from kallsyms', () => {
+  const symbols = KernelSymbols.parse(KALLSYMS)
+
+  it('names an address by the text symbol at or below it, data symbols and absolute ones left out', () => {
+    expect(symbols.lookup(0xffffffff81c3a2d0n)).toBe('schedule')
+    expect(symbols.lookup(0xffffffff81c3a2d0n + 0x40n)).toBe('schedule')
+    expect(symbols.lookup(0xffffffff81c398a0n)).toBe('__schedule') // out of order in the file
+    expect(symbols.lookup(0xffffffff82a00010n)).toBe('do_nanosleep') // no data symbol
+    expect(symbols.lookup(0xffffffffc0401010n)).toBe('virtblk_probe [virtio_blk]')
+    expect(symbols.lookup(0x1000n)).toBeUndefined()
+  })
+
+  it('knows nothing when the addresses are hidden (kptr_restrict, not root)', () => {
+    expect(KernelSymbols.parse(KALLSYMS.replace(/^[0-9a-f]{16}/gm, '0000000000000000')).size).toBe(0)
+  })
+
+  it.skipIf(!existsSync('/proc/kallsyms'))('reads this kernel\'s own kallsyms', async () => {
+    const text = readFileSync('/proc/kallsyms', 'utf8')
+    const line = text.split('\n').find((l) => / T schedule$/.test(l))
+    if (!line || /^0+ /.test(line)) return // addresses hidden from this user
+    const symbolizer = new Symbolizer({read: async () => text} as unknown as MemoryFiles)
+    expect(await symbolizer.kernelFrame(BigInt(`0x${line.split(' ')[0]}`) + 1n)).toBe('schedule')
+  })
+})
+
+describe.skipIf(!existsSync(OFFCPU_WORKLOAD))('user symbols from ELF symbol tables (the diag-offcpu workload)', () => {
+  it('names its functions from .symtab, as nm does', async () => {
+    const elf = ElfSymbols.read(OFFCPU_WORKLOAD)
+    expect(elf.table).toBe('.symtab')
+    const nm = (await execa('nm', [OFFCPU_WORKLOAD])).stdout
+    for (const name of ['main', 'sleep_in_nanosleep']) {
+      const address = parseInt(new RegExp(`^([0-9a-f]+) [Tt] ${name}$`, 'm').exec(nm)![1], 16)
+      expect(elf.functionAt(address)?.name).toBe(name)
+      expect(elf.functionAt(address + 4)?.name).toBe(name)
+    }
+  })
+
+  it('turns a live address into the function through the mapping and the load bias', async () => {
+    const nm = (await execa('nm', [OFFCPU_WORKLOAD])).stdout
+    const sleeper = parseInt(/^([0-9a-f]+) T sleep_in_nanosleep$/m.exec(nm)![1], 16)
+    const files = new MemoryFiles()
+    // Loaded at 0x555555554000 (a PIE), its code segment mapped from file offset 0x1000.
+    const base = 0x555555554000
+    files.files.set('/proc/42/maps', [
+      `555555554000-555555555000 r--p 00000000 fe:01 77 ${OFFCPU_WORKLOAD}`,
+      `555555555000-555555556000 r-xp 00001000 fe:01 77 ${OFFCPU_WORKLOAD}`,
+      '7ffff7fc1000-7ffff7fc3000 r-xp 00000000 00:00 0 [vdso]',
+    ].join('\n'))
+    const symbolizer = new Symbolizer(files)
+    expect(await symbolizer.remember(42)).toBe(true)
+    expect(await symbolizer.userFrame(42, base + sleeper + 8)).toBe('sleep_in_nanosleep')
+    // No symbol covers the last bytes of the code segment's page; still named by file and offset.
+    expect(await symbolizer.userFrame(42, 0x555555555ff0)).toBe('diag-offcpu+0x1ff0')
+    expect(await symbolizer.userFrame(42, 0x7ffff7fc1010)).toBe('[vdso]+0x10')
+    expect(await symbolizer.userFrame(42, 0x1234)).toBe(UNKNOWN)
+    // Its maps gone (it exited), the frames read while it lived keep their names.
+    files.files.set('/proc/42/maps', '')
+    expect(await symbolizer.remember(42)).toBe(false)
+    expect(await symbolizer.userFrame(42, base + sleeper)).toBe('sleep_in_nanosleep')
+    expect(await symbolizer.userFrame(43, base + sleeper)).toBe(UNKNOWN)
+  })
+
+  it('refuses what is not ELF', () => {
+    expect(() => ElfSymbols.read('/proc/self/status')).toThrow(ElfError)
+  })
+})
+
+describe('process maps', () => {
+  it('keeps executable mappings, with their offsets and paths (spaces included)', () => {
+    const maps = parseMaps(`00400000-00401000 r-xp 00001000 08:01 12 /opt/my app/bin
+00600000-00601000 rw-p 00000000 08:01 12 /opt/my app/bin
+7f0000000000-7f0000001000 r-xp 00000000 00:00 0 `)
+    expect(maps).toEqual([
+      {start: 0x400000, end: 0x401000, offset: 0x1000, path: '/opt/my app/bin'},
+      {start: 0x7f0000000000, end: 0x7f0000001000, offset: 0, path: ''},
+    ])
+  })
+})
+
+describe('offcputime stacks', () => {
+  it('folds comm, user frames and kernel frames outermost first', () => {
+    expect(stackFrames('app', ['leaf', 'main'], ['__schedule', 'schedule', 'do_syscall_64']).split('\n')).toEqual([
+      'app', 'main', 'leaf', 'do_syscall_64', 'schedule', '__schedule',
+    ])
+  })
+
+  it('drops the tracer\'s own frames on top of a kernel stack, never the whole stack', () => {
+    expect(withoutTracerFrames(['bpf_prog_0ad5aa56b4af50e8_sched_switch', 'bpf_trace_run4', '__schedule', 'schedule'])).toEqual(['__schedule', 'schedule'])
+    expect(withoutTracerFrames(['trace_event_raw_event_sched_switch', '__traceiter_sched_switch', '__schedule'])).toEqual(['__schedule'])
+    expect(withoutTracerFrames(['bpf_trace_run4'])).toEqual(['bpf_trace_run4'])
+  })
+})
+
+describe('offcputime from sched_switch lines with their stack traces (the ftrace backend)', () => {
+  // As trace_pipe prints them on 6.1, a stack trace after each switch, in the task switching out.
+  const PIPE = `     diag-offcpu-4242    [001] d..2.   100.000000: sched_switch: prev_comm=diag-offcpu prev_pid=4242 prev_prio=9 prev_state=S ==> next_comm=swapper/1 next_pid=0 next_prio=120
+     diag-offcpu-4242    [001] d..2.   100.000002: <stack trace>
+ => trace_event_raw_event_sched_switch
+ => __schedule
+ => schedule
+ => do_nanosleep+0x8c/0x140
+ => hrtimer_nanosleep
+ => do_syscall_64
+ => entry_SYSCALL_64_after_hwframe
+          <idle>-0       [000] d..2.   100.004000: sched_switch: prev_comm=swapper/0 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=other next_pid=77 next_prio=120
+          <idle>-0       [000] d..2.   100.004001: <stack trace>
+ => __schedule
+ => schedule_idle
+           other-77      [000] d..2.   100.005000: sched_switch: prev_comm=other prev_pid=77 prev_prio=120 prev_state=S ==> next_comm=swapper/0 next_pid=0 next_prio=120
+           other-77      [000] d..2.   100.005001: <stack trace>
+ => __schedule
+ => schedule
+          <idle>-0       [001] d..2.   100.010000: sched_switch: prev_comm=swapper/1 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=diag-offcpu next_pid=4242 next_prio=9
+          <idle>-0       [000] d..2.   100.020000: sched_switch: prev_comm=swapper/0 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=other next_pid=77 next_prio=120
+`
+
+  const feed = (pairing: SwitchPairing) => {
+    for (const text of PIPE.split('\n')) {
+      const line = parseTraceLine(text)
+      if (line) pairing.line(line)
+      else pairing.other(text)
+    }
+    return [...pairing.take()].map(([frames, us]) => [frames.split('\n').join(';'), Math.round(us)])
+  }
+
+  it('sums each task from switch-out to switch-in under the stack it blocked in, outermost first, without the tracer\'s frames', () => {
+    expect(feed(new SwitchPairing({minBlockUs: 1, perPid: false}))).toEqual([
+      ['diag-offcpu;entry_SYSCALL_64_after_hwframe;do_syscall_64;hrtimer_nanosleep;do_nanosleep;schedule;__schedule', 10_000],
+      ['other;schedule;__schedule', 15_000],
+    ])
+  })
+
+  it('counts only the traced process, blocks of --min-block or more, and names the process with --per-pid', () => {
+    expect(feed(new SwitchPairing({minBlockUs: 1, perPid: true}, 4242)).map(([f]) => f)).toEqual([
+      'diag-offcpu-4242;entry_SYSCALL_64_after_hwframe;do_syscall_64;hrtimer_nanosleep;do_nanosleep;schedule;__schedule',
+    ])
+    expect(feed(new SwitchPairing({minBlockUs: 12_000, perPid: false})).map(([f]) => f)).toEqual(['other;schedule;__schedule'])
+  })
+})

@@ -1,0 +1,43 @@
+// The off-CPU workload with a known answer (offcputime's tests): sleep_in_nanosleep() blocks
+// N times for MS milliseconds in nanosleep(2), so about N * MS ms off CPU under one stack.
+// Built dynamically linked with frame pointers (test/workload/Makefile): the user stack is walked
+// by frame pointer, and its frames are named from this file's and libc's symbol tables.
+//
+//   diag-offcpu [N [MS]]   (default 100 times 10 ms)
+//
+// It runs at a real-time priority where it may (root): off-CPU time runs from switch-out to
+// switch-in, so on a busy machine each wakeup's wait for a CPU would add to the sleeps; at
+// SCHED_FIFO the woken program runs at once and the known answer holds on a loaded test host.
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+// A frame of its own between the named function and libc: libc's nanosleep keeps no frame
+// pointer, so the return address into its caller is found through this frame's, not libc's.
+__attribute__((noinline)) static int nap(const struct timespec *duration) {
+  int rc = nanosleep(duration, NULL);
+  __asm__ volatile("" ::: "memory");  // not a tail call
+  return rc;
+}
+
+__attribute__((noinline)) int sleep_in_nanosleep(int times, long ms) {
+  struct timespec duration = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+  int failed = 0;
+  for (int i = 0; i < times; i++) failed += nap(&duration) != 0;
+  return failed;
+}
+
+int main(int argc, char **argv) {
+  int times = argc > 1 ? atoi(argv[1]) : 100;
+  long ms = argc > 2 ? atol(argv[2]) : 10;
+  if (times < 0 || ms < 0) {
+    fprintf(stderr, "usage: diag-offcpu [TIMES [MS]]\n");
+    return 2;
+  }
+  struct sched_param realtime = {.sched_priority = 10};
+  sched_setscheduler(0, SCHED_FIFO, &realtime);  // best effort: without it, only less exact
+  int failed = sleep_in_nanosleep(times, ms);
+  __asm__ volatile("" ::: "memory");
+  return failed ? 1 : 0;
+}

@@ -1,0 +1,84 @@
+import {Flags} from '@oclif/core'
+
+import {BadInputError} from '../../src/errors.js'
+import {BPF_COUNTS, KNOBS, TP_BTF} from '../../src/plan/needs.js'
+import type {ToolOptions} from '../../src/plan/options.js'
+import {defineTool} from '../../src/plan/tool.js'
+import {pidFlag} from '../../src/tool-flags.js'
+
+export interface OffcputimeOptions extends ToolOptions {
+  /** Blocks shorter than this many microseconds are not counted. */
+  minBlockUs: number
+  /** Which stacks to record. */
+  stacks: 'both' | 'kernel' | 'user'
+  /** Stacks of each process apart (`comm-PID` as the first frame), not only of each comm. */
+  perPid: boolean
+}
+
+// The stack trace map and the helper that fills it, and the comm of the blocked task.
+const STACKS = ['bpf-map-stack-trace', 'bpf-helper-get-stackid', 'bpf-helper-get-current-comm', 'bpf-helper-ktime-get-ns']
+
+export const offcputime = defineTool({
+  name: 'offcputime',
+  summary: 'time spent blocked (off CPU), by kernel and user stack',
+  output: 'stacks',
+  command: {
+    summary: 'Time spent blocked (off CPU), summed by kernel and user stack, as folded stacks',
+    usage: 'offcputime [FLAGS] [-- COMMAND [ARGS...]]',
+    flags: {
+      pid: pidFlag,
+      'min-block': Flags.integer({min: 1, default: 1, summary: 'Only count blocks of at least this many microseconds'}),
+      'kernel-only': Flags.boolean({summary: 'Kernel stacks only', exclusive: ['user-only']}),
+      'user-only': Flags.boolean({summary: 'User stacks only', exclusive: ['kernel-only']}),
+      'per-pid': Flags.boolean({summary: 'Keep processes apart: the first frame is comm-PID, not the comm'}),
+    },
+  },
+  help: {
+    measures: `Sums the time tasks spend switched out of a CPU, from the moment the scheduler takes one off
+until it runs again, by the stacks it blocked in: the kernel's (why it waited: a lock, I/O, a
+sleep) and its own (which code asked for it). The complement of a CPU profile: where the time
+goes when a program is slow but not busy. Each stack is printed folded, outermost frame first
+(\`comm;main;read_config;...;schedule 12345\`, microseconds), the input of flame graph tools
+(flamegraph.pl, speedscope). The time includes waiting on a run queue after the wakeup.`,
+    origin: `bcc's offcputime(8) (Brendan Gregg's off-CPU analysis), on the sched_switch tracepoint.`,
+    examples: [
+      {description: 'Off-CPU time of the whole system for 10 seconds, blocks of 1 ms or more:', command: '<%= config.bin %> offcputime -d 10 --min-block 1000'},
+      {description: 'Where one process blocks, kernel stacks only, per process:', command: '<%= config.bin %> offcputime -p 1234 --kernel-only --per-pid -d 5'},
+      {description: 'A flame graph of a command\'s off-CPU time:', command: '<%= config.bin %> offcputime -- ./server --once > out.folded && flamegraph.pl out.folded > offcpu.svg'},
+    ],
+  },
+  options({flags}): OffcputimeOptions {
+    if (flags['kernel-only'] && flags['user-only']) throw new BadInputError('--kernel-only and --user-only exclude each other')
+    return {
+      pid: flags.pid,
+      minBlockUs: flags['min-block'],
+      stacks: flags['kernel-only'] ? 'kernel' : flags['user-only'] ? 'user' : 'both',
+      perPid: flags['per-pid'],
+    }
+  },
+  candidates: [
+    {
+      id: 'bpf-tp-btf',
+      backend: 'bpf',
+      method: 'BPF program on the BTF-typed sched_switch (tp_btf): stacks in a stack trace map, time blocked summed by stack in a hash map',
+      needs: [...BPF_COUNTS, ...STACKS, ...TP_BTF],
+      runner: async () => (await import('./bpf.js')).tpBtf,
+    },
+    {
+      id: 'bpf-tracepoint',
+      backend: 'bpf',
+      method: 'BPF program on sched_switch: stacks in a stack trace map, time blocked summed by stack in a hash map',
+      needs: [...BPF_COUNTS, ...STACKS, 'bpf-map-array', 'bpf-tracepoint', 'tracepoints'],
+      ...KNOBS,
+      runner: async () => (await import('./bpf.js')).tracepoint,
+    },
+    {
+      id: 'ftrace-stream',
+      backend: 'ftrace',
+      method: 'sched_switch events with their kernel stacks (the stacktrace option) from a private instance, paired in diag; kernel stacks only',
+      needs: ['ftrace-instances', 'tracepoints'],
+      accepts: (options) => (options.stacks === 'user' ? ['records kernel stacks only, not --user-only'] : []),
+      runner: async () => (await import('./ftrace.js')).stream,
+    },
+  ],
+})
