@@ -1,9 +1,9 @@
-import {readFile, rmdir, unlink} from 'node:fs/promises'
+import {rmdir, unlink} from 'node:fs/promises'
 
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {ownedProcesses} from './system/child.js'
-import type {HostFiles} from './system/files.js'
+import {type HostFiles, readTextToEnd} from './system/files.js'
 import {staleLocks} from './system/lock.js'
 import {unmount} from './system/mount.js'
 import {GROUP_NAME, INSTANCE_NAME, isAlive, isRunning, ownerPid} from './tracefs/names.js'
@@ -98,7 +98,7 @@ export async function resetDead(files: HostFiles, tracefs: string | undefined, d
     }
   }
 
-  const mounts = await readFile('/proc/self/mounts', 'utf8').catch(() => '')
+  const mounts = await readTextToEnd('/proc/self/mounts').catch(() => '')
   for (const line of mounts.split('\n')) {
     const mountPoint = line.split(' ')[1]
     const m = mountPoint ? PRIVATE_MOUNT.exec(mountPoint) : null

@@ -4,6 +4,7 @@ import {mkdir, readFile, rename, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
+import {readTextToEnd} from '../system/files.js'
 import {bpfObjectPath, packageRoot} from '../system/paths.js'
 import type {Outcome} from './types.js'
 
@@ -31,7 +32,7 @@ interface CacheFile {
 export const PROBE_CACHE_DIR = process.env.DIAG_CACHE_DIR ?? '/run/diag'
 
 async function readTrimmed(file: string): Promise<string> {
-  return (await readFile(file, 'utf8').catch(() => '')).trim()
+  return (await readTextToEnd(file).catch(() => '')).trim()
 }
 
 /** Size and modification time of each file: a rebuilt diag probes anew. */

@@ -1,5 +1,5 @@
 import {constants} from 'node:fs'
-import {access, mkdir, open, readdir, readFile, rmdir} from 'node:fs/promises'
+import {access, mkdir, open, readdir, rmdir} from 'node:fs/promises'
 import path from 'node:path'
 
 /**
@@ -36,12 +36,12 @@ export class NodeFiles implements HostFiles {
     return resolved
   }
 
-  read(hostPath: string): Promise<string> {
-    return readFile(this.resolve(hostPath), 'utf8')
+  async read(hostPath: string): Promise<string> {
+    return (await readToEnd(this.resolve(hostPath))).toString('utf8')
   }
 
   readBytes(hostPath: string): Promise<Buffer> {
-    return readFile(this.resolve(hostPath))
+    return readToEnd(this.resolve(hostPath))
   }
 
   async exists(hostPath: string): Promise<boolean> {
@@ -75,4 +75,33 @@ export class NodeFiles implements HostFiles {
   async rmdir(hostPath: string): Promise<void> {
     await rmdir(this.resolve(hostPath))
   }
+}
+
+const READ_CHUNK = 64 * 1024
+
+/**
+ * A file's whole content, read until the kernel says it has no more. procfs, sysfs and tracefs
+ * files report a size of 0, and Node 18's fs/promises readFile then returns only its first read
+ * (about 4 KiB of /proc/PID/maps, with the libc far past it): every kernel file diag reads goes
+ * through here.
+ */
+export async function readToEnd(file: string): Promise<Buffer> {
+  const handle = await open(file, 'r')
+  try {
+    const chunks: Buffer[] = []
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(READ_CHUNK)
+      const {bytesRead} = await handle.read(chunk, 0, READ_CHUNK, null)
+      if (bytesRead === 0) break
+      chunks.push(chunk.subarray(0, bytesRead))
+    }
+    return Buffer.concat(chunks)
+  } finally {
+    await handle.close()
+  }
+}
+
+/** readToEnd as text. */
+export async function readTextToEnd(file: string): Promise<string> {
+  return (await readToEnd(file)).toString('utf8')
 }

@@ -3,6 +3,7 @@ import path from 'node:path'
 
 import {BadInputError, NotSupportedError} from '../errors.js'
 import {ELF_MACHINES, type ElfFile, readElf} from './elf.js'
+import {readTextToEnd} from './files.js'
 
 /**
  * Which libc a process uses (or will use), and where its name-lookup functions are in the file:
@@ -127,7 +128,7 @@ async function checkedLibc(file: string, source: string, refuse: (message: strin
 async function mappedLibc(pid: number, label: string): Promise<Libc> {
   let text: string
   try {
-    text = await readFile(`/proc/${pid}/maps`, 'utf8')
+    text = await readTextToEnd(`/proc/${pid}/maps`)
   } catch (error) {
     throw new BadInputError(`${label}: cannot read /proc/${pid}/maps (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); is the process gone?`)
   }
@@ -158,7 +159,7 @@ async function cachedLibc(soname: string): Promise<Libc | undefined> {
 
 /** The libc that diag itself runs on (node is dynamically linked), the fallback where there is no loader cache. */
 async function ownLibc(): Promise<Libc | undefined> {
-  const text = await readFile('/proc/self/maps', 'utf8').catch(() => '')
+  const text = await readTextToEnd('/proc/self/maps').catch(() => '')
   const mapping = parseMaps(text).find((m) => isLibcName(m.path))
   return mapping && checkedLibc(mapping.path, 'the libc diag itself runs on (/proc/self/maps)', (m) => new NotSupportedError(m))
 }
