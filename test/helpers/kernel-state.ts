@@ -5,6 +5,8 @@ import path from 'node:path'
 import {execa} from 'execa'
 import {afterAll, beforeAll, expect} from 'vitest'
 
+import {startDiag} from './cli.js'
+
 /**
  * What diag promises to leave as it found: the tracing state and the BPF program list. Read
  * through a private tracefs mount, so that looking never changes whether /sys/kernel/tracing
@@ -164,4 +166,14 @@ export function expectKernelStateKept(): void {
   afterAll(async () => {
     expect(await kernelState()).toEqual(before)
   })
+}
+
+/** Runs diag while watching the kernel: what it made at any moment, not only what it left. */
+export async function watched(args: string[]): Promise<{exitCode: number | undefined; stderr: string; made: string[]}> {
+  let pid: number | undefined
+  const watch = await watchKernel(() => pid)
+  const tracer = startDiag(args)
+  pid = tracer.pid
+  const run = await tracer
+  return {exitCode: run.exitCode, stderr: String(run.stderr), made: await watch.stop()}
 }

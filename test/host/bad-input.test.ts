@@ -3,8 +3,8 @@ import {readFileSync} from 'node:fs'
 import {describe, expect, it} from 'vitest'
 
 import {EXIT} from '../../src/errors.js'
-import {diag, startDiag} from '../helpers/cli.js'
-import {expectKernelStateKept, isRoot, watchKernel} from '../helpers/kernel-state.js'
+import {diag} from '../helpers/cli.js'
+import {expectKernelStateKept, isRoot, watched} from '../helpers/kernel-state.js'
 
 // A pid that runs nowhere: above the kernel's pid_max.
 const NO_SUCH_PID = String(Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8')) + 1)
@@ -44,16 +44,6 @@ const BAD: string[][] = [
   ['runqlat', '--', '/no/such/program'],
   ['capabilities', '--host-root', '/nonexistent'],
 ]
-
-/** Runs diag while watching the kernel: what it made at any moment, not only what it left. */
-async function watched(args: string[]) {
-  let pid: number | undefined
-  const watch = await watchKernel(() => pid)
-  const tracer = startDiag(args)
-  pid = tracer.pid
-  const run = await tracer
-  return {exitCode: run.exitCode, stderr: String(run.stderr), made: await watch.stop()}
-}
 
 describe.skipIf(!isRoot)('bad input (needs root, to watch the kernel during the call)', () => {
   expectKernelStateKept()

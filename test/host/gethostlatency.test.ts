@@ -8,7 +8,7 @@ import type {CapabilitiesReport} from '../../src/plan/report.js'
 import type {Row, Rows, ToolResult} from '../../src/result/model.js'
 import {diag, diagJson, startDiag} from '../helpers/cli.js'
 import {schemaErrors} from '../helpers/schema.js'
-import {expectKernelStateKept, isRoot, watchKernel} from '../helpers/kernel-state.js'
+import {expectKernelStateKept, isRoot, watched} from '../helpers/kernel-state.js'
 import {gethostlatency} from '../../tools/gethostlatency/tool.js'
 import {LOOKUPS, WORKLOAD, workloadBuilt} from '../helpers/workload.js'
 
@@ -109,16 +109,6 @@ describe.skipIf(!isRoot || !existsSync(LOOKUPS))('gethostlatency on this host (n
     expect(rows, run.stdout).toHaveLength(2)
   })
 })
-
-/** Runs diag while watching the kernel: what it made at any moment, not only what it left. */
-async function watched(args: string[]) {
-  let pid: number | undefined
-  const watch = await watchKernel(() => pid)
-  const tracer = startDiag(args)
-  pid = tracer.pid
-  const run = await tracer
-  return {exitCode: run.exitCode, stderr: String(run.stderr), made: await watch.stop()}
-}
 
 describe.skipIf(!isRoot)('gethostlatency refuses bad input before touching the kernel', () => {
   expectKernelStateKept()
