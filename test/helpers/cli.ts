@@ -3,7 +3,7 @@ import {fileURLToPath} from 'node:url'
 
 import {type ResultPromise, execa} from 'execa'
 
-const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/run.js')
+export const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/run.js')
 
 export interface CliRun {
   exitCode: number

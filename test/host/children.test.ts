@@ -1,5 +1,6 @@
 import {existsSync, readFileSync, readdirSync} from 'node:fs'
 
+import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {CapabilitiesReport} from '../../src/plan/report.js'
@@ -7,7 +8,7 @@ import type {ResetReport} from '../../src/reset.js'
 import type {Counts, ToolResult} from '../../src/result/model.js'
 import {isEnding, ownedProcesses} from '../../src/system/child.js'
 import {isRunning} from '../../src/tracefs/names.js'
-import {diag, diagJson, startDiag, tracingStarted} from '../helpers/cli.js'
+import {BIN, diag, diagJson, startDiag, tracingStarted} from '../helpers/cli.js'
 import {type KernelState, isRoot, kernelState} from '../helpers/kernel-state.js'
 import {WORKLOAD, workloadBuilt} from '../helpers/workload.js'
 
@@ -118,6 +119,22 @@ describe.skipIf(!isRoot || !workloadBuilt)('what diag starts, and what it counts
   })
 
   describe('perf stat', () => {
+    it('leaves no tracefs mounted where there was none: the one perf mounts ends with it', async (context) => {
+      const why = unusable('perf-stat')
+      if (why) return context.skip(why)
+      // A mount namespace of the test's own with no tracefs (nor debugfs, whose tracing/ would
+      // automount one). perf mounts tracefs where it finds none; under diag it finds diag's own
+      // private view in the mount table and uses it, so nothing is left when both are gone.
+      const script = [
+        'umount /sys/kernel/debug/tracing 2>/dev/null; umount /sys/kernel/debug 2>/dev/null; umount /sys/kernel/tracing 2>/dev/null',
+        'before=$(grep -c " tracefs " /proc/self/mounts)',
+        `node ${JSON.stringify(BIN)} syscount --backend perf-stat --syscall getppid --duration 1 --quiet --json > /dev/null; rc=$?`,
+        'echo "rc=$rc before=$before after=$(grep -c " tracefs " /proc/self/mounts)"',
+      ].join('\n')
+      const run = await execa('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], {reject: false})
+      expect(run.stdout, run.stderr).toBe('rc=0 before=0 after=0')
+    })
+
     it('stops counting within a second of the duration, and seconds is the traced time', async (context) => {
       const why = unusable('perf-stat')
       if (why) return context.skip(why)
