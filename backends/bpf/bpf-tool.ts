@@ -10,6 +10,7 @@ import type {HostProbe} from '../../src/probe/probe.js'
 import {KPROBE_PMU} from '../../src/tracefs/kprobe-events.js'
 import {UPROBE_PMU} from '../../src/tracefs/uprobe-events.js'
 import {TracefsSession} from '../ftrace/tracefs-session.js'
+import type {RunContext} from '../runner.js'
 
 const PERF_TYPE_TRACEPOINT = 2
 
@@ -83,6 +84,16 @@ export class BpfTool {
     /** The buffer its `events` map is, for a streaming tool opened with one (event-buffer.ts). */
     readonly events?: EventBufferKind,
   ) {}
+
+  /**
+   * Opens bpf/<name>.bpf.o for a run (open) and, when the run traces one process, filters on it
+   * and its children (filterProcess): what every process-filtering tool's runner starts with.
+   */
+  static async forRun(name: string, ctx: Pick<RunContext<unknown>, 'undo' | 'probe' | 'files' | 'targetPid'>, events?: EventBufferKind): Promise<BpfTool> {
+    const bpf = BpfTool.open(name, ctx.undo, ctx.probe, events)
+    await bpf.filterProcess(ctx.targetPid, ctx.files, ctx.probe.tracefs!)
+    return bpf
+  }
 
   /**
    * Opens the build of bpf/<name>.bpf.o that this kernel can load (objectVariant); a streaming

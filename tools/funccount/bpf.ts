@@ -14,8 +14,7 @@ function funccount(method: Method): Runner<FunccountOptions> {
     async start({options, probe, files, undo, targetPid, pid, functions: matched}) {
       // Routing passes this candidate over when the pattern matches more functions than SLOTS.
       const functions = matchedFunctions(matched)
-      const bpf = BpfTool.open('funccount', undo, probe)
-      await bpf.filterProcess(targetPid, files, probe.tracefs!)
+      const bpf = await BpfTool.forRun('funccount', {undo, probe, files, targetPid})
       if (method === 'kprobe-multi') {
         bpf.setMaxEntries('slots', functions.length)
         bpf.load(['count_multi'])

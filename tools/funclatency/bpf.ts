@@ -15,8 +15,7 @@ function timed(method: TimingMethod): Runner<FunclatencyOptions> {
     async start({options, probe, files, undo, targetPid, pid, functions: matched}) {
       // Routing passes this candidate over when the pattern matches more functions than SLOTS.
       const functions = matchedFunctions(matched)
-      const bpf = BpfTool.open('funclatency', undo, probe)
-      await bpf.filterProcess(targetPid, files, probe.tracefs!)
+      const bpf = await BpfTool.forRun('funclatency', {undo, probe, files, targetPid})
       bpf.setU64('unit_ns', UNIT_NS[options.unit])
       const attach = await attachTimedFunctions(bpf, method, functions, {files, tracefs: probe.tracefs, pid, pattern: options.pattern})
       const histograms = new HistogramReader(bpf, (slot) => functions[slot] ?? `slot ${slot}`)

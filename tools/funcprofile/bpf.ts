@@ -28,8 +28,7 @@ function funcprofile(method: TimingMethod): Runner<FuncprofileOptions> {
     async start({options, probe, files, undo, targetPid, pid, functions: matched}) {
       // Routing passes this candidate over when the pattern matches more functions than SLOTS.
       const functions = matchedFunctions(matched)
-      const bpf = BpfTool.open('funcprofile', undo, probe)
-      await bpf.filterProcess(targetPid, files, probe.tracefs!)
+      const bpf = await BpfTool.forRun('funcprofile', {undo, probe, files, targetPid})
       const attach = await attachTimedFunctions(bpf, method, functions, {files, tracefs: probe.tracefs, pid, pattern: options.pattern})
       let previous = new Map<number, SlotStats>()
       return {

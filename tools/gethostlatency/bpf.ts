@@ -33,8 +33,7 @@ export function lookupRow(record: Buffer, toTime: (monotonicSeconds: number) => 
 export const uprobe: Runner<GethostlatencyOptions> = {
   async start(ctx): Promise<Collector & RowStream> {
     const {libc} = ctx.options
-    const bpf = BpfTool.open(NAME, ctx.undo, ctx.probe, eventBufferKind(ctx.probe))
-    await bpf.filterProcess(ctx.targetPid, ctx.files, ctx.probe.tracefs!)
+    const bpf = await BpfTool.forRun(NAME, ctx, eventBufferKind(ctx.probe))
     bpf.load(['lookup_entry', 'lookup_return'])
     const events = EventBuffer.open(bpf, ctx.undo)
     const queue = new RowQueue()

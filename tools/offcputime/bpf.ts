@@ -146,10 +146,9 @@ export const tracepoint: Runner<OffcputimeOptions> = {
   async start(ctx) {
     const {options, probe, files, undo} = ctx
     const sched = await readEventFormat(files, probe.tracefs!, 'sched/sched_switch')
-    const bpf = BpfTool.open('offcputime', undo, probe)
+    const bpf = await BpfTool.forRun('offcputime', ctx)
     setKnobs(bpf, options)
     bpf.setU32('next_pid_offset', fieldOffset(sched, 'next_pid', [4]))
-    await bpf.filterProcess(ctx.targetPid, files, probe.tracefs!)
     bpf.load(['sched_switch'])
     bpf.attachTracepoint('sched_switch', sched)
     return stacksCollector(bpf, ctx, files, undo)
@@ -159,10 +158,9 @@ export const tracepoint: Runner<OffcputimeOptions> = {
 /** offcputime from the BTF-typed sched_switch (offcputime.tp_btf.bpf.c). */
 export const tpBtf: Runner<OffcputimeOptions> = {
   async start(ctx) {
-    const {options, probe, files, undo} = ctx
-    const bpf = BpfTool.open('offcputime.tp_btf', undo, probe)
+    const {options, files, undo} = ctx
+    const bpf = await BpfTool.forRun('offcputime.tp_btf', ctx)
     setKnobs(bpf, options)
-    await bpf.filterProcess(ctx.targetPid, files, probe.tracefs!)
     bpf.load(['sched_switch'])
     bpf.attach('sched_switch', {kind: 'trace'}, 'tp_btf sched:sched_switch')
     return stacksCollector(bpf, ctx, files, undo)

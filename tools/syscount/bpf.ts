@@ -40,10 +40,9 @@ function countsCollector(bpf: BpfTool, options: SyscountOptions): Collector {
   }
 }
 
-async function open(object: string, {options, probe, files, undo, targetPid}: RunContext<SyscountOptions>): Promise<BpfTool> {
-  const bpf = BpfTool.open(object, undo, probe)
-  bpf.setU8('count_by', {syscall: 0, process: 1, thread: 2}[options.by])
-  await bpf.filterProcess(targetPid, files, probe.tracefs!)
+async function open(object: string, ctx: RunContext<SyscountOptions>): Promise<BpfTool> {
+  const bpf = await BpfTool.forRun(object, ctx)
+  bpf.setU8('count_by', {syscall: 0, process: 1, thread: 2}[ctx.options.by])
   return bpf
 }
 
