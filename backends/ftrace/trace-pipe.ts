@@ -131,7 +131,6 @@ export class TracePipe<Line = TraceLine> {
     } catch (error) {
       this.failure ??= error
       clearInterval(this.timer)
-    clearImmediate(this.pumping)
     }
   }
 
@@ -178,11 +177,9 @@ export class TracePipe<Line = TraceLine> {
     return total
   }
 
-  /** Drains, then reads the kernel's counters of what it could not keep: once per interval. */
+  /** Drains what the kernel has committed, once per interval (lost() reads its counters). */
   async catchUp(): Promise<void> {
-    if (this.stopped) return
-    this.drain()
-    this.missedNow = (await this.stats()).missed
+    if (!this.stopped) this.drain()
   }
 
   /**
