@@ -2,9 +2,7 @@ import {renderKind} from '../result/kinds/index.js'
 import type {ResultData, ToolResult} from '../result/model.js'
 import {PLAIN, type TextStyle} from './style.js'
 
-export {renderHistogram} from '../result/kinds/histograms.js'
 export {renderRow, renderRowsHeader} from '../result/kinds/rows.js'
-export {renderTable} from '../result/kinds/table.js'
 
 /** A result's data as text, by its kind (src/result/kinds/); plain unless given a terminal's style. */
 export function renderData(data: ResultData, style: TextStyle = PLAIN): string[] {
