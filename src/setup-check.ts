@@ -4,7 +4,7 @@ import path from 'node:path'
 import {execa} from 'execa'
 
 import {loadBpfAddon} from './system/bpf-addon.js'
-import {packageRoot} from './system/paths.js'
+import {packageRoot, packageVersion} from './system/paths.js'
 
 /**
  * What `diag --version` and `diag doctor` report about diag's own set-up: the build (addon, BPF
@@ -21,10 +21,6 @@ export interface SetupCheck {
 }
 
 const npmRun = (script: string) => `npm --prefix ${packageRoot} run ${script}`
-
-function packageVersion(): string {
-  return (JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as {version: string}).version
-}
 
 export function addonCheck(): SetupCheck & {libbpf: string | null; path: string | null} {
   const load = loadBpfAddon()

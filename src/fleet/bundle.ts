@@ -1,9 +1,9 @@
 import {createHash} from 'node:crypto'
-import {createReadStream, existsSync, readFileSync} from 'node:fs'
+import {createReadStream, existsSync} from 'node:fs'
 import path from 'node:path'
 
 import {BadInputError} from '../errors.js'
-import {packageRoot} from '../system/paths.js'
+import {packageRoot, packageVersion} from '../system/paths.js'
 import type {FleetHost} from './inventory.js'
 import type {RemoteRun, Transport} from './transport.js'
 
@@ -14,11 +14,7 @@ export interface LocalBundle {
   sha256: string
 }
 
-export function diagVersion(): string {
-  return (JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as {version: string}).version
-}
-
-export function defaultBundlePath(version = diagVersion()): string {
+export function defaultBundlePath(version = packageVersion()): string {
   return path.join(packageRoot, 'bundle', `diag-${version}-linux-x64.tar.gz`)
 }
 

@@ -1,4 +1,4 @@
-import {existsSync} from 'node:fs'
+import {existsSync, readFileSync} from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
@@ -18,4 +18,9 @@ export const packageRoot = findPackageRoot()
 /** A built BPF object, `bpf/<name>.bpf.o`. */
 export function bpfObjectPath(name: string): string {
   return path.join(packageRoot, 'bpf', `${name}.bpf.o`)
+}
+
+/** diag's version, from its package.json. */
+export function packageVersion(): string {
+  return (JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as {version: string}).version
 }
