@@ -2,7 +2,7 @@ import {BadInputError, BusyError, NotSupportedError, PermissionError, errnoName,
 import type {HostFiles} from '../../src/system/files.js'
 import {acquireLock} from '../../src/system/lock.js'
 import type {UndoLog} from '../../src/system/undo.js'
-import {eventGroup, instanceName} from '../../src/tracefs/names.js'
+import {BINARY_PATH, eventGroup, instanceName} from '../../src/tracefs/names.js'
 import {clearTriggers} from '../../src/tracefs/triggers.js'
 
 // What may be written to a tracefs file: one command of printable ASCII. A newline would start
@@ -12,7 +12,6 @@ const SAFE_PATH = /^[\w.-]+(\/[\w.-]+)*$/
 // What a uprobe definition may name: an event (a C identifier), a file (absolute, no spaces), and
 // fetch arguments of the probe syntax only (name=+0(%di):string, $retval).
 const EVENT_NAME = /^[A-Za-z_]\w*$/
-const BINARY_PATH = /^\/[\w.+@/-]+$/
 const FETCH_ARG = /^[A-Za-z_]\w*=[\w%+():$.-]+$/
 
 /**

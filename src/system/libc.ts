@@ -4,6 +4,7 @@ import path from 'node:path'
 import {BadInputError, NotSupportedError} from '../errors.js'
 import {ELF_MACHINES, type ElfFile, readElf} from './elf.js'
 import {readTextToEnd} from './files.js'
+import {BINARY_PATH} from '../tracefs/names.js'
 
 /**
  * Which libc a process uses (or will use), and where its name-lookup functions are in the file:
@@ -16,8 +17,6 @@ import {readTextToEnd} from './files.js'
 export const LOOKUP_FUNCTIONS = ['getaddrinfo', 'gethostbyname', 'gethostbyname2'] as const
 export type LookupFunction = (typeof LOOKUP_FUNCTIONS)[number]
 
-/** The paths a uprobe definition may carry: absolute, no spaces, no newlines, no shell or tracefs syntax. */
-export const SAFE_BINARY_PATH = /^\/[\w.+@/-]+$/
 
 export const LOADER_CACHE = '/etc/ld.so.cache'
 
@@ -116,7 +115,7 @@ async function readLibc(file: string): Promise<{elf?: ElfFile; problem?: string}
 
 /** A libc found by `source`, checked: a safe path, an ELF file for this machine, defining lookups. */
 async function checkedLibc(file: string, source: string, refuse: (message: string) => Error): Promise<Libc> {
-  if (!SAFE_BINARY_PATH.test(file)) throw refuse(`${source}: the path ${JSON.stringify(file)} cannot go in a uprobe definition (absolute, without spaces or special characters)`)
+  if (!BINARY_PATH.test(file)) throw refuse(`${source}: the path ${JSON.stringify(file)} cannot go in a uprobe definition (absolute, without spaces or special characters)`)
   const {elf, problem} = await readLibc(file)
   if (!elf) throw refuse(`${source}: ${problem}`)
   const functions = lookupFunctions(elf)

@@ -36,3 +36,6 @@ export function isRunning(pid: number): boolean {
     return false
   }
 }
+
+/** A binary a uprobe definition may name: absolute, no spaces, no newlines, no shell or tracefs syntax. */
+export const BINARY_PATH = /^\/[\w.+@/-]+$/
