@@ -30,6 +30,8 @@ async function useCrossCpuClock(session: TracefsSession, dir: string): Promise<v
 
 export interface EventStream {
   session: TracefsSession
+  /** The instance's directory, relative to the tracefs root. */
+  dir: string
   pipe: TracePipe
   attach: string
 }
@@ -63,6 +65,8 @@ export async function startEventStream(
     crossCpuClock?: boolean
     /** Instance options to turn on before the events are enabled ("stacktrace"), where the kernel has them. */
     instanceOptions?: string[]
+    /** Filters of the events (by event), set before they are enabled; diag builds them, from numbers. */
+    filters?: Record<string, string>
     /** Lines that are not an event's first line (a stack trace's " => frame" lines). */
     onOtherLine?: (line: string) => void
     /** Sets up the function tracer in the instance (filter, pid, tracer) before the pipe opens. */
@@ -81,10 +85,11 @@ export async function startEventStream(
   } else if (options.excludeSelf !== false) {
     await excludeSelf(session, dir, events, options.functionTracer !== undefined)
   }
+  for (const [event, filter] of Object.entries(options.filters ?? {})) await session.write(`${dir}/events/${event}/filter`, filter)
   for (const event of events) await session.enableEvent(dir, event)
   await options.functionTracer?.(session, dir)
   const pipe = await TracePipe.open(session, dir, onLine, {onOther: options.onOtherLine})
   ctx.undo.push(`close ${dir}/trace_pipe`, () => pipe.close())
   const what = events.length ? `${events.map((e) => e.replace('/', ':')).join(', ')} events` : 'events'
-  return {session, pipe, attach: `${what} from ${dir}/trace_pipe`}
+  return {session, dir, pipe, attach: `${what} from ${dir}/trace_pipe`}
 }

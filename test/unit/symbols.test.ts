@@ -156,9 +156,38 @@ describe('offcputime from sched_switch lines with their stack traces (the ftrace
   })
 
   it('counts only the traced process, blocks of --min-block or more, and names the process with --per-pid', () => {
-    expect(feed(new SwitchPairing({minBlockUs: 1, perPid: true}, 4242)).map(([f]) => f)).toEqual([
+    expect(feed(new SwitchPairing({minBlockUs: 1, perPid: true}, [4242])).map(([f]) => f)).toEqual([
       'diag-offcpu-4242;entry_SYSCALL_64_after_hwframe;do_syscall_64;hrtimer_nanosleep;do_nanosleep;schedule;__schedule',
     ])
     expect(feed(new SwitchPairing({minBlockUs: 12_000, perPid: false})).map(([f]) => f)).toEqual(['other;schedule;__schedule'])
+  })
+
+  // The 6.18 VM records no switch out of its second CPU's idle task: the task is next seen
+  // switching out again, and its wakeup is the end of the block it was in.
+  it('ends a block at the wakeup when the switch back in was not recorded; without a wakeup, the block is lost', () => {
+    const SLEEPS = `     diag-offcpu-4242    [001] d..2.   100.000000: sched_switch: prev_comm=diag-offcpu prev_pid=4242 prev_prio=9 prev_state=S ==> next_comm=swapper/1 next_pid=0 next_prio=120
+     diag-offcpu-4242    [001] d..2.   100.000002: <stack trace>
+ => __schedule
+ => schedule
+ => do_nanosleep
+          <idle>-0       [001] dNh2.   100.010000: sched_wakeup: comm=diag-offcpu pid=4242 prio=9 target_cpu=001
+     diag-offcpu-4242    [001] d..2.   100.010100: sched_switch: prev_comm=diag-offcpu prev_pid=4242 prev_prio=9 prev_state=S ==> next_comm=swapper/1 next_pid=0 next_prio=120
+     diag-offcpu-4242    [001] d..2.   100.010102: <stack trace>
+ => __schedule
+ => schedule
+ => do_nanosleep
+     diag-offcpu-4242    [001] d..2.   100.030000: sched_switch: prev_comm=diag-offcpu prev_pid=4242 prev_prio=9 prev_state=S ==> next_comm=swapper/1 next_pid=0 next_prio=120
+`
+    const pairing = new SwitchPairing({minBlockUs: 1, perPid: false}, [4242])
+    for (const text of SLEEPS.split('\n')) {
+      const line = parseTraceLine(text)
+      if (line) pairing.line(line)
+      else pairing.other(text)
+    }
+    expect([...pairing.take()].map(([frames, us]) => [frames.split('\n').join(';'), Math.round(us)])).toEqual([
+      ['diag-offcpu;do_nanosleep;schedule;__schedule', 10_000],
+    ])
+    expect(pairing.endedAtWakeup).toBe(1)
+    expect(pairing.dropped).toBe(1)
   })
 })

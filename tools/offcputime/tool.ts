@@ -75,7 +75,7 @@ goes when a program is slow but not busy. Each stack is printed folded, outermos
     {
       id: 'ftrace-stream',
       backend: 'ftrace',
-      method: 'sched_switch events with their kernel stacks (the stacktrace option) from a private instance, paired in diag; kernel stacks only',
+      method: 'sched_switch events with their kernel stacks (the stacktrace option) and sched_wakeup from a private instance, paired in diag; kernel stacks only',
       needs: ['ftrace-instances', 'tracepoints'],
       accepts: (options) => (options.stacks === 'user' ? ['records kernel stacks only, not --user-only'] : []),
       runner: async () => (await import('./ftrace.js')).stream,
