@@ -13,6 +13,37 @@ export const LOOKUPS = path.resolve(path.dirname(fileURLToPath(import.meta.url))
 /** The dynamically linked off-CPU workload with frame pointers (test/workload/diag-offcpu.c). */
 export const OFFCPU_WORKLOAD = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../workload/diag-offcpu')
 
+/** The static loopback TCP workload (test/workload/diag-tcp.c), for the TCP tools. */
+export const TCP_WORKLOAD = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../workload/diag-tcp')
+
+/**
+ * A diag-tcp server on ADDR (127.0.0.1 or ::1), replying `reply` bytes to each session, for the
+ * duration of `use`; it gets the port the kernel chose.
+ */
+export async function withTcpServer<T>(address: string, reply: number, use: (port: number) => Promise<T>): Promise<T> {
+  const server = execa(TCP_WORKLOAD, ['server', address, String(reply)], {reject: false, buffer: false})
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      let text = ''
+      server.stdout!.on('data', (chunk: Buffer) => {
+        text += chunk
+        const m = /port (\d+)/.exec(text)
+        if (m) resolve(Number(m[1]))
+      })
+      server.once('exit', (code) => reject(new Error(`diag-tcp server exited (${code}) before listening`)))
+    })
+    return await use(port)
+  } finally {
+    server.kill('SIGKILL')
+    await server
+  }
+}
+
+/** A loopback port nothing listens on (one the kernel just gave and took back). */
+export async function closedTcpPort(address = '127.0.0.1'): Promise<number> {
+  return withTcpServer(address, 0, async (port) => port)
+}
+
 /** A loop device over a sparse file: a real block device whose requests are only the test's. */
 export async function withLoopDevice<T>(use: (device: string) => Promise<T>): Promise<T> {
   const image = path.join('/tmp', `diag-test-${process.pid}-${Date.now()}.img`)
