@@ -3,7 +3,7 @@ import path from 'node:path'
 import type {HostFiles} from '../system/files.js'
 import {ElfSymbols} from './elf.js'
 import {KernelSymbols} from './kallsyms.js'
-import {type Mapping, mappingAt, parseMaps} from './process-maps.js'
+import {type Mapping, mappingAt, parseMaps, sameFile} from './process-maps.js'
 
 /** A frame no table names. */
 export const UNKNOWN = '[unknown]'
@@ -55,26 +55,32 @@ export class Symbolizer {
     } catch {
       return false
     }
-    const mappings = parseMaps(text)
+    const mappings = parseMaps(text).filter((m) => m.executable)
     // A zombie's maps are empty: keep what was read while it lived.
     if (mappings.length === 0) return false
     this.processes.set(tgid, {mappings, root: `/proc/${tgid}/root`})
     return true
   }
 
-  private elf(file: string, root: string): ElfSymbols | null {
-    const known = this.elves.get(file)
+  /**
+   * The symbols of a mapped file, by its inode as well as its path: two containers' libc.so.6 at
+   * one path are two files. Read through the process's own root while it lives, else through
+   * diag's path of the same name when that is the same file; otherwise none (frames then show
+   * the file and offset, never another file's names).
+   */
+  private elf(mapping: Mapping, root: string): ElfSymbols | null {
+    const file = mapping.path.replace(/ \(deleted\)$/, '')
+    const key = `${mapping.inode}:${file}`
+    const known = this.elves.get(key)
     if (known !== undefined) return known
     let elf: ElfSymbols | null = null
-    for (const candidate of [file, path.join(root, file)]) {
-      try {
-        elf = ElfSymbols.read(candidate)
-        break
-      } catch {
-        // Not there from diag's side, or not ELF: try the process's own root, then give up.
-      }
+    const found = sameFile([path.join(root, file), file], mapping.inode)
+    try {
+      if (found) elf = ElfSymbols.read(found)
+    } catch {
+      // Not ELF: no names.
     }
-    this.elves.set(file, elf)
+    this.elves.set(key, elf)
     return elf
   }
 
@@ -84,7 +90,7 @@ export class Symbolizer {
     if (!mapping) return UNKNOWN
     if (!mapping.path.startsWith('/')) return mapping.path ? `${mapping.path}+0x${(address - mapping.start).toString(16)}` : UNKNOWN
     const fileOffset = address - mapping.start + mapping.offset
-    const elf = this.elf(mapping.path.replace(/ \(deleted\)$/, ''), image.root)
+    const elf = this.elf(mapping, image.root)
     const inFile = elf?.addressOfOffset(fileOffset)
     const symbol = inFile === undefined ? undefined : elf!.functionAt(inFile)
     return symbol ? symbol.name : `${path.basename(mapping.path)}+0x${fileOffset.toString(16)}`

@@ -1,9 +1,10 @@
-import {readFile, stat} from 'node:fs/promises'
+import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {BadInputError, NotSupportedError} from '../errors.js'
 import {ELF_MACHINES, type ElfFile, readElf} from './elf.js'
 import {readTextToEnd} from './files.js'
+import {mappedFiles, sameFile} from '../symbols/process-maps.js'
 import {BINARY_PATH} from '../tracefs/names.js'
 
 /**
@@ -43,23 +44,6 @@ export interface LibcQuery {
   program?: string
   /** --libc: this file, as the operator named it. */
   libc?: string
-}
-
-/** A mapped file of /proc/PID/maps: its path and inode (to tell it is the same file from here). */
-export interface Mapping {
-  path: string
-  inode: number
-}
-
-/** The files a process maps, from /proc/PID/maps text, each once, in order. */
-export function parseMaps(text: string): Mapping[] {
-  const seen = new Map<string, Mapping>()
-  for (const line of text.split('\n')) {
-    // "7f..-7f.. r-xp 00028000 08:01 1234  /usr/lib/x86_64-linux-gnu/libc.so.6"
-    const m = /^\S+\s+\S+\s+\S+\s+\S+\s+(\d+)\s+(\/.*)$/.exec(line)
-    if (m && !seen.has(m[2])) seen.set(m[2], {path: m[2], inode: Number(m[1])})
-  }
-  return [...seen.values()]
 }
 
 /** glibc's libc.so.6 (and libc-2.x.so), musl's libc.so, and musl's loader, which is its libc. */
@@ -131,15 +115,13 @@ async function mappedLibc(pid: number, label: string): Promise<Libc> {
   } catch (error) {
     throw new BadInputError(`${label}: cannot read /proc/${pid}/maps (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); is the process gone?`)
   }
-  const libcs = parseMaps(text).filter((m) => isLibcName(m.path))
+  const libcs = mappedFiles(text).filter((m) => isLibcName(m.path))
   if (libcs.length === 0) throw new NotSupportedError(`${label} maps no shared libc (statically linked?): its lookups cannot be traced with uprobes on a libc`)
   const mapping = libcs[0]
   if (mapping.path.endsWith(' (deleted)')) throw new NotSupportedError(`${label} maps a libc that has since been deleted or replaced (${mapping.path}); restart it to trace it`)
   // The same file seen from here: its own path when the inode matches, else through the process's root (a container).
-  for (const file of [mapping.path, `/proc/${pid}/root${mapping.path}`]) {
-    const info = await stat(file).catch(() => undefined)
-    if (info && info.ino === mapping.inode) return checkedLibc(file, `the libc ${label} maps (/proc/${pid}/maps)`, (m) => new NotSupportedError(m))
-  }
+  const file = sameFile([mapping.path, `/proc/${pid}/root${mapping.path}`], mapping.inode)
+  if (file) return checkedLibc(file, `the libc ${label} maps (/proc/${pid}/maps)`, (m) => new NotSupportedError(m))
   throw new NotSupportedError(`${label} maps ${mapping.path}, which diag cannot find as the same file (inode ${mapping.inode})`)
 }
 
@@ -159,7 +141,7 @@ async function cachedLibc(soname: string): Promise<Libc | undefined> {
 /** The libc that diag itself runs on (node is dynamically linked), the fallback where there is no loader cache. */
 async function ownLibc(): Promise<Libc | undefined> {
   const text = await readTextToEnd('/proc/self/maps').catch(() => '')
-  const mapping = parseMaps(text).find((m) => isLibcName(m.path))
+  const mapping = mappedFiles(text).find((m) => isLibcName(m.path))
   return mapping && checkedLibc(mapping.path, 'the libc diag itself runs on (/proc/self/maps)', (m) => new NotSupportedError(m))
 }
 

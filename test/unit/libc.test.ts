@@ -7,7 +7,8 @@ import {describe, expect, it} from 'vitest'
 
 import {BadInputError} from '../../src/errors.js'
 import {readElf} from '../../src/system/elf.js'
-import {LOOKUP_FUNCTIONS, findLibc, isLibcName, parseLoaderCache, parseMaps} from '../../src/system/libc.js'
+import {LOOKUP_FUNCTIONS, findLibc, isLibcName, parseLoaderCache} from '../../src/system/libc.js'
+import {mappedFiles} from '../../src/symbols/process-maps.js'
 import {LookupPairing, hostOf, wallTime} from '../../tools/gethostlatency/ftrace.js'
 import {TracefsSession} from '../../backends/ftrace/tracefs-session.js'
 import {UndoLog} from '../../src/system/undo.js'
@@ -25,7 +26,7 @@ describe('/proc/PID/maps', () => {
       '7ffd4b2f1000-7ffd4b312000 rw-p 00000000 00:00 0                          [stack]',
       '7f5f3c300000-7f5f3c301000 rw-p 00000000 00:00 0 ',
     ].join('\n')
-    expect(parseMaps(text)).toEqual([
+    expect(mappedFiles(text)).toEqual([
       {path: '/usr/bin/cat', inode: 1180},
       {path: '/usr/lib/x86_64-linux-gnu/libc.so.6', inode: 2345},
     ])

@@ -1,4 +1,4 @@
-import {existsSync, readFileSync} from 'node:fs'
+import {existsSync, readFileSync, statSync} from 'node:fs'
 
 import {execa} from 'execa'
 import {describe, expect, it} from 'vitest'
@@ -66,9 +66,10 @@ describe.skipIf(!existsSync(OFFCPU_WORKLOAD))('user symbols from ELF symbol tabl
     const files = new MemoryFiles()
     // Loaded at 0x555555554000 (a PIE), its code segment mapped from file offset 0x1000.
     const base = 0x555555554000
+    const inode = statSync(OFFCPU_WORKLOAD).ino
     files.files.set('/proc/42/maps', [
-      `555555554000-555555555000 r--p 00000000 fe:01 77 ${OFFCPU_WORKLOAD}`,
-      `555555555000-555555556000 r-xp 00001000 fe:01 77 ${OFFCPU_WORKLOAD}`,
+      `555555554000-555555555000 r--p 00000000 fe:01 ${inode} ${OFFCPU_WORKLOAD}`,
+      `555555555000-555555556000 r-xp 00001000 fe:01 ${inode} ${OFFCPU_WORKLOAD}`,
       '7ffff7fc1000-7ffff7fc3000 r-xp 00000000 00:00 0 [vdso]',
     ].join('\n'))
     const symbolizer = new Symbolizer(files)
@@ -85,6 +86,20 @@ describe.skipIf(!existsSync(OFFCPU_WORKLOAD))('user symbols from ELF symbol tabl
     expect(await symbolizer.userFrame(43, base + sleeper)).toBe(UNKNOWN)
   })
 
+  // A process in a container maps its own file of the same path: diag's file of that name is
+  // another one (another inode), whose names would be wrong. Its frames stay file and offset.
+  it('never names a frame from another file at the same path (a container\'s own copy)', async () => {
+    const nm = (await execa('nm', [OFFCPU_WORKLOAD])).stdout
+    const sleeper = parseInt(/^([0-9a-f]+) T sleep_in_nanosleep$/m.exec(nm)![1], 16)
+    const files = new MemoryFiles()
+    const otherInode = statSync(OFFCPU_WORKLOAD).ino + 1
+    files.files.set('/proc/44/maps', `555555555000-555555556000 r-xp 00001000 fe:01 ${otherInode} ${OFFCPU_WORKLOAD}`)
+    const symbolizer = new Symbolizer(files)
+    expect(await symbolizer.remember(44)).toBe(true)
+    const fileOffset = sleeper + 8 - 0x1000 + 0x1000
+    expect(await symbolizer.userFrame(44, 0x555555554000 + sleeper + 8)).toBe(`diag-offcpu+0x${fileOffset.toString(16)}`)
+  })
+
   it('refuses what is not ELF', () => {
     expect(() => ElfSymbols.read('/proc/self/status')).toThrow(ElfError)
   })
@@ -95,10 +110,11 @@ describe('process maps', () => {
     const maps = parseMaps(`00400000-00401000 r-xp 00001000 08:01 12 /opt/my app/bin
 00600000-00601000 rw-p 00000000 08:01 12 /opt/my app/bin
 7f0000000000-7f0000001000 r-xp 00000000 00:00 0 `)
-    expect(maps).toEqual([
-      {start: 0x400000, end: 0x401000, offset: 0x1000, path: '/opt/my app/bin'},
-      {start: 0x7f0000000000, end: 0x7f0000001000, offset: 0, path: ''},
+    expect(maps.filter((m) => m.executable)).toEqual([
+      {start: 0x400000, end: 0x401000, offset: 0x1000, inode: 12, path: '/opt/my app/bin', executable: true},
+      {start: 0x7f0000000000, end: 0x7f0000001000, offset: 0, inode: 0, path: '', executable: true},
     ])
+    expect(maps).toHaveLength(3)
   })
 })
 
