@@ -145,6 +145,36 @@ export async function fentryWorks(): Promise<boolean | string> {
   return `bpftrace failed for another reason: ${String(result.stderr).trim().split('\n').pop()}`
 }
 
+/**
+ * What this host has for every capability a candidate may need, from its config and from peers'
+ * answers (never from diag's probe), or undefined without a readable config.
+ */
+export async function hostTruths(): Promise<Map<string, boolean> | undefined> {
+  const config = hostConfig()
+  if (!config) return undefined
+  const fentry = await fentryWorks()
+  const truths = capabilityTruths(config, {
+    'function-tracer': await functionFilterWorks(),
+    'perf-tool': await perfToolWorks(),
+    btf: existsSync('/sys/kernel/btf/vmlinux'),
+    ...(typeof fentry === 'boolean' ? {'bpf-fentry': fentry} : {}),
+  })
+  if (typeof fentry === 'string') truths.delete('bpf-fentry')
+  return truths
+}
+
+/**
+ * Why a candidate with these needs cannot be expected to run here (the test skips with it), or
+ * undefined when it must run (and the test fails if it does not).
+ */
+export function skipReason(needs: string[], truths: Map<string, boolean> | undefined): string | undefined {
+  if (!truths) return 'no kernel config to tell what this kernel has'
+  const unknown = needs.filter((n) => !truths.has(n))
+  if (unknown.length) return `no independent truth for ${unknown.join(', ')}`
+  const lacking = needs.filter((n) => !truths.get(n))
+  return lacking.length ? `this kernel lacks ${lacking.join(', ')}` : undefined
+}
+
 export async function perfToolWorks(): Promise<boolean> {
   return (await execa('perf', ['--version'], {reject: false})).exitCode === 0
 }

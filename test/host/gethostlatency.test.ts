@@ -4,9 +4,9 @@ import {execa} from 'execa'
 import {beforeAll, describe, expect, it} from 'vitest'
 
 import {EXIT} from '../../src/errors.js'
-import type {CapabilitiesReport} from '../../src/plan/report.js'
 import type {Row, Rows, ToolResult} from '../../src/result/model.js'
-import {diag, diagJson, startDiag} from '../helpers/cli.js'
+import {diag, startDiag} from '../helpers/cli.js'
+import {hostTruths, skipReason} from '../helpers/ground-truth.js'
 import {schemaErrors} from '../helpers/schema.js'
 import {expectKernelStateKept, isRoot, watched} from '../helpers/kernel-state.js'
 import {gethostlatency} from '../../tools/gethostlatency/tool.js'
@@ -31,14 +31,12 @@ const lookupsPid = (text: string) => Number(/^pid (\d+) lookups/m.exec(text)?.[1
 
 describe.skipIf(!isRoot || !existsSync(LOOKUPS))('gethostlatency on this host (needs root and test/workload/diag-lookups)', () => {
   expectKernelStateKept()
-  let capabilities: CapabilitiesReport['capabilities'] = []
+  // Why a candidate cannot run here, from what the kernel has (its config, peers), not from diag's probe.
+  let truths: Map<string, boolean> | undefined
   beforeAll(async () => {
-    capabilities = (await diagJson<CapabilitiesReport>(['capabilities'])).json.capabilities
+    truths = await hostTruths()
   })
-  const missing = (needs: string[]) => {
-    const unmet = needs.map((n) => capabilities.find((c) => c.name === n)!).filter((c) => c.status !== 'available')
-    return unmet.length ? `this kernel lacks ${unmet.map((c) => `${c.name} (${c.detail})`).join(', ')}` : undefined
-  }
+  const missing = (needs: string[]) => skipReason(needs, truths)
 
   it.for(CANDIDATES)('$id prints exactly one row per lookup of a traced command, with its pid, comm and host', async ({id, needs}, context) => {
     if (missing(needs)) return context.skip(missing(needs)!)

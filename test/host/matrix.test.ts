@@ -1,4 +1,4 @@
-import {existsSync, readFileSync} from 'node:fs'
+import {readFileSync} from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
@@ -7,7 +7,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {TOOLS} from '../../tools/index.js'
 import {diag} from '../helpers/cli.js'
-import {capabilityTruths, expectUsable, fentryWorks, functionFilterWorks, hostConfig, perfToolWorks} from '../helpers/ground-truth.js'
+import {expectUsable, hostConfig, hostTruths} from '../helpers/ground-truth.js'
 import {type KernelState, isRoot, kernelState} from '../helpers/kernel-state.js'
 import {LOOKUPS, OFFCPU_WORKLOAD, WORKLOAD, loopDevices, workloadBuilt} from '../helpers/workload.js'
 import {MATRIX, type MatrixEnv, type MatrixRow, getppidPattern, judge, recordRows} from '../matrix/cases.js'
@@ -31,14 +31,7 @@ describe.skipIf(missing)(`every tool on every backend, on this host${missing ? `
     const device = (await execa('losetup', ['--find', '--show', image])).stdout.trim()
     const symbols = new Set(readFileSync('/proc/kallsyms', 'utf8').split('\n').map((line) => line.split(' ')[2]))
     env = {name: 'host', workload: WORKLOAD, offcpuWorkload: OFFCPU_WORKLOAD, readFile: READ_FILE, disk: device, diskLabel: path.basename(device), getppidPattern: getppidPattern(symbols), lookups: LOOKUPS}
-    const fentry = await fentryWorks()
-    truths = capabilityTruths(config!, {
-      'function-tracer': await functionFilterWorks(),
-      'perf-tool': await perfToolWorks(),
-      btf: existsSync('/sys/kernel/btf/vmlinux'),
-      ...(typeof fentry === 'boolean' ? {'bpf-fentry': fentry} : {}),
-    })
-    if (typeof fentry === 'string') truths.delete('bpf-fentry')
+    truths = (await hostTruths())!
   })
 
   afterAll(async () => {

@@ -4,11 +4,11 @@ import {availableParallelism} from 'node:os'
 import {execa} from 'execa'
 import {beforeAll, describe, expect, it} from 'vitest'
 
-import type {CapabilitiesReport} from '../../src/plan/report.js'
 import type {Stacks} from '../../src/result/kinds/stacks.js'
 import type {ToolResult} from '../../src/result/model.js'
 import {offcputime} from '../../tools/offcputime/tool.js'
 import {diagJson} from '../helpers/cli.js'
+import {hostTruths, skipReason} from '../helpers/ground-truth.js'
 import {expectKernelStateKept, isRoot} from '../helpers/kernel-state.js'
 import {schemaErrors} from '../helpers/schema.js'
 import {OFFCPU_WORKLOAD} from '../helpers/workload.js'
@@ -21,18 +21,12 @@ const workloadStacks = (r: ToolResult) => stacksOf(r).filter((s) => s.frames[0].
 
 describe.skipIf(!isRoot || !built)('offcputime on this host (needs root and test/workload/diag-offcpu)', () => {
   expectKernelStateKept()
+  // Why each candidate cannot run here, from what the kernel has (its config, peers), not from diag's probe.
   let usable = new Map<string, string | undefined>()
 
   beforeAll(async () => {
-    const report = (await diagJson<CapabilitiesReport>(['capabilities'])).json
-    const status = new Map(report.capabilities.map((c) => [c.name, c]))
-    // Why each candidate cannot run here, from the probe's answers for its needs.
-    usable = new Map(
-      offcputime.candidates.map((c) => {
-        const unmet = c.needs.filter((n) => status.get(n)?.status !== 'available')
-        return [c.id, unmet.length ? `this kernel lacks ${unmet.join(', ')}` : undefined]
-      }),
-    )
+    const truths = await hostTruths()
+    usable = new Map(offcputime.candidates.map((c) => [c.id, skipReason(c.needs, truths)]))
   })
 
   for (const candidate of offcputime.candidates.map((c) => c.id)) {
