@@ -75,8 +75,13 @@ export class RowQueue implements RowStream {
   }
 
   push(...rows: Row[]): void {
+    this.pushAll(rows)
+  }
+
+  /** A batch of any size (spreading a large array into push() would throw). */
+  pushAll(rows: Row[]): void {
     if (rows.length === 0) return
     if (this.emit) this.emit(rows)
-    else this.waiting.push(...rows)
+    else for (const row of rows) this.waiting.push(row)
   }
 }

@@ -241,7 +241,7 @@ export async function runTool<Options extends ToolOptions>(toolName: string, opt
   let rowsInInterval: Row[] = []
   if (isRowStream(collector))
     collector.onRows((rows) => {
-      rowsInInterval.push(...rows)
+      for (const row of rows) rowsInInterval.push(row) // not push(...rows): a large batch would throw
       deps.onRows?.(result, rows)
     })
 

@@ -72,3 +72,16 @@ describe('a streaming collector in the session', () => {
     expect(parseSavedResult(ndjson)).toEqual(result)
   })
 })
+
+describe('RowQueue', () => {
+  // A BPF buffer's poll hands over every record it read at once: far more than a call takes arguments.
+  it('keeps a batch of 500,000 rows made before the session listens, in order', () => {
+    const queue = new RowQueue()
+    const batch = Array.from({length: 500_000}, (_, i) => ({i}))
+    queue.pushAll(batch)
+    const seen: number[] = []
+    queue.onRows((rows) => rows.forEach((row) => seen.push(row.i as number)))
+    expect(seen.length).toBe(500_000)
+    expect(seen[499_999]).toBe(499_999)
+  })
+})

@@ -37,7 +37,7 @@ export const uprobe: Runner<GethostlatencyOptions> = {
     bpf.load(['lookup_entry', 'lookup_return'])
     const events = EventBuffer.open(bpf, ctx.undo)
     const queue = new RowQueue()
-    events.onEvents((batch) => queue.push(...[...batch].map((record) => lookupRow(record))))
+    events.onEvents((batch) => queue.pushAll([...batch].map((record) => lookupRow(record))))
     for (const {name, offset} of libc.functions) {
       await bpf.attachUprobe('lookup_entry', {path: libc.path, offset, name}, false, ctx.files, ctx.probe.tracefs, ctx.pid)
       await bpf.attachUprobe('lookup_return', {path: libc.path, offset, name}, true, ctx.files, ctx.probe.tracefs, ctx.pid)
