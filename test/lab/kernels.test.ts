@@ -44,16 +44,28 @@ const FIND_GETPPID = `for f in ${GETPPID_FUNCTIONS.join(' ')}; do if grep -q " $
 const ENV: MatrixEnv = {name: '', workload: 'diag-workload', offcpuWorkload: 'diag-offcpu', readFile: '/diag/package.json', disk: '/dev/vda', diskLabel: 'vda', getppidPattern: FROM_KERNEL, lookups: 'diag-lookups'}
 const diag = (args: string[]) => `diag ${args.map((a) => (a === FROM_KERNEL ? '"$(cat /tmp/getppid-pattern)"' : shellQuote(a))).join(' ')}`
 
+// DIAG_LAB_TOOLS=tcplife,tcptop boots each kernel for those tools' matrix cases only, with the
+// checks every boot makes (capabilities, state after): a quick run while a tool is being built.
+// The whole lab (CI) runs without it.
+const FOCUS = process.env.DIAG_LAB_TOOLS?.split(',')
+const inFocus = (tool: string) => !FOCUS || FOCUS.includes(tool)
+
 function cases(kernel: string): LabCase[] {
-  return [
+  const always: LabCase[] = [
     {id: 'capabilities', command: 'diag capabilities --json'},
     {id: 'getppid-pattern', command: FIND_GETPPID},
+  ]
+  const matrix = MATRIX.flatMap((c, i) => (inFocus(c.tool) ? [{id: `matrix-${i}`, command: diag(c.args({...ENV, name: kernel}))}] : []))
+  const stateAfter = {id: 'state-after', command: STATE_AFTER}
+  if (FOCUS) return [...always, ...matrix, stateAfter]
+  return [
+    ...always,
     // Syscall counting must not need BTF: hide it and count through the BPF backend all the same.
     {
       id: 'no-btf',
       command: `[ -d /sys/kernel/btf ] && mount -t tmpfs none /sys/kernel/btf; ${diag(['syscount', '--backend', 'bpf', '--json', '--', 'diag-workload', 'getppid', '1000'])}; rc=$?; umount /sys/kernel/btf 2>/dev/null; exit $rc`,
     },
-    ...MATRIX.map((c, i) => ({id: `matrix-${i}`, command: diag(c.args({...ENV, name: kernel}))})),
+    ...matrix,
     // With debugfs mounted, tracefs is also at /sys/kernel/debug/tracing (on 4.9, as on Debian 9
     // where debugfs is mounted at boot): diag finds and uses it, mounting nothing of its own.
     {
@@ -84,7 +96,7 @@ function cases(kernel: string): LabCase[] {
     ...(['perf', 'ring'] as const).map((kind) => ({id: `events-${kind}`, command: `DIAG_WORKLOAD=/diag/lab-bin/diag-workload node /diag/bench/event-consumer.mjs ${kind} ${EVENTS} 0`})),
     // The built-in first look, on whatever backends this kernel has.
     {id: 'runbook', command: 'diag runbook run first-look --set duration=2 --ci --json'},
-    {id: 'state-after', command: STATE_AFTER},
+    stateAfter,
   ]
 }
 
@@ -110,6 +122,8 @@ describe.each(Object.values(LAB_KERNELS))('the kernel lab: $name', (kernel) => {
   afterAll(() => recordRows(rows, kernel.name))
 
   const labIt = (name: string, fn: () => void) => it.skipIf(missing)(missing ? `${name} (skipped: ${missing})` : name, fn)
+  // A check of a case that DIAG_LAB_TOOLS leaves out of the boot.
+  const wholeLabIt = (name: string, fn: () => void) => (FOCUS ? it.skip(`${name} (skipped: DIAG_LAB_TOOLS)`, fn) : labIt(name, fn))
 
   labIt('reports what its config says it has', () => {
     expect(schemaErrors('capabilities', report)).toBe('')
@@ -130,7 +144,7 @@ describe.each(Object.values(LAB_KERNELS))('the kernel lab: $name', (kernel) => {
     }
   })
 
-  labIt('says whether the BPF JIT is on as the config sets it at boot', () => {
+  wholeLabIt('says whether the BPF JIT is on as the config sets it at boot', () => {
     const jit = report.capabilities.find((c) => c.name === 'bpf-jit')!
     const on = configured(config, 'BPF_JIT') && (configured(config, 'BPF_JIT_DEFAULT_ON') || configured(config, 'BPF_JIT_ALWAYS_ON'))
     expect(jit.status, jit.detail).toBe(on ? 'available' : 'unavailable')
@@ -138,7 +152,7 @@ describe.each(Object.values(LAB_KERNELS))('the kernel lab: $name', (kernel) => {
     expect(jit.evidence).toBe(configured(config, 'BPF_JIT') ? 'file' : 'config')
   })
 
-  labIt('runs the first-look runbook on the backends this kernel routes to, and skips the rest', () => {
+  wholeLabIt('runs the first-look runbook on the backends this kernel routes to, and skips the rest', () => {
     const run = boot.results.get('runbook')!
     const json = JSON.parse(run.stdout) as RunbookReport
     // A step runs on a candidate the report calls usable (the first, unless its flags or pattern
@@ -155,7 +169,7 @@ describe.each(Object.values(LAB_KERNELS))('the kernel lab: $name', (kernel) => {
     expect(run.exitCode, run.stderr).toBe(failed ? RUNBOOK_EXIT.checkFailed : skipped ? RUNBOOK_EXIT.incomplete : 0)
   })
 
-  labIt('answers a function name of another kernel with the names this one has', () => {
+  wholeLabIt('answers a function name of another kernel with the names this one has', () => {
     const run = boot.results.get('other-names')!
     expect(run.exitCode, run.stderr).toBe(2)
     const suggested = /did you mean (?:one of )?(.*)\?$/m.exec(run.stderr)?.[1].split(', ')
@@ -166,7 +180,7 @@ describe.each(Object.values(LAB_KERNELS))('the kernel lab: $name', (kernel) => {
     for (const name of suggested!) expect(name).toMatch(/sys_getppid$/)
   })
 
-  labIt('counts syscalls through BPF with BTF hidden, where it has BPF', () => {
+  wholeLabIt('counts syscalls through BPF with BTF hidden, where it has BPF', () => {
     const run = boot.results.get('no-btf')!
     if (!configured(config, 'BPF_SYSCALL', 'BPF_EVENTS')) return void expect(run.exitCode).toBe(3)
     expect(run.exitCode, run.stderr).toBe(0)
@@ -177,6 +191,7 @@ describe.each(Object.values(LAB_KERNELS))('the kernel lab: $name', (kernel) => {
 
   const truths = capabilityTruths(config, {'perf-tool': false})
   MATRIX.forEach((c, i) => {
+    if (!inFocus(c.tool)) return
     labIt(`${c.tool} on ${c.candidate}`, () => {
       const tool = TOOLS.find((t) => t.name === c.tool)!
       const candidates = c.candidate === 'default' ? tool.candidates : tool.candidates.filter((x) => x.id === c.candidate)
@@ -198,7 +213,7 @@ describe.each(Object.values(LAB_KERNELS))('the kernel lab: $name', (kernel) => {
   labIt('runs every candidate the probe says is usable, and gets the right answer', () => {
     const usable = new Set(report.tools.flatMap((t) => t.candidates.filter((c) => c.usable).map((c) => `${t.tool}/${c.id}`)))
     const failures = MATRIX.flatMap((c, i) => {
-      if (c.candidate === 'default' || !usable.has(`${c.tool}/${c.candidate}`)) return []
+      if (c.candidate === 'default' || !inFocus(c.tool) || !usable.has(`${c.tool}/${c.candidate}`)) return []
       const run = boot.results.get(`matrix-${i}`)!
       const row = judge(c, env, run.exitCode, run.stdout)
       return row.outcome === 'right' ? [] : [`${c.tool}/${c.candidate}: ${row.outcome}: ${row.detail}`]
@@ -206,7 +221,7 @@ describe.each(Object.values(LAB_KERNELS))('the kernel lab: $name', (kernel) => {
     expect(failures).toEqual([])
   })
 
-  labIt('uses tracefs where debugfs shows it, and mounts no tracefs of its own', () => {
+  wholeLabIt('uses tracefs where debugfs shows it, and mounts no tracefs of its own', () => {
     const run = boot.results.get('debugfs-tracing')!
     expect(run.exitCode, run.stderr).toBe(0)
     const result = JSON.parse(run.stdout) as ToolResult
@@ -216,7 +231,7 @@ describe.each(Object.values(LAB_KERNELS))('the kernel lab: $name', (kernel) => {
     expect(run.stderr).toContain('mounts-during=0')
   })
 
-  labIt('lets two diag processes trace at once', () => {
+  wholeLabIt('lets two diag processes trace at once', () => {
     const run = boot.results.get('together')!
     expect(run.exitCode, run.stderr).toBe(0)
     const [a, b] = run.stdout.split('@@').map((text) => JSON.parse(text) as ToolResult)
@@ -226,14 +241,14 @@ describe.each(Object.values(LAB_KERNELS))('the kernel lab: $name', (kernel) => {
     }
   })
 
-  labIt('refuses a second user of the function profiler with the busy error', () => {
+  wholeLabIt('refuses a second user of the function profiler with the busy error', () => {
     const run = boot.results.get('profiler-busy')!
     if (!configured(config, 'FUNCTION_PROFILER')) return
     expect(run.stdout, run.stderr).toMatch(/exit=5/)
     expect(JSON.parse(run.stdout.slice(0, run.stdout.lastIndexOf('exit=')))).toMatchObject({error: {kind: 'busy', exitCode: 5}})
   })
 
-  labIt('cleans up after a diag killed with SIGKILL, with diag reset', () => {
+  wholeLabIt('cleans up after a diag killed with SIGKILL, with diag reset', () => {
     const run = boot.results.get('killed')!
     expect(run.exitCode, run.stderr).toBe(0)
     const report = JSON.parse(run.stdout.slice(run.stdout.indexOf('{'))) as ResetReport
@@ -241,7 +256,7 @@ describe.each(Object.values(LAB_KERNELS))('the kernel lab: $name', (kernel) => {
     for (const action of report.actions) expect(action.outcome).toBe('removed')
   })
 
-  labIt(`biolatency on hist triggers counts ${HIST_REQUESTS} direct writes, or reports the difference as lost`, () => {
+  wholeLabIt(`biolatency on hist triggers counts ${HIST_REQUESTS} direct writes, or reports the difference as lost`, () => {
     const run = boot.results.get('hist-biolatency-5000')!
     if (!configured(config, 'HIST_TRIGGERS', 'SYNTH_EVENTS')) return void expect(run.exitCode).toBe(3)
     expect(run.exitCode, run.stderr).toBe(0)
@@ -255,7 +270,7 @@ describe.each(Object.values(LAB_KERNELS))('the kernel lab: $name', (kernel) => {
   })
 
   // What the kernel has is read from its config and release, not from diag's probe.
-  labIt(`streams ${EVENTS} BPF events through a perf buffer, and a ring buffer from 5.8: received + lost == emitted`, () => {
+  wholeLabIt(`streams ${EVENTS} BPF events through a perf buffer, and a ring buffer from 5.8: received + lost == emitted`, () => {
     const [major, minor] = boot.release.split('.').map(Number)
     const bpf = configured(config, 'BPF_SYSCALL', 'BPF_EVENTS')
     for (const [kind, has] of [['perf', bpf], ['ring', bpf && (major > 5 || (major === 5 && minor >= 8))]] as const) {
