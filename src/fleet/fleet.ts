@@ -1,6 +1,7 @@
 import {type EnsureOptions, HostError, type LocalBundle, ensureBundle, remoteReason} from './bundle.js'
 import type {FleetHost} from './inventory.js'
 import type {Transport} from './transport.js'
+import {shellQuote} from '../system/shell.js'
 
 /** What happened on one host: its answer, or the error that stopped it, and at which stage. */
 export type HostOutcome<T> =
@@ -24,7 +25,6 @@ export interface FleetOptions {
   events?: HostEvents
 }
 
-const shellQuote = (text: string) => (/^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`)
 
 /** At most `limit` of `items` at once, results in the items' order. */
 async function pool<I, O>(items: I[], limit: number, work: (item: I) => Promise<O>): Promise<O[]> {

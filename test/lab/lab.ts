@@ -7,6 +7,7 @@ import {fileURLToPath} from 'node:url'
 import {execa} from 'execa'
 
 import {parseConfig} from '../helpers/ground-truth.js'
+import {shellQuote} from '../../src/system/shell.js'
 
 /**
  * The kernel lab: boots a kernel from ../shared/kernels under qemu (software emulation), with an
@@ -185,9 +186,7 @@ function readdirSorted(dir: string): string[] {
   return statSync(dir).isDirectory() ? readdirSync(dir).sort() : []
 }
 
-export function shellQuote(text: string): string {
-  return `'${text.replace(/'/g, `'\\''`)}'`
-}
+export {shellQuote}
 
 // A case that runs longer is stopped, so that one hang cannot eat the whole boot. It is killed
 // with SIGKILL: diag catches SIGTERM to clean up, and a diag stuck in cleanup would ignore it.
