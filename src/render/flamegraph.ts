@@ -287,7 +287,6 @@ export function renderFlameGraph(data: Stacks, title: FlameGraphTitle): string {
       .map(([k, v]) => `data-${k}="${v}"`)
       .join(' ')}>`,
     `<style>${STYLE}</style>`,
-    `<script type="text/ecmascript"><![CDATA[${SCRIPT}]]></script>`,
     `<rect width="100%" height="100%" fill="#f8f8f2"/>`,
     `<text id="title" x="${PAD}" y="22">${xmlEscape(titleText)}</text>`,
     `<text id="subtitle" x="${PAD}" y="${TOP - 18}">${xmlEscape(subtitle)}</text>`,
@@ -301,6 +300,8 @@ export function renderFlameGraph(data: Stacks, title: FlameGraphTitle): string {
     ...frames,
     `</g>`,
     `<text id="details" x="${PAD}" y="${height - 10}"> </text>`,
+    // Last, so that it runs on the whole document.
+    `<script type="text/ecmascript"><![CDATA[${SCRIPT}]]></script>`,
     `</svg>`,
     '',
   ].join('\n')
