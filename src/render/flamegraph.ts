@@ -201,7 +201,10 @@ const SCRIPT = `
     unzoom.classList.toggle('hide', depth === 0);
     svg.setAttribute('data-zoomed', target.getAttribute('data-name'));
   }
-  function reset() { zoom(frames[0]); svg.removeAttribute('data-zoomed'); }
+  function reset() {
+    if (frames.length > 0) zoom(frames[0]);
+    svg.removeAttribute('data-zoomed');
+  }
   function highlight(term) {
     term = term.toLowerCase();
     var spans = [];

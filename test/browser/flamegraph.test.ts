@@ -175,6 +175,8 @@ describe('flame graphs in headless Chromium', () => {
     for (const [name, data] of runs) {
       const {page, problems} = await load(name, data)
       await screenshot(page, name)
+      // Escape clears the search and the zoom, with frames or none.
+      await page.keyboard.press('Escape')
       if (name === 'large') {
         await clickFrame(page, 'task3')
         expect(await page.$eval('svg', (s) => s.getAttribute('data-zoomed'))).toBe('task3')
