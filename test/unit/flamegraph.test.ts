@@ -163,4 +163,14 @@ describe('--svg FILE', () => {
     expect(other.exitCode).toBe(EXIT.badInput)
     expect(other.stderr).toMatch(/svg/)
   })
+
+  it('diag fleet run refuses --svg for its hosts (not for the command they trace) before connecting to any', async () => {
+    const hosts = path.join(dir, 'hosts.txt')
+    writeFileSync(hosts, 'unreachable.invalid\n')
+    const run = await diag(['fleet', 'run', 'offcputime', '--hosts', hosts, '--', '-d', '1', '--svg', 'x.svg'])
+    expect(run.exitCode).toBe(EXIT.badInput)
+    expect(run.stderr).toMatch(/--svg would write a file on each host/)
+    const traced = await diag(['fleet', 'run', 'offcputime', '--hosts', hosts, '--connect-timeout', '1', '--', '-d', '1', '--', 'echo', '--svg'])
+    expect(traced.stderr).not.toMatch(/--svg would write/)
+  })
 })
