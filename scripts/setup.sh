@@ -12,9 +12,11 @@ cd "$(dirname "$0")/.."
 # the runbooks' metrics) libxml2-utils (xmllint checks their JUnit reports). man-db: `man diag-syscount`.
 # openssh-client, openssh-server: `diag fleet` connects with ssh, and its host test starts its own
 # sshd on 127.0.0.1 (the package's own ssh service is switched off below when setup installs it).
+# chromium, fonts-liberation: test/browser loads the flame graphs (--svg) in it, headless, through
+# puppeteer-core, and screenshots them (the fonts are only recommended, and setup installs no recommends).
 PACKAGES=(clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config make g++ python3
   linux-perf bpftool bpftrace qemu-system-x86 seabios busybox-static cpio prometheus libxml2-utils man-db
-  openssh-client openssh-server)
+  openssh-client openssh-server chromium fonts-liberation)
 
 # Does `node` satisfy package.json's engines ("^18.20.4 || >=20.19.0": each part ^X.Y.Z or >=X.Y.Z)?
 node_fits() {

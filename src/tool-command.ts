@@ -1,7 +1,10 @@
+import {hostname} from 'node:os'
+
 import {DiagCommand} from './command.js'
 import {toolDescription} from './help.js'
 import type {ToolOptions} from './plan/options.js'
 import type {AnyTool} from './plan/tool.js'
+import {flameGraphOf} from './render/flamegraph.js'
 import {readyLine} from './render/ready.js'
 import {renderFooter, renderHeader, renderInterval, renderRow, renderRowsHeader} from './render/result.js'
 import {rowLine, summaryLine} from './result/kinds/rows.js'
@@ -9,7 +12,8 @@ import {terminalStyle} from './render/style.js'
 import type {ToolResult} from './result/model.js'
 import {runTool} from './run.js'
 import {findTool} from '../tools/index.js'
-import {backendFlag, sessionFlags} from './tool-flags.js'
+import {checkOutputFile, writeOutputFile} from './system/output-file.js'
+import {backendFlag, sessionFlags, svgFlag} from './tool-flags.js'
 
 /**
  * What every tracing tool command shares: the session's flags (--duration, --interval, --backend
@@ -17,7 +21,7 @@ import {backendFlag, sessionFlags} from './tool-flags.js'
  * interval at a time. Each tool's command is made from its module by toolCommand().
  */
 /** The session's flags as parsed. */
-type SessionFlags = {duration?: number; interval?: number; backend?: string; quiet?: boolean; 'no-cache'?: boolean}
+type SessionFlags = {duration?: number; interval?: number; backend?: string; quiet?: boolean; 'no-cache'?: boolean; svg?: string}
 
 export abstract class ToolCommand extends DiagCommand {
   static override strict = false
@@ -46,7 +50,9 @@ export abstract class ToolCommand extends DiagCommand {
     command: string[] | undefined,
   ): Promise<ToolResult> {
     const text = !this.jsonEnabled()
-    const {quiet, 'no-cache': noCache, ...session} = flags
+    const {quiet, 'no-cache': noCache, svg, ...session} = flags
+    // Files the run writes besides its output: a bad path is refused before the kernel is touched.
+    if (svg !== undefined) await checkOutputFile('--svg', svg)
     const rowColumns = findTool(tool)?.output === 'rows' ? findTool(tool)?.columns : undefined
     if (rowColumns && !text) this.ndjson = {}
     const result = await runTool(tool, options, {...session, command, json: !text, refreshProbes: noCache}, {
@@ -66,6 +72,10 @@ export abstract class ToolCommand extends DiagCommand {
       },
       onInterval: (r, i) => text && !rowColumns && this.log(renderInterval(r, i, terminalStyle()).join('\n')),
     })
+    if (svg !== undefined) {
+      await writeOutputFile('--svg', svg, flameGraphOf(result, hostname()))
+      if (!quiet) process.stderr.write(`wrote the flame graph to ${svg}\n`)
+    }
     if (text) for (const line of renderFooter(result)) this.log(line)
     if (this.ndjson) {
       this.ndjson.summary = result
@@ -83,7 +93,7 @@ export function toolCommand(tool: AnyTool): typeof ToolCommand {
     static override description = toolDescription(tool)
     static override examples = tool.help.examples
     static override args = tool.command.args ?? {}
-    static override flags = {...sessionFlags, backend: backendFlag(tool), ...tool.command.flags}
+    static override flags = {...sessionFlags, backend: backendFlag(tool), ...(tool.output === 'stacks' ? {svg: svgFlag} : {}), ...tool.command.flags}
 
     async run(): Promise<ToolResult> {
       const {argv, command} = this.splitCommand()

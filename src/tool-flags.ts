@@ -30,6 +30,12 @@ export function backendFlag(tool: AnyTool) {
   return Flags.string({char, summary, options: backendChoices(tool), helpValue: '<backend|id>'})
 }
 
+/** --svg, on every tool whose output is stacks: the session writes the run's flame graph there too. */
+export const svgFlag = Flags.string({
+  summary: 'Also write the stacks as a flame graph to this SVG file (self-contained; hover, click to zoom, search in a browser)',
+  helpValue: 'FILE',
+})
+
 /** A latency histogram's unit; histogramUnit() turns it into the result's. */
 export const unitFlag = Flags.option({options: ['us', 'ms'] as const, default: 'us', summary: 'Histogram unit'})()
 

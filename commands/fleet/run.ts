@@ -30,6 +30,10 @@ results are merged as the tool's intervals are (counts summed, histograms added)
     const {args, flags, argv} = await this.parse(FleetRunCommand, own)
     if (argv.length > 1) throw new BadInputError(`unexpected arguments before --: ${argv.slice(1).join(' ')} (the tool's arguments go after --)`)
     if (toolArgs.includes('--json')) throw new BadInputError('--json goes before --: diag fleet run asks every host for JSON anyway')
+    // The tool's own flags end at its `--`: what follows belongs to the command it traces.
+    const toolFlags = toolArgs.includes('--') ? toolArgs.slice(0, toolArgs.indexOf('--')) : toolArgs
+    if (toolFlags.some((a) => a === '--svg' || a.startsWith('--svg=')))
+      throw new BadInputError('--svg would write a file on each host, and diag fleet run brings back only their JSON; run the tool on one host for a flame graph')
     const {outcomes} = await runOnFleet(flags, {
       args: [args.tool, '--quiet', ...toolArgs],
       parse: parseToolOutput,

@@ -4,8 +4,9 @@ import {DiagCommand} from '../../src/command.js'
 import {loadRunbook} from '../../src/runbook/load.js'
 import {startStepProcess} from '../../src/runbook/process.js'
 import {listrProgress, plainProgress} from '../../src/runbook/progress.js'
-import {junitReport, markdownReport, metricsReport, writeAtomically} from '../../src/runbook/report.js'
+import {junitReport, markdownReport, metricsReport} from '../../src/runbook/report.js'
 import {type RunbookReport, runRunbook} from '../../src/runbook/run.js'
+import {writeAtomically} from '../../src/system/output-file.js'
 
 export default class RunbookRun extends DiagCommand {
   static override summary = 'Run a runbook: diag tools with checks, a verdict and reports'

@@ -1,6 +1,3 @@
-import {rename, writeFile} from 'node:fs/promises'
-import path from 'node:path'
-
 import {kindOf} from '../result/kinds/index.js'
 import {renderFooter, renderHeader, renderInterval} from '../render/result.js'
 import {combinedData} from './metrics.js'
@@ -140,11 +137,4 @@ export function metricsReport(report: RunbookReport): string {
   for (const [name, family] of [...families].sort(([a], [b]) => a.localeCompare(b)))
     out.push(`# HELP ${name} ${family.help}`, `# TYPE ${name} ${family.type}`, ...family.samples)
   return `${out.join('\n')}\n`
-}
-
-/** Written to a temporary file beside it and renamed, so a reader (a textfile collector) never sees half. */
-export async function writeAtomically(file: string, text: string): Promise<void> {
-  const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`)
-  await writeFile(temporary, text)
-  await rename(temporary, file)
 }

@@ -1,5 +1,6 @@
-import {existsSync} from 'node:fs'
-import {availableParallelism} from 'node:os'
+import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {availableParallelism, hostname, tmpdir} from 'node:os'
+import path from 'node:path'
 
 import {execa} from 'execa'
 import {beforeAll, describe, expect, it} from 'vitest'
@@ -88,6 +89,29 @@ describe.skipIf(!isRoot || !built)('offcputime on this host (needs root and test
       expect(stacksOf(json).every((s) => s.frames[0].startsWith('diag-offcpu'))).toBe(true)
     } finally {
       await child
+    }
+  })
+
+  it('marks where the kernel frames start, and --svg writes the run as a flame graph with user and kernel frames apart', async (context) => {
+    if (usable.get('bpf-tracepoint') && usable.get('bpf-tp-btf')) return context.skip('no BPF candidate is usable here')
+    const dir = mkdtempSync(path.join(tmpdir(), 'diag-offcpu-svg-'))
+    try {
+      const file = path.join(dir, 'offcpu.svg')
+      const {json, exitCode, stderr} = await diagJson<ToolResult>(['offcputime', '--svg', file, '--', OFFCPU_WORKLOAD, '20'])
+      expect(exitCode, stderr).toBe(0)
+      expect(stderr).toContain(`wrote the flame graph to ${file}`)
+      const sleeps = workloadStacks(json).filter((s) => s.frames.includes('main') && s.frames.includes('schedule'))
+      expect(sleeps.length, JSON.stringify(workloadStacks(json))).toBeGreaterThan(0)
+      for (const stack of sleeps) {
+        expect(stack.frames.indexOf('main')).toBeLessThan(stack.kernelFrom!)
+        expect(stack.frames.indexOf('schedule')).toBeGreaterThanOrEqual(stack.kernelFrom!)
+      }
+      const svg = readFileSync(file, 'utf8')
+      expect(svg).toContain(`offcputime on ${hostname()}, kernel ${json.kernel}, ${json.backend.candidate} (bpf)`)
+      expect(svg).toMatch(/<g class="f user" data-name="main"/)
+      expect(svg).toMatch(/<g class="f kernel" data-name="schedule"/)
+    } finally {
+      rmSync(dir, {recursive: true, force: true})
     }
   })
 

@@ -218,6 +218,14 @@ describe('stacks', () => {
     ])
     expect(schemaErrors('result', fakeResult('offcputime', data))).toBe('')
   })
+
+  it('keeps the same frames split differently between user and kernel apart when intervals combine', () => {
+    const split = (kernelFrom: number, value: number) => ({frames: ['app', 'main', 'schedule'], kernelFrom, value})
+    const earlier: Stacks = {...data, stacks: [split(2, 5)]}
+    expect(KINDS.stacks.combine(earlier, {...data, stacks: [split(2, 1), split(1, 4)]}).stacks).toEqual([split(2, 6), split(1, 4)])
+    expect(schemaErrors('result', fakeResult('offcputime', earlier))).toBe('')
+    expect(schemaErrors('result', fakeResult('offcputime', {...earlier, stacks: [split(-1, 5)]}))).toMatch(/kernelFrom/)
+  })
 })
 
 describe('combining the intervals of the existing kinds', () => {

@@ -9,7 +9,7 @@ import {parseMaps} from '../../src/symbols/process-maps.js'
 import {Symbolizer, UNKNOWN} from '../../src/symbols/symbolizer.js'
 import {parseTraceLine} from '../../backends/ftrace/trace-pipe.js'
 import {SwitchPairing} from '../../tools/offcputime/ftrace.js'
-import {stackFrames, withoutTracerFrames} from '../../tools/offcputime/stacks.js'
+import {stackKey, stackOfKey, withoutTracerFrames} from '../../tools/offcputime/stacks.js'
 import {MemoryFiles} from '../helpers/memory-files.js'
 import {OFFCPU_WORKLOAD} from '../helpers/workload.js'
 
@@ -119,10 +119,15 @@ describe('process maps', () => {
 })
 
 describe('offcputime stacks', () => {
-  it('folds comm, user frames and kernel frames outermost first', () => {
-    expect(stackFrames('app', ['leaf', 'main'], ['__schedule', 'schedule', 'do_syscall_64']).split('\n')).toEqual([
-      'app', 'main', 'leaf', 'do_syscall_64', 'schedule', '__schedule',
-    ])
+  it('folds comm, user frames and kernel frames outermost first, and marks where the kernel frames start', () => {
+    expect(stackOfKey(stackKey('app', ['leaf', 'main'], ['__schedule', 'schedule', 'do_syscall_64']), 7)).toEqual({
+      frames: ['app', 'main', 'leaf', 'do_syscall_64', 'schedule', '__schedule'],
+      kernelFrom: 3,
+      value: 7,
+    })
+    // --kernel-only: the kernel frames right after the comm; --user-only: none.
+    expect(stackOfKey(stackKey('app', [], ['schedule']), 1).kernelFrom).toBe(1)
+    expect(stackOfKey(stackKey('app', ['main'], []), 1)).toEqual({frames: ['app', 'main'], kernelFrom: 2, value: 1})
   })
 
   it('drops the tracer\'s own frames on top of a kernel stack, never the whole stack', () => {
@@ -161,7 +166,7 @@ describe('offcputime from sched_switch lines with their stack traces (the ftrace
       if (line) pairing.line(line)
       else pairing.other(text)
     }
-    return [...pairing.take()].map(([frames, us]) => [frames.split('\n').join(';'), Math.round(us)])
+    return [...pairing.take()].map(([key, us]) => stackOfKey(key, us)).map((s) => [s.frames.join(';'), Math.round(s.value)])
   }
 
   it('sums each task from switch-out to switch-in under the stack it blocked in, outermost first, without the tracer\'s frames', () => {
@@ -200,7 +205,7 @@ describe('offcputime from sched_switch lines with their stack traces (the ftrace
       if (line) pairing.line(line)
       else pairing.other(text)
     }
-    expect([...pairing.take()].map(([frames, us]) => [frames.split('\n').join(';'), Math.round(us)])).toEqual([
+    expect([...pairing.take()].map(([key, us]) => stackOfKey(key, us)).map((s) => [s.frames.join(';'), Math.round(s.value)])).toEqual([
       ['diag-offcpu;do_nanosleep;schedule;__schedule', 10_000],
     ])
     expect(pairing.endedAtWakeup).toBe(1)

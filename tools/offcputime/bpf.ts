@@ -6,7 +6,7 @@ import type {UndoLog} from '../../src/system/undo.js'
 import {Symbolizer} from '../../src/symbols/symbolizer.js'
 import type {Collector, RunContext, Runner} from '../../backends/runner.js'
 import {BpfTool} from '../../backends/bpf/bpf-tool.js'
-import {type StackTally, stackFrames, withoutTracerFrames} from './stacks.js'
+import {type StackTally, stackKey, stackOfKey, withoutTracerFrames} from './stacks.js'
 
 // struct offcpu_key (offcputime.h): pid, tgid, user and kernel stack ids, comm[16].
 const KEY_SIZE = 32
@@ -116,7 +116,7 @@ function stacksCollector(bpf: BpfTool, ctx: RunContext<OffcputimeOptions>, files
           if (stack) for (const address of stack) kernel.push(await symbols.kernelFrame(address))
           else kernel.push('[lost kernel stack]')
         }
-        const frames = stackFrames(options.perPid ? `${key.comm}-${key.tgid}` : key.comm, user, withoutTracerFrames(kernel))
+        const frames = stackKey(options.perPid ? `${key.comm}-${key.tgid}` : key.comm, user, withoutTracerFrames(kernel))
         tally.set(frames, (tally.get(frames) ?? 0) + Number(delta) / 1000)
       }
       return stacksOf(tally)
@@ -131,7 +131,7 @@ function stacksCollector(bpf: BpfTool, ctx: RunContext<OffcputimeOptions>, files
 }
 
 export function stacksOf(tally: StackTally): Stacks {
-  const stacks: Stack[] = [...tally].map(([folded, us]) => ({frames: folded.split('\n'), value: Math.round(us)}))
+  const stacks: Stack[] = [...tally].map(([key, us]) => stackOfKey(key, Math.round(us)))
   return {kind: 'stacks', unit: 'usecs', stacks}
 }
 

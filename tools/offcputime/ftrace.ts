@@ -4,7 +4,7 @@ import {startEventStream} from '../../backends/ftrace/stream.js'
 import type {TraceLine} from '../../backends/ftrace/trace-pipe.js'
 import type {TracefsSession} from '../../backends/ftrace/tracefs-session.js'
 import {stacksOf} from './bpf.js'
-import {type StackTally, stackFrames, withoutTracerFrames} from './stacks.js'
+import {type StackTally, stackKey, withoutTracerFrames} from './stacks.js'
 
 // Tasks switched out and not yet back: more than this many at once is not a real system's.
 const MAX_BLOCKED = 65536
@@ -107,7 +107,7 @@ export class SwitchPairing {
   private add(block: Blocked, endedAt: number): void {
     const us = (endedAt - block.at) * 1e6
     if (us < this.options.minBlockUs) return
-    const frames = stackFrames(block.first, [], block.frames.length ? withoutTracerFrames(block.frames) : ['[lost kernel stack]'])
+    const frames = stackKey(block.first, [], block.frames.length ? withoutTracerFrames(block.frames) : ['[lost kernel stack]'])
     this.tally.set(frames, (this.tally.get(frames) ?? 0) + us)
   }
 

@@ -1,13 +1,23 @@
-/** Time blocked per stack, keyed by its frames joined with "\n" (a frame never holds one). */
+import type {Stack} from '../../src/result/kinds/stacks.js'
+
+/** Time blocked per stack, keyed by stackKey() (a frame never holds a "\n"). */
 export type StackTally = Map<string, number>
 
 /**
- * A stack's frames, outermost first, as folded stacks put them: the comm, the user frames from
- * main (or _start) inwards, then the kernel frames from the system call entry to the scheduler.
- * Both lists come innermost first, as stack walkers give them.
+ * A stack's key in a tally: where its kernel frames start, then its frames outermost first, as
+ * folded stacks put them: the comm, the user frames from main (or _start) inwards, then the
+ * kernel frames from the system call entry to the scheduler. Both lists come innermost first, as
+ * stack walkers give them.
  */
-export function stackFrames(first: string, userInnermostFirst: string[], kernelInnermostFirst: string[]): string {
-  return [first, ...[...userInnermostFirst].reverse(), ...[...kernelInnermostFirst].reverse()].join('\n')
+export function stackKey(first: string, userInnermostFirst: string[], kernelInnermostFirst: string[]): string {
+  const kernelFrom = 1 + userInnermostFirst.length
+  return [String(kernelFrom), first, ...[...userInnermostFirst].reverse(), ...[...kernelInnermostFirst].reverse()].join('\n')
+}
+
+/** The stack a tally's key stands for, with its value. */
+export function stackOfKey(key: string, value: number): Stack {
+  const [kernelFrom, ...frames] = key.split('\n')
+  return {frames, kernelFrom: Number(kernelFrom), value}
 }
 
 // The tracer's own frames at the top of a kernel stack recorded from inside the tracepoint: the

@@ -39,12 +39,13 @@ until it runs again, by the stacks it blocked in: the kernel's (why it waited: a
 sleep) and its own (which code asked for it). The complement of a CPU profile: where the time
 goes when a program is slow but not busy. Each stack is printed folded, outermost frame first
 (\`comm;main;read_config;...;schedule 12345\`, microseconds), the input of flame graph tools
-(flamegraph.pl, speedscope). The time includes waiting on a run queue after the wakeup.`,
+(flamegraph.pl, speedscope); --svg FILE writes diag's own flame graph, kernel and user frames
+apart. The time includes waiting on a run queue after the wakeup.`,
     origin: `bcc's offcputime(8) (Brendan Gregg's off-CPU analysis), on the sched_switch tracepoint.`,
     examples: [
       {description: 'Off-CPU time of the whole system for 10 seconds, blocks of 1 ms or more:', command: '<%= config.bin %> offcputime -d 10 --min-block 1000'},
       {description: 'Where one process blocks, kernel stacks only, per process:', command: '<%= config.bin %> offcputime -p 1234 --kernel-only --per-pid -d 5'},
-      {description: 'A flame graph of a command\'s off-CPU time:', command: '<%= config.bin %> offcputime -- ./server --once > out.folded && flamegraph.pl out.folded > offcpu.svg'},
+      {description: 'A flame graph of a command\'s off-CPU time, to open in a browser:', command: '<%= config.bin %> offcputime --svg offcpu.svg -- ./server --once'},
     ],
   },
   options({flags}): OffcputimeOptions {

@@ -4,6 +4,12 @@ import {NO_EVENTS} from './text.js'
 /** A stack, outermost frame first (as folded stacks and flame graphs have them), with its value. */
 export interface Stack {
   frames: string[]
+  /**
+   * Where the kernel's frames start: frames[kernelFrom] and those after it ran in the kernel, those
+   * before it in user space (the task's name first, where a tool puts it). frames.length when the
+   * stack has no kernel frames; absent when the tool cannot tell them apart.
+   */
+  kernelFrom?: number
   value: number
 }
 
@@ -31,10 +37,11 @@ export function renderFolded(data: Stacks): string[] {
 function combine(earlier: Stacks, later: Stacks): Stacks {
   const byStack = new Map<string, Stack>()
   for (const stack of [...earlier.stacks, ...later.stacks]) {
-    const key = folded(stack.frames)
+    // The same frames split differently between kernel and user are different stacks.
+    const key = `${stack.kernelFrom ?? ''}\n${folded(stack.frames)}`
     const known = byStack.get(key)
     if (known) known.value += stack.value
-    else byStack.set(key, {frames: [...stack.frames], value: stack.value})
+    else byStack.set(key, {...stack, frames: [...stack.frames]})
   }
   return {...earlier, stacks: [...byStack.values()]}
 }
@@ -56,6 +63,11 @@ export const stacks: Kind<Stacks> = {
           additionalProperties: false,
           properties: {
             frames: {type: 'array', items: {type: 'string'}, description: 'outermost frame first, as in folded stacks'},
+            kernelFrom: {
+              type: 'integer',
+              minimum: 0,
+              description: "the index of the first kernel frame: those before it are user space's (frames' length: no kernel frames); absent when the tool cannot tell",
+            },
             value: {type: 'number', minimum: 0},
           },
         },
