@@ -1,0 +1,31 @@
+// tcpdrop on the classic skb:kfree_skb tracepoint, for kernels without BTF (4.7+): its fields are
+// read at offsets from the format file. Without BTF the skb's layout is unknown, so the headers
+// are not read: every IPv4 and IPv6 drop makes a record, with its kernel stack, and diag keeps
+// those whose stack passes through TCP (bpf.ts).
+#include "tcpdrop.h"
+
+DIAG_KNOB(__u32, protocol_offset, 24)   // "unsigned short protocol"
+DIAG_KNOB(__u32, reason_offset, 0)      // "enum skb_drop_reason reason"; 0 where there is none
+
+SEC("tracepoint/skb/kfree_skb")
+int kfree_skb(void *ctx) {
+  __u16 protocol = 0;
+  READ_FIELD(ctx, KNOB(protocol_offset), protocol);
+  if (protocol != L3_IPV4 && protocol != L3_IPV6) return 0;
+  __u32 reason = NO_REASON;
+  if (KNOB(reason_offset)) {
+    READ_FIELD(ctx, KNOB(reason_offset), reason);
+    if (normal_free(reason)) return 0;
+  }
+  if (!traced()) return 0;
+  struct drop_event e = {};
+  e.protocol = protocol;
+  e.reason = reason;
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  e.pid = pid_tgid >> 32;
+  e.tid = (__u32)pid_tgid;
+  e.ns = bpf_ktime_get_ns();
+  e.kernel_stack_id = bpf_get_stackid(ctx, &stacks, 0);
+  emit(ctx, &e, sizeof(e));
+  return 0;
+}
