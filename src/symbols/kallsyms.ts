@@ -30,6 +30,11 @@ export class KernelSymbols {
     return new KernelSymbols(BigUint64Array.from(entries.map(([at]) => at)), entries.map(([, name]) => name))
   }
 
+  /** Whether the kernel has a function of this name (not inlined away: it can be probed). */
+  has(name: string): boolean {
+    return this.names.includes(name)
+  }
+
   get size(): number {
     return this.names.length
   }

@@ -44,6 +44,11 @@ export class Symbolizer {
     return (await this.kernelSymbols()).lookupWithOffset(address) ?? UNKNOWN
   }
 
+  /** Whether the kernel has this function in kallsyms (a kprobe's target). */
+  async kernelHas(name: string): Promise<boolean> {
+    return (await this.kernelSymbols()).has(name)
+  }
+
   /**
    * Whether kernel addresses can be named here: false when /proc/kallsyms shows every address
    * as 0 (kernel.kptr_restrict, or a reader without CAP_SYSLOG).

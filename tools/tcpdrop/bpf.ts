@@ -15,6 +15,8 @@ import {COLUMNS, EVENT, NAME, type TcpdropOptions} from './tool.js'
 const RECORD = {ns: 0, pid: 8, stack: 16, reason: 20, protocol: 24, sport: 26, dport: 28, state: 30, flags: 31, headers: 32, saddr: 36, daddr: 52}
 const NO_REASON = 0xffffffff
 const LOST_STACK = '[lost kernel stack]'
+// The function TCP dropped packets through from 4.10 to 5.x, without the tracepoint before 5.17.
+const TCP_DROP = 'tcp_drop'
 
 /** One record's fields (the stack still an id), as a row without its stack. */
 export function dropRow(record: Buffer, reasons: DropReasons, toTime: (monotonicSeconds: number) => string = wallTime): Row {
@@ -98,7 +100,10 @@ async function start(ctx: RunContext<TcpdropOptions>, object: string, classic: b
   } else {
     bpf.setU8('has_reason', reasons.has ? 1 : 0)
   }
-  bpf.load(['kfree_skb'])
+  // Where tcp_drop() is there to probe (not inlined), its drops too: they never reach kfree_skb.
+  const kprobes = probe.capabilities.find((c) => c.name === 'bpf-kprobe')?.status === 'available'
+  const withTcpDrop = kprobes && (await stacks.symbols.kernelHas(TCP_DROP))
+  bpf.load(withTcpDrop ? ['kfree_skb', TCP_DROP] : ['kfree_skb'])
   const events = EventBuffer.open(bpf, undo)
   const queue = new RowQueue()
   // Records are named in order, one batch after another (naming a new stack reads the map).
@@ -121,6 +126,7 @@ async function start(ctx: RunContext<TcpdropOptions>, object: string, classic: b
   })
   if (classic) bpf.attachTracepoint('kfree_skb', format)
   else bpf.attach('kfree_skb', {kind: 'trace'}, 'tp_btf skb:kfree_skb')
+  if (withTcpDrop) await bpf.attachKprobe(TCP_DROP, TCP_DROP, false, files, probe.tracefs, ctx.pid)
   const settle = async () => {
     events.drain()
     await naming
