@@ -2,7 +2,12 @@ import {describe, expect, it} from 'vitest'
 
 import {parseTraceLine} from '../../backends/ftrace/trace-pipe.js'
 import {parseEventFormat, symbolicValues} from '../../src/tracefs/format.js'
-import {dropRow} from '../../tools/tcpdrop/bpf.js'
+import type {RunContext} from '../../backends/runner.js'
+import {PermissionError} from '../../src/errors.js'
+import {UndoLog} from '../../src/system/undo.js'
+import {dropRow, tpBtf, tracepoint} from '../../tools/tcpdrop/bpf.js'
+import type {TcpdropOptions} from '../../tools/tcpdrop/tool.js'
+import {MemoryFiles} from '../helpers/memory-files.js'
 import {dropReasons, dropStack, ipVersion, tcpFlags, tcpState, throughTcp} from '../../tools/tcpdrop/drops.js'
 import {DropPairing, dropFilter} from '../../tools/tcpdrop/ftrace.js'
 
@@ -183,5 +188,23 @@ describe('kfree_skb events with their stacks from trace_pipe', () => {
     const pairing = new DropPairing({has: true})
     pairing.line(parseTraceLine(text.split('\n')[0])!)
     expect(pairing.flush()).toEqual([])
+  })
+})
+
+describe('the BPF backends where kallsyms hides kernel addresses (kptr_restrict)', () => {
+  it.each([
+    ['bpf-tp-btf', tpBtf],
+    ['bpf-tracepoint', tracepoint],
+  ])('%s refuses with a permission error naming the sysctl, before anything is loaded', async (_, runner) => {
+    const files = new MemoryFiles()
+    files.files.set('/sys/kernel/tracing/events/skb/kfree_skb/format', FORMAT_618)
+    files.files.set('/proc/kallsyms', '0000000000000000 T _text\n0000000000000000 T tcp_v4_rcv\n')
+    files.files.set('/proc/sys/kernel/kptr_restrict', '2\n')
+    const undo = new UndoLog()
+    const ctx = {options: {}, probe: {tracefs: '/sys/kernel/tracing', capabilities: []}, files, undo, pid: 1, signal: new AbortController().signal}
+    const started = runner.start(ctx as unknown as RunContext<TcpdropOptions>)
+    await expect(started).rejects.toBeInstanceOf(PermissionError)
+    await expect(started).rejects.toThrow(/kernel\.kptr_restrict = 2/)
+    expect(undo.size).toBe(0)
   })
 })

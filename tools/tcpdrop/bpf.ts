@@ -44,14 +44,11 @@ export function dropRow(record: Buffer, reasons: DropReasons, toTime: (monotonic
  */
 class StackNames {
   private readonly named = new Map<number, string[]>()
-  readonly symbols: Symbolizer
 
   constructor(
     private readonly bpf: BpfTool,
-    files: HostFiles,
-  ) {
-    this.symbols = new Symbolizer(files)
-  }
+    readonly symbols: Symbolizer,
+  ) {}
 
   async frames(id: number): Promise<string[]> {
     if (id < 0) return [LOST_STACK]
@@ -89,9 +86,10 @@ async function start(ctx: RunContext<TcpdropOptions>, object: string, classic: b
   const {files, probe, undo} = ctx
   const format = await readEventFormat(files, probe.tracefs!, EVENT)
   const reasons = dropReasons(format)
+  const symbols = new Symbolizer(files)
+  await checkKernelAddresses(symbols, files)
   const bpf = await BpfTool.forRun(object, ctx, classic ? eventBufferKind(probe) : 'ring')
-  const stacks = new StackNames(bpf, files)
-  await checkKernelAddresses(stacks.symbols, files)
+  const stacks = new StackNames(bpf, symbols)
   const consumed = reasons.normal.find((value) => value !== 0)
   if (consumed !== undefined) bpf.setU32('consumed_reason', consumed)
   if (classic) {
@@ -102,7 +100,7 @@ async function start(ctx: RunContext<TcpdropOptions>, object: string, classic: b
   }
   // Where tcp_drop() is there to probe (not inlined), its drops too: they never reach kfree_skb.
   const kprobes = probe.capabilities.find((c) => c.name === 'bpf-kprobe')?.status === 'available'
-  const withTcpDrop = kprobes && (await stacks.symbols.kernelHas(TCP_DROP))
+  const withTcpDrop = kprobes && (await symbols.kernelHas(TCP_DROP))
   bpf.load(withTcpDrop ? ['kfree_skb', TCP_DROP] : ['kfree_skb'])
   const events = EventBuffer.open(bpf, undo)
   const queue = new RowQueue()
