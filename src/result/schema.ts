@@ -1,5 +1,6 @@
 import {KINDS} from './kinds/index.js'
 import type {JsonSchema} from './kinds/kind.js'
+import {ROW_VALUE_SCHEMA} from './kinds/rows.js'
 import {RESULT_SCHEMA_VERSION} from './model.js'
 
 /**
@@ -132,7 +133,7 @@ export function streamSchema(): JsonSchema {
         type: 'object',
         required: ['type'],
         properties: {type: {const: 'row'}},
-        additionalProperties: {type: ['string', 'number', 'null']},
+        additionalProperties: ROW_VALUE_SCHEMA,
       },
       summaryLine: {
         type: 'object',

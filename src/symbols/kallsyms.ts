@@ -30,12 +30,34 @@ export class KernelSymbols {
     return new KernelSymbols(BigUint64Array.from(entries.map(([at]) => at)), entries.map(([, name]) => name))
   }
 
+  /** Whether the kernel has a function of this name (not inlined away: it can be probed). */
+  has(name: string): boolean {
+    return this.names.includes(name)
+  }
+
   get size(): number {
     return this.names.length
   }
 
   /** The function holding this address, or undefined below the first symbol. */
   lookup(address: bigint): string | undefined {
+    const at = this.indexOf(address)
+    return at < 0 ? undefined : this.names[at]
+  }
+
+  /**
+   * The frame as the kernel prints it with its offset into the function (`tcp_v4_rcv+0x9c7`;
+   * a module's as `virtblk_probe+0x10 [virtio_blk]`), or undefined below the first symbol.
+   */
+  lookupWithOffset(address: bigint): string | undefined {
+    const at = this.indexOf(address)
+    if (at < 0) return undefined
+    const [name, module] = this.names[at].split(' ')
+    const offset = `${name}+0x${(address - this.addresses[at]).toString(16)}`
+    return module ? `${offset} ${module}` : offset
+  }
+
+  private indexOf(address: bigint): number {
     let low = 0
     let high = this.addresses.length - 1
     let found = -1
@@ -48,6 +70,6 @@ export class KernelSymbols {
         high = middle - 1
       }
     }
-    return found < 0 ? undefined : this.names[found]
+    return found
   }
 }

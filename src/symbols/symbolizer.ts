@@ -39,6 +39,24 @@ export class Symbolizer {
     return (await this.kernelSymbols()).lookup(address) ?? UNKNOWN
   }
 
+  /** A kernel frame with its offset into the function, as the kernel prints stacks: `tcp_v4_rcv+0x9c7`. */
+  async kernelFrameWithOffset(address: bigint): Promise<string> {
+    return (await this.kernelSymbols()).lookupWithOffset(address) ?? UNKNOWN
+  }
+
+  /** Whether the kernel has this function in kallsyms (a kprobe's target). */
+  async kernelHas(name: string): Promise<boolean> {
+    return (await this.kernelSymbols()).has(name)
+  }
+
+  /**
+   * Whether kernel addresses can be named here: false when /proc/kallsyms shows every address
+   * as 0 (kernel.kptr_restrict, or a reader without CAP_SYSLOG).
+   */
+  async kernelAddressesVisible(): Promise<boolean> {
+    return (await this.kernelSymbols()).size > 0
+  }
+
   /** Whether the process's mappings are known (remembered, alive or not). */
   knows(tgid: number): boolean {
     return this.processes.has(tgid)

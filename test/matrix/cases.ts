@@ -26,6 +26,10 @@ export interface MatrixEnv {
   getppidPattern: string
   /** test/workload/diag-lookups, dynamically linked (gethostlatency traces the libc it loads). */
   lookups: string
+  /** test/workload/diag-tcp, static (the TCP tools' loopback workload). */
+  tcp: string
+  /** A loopback TCP port nothing listens on (tcpdrop: each SYN sent there is dropped, NO_SOCKET). */
+  closedPort: number
 }
 
 /**
@@ -49,7 +53,7 @@ export interface MatrixCase {
   check(result: ToolResult, env: MatrixEnv, rows: Row[]): string | undefined
 }
 
-const N = {syscalls: 2000, writes: 200, wakeups: 500, reads: 2000, lookups: [3, 2, 1]}
+const N = {syscalls: 2000, writes: 200, wakeups: 500, reads: 2000, lookups: [3, 2, 1], refused: 3}
 // diag-offcpu's sleeps: 100 of 10 ms, about 1 s blocked in nanosleep, give or take 15%.
 const OFFCPU = {seconds: 1, tolerance: 0.15}
 // funccount: a few calls of the function by the loader may come on top of the workload's own.
@@ -88,6 +92,30 @@ export function offcpuWrong(r: ToolResult): string | undefined {
   const seconds = sleeping.reduce((sum, s) => sum + s.value, 0) / 1e6
   const {seconds: expected, tolerance} = OFFCPU
   return within('seconds blocked in nanosleep', Number(seconds.toFixed(3)), expected * (1 - tolerance), expected * (1 + tolerance))
+}
+
+/** Whether a kernel release gives kfree_skb's drop reason (5.17+). */
+export function hasDropReasons(release: string | null): boolean {
+  const [major, minor] = (release ?? '').split('.').map(Number)
+  return major > 5 || (major === 5 && minor >= 17)
+}
+
+/**
+ * tcpdrop's known answer: a row for each SYN sent to the closed port, dropped in tcp_v4_rcv (its
+ * stack passes through it), NO_SOCKET where the kernel gives reasons; its addresses, where the
+ * backend reads them, the loopback ones.
+ */
+export function tcpdropWrong(r: ToolResult, env: MatrixEnv, rows: Row[]): string | undefined {
+  const refused = rows.filter((row) => Array.isArray(row.stack) && row.stack.some((f) => /^tcp_v4_rcv\b/.test(f)))
+  const reasons = hasDropReasons(r.kernel)
+  const wrong = refused.find(
+    (row) =>
+      row.ip !== 4 ||
+      (reasons ? row.reason !== 'NO_SOCKET' : row.reason !== null) ||
+      (row.dport !== null && (row.dport !== env.closedPort || row.daddr !== '127.0.0.1' || row.flags !== 'SYN')),
+  )
+  if (wrong) return `a drop in tcp_v4_rcv that is not a SYN to 127.0.0.1:${env.closedPort}${reasons ? ' for NO_SOCKET' : ' without a reason'}: ${JSON.stringify(wrong)}`
+  return within('drops in tcp_v4_rcv', refused.length, N.refused, N.refused + HANDFUL)
 }
 
 const SYSTEM_WIDE = new Set(['funccount/ftrace-profiler', 'funccount/ftrace-kprobe-profile'])
@@ -183,6 +211,14 @@ function casesFor(tool: string, candidate: string): MatrixCase {
         candidate,
         args: (env) => ['offcputime', ...force, '--json', '--', env.offcpuWorkload],
         check: (r) => offcpuWrong(r),
+      }
+    case 'tcpdrop':
+      return {
+        tool,
+        candidate,
+        // Connects to a closed loopback port: each SYN is answered by a reset and dropped, no socket.
+        args: (env) => ['tcpdrop', ...force, '--json', '--', env.tcp, 'refused', '127.0.0.1', String(env.closedPort), String(N.refused)],
+        check: (r, env, rows) => tcpdropWrong(r, env, rows),
       }
     default:
       throw new Error(`no matrix case for ${tool}`)

@@ -5,7 +5,7 @@ import type {HostProbe} from '../../src/probe/probe.js'
 import {renderRow, renderRowsHeader} from '../../src/render/result.js'
 import {rowLine, summaryLine} from '../../src/result/kinds/rows.js'
 import {parseSavedResult} from '../../src/result/saved.js'
-import type {Row, Rows, ToolResult} from '../../src/result/model.js'
+import type {Row, RowColumn, Rows, ToolResult} from '../../src/result/model.js'
 import {type SessionHost, runTool} from '../../src/run.js'
 import {UndoLog} from '../../src/system/undo.js'
 import {COLUMNS, type GethostlatencyOptions} from '../../tools/gethostlatency/tool.js'
@@ -21,6 +21,28 @@ describe('rows as text', () => {
     expect(renderRowsHeader(COLUMNS)).toBe('TIME         PID COMM                  LATms HOST')
     expect(renderRow(COLUMNS, ROW)).toBe(`${clock}     371 diag-lookups           0.34 localhost`)
     expect(renderRow(COLUMNS, {...ROW, host: null})).toBe(`${clock}     371 diag-lookups           0.34 -`)
+  })
+})
+
+describe('a frames column (a kernel stack, tcpdrop)', () => {
+  const columns: RowColumn[] = [
+    {name: 'pid', title: 'PID', type: 'integer'},
+    {name: 'reason', title: 'REASON', type: 'string'},
+    {name: 'stack', title: 'STACK', type: 'frames'},
+  ]
+
+  it('prints its frames a line each under the row, indented, and leaves it out of the header', () => {
+    expect(renderRowsHeader(columns)).toBe('    PID REASON')
+    expect(renderRow(columns, {pid: 7, reason: 'NO_SOCKET', stack: ['tcp_v4_rcv+0x91', 'ip_protocol_deliver_rcu+0x28']})).toBe(
+      '      7 NO_SOCKET\n        tcp_v4_rcv+0x91\n        ip_protocol_deliver_rcu+0x28\n',
+    )
+    expect(renderRow(columns, {pid: 7, reason: null, stack: null})).toBe('      7 -\n        -\n')
+  })
+
+  it('is a list of strings in the JSON, which the schemas take', () => {
+    const row = {pid: 7, reason: 'NO_SOCKET', stack: ['tcp_v4_rcv+0x91']}
+    expect(schemaErrors('resultStream', rowLine(row))).toBe('')
+    expect(schemaErrors('resultStream', rowLine({...row, stack: [1 as unknown as string]}))).not.toBe('')
   })
 })
 

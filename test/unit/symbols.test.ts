@@ -35,6 +35,14 @@ describe('kernel symbols from kallsyms', () => {
     expect(symbols.lookup(0x1000n)).toBeUndefined()
   })
 
+  it('gives a frame with its offset into the function, as the kernel prints stacks (tcpdrop)', () => {
+    expect(symbols.lookupWithOffset(0xffffffff81c3a2d0n)).toBe('schedule+0x0')
+    expect(symbols.lookupWithOffset(0xffffffff81c3a2d0n + 0x9cn)).toBe('schedule+0x9c')
+    expect(symbols.lookupWithOffset(0xffffffffc0401010n)).toBe('virtblk_probe+0x10 [virtio_blk]')
+    expect(symbols.lookupWithOffset(0x1000n)).toBeUndefined()
+    expect([symbols.has('schedule'), symbols.has('some_data'), symbols.has('tcp_drop')]).toEqual([true, false, false])
+  })
+
   it('knows nothing when the addresses are hidden (kptr_restrict, not root)', () => {
     expect(KernelSymbols.parse(KALLSYMS.replace(/^[0-9a-f]{16}/gm, '0000000000000000')).size).toBe(0)
   })

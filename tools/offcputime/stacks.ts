@@ -22,7 +22,7 @@ export function stackOfKey(key: string, value: number): Stack {
 
 // The tracer's own frames at the top of a kernel stack recorded from inside the tracepoint: the
 // BPF program and the trampoline that ran it (tp_btf), or ftrace's event code (the stacktrace option).
-const TRACER_FRAME = /^(bpf_prog_|bpf_trace_run\d|__bpf_trace_|__traceiter_|trace_event_raw_event_|perf_trace_|trace_call_bpf|__ftrace_trace_stack|__trace_stack|trace_event_buffer_commit|trace_buffer_unlock_commit|event_triggers_post_call)/
+export const TRACER_FRAME = /^(bpf_prog_|bpf_trace_run\d|__bpf_trace_|__traceiter_|trace_event_raw_event_|perf_trace_|trace_call_bpf|__ftrace_trace_stack|__trace_stack|trace_event_buffer_commit|trace_buffer_unlock_commit|event_triggers_post_call)/
 
 /** A kernel stack (innermost first) without the tracer's frames on top: it ends in the scheduler. */
 export function withoutTracerFrames(kernelInnermostFirst: string[]): string[] {

@@ -2,7 +2,7 @@ import {PLAIN, type TextStyle, paint} from '../../render/style.js'
 import type {ToolResult} from '../model.js'
 import type {Kind, JsonSchema} from './kind.js'
 
-export type RowValue = string | number | null
+export type RowValue = string | number | string[] | null
 export type Row = Record<string, RowValue>
 
 /**
@@ -15,7 +15,7 @@ export interface RowColumn {
   name: string
   /** The header: "PID", "LATms". */
   title: string
-  type: 'string' | 'integer' | 'number' | 'time' | 'clock'
+  type: 'string' | 'integer' | 'number' | 'time' | 'clock' | 'frames'
   unit?: 'ms' | 'us' | 'ns'
   /** The text width the column is padded to; by default its title's or its type's, the wider. */
   width?: number
@@ -28,7 +28,9 @@ export interface Rows {
   rows: Row[]
 }
 
-const TYPE_WIDTH: Record<RowColumn['type'], number> = {string: 0, integer: 7, number: 10, time: 10, clock: 8}
+const TYPE_WIDTH: Record<RowColumn['type'], number> = {string: 0, integer: 7, number: 10, time: 10, clock: 8, frames: 0}
+// How far a row's frames are indented under it.
+const FRAME_INDENT = '        '
 const NUMERIC = new Set<RowColumn['type']>(['integer', 'number', 'time'])
 
 export const columnWidth = (column: RowColumn) => column.width ?? Math.max(column.title.length, TYPE_WIDTH[column.type])
@@ -38,6 +40,7 @@ export function cellText(column: RowColumn, value: RowValue | undefined): string
   if (value === null || value === undefined) return '-'
   if (column.type === 'clock' && typeof value === 'string') return new Date(value).toTimeString().slice(0, 8)
   if (typeof value === 'string') return value
+  if (Array.isArray(value)) return value.join(';')
   if (column.type === 'integer') return String(Math.round(value))
   return value.toFixed(2)
 }
@@ -53,12 +56,25 @@ function line(columns: RowColumn[], cells: string[]): string {
 
 /** The header line of a rows result, printed once before the first row: column titles, padded. */
 export function renderRowsHeader(columns: RowColumn[], style: TextStyle = PLAIN): string {
-  return paint(style, line(columns, columns.map((c) => c.title)), 'bold')
+  const shown = onLine(columns)
+  return paint(style, line(shown, shown.map((c) => c.title)), 'bold')
 }
 
-/** One row as a line under renderRowsHeader's, so that a stream prints each row as it arrives. */
+/** A rows result's columns that print on its line: all but the frames, which go under it. */
+const onLine = (columns: RowColumn[]) => columns.filter((c) => c.type !== 'frames')
+
+/**
+ * One row as a line under renderRowsHeader's, so that a stream prints each row as it arrives; a
+ * frames column's frames follow it, one a line, indented (none known: "-").
+ */
 export function renderRow(columns: RowColumn[], row: Row): string {
-  return line(columns, columns.map((c) => cellText(c, row[c.name])))
+  const shown = onLine(columns)
+  const text = line(shown, shown.map((c) => cellText(c, row[c.name])))
+  const frames = columns.filter((c) => c.type === 'frames').flatMap((c) => {
+    const value = row[c.name]
+    return Array.isArray(value) ? value : [cellText(c, value)]
+  })
+  return [text, ...frames.map((frame) => `${FRAME_INDENT}${frame}`), ...(frames.length ? [''] : [])].join('\n')
 }
 
 /** A JSON Schema of a column's description, shared by rows and table. */
@@ -69,14 +85,17 @@ export const COLUMN_SCHEMA: JsonSchema = {
   properties: {
     name: {type: 'string'},
     title: {type: 'string'},
-    type: {enum: ['string', 'integer', 'number', 'time', 'clock']},
+    type: {enum: ['string', 'integer', 'number', 'time', 'clock', 'frames']},
     unit: {enum: ['ms', 'us', 'ns']},
     width: {type: 'integer', minimum: 1},
   },
 }
 
+/** A row's value: a string, a number, a list of frames, or null (not known). */
+export const ROW_VALUE_SCHEMA: JsonSchema = {type: ['string', 'number', 'array', 'null'], items: {type: 'string'}}
+
 /** A row: column name -> value. */
-export const ROW_SCHEMA: JsonSchema = {type: 'object', additionalProperties: {type: ['string', 'number', 'null']}}
+export const ROW_SCHEMA: JsonSchema = {type: 'object', additionalProperties: ROW_VALUE_SCHEMA}
 
 /** What the line of a row in `--json` output (NDJSON) is: the row with "type": "row". */
 export function rowLine(row: Row): Row & {type: 'row'} {
