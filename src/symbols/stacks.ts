@@ -1,4 +1,6 @@
-/** Time blocked per stack, keyed by its frames joined with "\n" (a frame never holds one). */
+import type {Stack, Stacks} from '../result/kinds/stacks.js'
+
+/** A value per stack (time blocked, samples), keyed by its frames joined with "\n" (a frame never holds one). */
 export type StackTally = Map<string, number>
 
 /**
@@ -19,4 +21,10 @@ export function withoutTracerFrames(kernelInnermostFirst: string[]): string[] {
   let first = 0
   while (first < kernelInnermostFirst.length - 1 && TRACER_FRAME.test(kernelInnermostFirst[first])) first++
   return kernelInnermostFirst.slice(first)
+}
+
+/** A tally as the stacks output kind, each value rounded to a whole `unit`. */
+export function stacksOf(tally: StackTally, unit: string): Stacks {
+  const stacks: Stack[] = [...tally].map(([frames, value]) => ({frames: frames.split('\n'), value: Math.round(value)}))
+  return {kind: 'stacks', unit, stacks}
 }
