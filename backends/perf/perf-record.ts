@@ -1,0 +1,119 @@
+import {mkdtemp, rm} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+
+import type {ResultPromise} from 'execa'
+
+import {BackendError} from '../../src/errors.js'
+import {spawnOwned} from '../../src/system/child.js'
+import type {UndoLog} from '../../src/system/undo.js'
+
+type RecordProcess = ResultPromise<{stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe']; reject: false}>
+
+// How long perf may take to write a data file after SIGUSR2 or SIGINT before diag gives up on it.
+const DUMP_TIMEOUT_MS = 10_000
+
+export interface RecordTarget {
+  /** One process and the children it forks from now on (-p), else every CPU (-a). */
+  pid?: number
+}
+
+/**
+ * One long-running `perf record`, writing a new data file each time diag asks
+ * (--switch-output=signal: SIGUSR2 makes it close the file it writes and start the next), so that
+ * each interval's samples are their own file. Like perf stat (perf-stat.ts), it opens its events
+ * disabled (-D -1) and diag enables them through the control fd and waits for the ack, so that
+ * sampling (and a traced command) starts only once everything is open. The files live in a
+ * private temporary directory, removed by the undo log.
+ */
+export class PerfRecord {
+  /** Data files perf has finished ("[ perf record: Dump FILE ]"), not yet taken. */
+  private dumped: string[] = []
+  private waiters: (() => void)[] = []
+  private exited = false
+
+  private constructor(
+    private readonly perf: RecordProcess,
+    readonly dir: string,
+  ) {}
+
+  static async start(eventArgs: string[], target: RecordTarget, undo: UndoLog): Promise<PerfRecord> {
+    const dir = await mkdtemp(path.join(tmpdir(), `diag-${process.pid}-perf-`))
+    undo.push(`remove ${dir}`, () => rm(dir, {recursive: true, force: true}))
+    const args = ['record', ...eventArgs, '-o', path.join(dir, 'perf.data'), '--switch-output=signal', '--no-buildid', '--no-buildid-cache']
+    args.push('-D', '-1', '--control', 'fd:3,4', ...(target.pid === undefined ? ['-a'] : ['-p', String(target.pid)]))
+    const perf: RecordProcess = spawnOwned('perf', args, {stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'], reject: false, cwd: dir})
+    undo.push('end perf record', async () => {
+      if (perf.exitCode === null && perf.signalCode === null) perf.kill('SIGKILL')
+      await perf
+    })
+    const record = new PerfRecord(perf, dir)
+    let errors = ''
+    let partial = ''
+    perf.stderr.on('data', (chunk: Buffer) => {
+      const lines = (partial + chunk.toString()).split('\n')
+      partial = lines.pop()!
+      for (const line of lines) {
+        const dump = /\[ perf record: Dump (.+) \]$/.exec(line.trim())
+        if (dump) record.finished(path.resolve(dir, dump[1]))
+        else errors += `${line}\n`
+      }
+    })
+    void perf.then(() => {
+      record.exited = true
+      record.wake()
+    })
+    const acked = new Promise<void>((resolve, reject) => {
+      let answer = ''
+      perf.stdio[4].on('data', (chunk: Buffer) => {
+        answer += chunk
+        if (answer.includes('ack')) resolve()
+      })
+      void perf.then(() => reject(new BackendError(`perf record exited before sampling: ${errors.trim().split('\n').slice(-3).join('; ')}`)))
+    })
+    ;(perf.stdio[3] as unknown as NodeJS.WritableStream).write('enable\n')
+    await acked
+    return record
+  }
+
+  private finished(file: string): void {
+    this.dumped.push(file)
+    this.wake()
+  }
+
+  private wake(): void {
+    for (const wake of this.waiters.splice(0)) wake()
+  }
+
+  /** Resolves once perf has written one more file, or has exited, or after the timeout. */
+  private next(): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, DUMP_TIMEOUT_MS)
+      this.waiters.push(() => {
+        clearTimeout(timer)
+        resolve()
+      })
+    })
+  }
+
+  /**
+   * The data files of everything sampled so far, not taken before: perf closes the one it is
+   * writing first (SIGUSR2), unless it has exited (finish(), or a -p target that ended).
+   */
+  async take(): Promise<string[]> {
+    if (!this.exited) {
+      const written = this.next()
+      this.perf.kill('SIGUSR2')
+      await written
+    }
+    return this.dumped.splice(0)
+  }
+
+  /** Stops sampling: perf writes its last file and exits (SIGINT, as Ctrl-C). */
+  async finish(): Promise<void> {
+    if (this.exited) return
+    const exited = this.perf.then(() => {})
+    this.perf.kill('SIGINT')
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, DUMP_TIMEOUT_MS))])
+  }
+}
