@@ -13,6 +13,13 @@ type RecordProcess = ResultPromise<{stdio: ['ignore', 'ignore', 'pipe', 'pipe', 
 // How long perf may take to write a data file after SIGUSR2 or SIGINT before diag gives up on it.
 const DUMP_TIMEOUT_MS = 10_000
 
+/** Waits for the promise, or for ms at most (a timer that does not keep diag alive once it is done). */
+async function atMost(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([promise, new Promise((resolve) => (timer = setTimeout(resolve, ms)))])
+  clearTimeout(timer)
+}
+
 export interface RecordTarget {
   /** One process and the children it forks from now on (-p), else every CPU (-a). */
   pid?: number
@@ -35,6 +42,7 @@ export class PerfRecord {
   private constructor(
     private readonly perf: RecordProcess,
     readonly dir: string,
+    private readonly ended: Promise<unknown>,
   ) {}
 
   static async start(eventArgs: string[], target: RecordTarget, undo: UndoLog): Promise<PerfRecord> {
@@ -43,11 +51,16 @@ export class PerfRecord {
     const args = ['record', ...eventArgs, '-o', path.join(dir, 'perf.data'), '--switch-output=signal', '--no-buildid', '--no-buildid-cache']
     args.push('-D', '-1', '--control', 'fd:3,4', ...(target.pid === undefined ? ['-a'] : ['-p', String(target.pid)]))
     const perf: RecordProcess = spawnOwned('perf', args, {stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'], reject: false, cwd: dir})
+    // perf's exit, and the end of its stderr (the last "Dump" line): execa's own promise would
+    // also wait for the control fd diag writes to, which only diag can close.
+    const exited = Promise.all([new Promise((resolve) => perf.once('exit', resolve)), new Promise((resolve) => perf.stderr.once('close', resolve))])
     undo.push('end perf record', async () => {
       if (perf.exitCode === null && perf.signalCode === null) perf.kill('SIGKILL')
-      await perf
+      await atMost(exited, DUMP_TIMEOUT_MS)
+      for (const stream of [perf.stdio[3], perf.stdio[4]]) (stream as unknown as {destroy(): void}).destroy()
+      perf.unref()
     })
-    const record = new PerfRecord(perf, dir)
+    const record = new PerfRecord(perf, dir, exited)
     let errors = ''
     let partial = ''
     perf.stderr.on('data', (chunk: Buffer) => {
@@ -59,7 +72,7 @@ export class PerfRecord {
         else errors += `${line}\n`
       }
     })
-    void perf.then(() => {
+    void exited.then(() => {
       record.exited = true
       record.wake()
     })
@@ -69,7 +82,7 @@ export class PerfRecord {
         answer += chunk
         if (answer.includes('ack')) resolve()
       })
-      void perf.then(() => reject(new BackendError(`perf record exited before sampling: ${errors.trim().split('\n').slice(-3).join('; ')}`)))
+      void exited.then(() => reject(new BackendError(`perf record exited before sampling: ${errors.trim().split('\n').slice(-3).join('; ')}`)))
     })
     ;(perf.stdio[3] as unknown as NodeJS.WritableStream).write('enable\n')
     await acked
@@ -112,8 +125,7 @@ export class PerfRecord {
   /** Stops sampling: perf writes its last file and exits (SIGINT, as Ctrl-C). */
   async finish(): Promise<void> {
     if (this.exited) return
-    const exited = this.perf.then(() => {})
     this.perf.kill('SIGINT')
-    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, DUMP_TIMEOUT_MS))])
+    await atMost(this.ended, DUMP_TIMEOUT_MS)
   }
 }

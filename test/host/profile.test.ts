@@ -58,6 +58,18 @@ describe.skipIf(!isRoot || !built)('profile on this host (needs root and test/wo
     })
   }
 
+  it('perf-record: a data file per interval (--switch-output), and diag ends with the command, not seconds later', async (context) => {
+    const lacking = usable.get('perf-record')
+    if (lacking) return context.skip(lacking)
+    const started = Date.now()
+    const {json, stderr} = await diagJson<ToolResult>(['profile', '--backend', 'perf-record', '-i', '1', '--json', '--', SPIN_WORKLOAD, '2500'])
+    const seconds = (Date.now() - started) / 1000
+    const withSamples = json.intervals?.filter((i) => (i.data as Stacks).stacks.some((s) => s.frames.includes('burn_cpu')))
+    expect(withSamples?.length, stderr).toBeGreaterThanOrEqual(2)
+    // Node, perf's start and perf script take a few seconds; a timer left running kept diag 10 s more.
+    expect(seconds).toBeLessThan(9)
+  })
+
   it('--frequency sets the rate: 199 Hz gives about 4 times the samples of 49 Hz', async (context) => {
     if (usable.get('bpf-perf-event')) return context.skip(usable.get('bpf-perf-event')!)
     const count = async (frequency: number) =>
