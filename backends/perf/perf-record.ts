@@ -20,6 +20,9 @@ async function atMost(promise: Promise<unknown>, ms: number): Promise<void> {
   clearTimeout(timer)
 }
 
+/** The directory of one diag's perf data files, in the temporary directory: diag reset removes a dead diag's. */
+export const PERF_DATA_DIR = /^diag-(\d+)-perf-\w+$/
+
 export interface RecordTarget {
   /** One process and the children it forks from now on (-p), else every CPU (-a). */
   pid?: number

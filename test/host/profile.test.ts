@@ -1,4 +1,5 @@
-import {existsSync} from 'node:fs'
+import {existsSync, readdirSync} from 'node:fs'
+import {tmpdir} from 'node:os'
 
 import {execa} from 'execa'
 import {beforeAll, describe, expect, it} from 'vitest'
@@ -6,7 +7,8 @@ import {beforeAll, describe, expect, it} from 'vitest'
 import type {Stacks} from '../../src/result/kinds/stacks.js'
 import type {ToolResult} from '../../src/result/model.js'
 import {profile} from '../../tools/profile/tool.js'
-import {diagJson} from '../helpers/cli.js'
+import {diagJson, startDiag, tracingStarted} from '../helpers/cli.js'
+import type {ResetReport} from '../../src/reset.js'
 import {hostTruths, skipReason} from '../helpers/ground-truth.js'
 import {expectKernelStateKept, isRoot} from '../helpers/kernel-state.js'
 import {schemaErrors} from '../helpers/schema.js'
@@ -68,6 +70,23 @@ describe.skipIf(!isRoot || !built)('profile on this host (needs root and test/wo
     expect(withSamples?.length, stderr).toBeGreaterThanOrEqual(2)
     // Node, perf's start and perf script take a few seconds; a timer left running kept diag 10 s more.
     expect(seconds).toBeLessThan(9)
+  })
+
+  it('perf-record: the data files of a diag killed with SIGKILL are removed by diag reset', async (context) => {
+    const lacking = usable.get('perf-record')
+    if (lacking) return context.skip(lacking)
+    const tracer = startDiag(['profile', '--backend', 'perf-record', '-d', '60'])
+    await tracingStarted(tracer, 'Hit Ctrl-C')
+    const left = () => readdirSync(tmpdir()).filter((name) => name.startsWith(`diag-${tracer.pid}-perf-`))
+    expect(left()).toHaveLength(1)
+    tracer.kill('SIGKILL')
+    await tracer
+    const [dir] = left()
+    expect(dir).toBeDefined()
+    const reset = await diagJson<ResetReport>(['reset'])
+    expect(reset.exitCode, reset.stderr).toBe(0)
+    expect(reset.json.actions.filter((a) => a.pid === tracer.pid)).toEqual([{kind: 'perf data', name: expect.stringContaining(dir), pid: tracer.pid, outcome: 'removed'}])
+    expect(left()).toEqual([])
   })
 
   it('--frequency sets the rate: 199 Hz gives about 4 times the samples of 49 Hz', async (context) => {
