@@ -1,4 +1,6 @@
-import {rmdir, unlink} from 'node:fs/promises'
+import {readdir, rm, rmdir, unlink} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
 
 import {setTimeout as sleep} from 'node:timers/promises'
 
@@ -9,6 +11,7 @@ import {unmount} from './system/mount.js'
 import {GROUP_NAME, INSTANCE_NAME, isAlive, isRunning, ownerPid} from './tracefs/names.js'
 import {PRIVATE_MOUNT} from './tracefs/private-mount.js'
 import {clearTriggers} from './tracefs/triggers.js'
+import {PERF_DATA_DIR} from '../backends/perf/perf-record.js'
 
 export interface ResetAction {
   /** What it is: "instance", "kprobe event", "synthetic event", "mount"... */
@@ -53,7 +56,7 @@ async function endProcess(pid: number, timeoutMs = 60_000): Promise<void> {
 /**
  * Removes what diag processes that died without cleaning up (SIGKILL, power loss) left in the
  * kernel: the processes they ran (perf), their instances (with the triggers in them), probe and
- * synthetic events, and private tracefs mounts. It touches only names, and processes, that carry
+ * synthetic events, private tracefs mounts, and perf's data files. It touches only names, and processes, that carry
  * the pid of a diag that is gone (processes by their DIAG_OWNER mark, see system/child.ts).
  */
 export async function resetDead(files: HostFiles, tracefs: string | undefined, dryRun: boolean): Promise<ResetReport> {
@@ -107,6 +110,12 @@ export async function resetDead(files: HostFiles, tracefs: string | undefined, d
       await unmount(mountPoint)
       await rmdir(mountPoint)
     })
+  }
+  // perf record's data files (profile), which its diag would have removed.
+  for (const name of await readdir(tmpdir()).catch(() => [])) {
+    const m = PERF_DATA_DIR.exec(name)
+    if (!m || isAlive(Number(m[1]))) continue
+    await act('perf data', path.join(tmpdir(), name), Number(m[1]), () => rm(path.join(tmpdir(), name), {recursive: true, force: true}))
   }
   for (const lock of await staleLocks()) await act('lock', lock.path, lock.pid, () => unlink(lock.path))
   return {tracefs: tracefs ?? null, dryRun, actions}

@@ -1,5 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
+import {BadInputError} from './errors.js'
 import {type AnyTool, backendChoices} from './plan/tool.js'
 import {checkFunctionPattern} from './tracefs/functions.js'
 
@@ -45,6 +46,18 @@ export function histogramUnit(flag: 'us' | 'ms'): 'usecs' | 'msecs' {
 
 /** --pid, for tools that can trace one process. */
 export const pidFlag = Flags.integer({char: 'p', min: 1, summary: 'Only this process'})
+
+/** Which stacks a stack tool records (offcputime, profile), and whether processes are kept apart. */
+export const stackFlags = {
+  'kernel-only': Flags.boolean({summary: 'Kernel stacks only', exclusive: ['user-only']}),
+  'user-only': Flags.boolean({summary: 'User stacks only', exclusive: ['kernel-only']}),
+  'per-pid': Flags.boolean({summary: 'Keep processes apart: the first frame is comm-PID, not the comm'}),
+}
+
+export function stacksWanted(flags: {'kernel-only': boolean; 'user-only': boolean; 'per-pid': boolean}): {stacks: 'both' | 'kernel' | 'user'; perPid: boolean} {
+  if (flags['kernel-only'] && flags['user-only']) throw new BadInputError('--kernel-only and --user-only exclude each other')
+  return {stacks: flags['kernel-only'] ? 'kernel' : flags['user-only'] ? 'user' : 'both', perPid: flags['per-pid']}
+}
 
 /** --top, with the tool's default number of rows. */
 export const topFlag = (rows: number) => Flags.integer({char: 'T', min: 1, default: rows, summary: 'Show this many rows'})

@@ -5,12 +5,13 @@ import {funclatency} from './funclatency/tool.js'
 import {funcprofile} from './funcprofile/tool.js'
 import {gethostlatency} from './gethostlatency/tool.js'
 import {offcputime} from './offcputime/tool.js'
+import {profile} from './profile/tool.js'
 import {runqlat} from './runqlat/tool.js'
 import {syscount} from './syscount/tool.js'
 import {tcpdrop} from './tcpdrop/tool.js'
 
 /** Every tool diag has, in the order `diag capabilities` reports them. Adding one: see the README. */
-export const TOOLS: AnyTool[] = [syscount, funccount, biolatency, runqlat, funcprofile, funclatency, gethostlatency, offcputime, tcpdrop]
+export const TOOLS: AnyTool[] = [syscount, funccount, biolatency, runqlat, funcprofile, funclatency, gethostlatency, offcputime, profile, tcpdrop]
 
 export function findTool(name: string): AnyTool | undefined {
   return TOOLS.find((tool) => tool.name === name)

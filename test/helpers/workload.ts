@@ -13,6 +13,9 @@ export const LOOKUPS = path.resolve(path.dirname(fileURLToPath(import.meta.url))
 /** The dynamically linked off-CPU workload with frame pointers (test/workload/diag-offcpu.c). */
 export const OFFCPU_WORKLOAD = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../workload/diag-offcpu')
 
+/** The dynamically linked on-CPU workload with frame pointers (test/workload/diag-spin.c). */
+export const SPIN_WORKLOAD = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../workload/diag-spin')
+
 /** The static loopback TCP workload (test/workload/diag-tcp.c), for the TCP tools. */
 export const TCP_WORKLOAD = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../workload/diag-tcp')
 

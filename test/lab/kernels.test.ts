@@ -43,7 +43,7 @@ const FROM_KERNEL = '@getppid-pattern'
 const FIND_GETPPID = `for f in ${GETPPID_FUNCTIONS.join(' ')}; do if grep -q " $f$" /proc/kallsyms; then echo "\${f%??}*"; break; fi; done | tee /tmp/getppid-pattern`
 // Nothing listens in the lab guest: any port is closed there.
 const LAB_CLOSED_PORT = 9
-const ENV: MatrixEnv = {name: '', workload: 'diag-workload', offcpuWorkload: 'diag-offcpu', readFile: '/diag/package.json', disk: '/dev/vda', diskLabel: 'vda', getppidPattern: FROM_KERNEL, lookups: 'diag-lookups', tcp: 'diag-tcp', closedPort: LAB_CLOSED_PORT}
+const ENV: MatrixEnv = {name: '', workload: 'diag-workload', offcpuWorkload: 'diag-offcpu', spinWorkload: 'diag-spin', readFile: '/diag/package.json', disk: '/dev/vda', diskLabel: 'vda', getppidPattern: FROM_KERNEL, lookups: 'diag-lookups', tcp: 'diag-tcp', closedPort: LAB_CLOSED_PORT}
 const diag = (args: string[]) => `diag ${args.map((a) => (a === FROM_KERNEL ? '"$(cat /tmp/getppid-pattern)"' : shellQuote(a))).join(' ')}`
 
 // DIAG_LAB_TOOLS=tcplife,tcptop boots each kernel for those tools' matrix cases only, with the

@@ -127,7 +127,7 @@ poweroff -f
  * temp directory, keyed by what went into it, so a test run builds it once.
  */
 export async function baseInitramfs(): Promise<string> {
-  const inputs = ['dist', 'bpf', 'bench/event-consumer.mjs', 'runbooks', 'oclif.manifest.json', 'native/build/Release/diag_bpf.node', 'native/build/Release/diag-gate', 'test/workload/diag-workload', 'test/workload/diag-lookups', 'test/workload/diag-offcpu', 'test/workload/diag-tcp', 'package.json', 'package-lock.json']
+  const inputs = ['dist', 'bpf', 'bench/event-consumer.mjs', 'runbooks', 'oclif.manifest.json', 'native/build/Release/diag_bpf.node', 'native/build/Release/diag-gate', 'test/workload/diag-workload', 'test/workload/diag-lookups', 'test/workload/diag-offcpu', 'test/workload/diag-spin', 'test/workload/diag-tcp', 'package.json', 'package-lock.json']
   const hash = createHash('sha256')
   const stamp = (p: string) => {
     const full = path.join(REPO, p)
@@ -165,6 +165,7 @@ export async function baseInitramfs(): Promise<string> {
     for (const library of await sharedLibraries([path.join(REPO, 'test/workload/diag-lookups')])) copyIntoRoot(root, library)
     // Dynamically linked: its libc and loader are node's, already in the image.
     copyIntoRoot(root, path.join(REPO, 'test/workload/diag-offcpu'), '/diag/lab-bin/diag-offcpu')
+    copyIntoRoot(root, path.join(REPO, 'test/workload/diag-spin'), '/diag/lab-bin/diag-spin')
     // Static; on loopback, which init brings up.
     copyIntoRoot(root, path.join(REPO, 'test/workload/diag-tcp'), '/diag/lab-bin/diag-tcp')
     writeFileSync(path.join(root, 'diag/lab-bin/diag'), '#!/bin/sh\nexec /usr/bin/node /diag/bin/run.js "$@"\n', {mode: 0o755})

@@ -17,6 +17,8 @@ export interface MatrixEnv {
   workload: string
   /** The off-CPU workload (test/workload/diag-offcpu.c: sleep_in_nanosleep, 100 times 10 ms), dynamically linked. */
   offcpuWorkload: string
+  /** The on-CPU workload (test/workload/diag-spin.c: burn_cpu for MS milliseconds), dynamically linked. */
+  spinWorkload: string
   /** A file to read(2) repeatedly. */
   readFile: string
   /** A block device whose only requests are the test's, and its name in --disks output. */
@@ -116,6 +118,27 @@ export function tcpdropWrong(r: ToolResult, env: MatrixEnv, rows: Row[]): string
   )
   if (wrong) return `a drop in tcp_v4_rcv that is not a SYN to 127.0.0.1:${env.closedPort}${reasons ? ' for NO_SOCKET' : ' without a reason'}: ${JSON.stringify(wrong)}`
   return within('drops in tcp_v4_rcv', refused.length, N.refused, N.refused + HANDFUL)
+}
+
+// diag-spin's run: 2 s in burn_cpu; at least this share of its samples must name it, and with
+// fewer samples than the floor (49 Hz for 2 s is about 98 on a CPU of its own) the share means little.
+const SPIN = {ms: 2000, share: 0.8, minSamples: 20}
+
+/**
+ * profile's known answer: of the samples of the spinning workload, at least 80% are in its hot
+ * function, named from its symbol table (burn_cpu in the user stack).
+ */
+export function spinWrong(r: ToolResult): string | undefined {
+  const stacks = r.intervals.flatMap((i) => (i.data as Stacks).stacks)
+  const data = r.intervals[0]?.data as Stacks | undefined
+  if (data && data.unit !== 'samples') return `unit ${data.unit}, expected samples`
+  const own = stacks.filter((s) => s.frames[0] === 'diag-spin')
+  const samples = own.reduce((sum, s) => sum + s.value, 0)
+  if (samples < SPIN.minSamples) return `${samples} samples of diag-spin, expected at least ${SPIN.minSamples}: ${JSON.stringify(stacks.slice(0, 3))}`
+  const hot = own.filter((s) => s.frames.includes('burn_cpu')).reduce((sum, s) => sum + s.value, 0)
+  if (hot / samples >= SPIN.share) return undefined
+  const top = [...own].sort((a, b) => b.value - a.value).slice(0, 3)
+  return `${hot} of ${samples} diag-spin samples in burn_cpu, expected at least ${SPIN.share * 100}%: ${top.map((s) => `${s.frames.join(';')} ${s.value}`).join(' | ')}`
 }
 
 const SYSTEM_WIDE = new Set(['funccount/ftrace-profiler', 'funccount/ftrace-kprobe-profile'])
@@ -219,6 +242,13 @@ function casesFor(tool: string, candidate: string): MatrixCase {
         // Connects to a closed loopback port: each SYN is answered by a reset and dropped, no socket.
         args: (env) => ['tcpdrop', ...force, '--json', '--', env.tcp, 'refused', '127.0.0.1', String(env.closedPort), String(N.refused)],
         check: (r, env, rows) => tcpdropWrong(r, env, rows),
+      }
+    case 'profile':
+      return {
+        tool,
+        candidate,
+        args: (env) => ['profile', ...force, '--json', '--', env.spinWorkload, String(SPIN.ms)],
+        check: (r) => spinWrong(r),
       }
     default:
       throw new Error(`no matrix case for ${tool}`)

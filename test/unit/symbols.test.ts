@@ -9,7 +9,7 @@ import {parseMaps} from '../../src/symbols/process-maps.js'
 import {Symbolizer, UNKNOWN} from '../../src/symbols/symbolizer.js'
 import {parseTraceLine} from '../../backends/ftrace/trace-pipe.js'
 import {SwitchPairing} from '../../tools/offcputime/ftrace.js'
-import {stackKey, stackOfKey, withoutTracerFrames} from '../../tools/offcputime/stacks.js'
+import {stackKey, stackOfKey, withoutTracerFrames} from '../../src/symbols/stacks.js'
 import {MemoryFiles} from '../helpers/memory-files.js'
 import {OFFCPU_WORKLOAD} from '../helpers/workload.js'
 

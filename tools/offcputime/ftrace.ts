@@ -3,8 +3,7 @@ import type {Runner, RunContext} from '../../backends/runner.js'
 import {startEventStream} from '../../backends/ftrace/stream.js'
 import type {TraceLine} from '../../backends/ftrace/trace-pipe.js'
 import type {TracefsSession} from '../../backends/ftrace/tracefs-session.js'
-import {stacksOf} from './bpf.js'
-import {type StackTally, stackKey, withoutTracerFrames} from './stacks.js'
+import {type StackTally, stackKey, stacksOf, withoutTracerFrames} from '../../src/symbols/stacks.js'
 
 // Tasks switched out and not yet back: more than this many at once is not a real system's.
 const MAX_BLOCKED = 65536
@@ -222,7 +221,7 @@ export const stream: Runner<OffcputimeOptions> = {
       async collect() {
         await pipe.catchUp()
         await filters.settle()
-        return stacksOf(pairing.take())
+        return stacksOf(pairing.take(), 'usecs')
       },
       async stop() {
         await filters.end()

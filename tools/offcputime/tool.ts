@@ -1,10 +1,9 @@
 import {Flags} from '@oclif/core'
 
-import {BadInputError} from '../../src/errors.js'
 import {BPF_COUNTS, KNOBS, TP_BTF} from '../../src/plan/needs.js'
 import type {ToolOptions} from '../../src/plan/options.js'
 import {defineTool} from '../../src/plan/tool.js'
-import {pidFlag} from '../../src/tool-flags.js'
+import {pidFlag, stackFlags, stacksWanted} from '../../src/tool-flags.js'
 
 export interface OffcputimeOptions extends ToolOptions {
   /** Blocks shorter than this many microseconds are not counted. */
@@ -28,9 +27,7 @@ export const offcputime = defineTool({
     flags: {
       pid: pidFlag,
       'min-block': Flags.integer({min: 1, default: 1, summary: 'Only count blocks of at least this many microseconds'}),
-      'kernel-only': Flags.boolean({summary: 'Kernel stacks only', exclusive: ['user-only']}),
-      'user-only': Flags.boolean({summary: 'User stacks only', exclusive: ['kernel-only']}),
-      'per-pid': Flags.boolean({summary: 'Keep processes apart: the first frame is comm-PID, not the comm'}),
+      ...stackFlags,
     },
   },
   help: {
@@ -49,13 +46,7 @@ apart. The time includes waiting on a run queue after the wakeup.`,
     ],
   },
   options({flags}): OffcputimeOptions {
-    if (flags['kernel-only'] && flags['user-only']) throw new BadInputError('--kernel-only and --user-only exclude each other')
-    return {
-      pid: flags.pid,
-      minBlockUs: flags['min-block'],
-      stacks: flags['kernel-only'] ? 'kernel' : flags['user-only'] ? 'user' : 'both',
-      perPid: flags['per-pid'],
-    }
+    return {pid: flags.pid, minBlockUs: flags['min-block'], ...stacksWanted(flags)}
   },
   candidates: [
     {

@@ -3,7 +3,7 @@
  * states and flags as text, and what makes a drop TCP's when the packet could not be read.
  */
 import {type EventFormat, symbolicValues} from '../../src/tracefs/format.js'
-import {TRACER_FRAME} from '../offcputime/stacks.js'
+import {TRACER_FRAME} from '../../src/symbols/stacks.js'
 
 /** How the kernel names the reasons of skb:kfree_skb, read from its format file at run time. */
 export interface DropReasons {

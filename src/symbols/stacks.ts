@@ -1,6 +1,6 @@
-import type {Stack} from '../../src/result/kinds/stacks.js'
+import type {Stack, Stacks} from '../result/kinds/stacks.js'
 
-/** Time blocked per stack, keyed by stackKey() (a frame never holds a "\n"). */
+/** A value per stack (time blocked, samples), keyed by stackKey() (a frame never holds a "\n"). */
 export type StackTally = Map<string, number>
 
 /**
@@ -29,4 +29,9 @@ export function withoutTracerFrames(kernelInnermostFirst: string[]): string[] {
   let first = 0
   while (first < kernelInnermostFirst.length - 1 && TRACER_FRAME.test(kernelInnermostFirst[first])) first++
   return kernelInnermostFirst.slice(first)
+}
+
+/** A tally as the stacks output kind, each value rounded to a whole `unit`. */
+export function stacksOf(tally: StackTally, unit: string): Stacks {
+  return {kind: 'stacks', unit, stacks: [...tally].map(([key, value]) => stackOfKey(key, Math.round(value)))}
 }

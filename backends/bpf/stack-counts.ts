@@ -1,0 +1,160 @@
+import type {Stacks} from '../../src/result/kinds/stacks.js'
+import type {HostFiles} from '../../src/system/files.js'
+import type {UndoLog} from '../../src/system/undo.js'
+import {Symbolizer} from '../../src/symbols/symbolizer.js'
+import {type StackTally, stackKey, stacksOf, withoutTracerFrames} from '../../src/symbols/stacks.js'
+import type {Collector} from '../runner.js'
+import type {BpfTool} from './bpf-tool.js'
+
+/**
+ * What user space shares for the BPF tools that sum a value by stack (offcputime, profile): the
+ * key `struct stack_key` of bpf/stacks.h (pid, tgid, user and kernel stack ids into the `stacks`
+ * stack trace map, comm), a u64 value per key in a hash map, and `seen_tgids`, the processes
+ * behind new stacks, whose maps diag reads while they live.
+ */
+const KEY_SIZE = 32
+// bpf_get_stackid's answer where there is no such stack: no user stack for a kernel thread, no
+// kernel stack for a sample taken in user mode.
+const EFAULT = -14
+// How often the processes behind new stacks have their maps read, so that a process that exits
+// before the next interval still has its frames named.
+const REMEMBER_MS = 50
+
+export interface StackKey {
+  pid: number
+  tgid: number
+  userStack: number
+  kernelStack: number
+  comm: string
+}
+
+export function decodeStackKey(key: Buffer): StackKey {
+  const comm = key.subarray(16, KEY_SIZE)
+  const end = comm.indexOf(0)
+  return {
+    pid: key.readUInt32LE(0),
+    tgid: key.readUInt32LE(4),
+    userStack: key.readInt32LE(8),
+    kernelStack: key.readInt32LE(12),
+    comm: comm.toString('utf8', 0, end < 0 ? comm.length : end),
+  }
+}
+
+/** The addresses of a stack trace map entry, innermost first (the rest of the slot is zeros). */
+function addresses(value: Buffer): bigint[] {
+  const out: bigint[] = []
+  for (let at = 0; at + 8 <= value.length; at += 8) {
+    const address = value.readBigUInt64LE(at)
+    if (address === 0n) break
+    out.push(address)
+  }
+  return out
+}
+
+export interface StackCountsOptions {
+  /** Which stacks the program records. */
+  stacks: 'both' | 'kernel' | 'user'
+  /** The first frame is comm-PID, not the comm. */
+  perPid: boolean
+}
+
+export interface StackValues {
+  /** The hash map of u64 values by struct stack_key. */
+  map: string
+  /** What a value counts, once divided by `divisor`: "usecs", "samples". */
+  unit: string
+  divisor: number
+}
+
+/**
+ * A collector of the stacks kind from a loaded object's stack map and values: each interval is the
+ * difference from the previous read (the map is never cleared), its stacks named by the symbolizer.
+ */
+export function stackCountsCollector(bpf: BpfTool, options: StackCountsOptions, values: StackValues, files: HostFiles, undo: UndoLog): Collector {
+  const symbols = new Symbolizer(files)
+  const stackCache = new Map<number, bigint[]>()
+  const previous = new Map<string, bigint>()
+
+  const stackOf = (id: number): bigint[] | undefined => {
+    let known = stackCache.get(id)
+    if (!known) {
+      const id32 = Buffer.alloc(4)
+      id32.writeUInt32LE(id)
+      const value = bpf.lookup('stacks', id32)
+      if (!value) return undefined
+      known = addresses(value)
+      stackCache.set(id, known)
+    }
+    return known
+  }
+
+  // Reads the maps of processes seen for the first time while they live.
+  let remembering = false
+  const rememberNew = async () => {
+    if (remembering) return
+    remembering = true
+    try {
+      for (const [key] of bpf.entries('seen_tgids')) {
+        const tgid = key.readUInt32LE(0)
+        if (!symbols.knows(tgid)) await symbols.remember(tgid)
+      }
+    } finally {
+      remembering = false
+    }
+  }
+  const timer = options.stacks === 'kernel' ? undefined : setInterval(() => void rememberNew().catch(() => {}), REMEMBER_MS)
+  const stopRemembering = () => clearInterval(timer)
+  undo.push('stop reading process maps', stopRemembering)
+
+  return {
+    attach: bpf.attachments,
+    async collect(): Promise<Stacks> {
+      const tally: StackTally = new Map()
+      const seen = new Set<number>()
+      for (const [rawKey, value] of bpf.entries(values.map)) {
+        const id = rawKey.toString('hex')
+        const total = value.readBigUInt64LE(0)
+        const delta = total - (previous.get(id) ?? 0n)
+        previous.set(id, total)
+        if (delta <= 0n) continue
+        const key = decodeStackKey(rawKey)
+        // Maps read again at each interval while the process lives (it may have loaded more).
+        if (options.stacks !== 'kernel' && !seen.has(key.tgid)) {
+          seen.add(key.tgid)
+          await symbols.remember(key.tgid)
+        }
+        const user: string[] = []
+        if (options.stacks !== 'kernel') {
+          if (key.userStack >= 0) {
+            const stack = stackOf(key.userStack)
+            if (stack) for (const address of stack) user.push(await symbols.userFrame(key.tgid, Number(address)))
+            else user.push('[lost user stack]')
+          } else if (key.userStack !== EFAULT) user.push('[lost user stack]')
+        }
+        const kernel: string[] = []
+        if (options.stacks !== 'user') {
+          if (key.kernelStack >= 0) {
+            const stack = stackOf(key.kernelStack)
+            if (stack) for (const address of stack) kernel.push(await symbols.kernelFrame(address))
+            else kernel.push('[lost kernel stack]')
+          } else if (key.kernelStack !== EFAULT) kernel.push('[lost kernel stack]')
+        }
+        const frames = stackKey(options.perPid ? `${key.comm}-${key.tgid}` : key.comm, user, withoutTracerFrames(kernel))
+        tally.set(frames, (tally.get(frames) ?? 0) + Number(delta) / values.divisor)
+      }
+      return stacksOf(tally, values.unit)
+    },
+    async stop() {
+      stopRemembering()
+    },
+    async lost() {
+      return bpf.lost()
+    },
+  }
+}
+
+/** The knobs of bpf/stacks.h: which stacks the program records. Call before load(). */
+export function setStackKnobs(bpf: BpfTool, options: StackCountsOptions): void {
+  bpf.setU8('user_stacks', options.stacks === 'kernel' ? 0 : 1)
+  bpf.setU8('kernel_stacks', options.stacks === 'user' ? 0 : 1)
+}

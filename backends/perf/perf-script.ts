@@ -1,0 +1,41 @@
+/** One sample of `perf script -F comm,pid,ip,sym` output: its task and its call chain. */
+export interface ScriptSample {
+  comm: string
+  /** The process (thread group) id. */
+  pid: number
+  /** Innermost first, as perf prints them. */
+  frames: {address: bigint; symbol: string}[]
+}
+
+// "comm pid": the comm may hold spaces, the pid is the last word.
+const HEADER = /^(.*?)\s+(\d+)\s*$/
+// "\t    55d5c0b1a1b9 burn_cpu": perf prints user addresses absolute or relative to their file.
+const FRAME = /^\s+([0-9a-f]+)\s+(.*?)\s*$/
+
+/**
+ * The samples of `perf script -F comm,pid,ip,sym` text: a header line per sample, then its call
+ * chain a frame a line, then a blank line. Lines of neither shape (warnings) are skipped.
+ */
+export function parsePerfScript(text: string): ScriptSample[] {
+  const samples: ScriptSample[] = []
+  let current: ScriptSample | undefined
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') {
+      current = undefined
+      continue
+    }
+    const frame = /^\s/.test(line) ? FRAME.exec(line) : null
+    if (frame) {
+      if (current) current.frames.push({address: BigInt(`0x${frame[1]}`), symbol: frame[2]})
+      continue
+    }
+    const header = HEADER.exec(line)
+    if (!header) continue
+    current = {comm: header[1], pid: Number(header[2]), frames: []}
+    samples.push(current)
+  }
+  return samples
+}
+
+/** Kernel addresses on x86-64 and arm64: the upper half of the address space. */
+export const KERNEL_SPACE = 0xffff800000000000n
