@@ -26,6 +26,10 @@ export interface MatrixEnv {
   getppidPattern: string
   /** test/workload/diag-lookups, dynamically linked (gethostlatency traces the libc it loads). */
   lookups: string
+  /** test/workload/diag-tcp, static. */
+  tcpWorkload: string
+  /** The port of a diag-tcp server on 127.0.0.1 replying TCP.reply bytes, run apart from diag. */
+  tcpPort: string
 }
 
 /**
@@ -50,6 +54,10 @@ export interface MatrixCase {
 }
 
 const N = {syscalls: 2000, writes: 200, wakeups: 500, reads: 2000, lookups: [3, 2, 1]}
+/** tcplife's sessions: the client's, one after another, each sending `send` bytes and receiving the server's `reply`. */
+export const TCP = {sessions: 3, send: 100_000, reply: 50_000}
+// tcplife's candidates that read the bytes from the socket; the others cannot know them (null).
+const TCP_BYTES_KNOWN = new Set(['bpf-tp-btf'])
 // diag-offcpu's sleeps: 100 of 10 ms, about 1 s blocked in nanosleep, give or take 15%.
 const OFFCPU = {seconds: 1, tolerance: 0.15}
 // funccount: a few calls of the function by the loader may come on top of the workload's own.
@@ -88,6 +96,31 @@ export function offcpuWrong(r: ToolResult): string | undefined {
   const seconds = sleeping.reduce((sum, s) => sum + s.value, 0) / 1e6
   const {seconds: expected, tolerance} = OFFCPU
   return within('seconds blocked in nanosleep', Number(seconds.toFixed(3)), expected * (1 - tolerance), expected * (1 + tolerance))
+}
+
+/**
+ * tcplife's known answer: exactly the client's sessions, one process's, each from its own local
+ * port to the server's, with the bytes sent and received within 1 KiB where the backend knows
+ * them and null where it cannot (and each row naming that backend).
+ */
+export function tcplifeWrong(r: ToolResult, rows: Row[], port: number): string | undefined {
+  if (rows.length !== TCP.sessions) return `${rows.length} rows, expected ${TCP.sessions}: ${JSON.stringify(rows)}`
+  const candidate = r.backend.candidate
+  const kb = (bytes: number) => bytes / 1024
+  for (const row of rows) {
+    if (row.backend !== candidate) return `a row names backend ${row.backend}, the run was ${candidate}`
+    if (row.comm !== 'diag-tcp' || row.laddr !== '127.0.0.1' || row.raddr !== '127.0.0.1' || row.rport !== port) return `not a diag-tcp session to 127.0.0.1:${port}: ${JSON.stringify(row)}`
+    if (!(Number(row.lport) > 0) || !(Number(row.ms) >= 0) || row.ms === null) return `no local port or duration: ${JSON.stringify(row)}`
+    if (!TCP_BYTES_KNOWN.has(candidate)) {
+      if (row.txKb !== null || row.rxKb !== null) return `${candidate} cannot know the bytes, yet gave ${row.txKb} and ${row.rxKb} KiB`
+      continue
+    }
+    if (typeof row.txKb !== 'number' || Math.abs(row.txKb - kb(TCP.send)) > 1) return `TX ${row.txKb} KiB, expected ${kb(TCP.send)} within 1`
+    if (typeof row.rxKb !== 'number' || Math.abs(row.rxKb - kb(TCP.reply)) > 1) return `RX ${row.rxKb} KiB, expected ${kb(TCP.reply)} within 1`
+  }
+  if (new Set(rows.map((row) => row.pid)).size !== 1 || rows[0].pid === null) return `rows not all of one known process: ${rows.map((row) => row.pid).join(', ')}`
+  if (new Set(rows.map((row) => row.lport)).size !== TCP.sessions) return `local ports not one per session: ${rows.map((row) => row.lport).join(', ')}`
+  return undefined
 }
 
 const SYSTEM_WIDE = new Set(['funccount/ftrace-profiler', 'funccount/ftrace-kprobe-profile'])
@@ -183,6 +216,14 @@ function casesFor(tool: string, candidate: string): MatrixCase {
         candidate,
         args: (env) => ['offcputime', ...force, '--json', '--', env.offcpuWorkload],
         check: (r) => offcpuWrong(r),
+      }
+    case 'tcplife':
+      return {
+        tool,
+        candidate,
+        // The client only (the server runs apart): a row per session it opened, each to the server's port.
+        args: (env) => ['tcplife', ...force, '--json', '--', env.tcpWorkload, 'client', '127.0.0.1', env.tcpPort, String(TCP.sessions), String(TCP.send)],
+        check: (r, env, rows) => tcplifeWrong(r, rows, Number(env.tcpPort)),
       }
     default:
       throw new Error(`no matrix case for ${tool}`)
