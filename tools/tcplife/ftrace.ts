@@ -75,10 +75,7 @@ export class SessionTracker {
   private readonly sessions = new Map<string, Session>()
   private readonly connecting = new Map<string, Session[]>()
 
-  constructor(
-    private readonly traced?: Set<number>,
-    private readonly readComm: (line: TraceLine) => string = commOf,
-  ) {}
+  constructor(private readonly traced?: Set<number>) {}
 
   /** The session a state-change line closes, if it closes one. */
   line(line: TraceLine): ClosedSession | undefined {
@@ -113,7 +110,7 @@ export class SessionTracker {
       else this.sessions.set(key, session)
     }
     if (OWNER_STATES.has(newstate) && !session.owner && (!this.traced || this.traced.has(line.pid)))
-      session.owner = {pid: line.tgid ?? line.pid, comm: this.readComm(line)}
+      session.owner = {pid: line.tgid ?? line.pid, comm: commOf(line)}
     if (newstate !== 'TCP_CLOSE') return undefined
     this.sessions.delete(key)
     if (this.traced && !session.owner) return undefined
