@@ -1,9 +1,9 @@
 import {describe, expect, it} from 'vitest'
 
 import {parseTraceLine} from '../../backends/ftrace/trace-pipe.js'
-import {BadInputError} from '../../src/errors.js'
+import {BadInputError, NotSupportedError} from '../../src/errors.js'
 import {formatIp} from '../../src/net/address.js'
-import {decodeSession} from '../../tools/tcplife/bpf.js'
+import {decodeSession, ipv6Offsets} from '../../tools/tcplife/bpf.js'
 import {SessionTracker, addressBytes} from '../../tools/tcplife/ftrace.js'
 import {sessionRow} from '../../tools/tcplife/session.js'
 import {tcplife} from '../../tools/tcplife/tool.js'
@@ -103,5 +103,15 @@ describe('tcplife options', () => {
   it('takes port lists, and refuses anything but ports from 1 to 65535 as bad input', () => {
     expect(options({'local-port': '80, 443', 'remote-port': '5432'})).toEqual({pid: undefined, localPorts: [80, 443], remotePorts: [5432]})
     for (const bad of ['0', '65536', 'http', '80,', '-1']) expect(() => options({'local-port': bad})).toThrow(BadInputError)
+  })
+})
+
+describe("tcplife's kprobe: where struct sock_common keeps the IPv6 addresses", () => {
+  const config = (netNs?: string) => ({source: 'test', symbols: new Map(netNs ? [['NET_NS', netNs]] : [])})
+  it('after skc_net with CONFIG_NET_NS (as 6.18 BTF shows: 56 and 72), right after skc_prot without; unknown without a config', () => {
+    expect(ipv6Offsets(config('y'))).toEqual({daddr: 56, rcvSaddr: 72})
+    expect(ipv6Offsets(config('n'))).toEqual({daddr: 48, rcvSaddr: 64})
+    expect(ipv6Offsets(config())).toEqual({daddr: 48, rcvSaddr: 64})
+    expect(() => ipv6Offsets(undefined)).toThrow(NotSupportedError)
   })
 })

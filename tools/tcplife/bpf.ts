@@ -2,6 +2,8 @@ import {BpfTool} from '../../backends/bpf/bpf-tool.js'
 import {EventBuffer, eventBufferKind} from '../../backends/bpf/event-buffer.js'
 import {type Collector, type RunContext, RowQueue, type RowStream} from '../../backends/runner.js'
 import type {Runner} from '../../backends/runner.js'
+import {NotSupportedError} from '../../src/errors.js'
+import {type KernelConfig, readKernelConfig} from '../../src/probe/kernel-config.js'
 import {fieldOffset, readEventFormat} from '../../src/tracefs/format.js'
 import {type ClosedSession, sessionRow, wantedPorts} from './session.js'
 import {COLUMNS, NAME, type TcplifeOptions} from './tool.js'
@@ -78,5 +80,31 @@ export const tracepoint: Runner<TcplifeOptions> = {
     bpf.load(['inet_sock_set_state'])
     bpf.attachTracepoint('inet_sock_set_state', format)
     return sessionsCollector(bpf, ctx, 'bpf-tracepoint')
+  },
+}
+
+/**
+ * Where struct sock_common has the IPv6 addresses (tcplife.kprobe.bpf.c): after skc_net, a
+ * pointer that only CONFIG_NET_NS kernels have, on 64-bit kernels. Without the config, diag
+ * cannot say.
+ */
+export function ipv6Offsets(config: KernelConfig | undefined): {daddr: number; rcvSaddr: number} {
+  if (!config) throw new NotSupportedError("the kernel's config cannot be read, so where its sockets keep IPv6 addresses (after CONFIG_NET_NS's skc_net) is not known")
+  // A config without the symbol (no CONFIG_NAMESPACES to offer it) has no skc_net either.
+  const daddr = config.symbols.get('NET_NS') === 'y' ? 56 : 48
+  return {daddr, rcvSaddr: daddr + 16}
+}
+
+/** tcplife from a kprobe on tcp_set_state, the socket read at offsets of struct sock_common: no BTF, no bytes. */
+export const kprobe: Runner<TcplifeOptions> = {
+  async start(ctx) {
+    if (process.arch !== 'x64' && process.arch !== 'arm64') throw new NotSupportedError(`the socket offsets are those of 64-bit kernels, not ${process.arch}`)
+    const v6 = ipv6Offsets(await readKernelConfig(ctx.files, ctx.probe.kernel?.release))
+    const bpf = await BpfTool.forRun(`${NAME}.kprobe`, ctx, eventBufferKind(ctx.probe))
+    bpf.setU32('v6_daddr_offset', v6.daddr)
+    bpf.setU32('v6_rcv_saddr_offset', v6.rcvSaddr)
+    bpf.load(['tcp_set_state_entry'])
+    await bpf.attachKprobe('tcp_set_state_entry', 'tcp_set_state', false, ctx.files, ctx.probe.tracefs, ctx.pid)
+    return sessionsCollector(bpf, ctx, 'bpf-kprobe')
   },
 }

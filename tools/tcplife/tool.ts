@@ -100,6 +100,14 @@ bytes, where the kernel's socket cannot be read) is "-" (null in JSON), never a 
       runner: async () => (await import('./bpf.js')).tracepoint,
     },
     {
+      id: 'bpf-kprobe',
+      backend: 'bpf',
+      method: 'BPF kprobe on tcp_set_state (kernels before the tracepoint, 4.16), the socket read at offsets of struct sock_common (its head unchanged since 4.2; the IPv6 addresses placed from the kernel config), a row per close through a perf or ring buffer; no bytes: their place in tcp_sock moves with the version and config',
+      needs: [...BPF_COUNTS, 'bpf-helper-ktime-get-ns', 'bpf-helper-get-current-comm', 'bpf-map-perf-event-array', 'bpf-kprobe', 'tracepoints'],
+      uses: [...KNOBS.uses, 'bpf-map-ringbuf'],
+      runner: async () => (await import('./bpf.js')).kprobe,
+    },
+    {
       id: 'ftrace-stream',
       backend: 'ftrace',
       method: 'sock:inet_sock_set_state events (and sched_process_fork, to follow the traced process) from a private instance, sessions followed in diag by address and port; no bytes: the event does not carry them',
