@@ -106,6 +106,24 @@ describe.skipIf(!isRoot || !workloadBuilt)('tcplife on this host (needs root and
     }
   })
 
+  // System-wide: the client's sessions close in the server's context (its FIN), yet are the client's.
+  it.for(CANDIDATES)('$id names each session of the whole system by the process that owned it, not the one its close came in', async ({id, needs}, context) => {
+    if (missing(needs)) return context.skip(missing(needs)!)
+    const server = servers['127.0.0.1']
+    const tracer = startDiag(['tcplife', '--backend', id, '--json', '--duration', '30'])
+    await tracingStarted(tracer, 'Hit Ctrl-C')
+    const run = execa(TCP_WORKLOAD, ['client', '127.0.0.1', String(server.port), '2', String(SEND)])
+    const {stdout} = await run
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    tracer.kill('SIGINT')
+    const result = await tracer
+    expect(result.exitCode, String(result.stderr)).toBe(0)
+    const lports = clientSaid(stdout).lports
+    const {rows} = ndjson(String(result.stdout))
+    expectSessionRows(rows.filter((r) => r.rport === server.port), id, {pid: run.pid!, lports, address: '127.0.0.1', port: server.port, tx: SEND, rx: REPLY})
+    expect(rows.filter((r) => r.lport === server.port).map((r) => r.pid)).toEqual([server.pid, server.pid])
+  })
+
   it.for(CANDIDATES)('$id keeps only the sessions --local-port and --remote-port ask for', async ({id, needs}, context) => {
     if (missing(needs)) return context.skip(missing(needs)!)
     const {port} = servers['127.0.0.1']
