@@ -1,7 +1,6 @@
 import {BpfTool} from '../../backends/bpf/bpf-tool.js'
 import {EventBuffer, eventBufferKind} from '../../backends/bpf/event-buffer.js'
-import {type Collector, type RunContext, RowQueue, type RowStream} from '../../backends/runner.js'
-import type {Runner} from '../../backends/runner.js'
+import {type Collector, type RunContext, RowQueue, type RowStream, type Runner} from '../../backends/runner.js'
 import {NotSupportedError} from '../../src/errors.js'
 import {type KernelConfig, readKernelConfig} from '../../src/probe/kernel-config.js'
 import {fieldOffset, readEventFormat} from '../../src/tracefs/format.js'
