@@ -2,7 +2,6 @@ import {BpfTool} from '../../backends/bpf/bpf-tool.js'
 import {EventBuffer, eventBufferKind} from '../../backends/bpf/event-buffer.js'
 import {type Collector, type RunContext, RowQueue, type RowStream, type Runner} from '../../backends/runner.js'
 import {NotSupportedError} from '../../src/errors.js'
-import {type KernelConfig, readKernelConfig} from '../../src/probe/kernel-config.js'
 import {fieldOffset, readEventFormat} from '../../src/tracefs/format.js'
 import {type ClosedSession, sessionRow, wantedPorts} from './session.js'
 import {COLUMNS, NAME, type TcplifeOptions} from './tool.js'
@@ -83,14 +82,12 @@ export const tracepoint: Runner<TcplifeOptions> = {
 }
 
 /**
- * Where struct sock_common has the IPv6 addresses (tcplife.kprobe.bpf.c): after skc_net, a
- * pointer that only CONFIG_NET_NS kernels have, on 64-bit kernels. Without the config, diag
- * cannot say.
+ * Where struct sock_common has the IPv6 addresses (tcplife.kprobe.bpf.c), on 64-bit kernels:
+ * after skc_net, a pointer that only CONFIG_NET_NS kernels have. Such a kernel shows
+ * /proc/self/ns/net, which needs no config file to read.
  */
-export function ipv6Offsets(config: KernelConfig | undefined): {daddr: number; rcvSaddr: number} {
-  if (!config) throw new NotSupportedError("the kernel's config cannot be read, so where its sockets keep IPv6 addresses (after CONFIG_NET_NS's skc_net) is not known")
-  // A config without the symbol (no CONFIG_NAMESPACES to offer it) has no skc_net either.
-  const daddr = config.symbols.get('NET_NS') === 'y' ? 56 : 48
+export function ipv6Offsets(netNamespaces: boolean): {daddr: number; rcvSaddr: number} {
+  const daddr = netNamespaces ? 56 : 48
   return {daddr, rcvSaddr: daddr + 16}
 }
 
@@ -98,7 +95,7 @@ export function ipv6Offsets(config: KernelConfig | undefined): {daddr: number; r
 export const kprobe: Runner<TcplifeOptions> = {
   async start(ctx) {
     if (process.arch !== 'x64' && process.arch !== 'arm64') throw new NotSupportedError(`the socket offsets are those of 64-bit kernels, not ${process.arch}`)
-    const v6 = ipv6Offsets(await readKernelConfig(ctx.files, ctx.probe.kernel?.release))
+    const v6 = ipv6Offsets(await ctx.files.exists('/proc/self/ns/net'))
     const bpf = await BpfTool.forRun(`${NAME}.kprobe`, ctx, eventBufferKind(ctx.probe))
     bpf.setU32('v6_daddr_offset', v6.daddr)
     bpf.setU32('v6_rcv_saddr_offset', v6.rcvSaddr)

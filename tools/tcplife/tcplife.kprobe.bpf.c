@@ -3,7 +3,7 @@
 // offsets of struct sock_common, whose head has not moved since 4.2 (include/net/sock.h: the
 // addresses, ports, family and state first; checked against 6.18's BTF, where it is the same).
 // The IPv6 addresses come after a pointer-sized skc_net that only CONFIG_NET_NS has, so diag sets
-// their offsets from the kernel's config. The bytes sent and received are in tcp_sock, whose
+// their offsets by whether the kernel has network namespaces (/proc/self/ns/net). The bytes sent and received are in tcp_sock, whose
 // layout moves with the version and with many config options: they stay unknown.
 #include "tcplife.h"
 

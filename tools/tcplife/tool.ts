@@ -102,7 +102,7 @@ bytes, where the kernel's socket cannot be read) is "-" (null in JSON), never a 
     {
       id: 'bpf-kprobe',
       backend: 'bpf',
-      method: 'BPF kprobe on tcp_set_state (kernels before the tracepoint, 4.16), the socket read at offsets of struct sock_common (its head unchanged since 4.2; the IPv6 addresses placed from the kernel config), a row per close through a perf or ring buffer; no bytes: their place in tcp_sock moves with the version and config',
+      method: 'BPF kprobe on tcp_set_state (kernels before the tracepoint, 4.16), the socket read at offsets of struct sock_common (its head unchanged since 4.2; the IPv6 addresses placed by whether it has network namespaces), a row per close through a perf or ring buffer; no bytes: their place in tcp_sock moves with the version and config',
       needs: [...BPF_COUNTS, 'bpf-helper-ktime-get-ns', 'bpf-helper-get-current-comm', 'bpf-map-perf-event-array', 'bpf-kprobe', 'tracepoints'],
       uses: [...KNOBS.uses, 'bpf-map-ringbuf'],
       runner: async () => (await import('./bpf.js')).kprobe,
