@@ -19,12 +19,13 @@ export const SPIN_WORKLOAD = path.resolve(path.dirname(fileURLToPath(import.meta
 /** The static loopback TCP workload (test/workload/diag-tcp.c), for the TCP tools. */
 export const TCP_WORKLOAD = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../workload/diag-tcp')
 
-/**
- * A diag-tcp server on ADDR (127.0.0.1 or ::1), replying `reply` bytes to each session, for the
- * duration of `use`; it gets the port the kernel chose.
- */
-export async function withTcpServer<T>(address: string, reply: number, use: (port: number) => Promise<T>): Promise<T> {
+/** A diag-tcp server on ADDR (127.0.0.1 or ::1), replying `reply` bytes to each session, until stopped; the port is the kernel's choice. */
+export async function startTcpServer(address: string, reply: number): Promise<{port: number; pid: number; stop(): Promise<void>}> {
   const server = execa(TCP_WORKLOAD, ['server', address, String(reply)], {reject: false, buffer: false})
+  const stop = async () => {
+    server.kill('SIGKILL')
+    await server
+  }
   try {
     const port = await new Promise<number>((resolve, reject) => {
       let text = ''
@@ -35,10 +36,23 @@ export async function withTcpServer<T>(address: string, reply: number, use: (por
       })
       server.once('exit', (code) => reject(new Error(`diag-tcp server exited (${code}) before listening`)))
     })
-    return await use(port)
+    return {port, pid: server.pid!, stop}
+  } catch (error) {
+    await stop()
+    throw error
+  }
+}
+
+/**
+ * A diag-tcp server on ADDR (127.0.0.1 or ::1), replying `reply` bytes to each session, for the
+ * duration of `use`; it gets the port the kernel chose.
+ */
+export async function withTcpServer<T>(address: string, reply: number, use: (port: number) => Promise<T>): Promise<T> {
+  const server = await startTcpServer(address, reply)
+  try {
+    return await use(server.port)
   } finally {
-    server.kill('SIGKILL')
-    await server
+    await server.stop()
   }
 }
 

@@ -9,8 +9,8 @@ import {TOOLS} from '../../tools/index.js'
 import {diag} from '../helpers/cli.js'
 import {expectUsable, hostConfig, hostTruths} from '../helpers/ground-truth.js'
 import {type KernelState, isRoot, kernelState} from '../helpers/kernel-state.js'
-import {LOOKUPS, OFFCPU_WORKLOAD, SPIN_WORKLOAD, TCP_WORKLOAD, WORKLOAD, closedTcpPort, loopDevices, workloadBuilt} from '../helpers/workload.js'
-import {MATRIX, type MatrixEnv, type MatrixRow, getppidPattern, judge, recordRows} from '../matrix/cases.js'
+import {LOOKUPS, OFFCPU_WORKLOAD, SPIN_WORKLOAD, TCP_WORKLOAD, WORKLOAD, closedTcpPort, loopDevices, startTcpServer, workloadBuilt} from '../helpers/workload.js'
+import {MATRIX, type MatrixEnv, type MatrixRow, TCP, getppidPattern, judge, recordRows} from '../matrix/cases.js'
 
 // Any file will do for the read workload: diag's own package.json is always there.
 const READ_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../package.json')
@@ -22,6 +22,7 @@ describe.skipIf(missing)(`every tool on every backend, on this host${missing ? `
   let env: MatrixEnv
   let image: string
   let truths: Map<string, boolean>
+  let tcpServer: Awaited<ReturnType<typeof startTcpServer>> | undefined
   const rows: MatrixRow[] = []
 
   beforeAll(async () => {
@@ -30,11 +31,13 @@ describe.skipIf(missing)(`every tool on every backend, on this host${missing ? `
     await execa('truncate', ['-s', '64M', image])
     const device = (await execa('losetup', ['--find', '--show', image])).stdout.trim()
     const symbols = new Set(readFileSync('/proc/kallsyms', 'utf8').split('\n').map((line) => line.split(' ')[2]))
-    env = {name: 'host', workload: WORKLOAD, offcpuWorkload: OFFCPU_WORKLOAD, spinWorkload: SPIN_WORKLOAD, readFile: READ_FILE, disk: device, diskLabel: path.basename(device), getppidPattern: getppidPattern(symbols), lookups: LOOKUPS, tcp: TCP_WORKLOAD, closedPort: await closedTcpPort()}
+    tcpServer = await startTcpServer('127.0.0.1', TCP.reply)
+    env = {name: 'host', workload: WORKLOAD, offcpuWorkload: OFFCPU_WORKLOAD, spinWorkload: SPIN_WORKLOAD, readFile: READ_FILE, disk: device, diskLabel: path.basename(device), getppidPattern: getppidPattern(symbols), lookups: LOOKUPS, tcpWorkload: TCP_WORKLOAD, tcpPort: String(tcpServer.port), closedPort: await closedTcpPort()}
     truths = (await hostTruths())!
   })
 
   afterAll(async () => {
+    await tcpServer?.stop()
     if (env) await execa('losetup', ['-d', env.disk])
     await execa('rm', ['-f', image])
     recordRows(rows, 'host')

@@ -7,7 +7,7 @@ import type {ToolResult} from '../../src/result/model.js'
 import {RUNBOOK_EXIT, type RunbookReport} from '../../src/runbook/run.js'
 import {capabilityTruths, configured, expectUsable, expectedFromConfig} from '../helpers/ground-truth.js'
 import {schemaErrors} from '../helpers/schema.js'
-import {GETPPID_FUNCTIONS, MATRIX, type MatrixEnv, type MatrixRow, judge, recordRows} from '../matrix/cases.js'
+import {GETPPID_FUNCTIONS, MATRIX, type MatrixEnv, type MatrixRow, TCP, judge, recordRows} from '../matrix/cases.js'
 import {LAB_KERNELS, type LabBoot, type LabCase, bootLab, labConfig, labUnavailable, shellQuote} from './lab.js'
 
 // What the kernel's tracing looks like after diag ran: read through a mount of diag's own.
@@ -41,10 +41,15 @@ const HIST_TABLE_CASES: LabCase[] = [
 // at boot, and the cases read it from this file.
 const FROM_KERNEL = '@getppid-pattern'
 const FIND_GETPPID = `for f in ${GETPPID_FUNCTIONS.join(' ')}; do if grep -q " $f$" /proc/kallsyms; then echo "\${f%??}*"; break; fi; done | tee /tmp/getppid-pattern`
-// Nothing listens in the lab guest: any port is closed there.
+// Nothing listens in the lab guest but tcplife's server: any other port is closed there.
 const LAB_CLOSED_PORT = 9
-const ENV: MatrixEnv = {name: '', workload: 'diag-workload', offcpuWorkload: 'diag-offcpu', spinWorkload: 'diag-spin', readFile: '/diag/package.json', disk: '/dev/vda', diskLabel: 'vda', getppidPattern: FROM_KERNEL, lookups: 'diag-lookups', tcp: 'diag-tcp', closedPort: LAB_CLOSED_PORT}
-const diag = (args: string[]) => `diag ${args.map((a) => (a === FROM_KERNEL ? '"$(cat /tmp/getppid-pattern)"' : shellQuote(a))).join(' ')}`
+// tcplife's server runs apart from diag for the whole boot, started before the cases; the cases
+// read its port from this file.
+const TCP_PORT = '@tcp-port'
+const START_TCP_SERVER = `diag-tcp server 127.0.0.1 ${TCP.reply} > /tmp/tcp-server 2> /dev/null & for i in $(seq 50); do grep -q port /tmp/tcp-server && break; sleep 0.1; done; cut -d' ' -f2 /tmp/tcp-server | tee /tmp/tcp-port`
+const FROM_FILE: Record<string, string> = {[FROM_KERNEL]: '"$(cat /tmp/getppid-pattern)"', [TCP_PORT]: '"$(cat /tmp/tcp-port)"'}
+const ENV: MatrixEnv = {name: '', workload: 'diag-workload', offcpuWorkload: 'diag-offcpu', spinWorkload: 'diag-spin', readFile: '/diag/package.json', disk: '/dev/vda', diskLabel: 'vda', getppidPattern: FROM_KERNEL, lookups: 'diag-lookups', tcpWorkload: 'diag-tcp', tcpPort: TCP_PORT, closedPort: LAB_CLOSED_PORT}
+const diag = (args: string[]) => `diag ${args.map((a) => FROM_FILE[a] ?? shellQuote(a)).join(' ')}`
 
 // DIAG_LAB_TOOLS=tcplife,tcptop boots each kernel for those tools' matrix cases only, with the
 // checks every boot makes (capabilities, state after): a quick run while a tool is being built.
@@ -56,6 +61,7 @@ function cases(kernel: string): LabCase[] {
   const always: LabCase[] = [
     {id: 'capabilities', command: 'diag capabilities --json'},
     {id: 'getppid-pattern', command: FIND_GETPPID},
+    {id: 'tcp-server', command: START_TCP_SERVER},
   ]
   const matrix = MATRIX.flatMap((c, i) => (inFocus(c.tool) ? [{id: `matrix-${i}`, command: diag(c.args({...ENV, name: kernel}))}] : []))
   const stateAfter = {id: 'state-after', command: STATE_AFTER}
@@ -118,7 +124,7 @@ describe.each(Object.values(LAB_KERNELS))('the kernel lab: $name', (kernel) => {
     const run = boot.results.get('capabilities')
     expect(run?.exitCode, `${run?.stderr}\n${boot.console.slice(-3000)}`).toBe(0)
     report = JSON.parse(run!.stdout)
-    env = {...env, getppidPattern: boot.results.get('getppid-pattern')!.stdout.trim()}
+    env = {...env, getppidPattern: boot.results.get('getppid-pattern')!.stdout.trim(), tcpPort: boot.results.get('tcp-server')!.stdout.trim()}
   }, 1_800_000) // a stalled boot is booted again (lab.ts)
 
   afterAll(() => recordRows(rows, kernel.name))

@@ -28,8 +28,10 @@ export interface MatrixEnv {
   getppidPattern: string
   /** test/workload/diag-lookups, dynamically linked (gethostlatency traces the libc it loads). */
   lookups: string
-  /** test/workload/diag-tcp, static (the TCP tools' loopback workload). */
-  tcp: string
+  /** test/workload/diag-tcp, static. */
+  tcpWorkload: string
+  /** The port of a diag-tcp server on 127.0.0.1 replying TCP.reply bytes, run apart from diag. */
+  tcpPort: string
   /** A loopback TCP port nothing listens on (tcpdrop: each SYN sent there is dropped, NO_SOCKET). */
   closedPort: number
 }
@@ -56,6 +58,10 @@ export interface MatrixCase {
 }
 
 const N = {syscalls: 2000, writes: 200, wakeups: 500, reads: 2000, lookups: [3, 2, 1], refused: 3}
+/** tcplife's sessions: the client's, one after another, each sending `send` bytes and receiving the server's `reply`. */
+export const TCP = {sessions: 3, send: 100_000, reply: 50_000}
+// tcplife's candidates that read the bytes from the socket; the others cannot know them (null).
+const TCP_BYTES_KNOWN = new Set(['bpf-tp-btf'])
 // diag-offcpu's sleeps: 100 of 10 ms, about 1 s blocked in nanosleep, give or take 15%.
 const OFFCPU = {seconds: 1, tolerance: 0.15}
 // funccount: a few calls of the function by the loader may come on top of the workload's own.
@@ -139,6 +145,31 @@ export function spinWrong(r: ToolResult): string | undefined {
   if (hot / samples >= SPIN.share) return undefined
   const top = [...own].sort((a, b) => b.value - a.value).slice(0, 3)
   return `${hot} of ${samples} diag-spin samples in burn_cpu, expected at least ${SPIN.share * 100}%: ${top.map((s) => `${s.frames.join(';')} ${s.value}`).join(' | ')}`
+}
+
+/**
+ * tcplife's known answer: exactly the client's sessions, one process's, each from its own local
+ * port to the server's, with the bytes sent and received within 1 KiB where the backend knows
+ * them and null where it cannot (and each row naming that backend).
+ */
+export function tcplifeWrong(r: ToolResult, rows: Row[], port: number): string | undefined {
+  if (rows.length !== TCP.sessions) return `${rows.length} rows, expected ${TCP.sessions}: ${JSON.stringify(rows)}`
+  const candidate = r.backend.candidate
+  const kb = (bytes: number) => bytes / 1024
+  for (const row of rows) {
+    if (row.backend !== candidate) return `a row names backend ${row.backend}, the run was ${candidate}`
+    if (row.comm !== 'diag-tcp' || row.laddr !== '127.0.0.1' || row.raddr !== '127.0.0.1' || row.rport !== port) return `not a diag-tcp session to 127.0.0.1:${port}: ${JSON.stringify(row)}`
+    if (!(Number(row.lport) > 0) || !(Number(row.ms) >= 0) || row.ms === null) return `no local port or duration: ${JSON.stringify(row)}`
+    if (!TCP_BYTES_KNOWN.has(candidate)) {
+      if (row.txKb !== null || row.rxKb !== null) return `${candidate} cannot know the bytes, yet gave ${row.txKb} and ${row.rxKb} KiB`
+      continue
+    }
+    if (typeof row.txKb !== 'number' || Math.abs(row.txKb - kb(TCP.send)) > 1) return `TX ${row.txKb} KiB, expected ${kb(TCP.send)} within 1`
+    if (typeof row.rxKb !== 'number' || Math.abs(row.rxKb - kb(TCP.reply)) > 1) return `RX ${row.rxKb} KiB, expected ${kb(TCP.reply)} within 1`
+  }
+  if (new Set(rows.map((row) => row.pid)).size !== 1 || rows[0].pid === null) return `rows not all of one known process: ${rows.map((row) => row.pid).join(', ')}`
+  if (new Set(rows.map((row) => row.lport)).size !== TCP.sessions) return `local ports not one per session: ${rows.map((row) => row.lport).join(', ')}`
+  return undefined
 }
 
 const SYSTEM_WIDE = new Set(['funccount/ftrace-profiler', 'funccount/ftrace-kprobe-profile'])
@@ -240,7 +271,7 @@ function casesFor(tool: string, candidate: string): MatrixCase {
         tool,
         candidate,
         // Connects to a closed loopback port: each SYN is answered by a reset and dropped, no socket.
-        args: (env) => ['tcpdrop', ...force, '--json', '--', env.tcp, 'refused', '127.0.0.1', String(env.closedPort), String(N.refused)],
+        args: (env) => ['tcpdrop', ...force, '--json', '--', env.tcpWorkload, 'refused', '127.0.0.1', String(env.closedPort), String(N.refused)],
         check: (r, env, rows) => tcpdropWrong(r, env, rows),
       }
     case 'profile':
@@ -249,6 +280,14 @@ function casesFor(tool: string, candidate: string): MatrixCase {
         candidate,
         args: (env) => ['profile', ...force, '--json', '--', env.spinWorkload, String(SPIN.ms)],
         check: (r) => spinWrong(r),
+      }
+    case 'tcplife':
+      return {
+        tool,
+        candidate,
+        // The client only (the server runs apart): a row per session it opened, each to the server's port.
+        args: (env) => ['tcplife', ...force, '--json', '--', env.tcpWorkload, 'client', '127.0.0.1', env.tcpPort, String(TCP.sessions), String(TCP.send)],
+        check: (r, env, rows) => tcplifeWrong(r, rows, Number(env.tcpPort)),
       }
     default:
       throw new Error(`no matrix case for ${tool}`)

@@ -215,6 +215,16 @@ export const TRACEFS_CAPABILITIES: Capability[] = [
     probe: tracefsFile('events/raw_syscalls/sys_enter/id', 'raw_syscalls:sys_enter exists', 'no raw_syscalls events'),
   },
   {
+    name: 'tcp-state-tracepoint',
+    section: 'tracefs',
+    description: 'TCP state changes as a tracepoint (sock:inet_sock_set_state)',
+    minKernel: '4.16',
+    config: ['INET', 'EVENT_TRACING'],
+    needs: ['tracefs'],
+    live: false,
+    probe: tracefsFile('events/sock/inet_sock_set_state/id', 'sock:inet_sock_set_state exists', 'no sock:inet_sock_set_state event (came in 4.16)'),
+  },
+  {
     name: 'function-tracer',
     section: 'tracefs',
     description: 'function tracer with a function filter',

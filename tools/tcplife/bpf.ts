@@ -1,0 +1,106 @@
+import {BpfTool} from '../../backends/bpf/bpf-tool.js'
+import {EventBuffer, eventBufferKind} from '../../backends/bpf/event-buffer.js'
+import {type Collector, type RunContext, RowQueue, type RowStream, type Runner} from '../../backends/runner.js'
+import {NotSupportedError} from '../../src/errors.js'
+import {fieldOffset, readEventFormat} from '../../src/tracefs/format.js'
+import {type ClosedSession, sessionRow, wantedPorts} from './session.js'
+import {COLUMNS, NAME, type TcplifeOptions} from './tool.js'
+
+// struct tcplife_event (tcplife.h).
+const EVENT = {spanNs: 0, txBytes: 8, rxBytes: 16, pid: 24, lport: 28, rport: 30, family: 32, known: 34, comm: 36, laddr: 52, raddr: 68, commLength: 16}
+const KNOWN = {owner: 1, span: 2, bytes: 4}
+const AF_INET = 2
+
+/** One record of tcplife.h's struct tcplife_event as what the backend knows of the session. */
+export function decodeSession(record: Buffer): ClosedSession {
+  const known = record.readUInt8(EVENT.known)
+  const has = (bit: number) => (known & bit) !== 0
+  const addressLength = record.readUInt16LE(EVENT.family) === AF_INET ? 4 : 16
+  const comm = record.subarray(EVENT.comm, EVENT.comm + EVENT.commLength)
+  const end = comm.indexOf(0)
+  return {
+    pid: has(KNOWN.owner) ? record.readUInt32LE(EVENT.pid) : null,
+    comm: has(KNOWN.owner) ? comm.toString('utf8', 0, end < 0 ? comm.length : end) : null,
+    laddr: Uint8Array.from(record.subarray(EVENT.laddr, EVENT.laddr + addressLength)),
+    raddr: Uint8Array.from(record.subarray(EVENT.raddr, EVENT.raddr + addressLength)),
+    lport: record.readUInt16LE(EVENT.lport),
+    rport: record.readUInt16LE(EVENT.rport),
+    txBytes: has(KNOWN.bytes) ? Number(record.readBigUInt64LE(EVENT.txBytes)) : null,
+    rxBytes: has(KNOWN.bytes) ? Number(record.readBigUInt64LE(EVENT.rxBytes)) : null,
+    spanMs: has(KNOWN.span) ? Number(record.readBigUInt64LE(EVENT.spanNs)) / 1e6 : null,
+  }
+}
+
+/** The rows of a loaded object's records, as they arrive, filtered by port. */
+function sessionsCollector(bpf: BpfTool, ctx: RunContext<TcplifeOptions>, backend: string): Collector & RowStream {
+  const events = EventBuffer.open(bpf, ctx.undo)
+  const queue = new RowQueue()
+  events.onEvents((batch) => {
+    const sessions = [...batch].map(decodeSession).filter((s) => wantedPorts(ctx.options, s))
+    queue.push(...sessions.map((s) => sessionRow(s, backend)))
+  })
+  return {
+    attach: `${bpf.attachments}, records through a ${events.kind} buffer`,
+    onRows: (emit) => queue.onRows(emit),
+    async collect() {
+      events.drain()
+      return {kind: 'rows', columns: COLUMNS, rows: []}
+    },
+    async stop() {
+      events.drain()
+    },
+    lost: async () => events.lost(),
+  }
+}
+
+/** tcplife from the BTF-typed tracepoint: the socket itself, bytes included (tcplife.tp_btf.bpf.c). */
+export const tpBtf: Runner<TcplifeOptions> = {
+  async start(ctx) {
+    const bpf = await BpfTool.forRun(`${NAME}.tp_btf`, ctx, 'ring')
+    bpf.load(['inet_sock_set_state'])
+    bpf.attach('inet_sock_set_state', {kind: 'trace'}, 'tp_btf sock:inet_sock_set_state')
+    return sessionsCollector(bpf, ctx, 'bpf-tp-btf')
+  },
+}
+
+// The classic tracepoint's fields tcplife.bpf.c reads, with their sizes.
+const FIELDS: [string, number][] = [
+  ['skaddr', 8], ['oldstate', 4], ['newstate', 4], ['sport', 2], ['dport', 2], ['family', 2], ['protocol', 2],
+  ['saddr', 4], ['daddr', 4], ['saddr_v6', 16], ['daddr_v6', 16],
+]
+
+/** tcplife from the classic tracepoint, every field at its offset from the format file: no BTF, no bytes. */
+export const tracepoint: Runner<TcplifeOptions> = {
+  async start(ctx) {
+    const format = await readEventFormat(ctx.files, ctx.probe.tracefs!, 'sock/inet_sock_set_state')
+    const bpf = await BpfTool.forRun(NAME, ctx, eventBufferKind(ctx.probe))
+    for (const [field, size] of FIELDS) bpf.setU32(`${field}_offset`, fieldOffset(format, field, [size]))
+    bpf.load(['inet_sock_set_state'])
+    bpf.attachTracepoint('inet_sock_set_state', format)
+    return sessionsCollector(bpf, ctx, 'bpf-tracepoint')
+  },
+}
+
+/**
+ * Where struct sock_common has the IPv6 addresses (tcplife.kprobe.bpf.c), on 64-bit kernels:
+ * after skc_net, a pointer that only CONFIG_NET_NS kernels have. Such a kernel shows
+ * /proc/self/ns/net, which needs no config file to read.
+ */
+export function ipv6Offsets(netNamespaces: boolean): {daddr: number; rcvSaddr: number} {
+  const daddr = netNamespaces ? 56 : 48
+  return {daddr, rcvSaddr: daddr + 16}
+}
+
+/** tcplife from a kprobe on tcp_set_state, the socket read at offsets of struct sock_common: no BTF, no bytes. */
+export const kprobe: Runner<TcplifeOptions> = {
+  async start(ctx) {
+    if (process.arch !== 'x64' && process.arch !== 'arm64') throw new NotSupportedError(`the socket offsets are those of 64-bit kernels, not ${process.arch}`)
+    const v6 = ipv6Offsets(await ctx.files.exists('/proc/self/ns/net'))
+    const bpf = await BpfTool.forRun(`${NAME}.kprobe`, ctx, eventBufferKind(ctx.probe))
+    bpf.setU32('v6_daddr_offset', v6.daddr)
+    bpf.setU32('v6_rcv_saddr_offset', v6.rcvSaddr)
+    bpf.load(['tcp_set_state_entry'])
+    await bpf.attachKprobe('tcp_set_state_entry', 'tcp_set_state', false, ctx.files, ctx.probe.tracefs, ctx.pid)
+    return sessionsCollector(bpf, ctx, 'bpf-kprobe')
+  },
+}
