@@ -81,6 +81,7 @@ export function expectedFromConfig(config: Map<string, string>): [string, boolea
     ['bpf-kprobe-multi', has('BPF_SYSCALL', 'BPF_EVENTS', 'FPROBE')],
     ['perf-event-open', has('PERF_EVENTS')],
     ['btf', has('DEBUG_INFO_BTF')],
+    ['tcp-probe-tracepoint', has('INET', 'EVENT_TRACING') && since('4.16')],
   ]
 }
 

@@ -49,7 +49,7 @@ export interface MatrixCase {
   check(result: ToolResult, env: MatrixEnv, rows: Row[]): string | undefined
 }
 
-const N = {syscalls: 2000, writes: 200, wakeups: 500, reads: 2000, lookups: [3, 2, 1]}
+const N = {syscalls: 2000, writes: 200, wakeups: 500, reads: 2000, lookups: [3, 2, 1], tcpSessions: 20}
 // diag-offcpu's sleeps: 100 of 10 ms, about 1 s blocked in nanosleep, give or take 15%.
 const OFFCPU = {seconds: 1, tolerance: 0.15}
 // funccount: a few calls of the function by the loader may come on top of the workload's own.
@@ -88,6 +88,42 @@ export function offcpuWrong(r: ToolResult): string | undefined {
   const seconds = sleeping.reduce((sum, s) => sum + s.value, 0) / 1e6
   const {seconds: expected, tolerance} = OFFCPU
   return within('seconds blocked in nanosleep', Number(seconds.toFixed(3)), expected * (1 - tolerance), expected * (1 + tolerance))
+}
+
+/** The TCP workload (test/workload/diag-tcp.c), beside the main one wherever that is (a path, or on PATH). */
+export const tcpWorkload = (env: MatrixEnv) => env.workload.replace(/diag-workload$/, 'diag-tcp')
+
+/**
+ * A shell script: a diag-tcp server on `address` replying 1000 bytes, `sessions` client sessions
+ * sending 1000 bytes each to it, then the server killed. Exits with the client's status.
+ */
+export function tcpSessions(workload: string, address: string, sessions: number): string {
+  const port = `/tmp/diag-tcp-port.$$`
+  return [
+    `${workload} server ${address} 1000 > ${port} & server=$!`,
+    `for i in $(seq 100); do grep -q port ${port} && break; sleep 0.1; done`,
+    `${workload} client ${address} $(cut -d" " -f2 ${port}) ${sessions} 1000 > /dev/null; status=$?`,
+    `kill $server; rm -f ${port}; exit $status`,
+  ].join('; ')
+}
+
+/**
+ * tcprtt's known answer on tcpSessions: each session's server socket receives the client's data
+ * and its FIN while established (2 samples; the client's socket adds the ACK of its data when
+ * that comes before its FIN), all labelled with the loopback address (with --by-host), RTTs of loopback (well
+ * under 10 ms even emulated). Other loopback traffic while it runs can only add samples.
+ */
+export function tcprttWrong(r: ToolResult, host: string | null, sessions: number): string | undefined {
+  const labelKey = host ? 'host' : null
+  const data = r.intervals[0]?.data as Histograms | undefined
+  if (data && (data.unit !== 'usecs' || data.labelKey !== labelKey)) return `unit ${data.unit}, labelKey ${data.labelKey}: expected usecs, ${labelKey}`
+  const histograms = r.intervals.flatMap((i) => (i.data as Histograms).histograms ?? [])
+  const stray = histograms.find((h) => (host ? !h.label : h.label !== null))
+  if (stray) return `a histogram labelled ${JSON.stringify(stray.label)}`
+  const wrong = within(`RTT samples${host ? ` from ${host}` : ''}`, histogramTotal(r, host), 2 * sessions, Infinity)
+  if (wrong) return wrong
+  const median = histograms.find((h) => h.label === host)?.percentiles?.p50?.high ?? 0
+  return median >= 10_000 ? `median RTT up to ${median} us: not loopback` : undefined
 }
 
 const SYSTEM_WIDE = new Set(['funccount/ftrace-profiler', 'funccount/ftrace-kprobe-profile'])
@@ -184,6 +220,16 @@ function casesFor(tool: string, candidate: string): MatrixCase {
         args: (env) => ['offcputime', ...force, '--json', '--', env.offcpuWorkload],
         check: (r) => offcpuWrong(r),
       }
+    case 'tcprtt': {
+      // Hist triggers cannot key by address (tools/tcprtt/tool.ts): that candidate gives the total.
+      const byHost = candidate !== 'ftrace-hist'
+      return {
+        tool,
+        candidate,
+        args: (env) => ['tcprtt', ...(byHost ? ['--by-host'] : []), ...force, '--json', '--', 'sh', '-c', tcpSessions(tcpWorkload(env), '127.0.0.1', N.tcpSessions)],
+        check: (r) => tcprttWrong(r, byHost ? '127.0.0.1' : null, N.tcpSessions),
+      }
+    }
     default:
       throw new Error(`no matrix case for ${tool}`)
   }

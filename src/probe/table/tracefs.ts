@@ -215,6 +215,16 @@ export const TRACEFS_CAPABILITIES: Capability[] = [
     probe: tracefsFile('events/raw_syscalls/sys_enter/id', 'raw_syscalls:sys_enter exists', 'no raw_syscalls events'),
   },
   {
+    name: 'tcp-probe-tracepoint',
+    section: 'tracefs',
+    description: 'tcp:tcp_probe tracepoint (each segment an established socket receives, with its smoothed RTT)',
+    minKernel: '4.16',
+    config: ['INET', 'EVENT_TRACING'],
+    needs: ['tracefs'],
+    live: false,
+    probe: tracefsFile('events/tcp/tcp_probe/id', 'tcp:tcp_probe exists', 'no tcp:tcp_probe event'),
+  },
+  {
     name: 'function-tracer',
     section: 'tracefs',
     description: 'function tracer with a function filter',
