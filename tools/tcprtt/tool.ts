@@ -78,8 +78,8 @@ whatever task runs).`,
       backend: 'ftrace',
       method: 'hist trigger on tcp:tcp_probe keyed by srtt, log2 slots made in diag',
       needs: ['ftrace-instances', 'hist-triggers', 'tcp-probe-tracepoint'],
-      // A hist key is a number or a string; daddr is a 28-byte sockaddr array, neither.
-      accepts: (options: TcprttOptions) => (options.byHost ? ['a hist trigger cannot key by the remote address (tcp_probe daddr is a 28-byte sockaddr, not a number or a string)'] : []),
+      accepts: (options: TcprttOptions) =>
+        options.byHost ? ["gives the total only, not --by-host: a hist key is a number or a string, and tcp_probe's daddr is a 28-byte sockaddr"] : [],
       runner: async () => (await import('./ftrace.js')).hist,
     },
     {
