@@ -78,6 +78,7 @@ whatever task runs).`,
       backend: 'ftrace',
       method: 'hist trigger on tcp:tcp_probe keyed by srtt, log2 slots made in diag',
       needs: ['ftrace-instances', 'hist-triggers', 'tcp-probe-tracepoint'],
+      // 6.1 refuses `hist:keys=daddr` on tcp_probe (ENOMEM: no key function for a 28-byte field).
       accepts: (options: TcprttOptions) =>
         options.byHost ? ["gives the total only, not --by-host: a hist key is a number or a string, and tcp_probe's daddr is a 28-byte sockaddr"] : [],
       runner: async () => (await import('./ftrace.js')).hist,
