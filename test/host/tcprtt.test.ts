@@ -6,8 +6,12 @@ import {execa} from 'execa'
 import {beforeAll, describe, expect, it} from 'vitest'
 
 import type {CapabilitiesReport} from '../../src/plan/report.js'
+import {probeHost} from '../../src/probe/probe.js'
 import type {Histograms, ToolResult} from '../../src/result/model.js'
 import {log2Slot} from '../../src/result/normalize.js'
+import {NodeFiles} from '../../src/system/files.js'
+import {UndoLog} from '../../src/system/undo.js'
+import {tracepoint as tcprttOnTracepoint} from '../../tools/tcprtt/bpf.js'
 import {tcprtt} from '../../tools/tcprtt/tool.js'
 import {diagJson} from '../helpers/cli.js'
 import {expectKernelStateKept, isRoot} from '../helpers/kernel-state.js'
@@ -97,6 +101,37 @@ describe.skipIf(!isRoot)('tcprtt on this host (needs root)', () => {
       })
     })
   }
+
+  // 4.16 to 5.1 (RHEL 8's and Ubuntu 18.04's 4.18) have tcp_probe but no global data: the build
+  // with knobs in maps must filter, label and slot as the one with globals does.
+  it('bpf-tracepoint from the build with knobs in maps: the same samples, by host', async (context) => {
+    const needs = CANDIDATES.find((c) => c.id === 'bpf-tracepoint')!.needs
+    if (missing(needs)) return context.skip(missing(needs)!)
+    const undo = new UndoLog()
+    try {
+      const probe = await probeHost({only: [...needs, 'bpf-global-data']}, undo)
+      const old = {...probe, capabilities: probe.capabilities.map((c) => (c.name === 'bpf-global-data' ? {...c, status: 'unavailable' as const} : c))}
+      await withTcpServer('::1', 1000, async (port) => {
+        let data: Histograms | undefined
+        const srtts = await probeEvents(`sport == ${port}`, async () => {
+          const options = {unit: 'usecs' as const, byHost: true, lport: port}
+          const collector = await tcprttOnTracepoint.start({options, probe: old, files: new NodeFiles('/'), undo, pid: process.pid, signal: new AbortController().signal})
+          expect(collector.attach).toBe('tracepoint tcp:tcp_probe')
+          const maps = JSON.parse((await execa('bpftool', ['map', 'list', '--json'])).stdout) as {name?: string}[]
+          expect(maps.map((m) => m.name)).toEqual(expect.arrayContaining(['knob_lport', 'knob_per_host', 'knob_srtt_offse']))
+          await execa(TCP_WORKLOAD, ['client', '::1', String(port), String(SESSIONS), '1000'])
+          data = (await collector.collect()) as Histograms
+          expect(await collector.lost()).toBe(0)
+        })
+        expect(srtts).toHaveLength(2 * SESSIONS)
+        expect(data!.histograms.map((h) => [h.label, h.count])).toEqual([['::1', srtts.length]])
+        const slots = Object.fromEntries(data!.histograms[0].buckets.map((b, slot) => [slot, b.count]).filter(([, n]) => n > 0))
+        expect(slots).toEqual(slotsOf(srtts))
+      })
+    } finally {
+      expect(await undo.unwind()).toEqual([])
+    }
+  })
 
   it('--unit ms puts loopback RTTs in the first slot (0-1 ms), from the client side (--rport)', async (context) => {
     const first = CANDIDATES.find((c) => !missing(c.needs))
