@@ -10,9 +10,10 @@ import {runqlat} from './runqlat/tool.js'
 import {syscount} from './syscount/tool.js'
 import {tcpdrop} from './tcpdrop/tool.js'
 import {tcplife} from './tcplife/tool.js'
+import {tcprtt} from './tcprtt/tool.js'
 
 /** Every tool diag has, in the order `diag capabilities` reports them. Adding one: see the README. */
-export const TOOLS: AnyTool[] = [syscount, funccount, biolatency, runqlat, funcprofile, funclatency, gethostlatency, offcputime, profile, tcplife, tcpdrop]
+export const TOOLS: AnyTool[] = [syscount, funccount, biolatency, runqlat, funcprofile, funclatency, gethostlatency, offcputime, profile, tcplife, tcpdrop, tcprtt]
 
 export function findTool(name: string): AnyTool | undefined {
   return TOOLS.find((tool) => tool.name === name)

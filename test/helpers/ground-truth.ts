@@ -82,6 +82,7 @@ export function expectedFromConfig(config: Map<string, string>): [string, boolea
     ['perf-event-open', has('PERF_EVENTS')],
     ['btf', has('DEBUG_INFO_BTF')],
     ['tcp-state-tracepoint', has('INET', 'EVENT_TRACING') && since('4.16')],
+    ['tcp-probe-tracepoint', has('INET', 'EVENT_TRACING') && since('4.16')],
   ]
 }
 

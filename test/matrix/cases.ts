@@ -57,7 +57,7 @@ export interface MatrixCase {
   check(result: ToolResult, env: MatrixEnv, rows: Row[]): string | undefined
 }
 
-const N = {syscalls: 2000, writes: 200, wakeups: 500, reads: 2000, lookups: [3, 2, 1], refused: 3}
+const N = {syscalls: 2000, writes: 200, wakeups: 500, reads: 2000, lookups: [3, 2, 1], refused: 3, tcpSessions: 20}
 /** tcplife's sessions: the client's, one after another, each sending `send` bytes and receiving the server's `reply`. */
 export const TCP = {sessions: 3, send: 100_000, reply: 50_000}
 // tcplife's candidates that read the bytes from the socket; the others cannot know them (null).
@@ -170,6 +170,40 @@ export function tcplifeWrong(r: ToolResult, rows: Row[], port: number): string |
   if (new Set(rows.map((row) => row.pid)).size !== 1 || rows[0].pid === null) return `rows not all of one known process: ${rows.map((row) => row.pid).join(', ')}`
   if (new Set(rows.map((row) => row.lport)).size !== TCP.sessions) return `local ports not one per session: ${rows.map((row) => row.lport).join(', ')}`
   return undefined
+}
+
+/**
+ * A shell script: a diag-tcp server on `address` replying 1000 bytes, `sessions` client sessions
+ * sending 1000 bytes each to it, then the server killed. Exits with the client's status.
+ */
+export function tcpSessions(workload: string, address: string, sessions: number): string {
+  const port = `/tmp/diag-tcp-port.$$`
+  return [
+    `${workload} server ${address} 1000 > ${port} & server=$!`,
+    `for i in $(seq 100); do grep -q port ${port} && break; sleep 0.1; done`,
+    `${workload} client ${address} $(cut -d" " -f2 ${port}) ${sessions} 1000 > /dev/null; status=$?`,
+    `kill $server; rm -f ${port}; exit $status`,
+  ].join('; ')
+}
+
+/**
+ * tcprtt's known answer on tcpSessions: each session's server socket receives the client's data
+ * and its FIN while established (2 samples; the client's socket adds the ACK of its data when
+ * that comes before its FIN: at most 3 a session), all labelled with the loopback address (with
+ * --by-host), RTTs of loopback (well under 10 ms even emulated). On the host, other loopback
+ * traffic while it runs can only add samples; a lab kernel (`alone`) has none.
+ */
+export function tcprttWrong(r: ToolResult, host: string | null, sessions: number, alone: boolean): string | undefined {
+  const labelKey = host ? 'host' : null
+  const data = r.intervals[0]?.data as Histograms | undefined
+  if (data && (data.unit !== 'usecs' || data.labelKey !== labelKey)) return `unit ${data.unit}, labelKey ${data.labelKey}: expected usecs, ${labelKey}`
+  const histograms = r.intervals.flatMap((i) => (i.data as Histograms).histograms ?? [])
+  const stray = histograms.find((h) => (host ? !h.label : h.label !== null))
+  if (stray) return `a histogram labelled ${JSON.stringify(stray.label)}`
+  const wrong = within(`RTT samples${host ? ` from ${host}` : ''}`, histogramTotal(r, host), 2 * sessions, alone ? 3 * sessions : Infinity)
+  if (wrong) return wrong
+  const median = histograms.find((h) => h.label === host)?.percentiles?.p50?.high ?? 0
+  return median >= 10_000 ? `median RTT up to ${median} us: not loopback` : undefined
 }
 
 const SYSTEM_WIDE = new Set(['funccount/ftrace-profiler', 'funccount/ftrace-kprobe-profile'])
@@ -289,6 +323,16 @@ function casesFor(tool: string, candidate: string): MatrixCase {
         args: (env) => ['tcplife', ...force, '--json', '--', env.tcpWorkload, 'client', '127.0.0.1', env.tcpPort, String(TCP.sessions), String(TCP.send)],
         check: (r, env, rows) => tcplifeWrong(r, rows, Number(env.tcpPort)),
       }
+    case 'tcprtt': {
+      // Hist triggers cannot key by address (tools/tcprtt/tool.ts): that candidate gives the total.
+      const byHost = candidate !== 'ftrace-hist'
+      return {
+        tool,
+        candidate,
+        args: (env) => ['tcprtt', ...(byHost ? ['--by-host'] : []), ...force, '--json', '--', 'sh', '-c', tcpSessions(env.tcpWorkload, '127.0.0.1', N.tcpSessions)],
+        check: (r, env) => tcprttWrong(r, byHost ? '127.0.0.1' : null, N.tcpSessions, env.name !== 'host'),
+      }
+    }
     default:
       throw new Error(`no matrix case for ${tool}`)
   }

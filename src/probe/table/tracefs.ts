@@ -225,6 +225,16 @@ export const TRACEFS_CAPABILITIES: Capability[] = [
     probe: tracefsFile('events/sock/inet_sock_set_state/id', 'sock:inet_sock_set_state exists', 'no sock:inet_sock_set_state event (came in 4.16)'),
   },
   {
+    name: 'tcp-probe-tracepoint',
+    section: 'tracefs',
+    description: 'tcp:tcp_probe tracepoint (each segment an established socket receives, with its smoothed RTT)',
+    minKernel: '4.16',
+    config: ['INET', 'EVENT_TRACING'],
+    needs: ['tracefs'],
+    live: false,
+    probe: tracefsFile('events/tcp/tcp_probe/id', 'tcp:tcp_probe exists', 'no tcp:tcp_probe event (came in 4.16)'),
+  },
+  {
     name: 'function-tracer',
     section: 'tracefs',
     description: 'function tracer with a function filter',
