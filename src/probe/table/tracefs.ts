@@ -215,6 +215,15 @@ export const TRACEFS_CAPABILITIES: Capability[] = [
     probe: tracefsFile('events/raw_syscalls/sys_enter/id', 'raw_syscalls:sys_enter exists', 'no raw_syscalls events'),
   },
   {
+    name: 'sock-length-tracepoints',
+    section: 'tracefs',
+    description: 'sock:sock_send_length and sock:sock_recv_length tracepoints (bytes per socket call)',
+    minKernel: '6.3',
+    needs: ['tracefs'],
+    live: false,
+    probe: tracefsFile('events/sock/sock_recv_length/id', 'sock:sock_send_length and sock_recv_length exist', 'no sock:sock_recv_length event'),
+  },
+  {
     name: 'function-tracer',
     section: 'tracefs',
     description: 'function tracer with a function filter',
