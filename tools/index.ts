@@ -7,9 +7,10 @@ import {gethostlatency} from './gethostlatency/tool.js'
 import {offcputime} from './offcputime/tool.js'
 import {runqlat} from './runqlat/tool.js'
 import {syscount} from './syscount/tool.js'
+import {tcptop} from './tcptop/tool.js'
 
 /** Every tool diag has, in the order `diag capabilities` reports them. Adding one: see the README. */
-export const TOOLS: AnyTool[] = [syscount, funccount, biolatency, runqlat, funcprofile, funclatency, gethostlatency, offcputime]
+export const TOOLS: AnyTool[] = [syscount, funccount, biolatency, runqlat, funcprofile, funclatency, gethostlatency, offcputime, tcptop]
 
 export function findTool(name: string): AnyTool | undefined {
   return TOOLS.find((tool) => tool.name === name)
