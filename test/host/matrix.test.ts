@@ -9,7 +9,7 @@ import {TOOLS} from '../../tools/index.js'
 import {diag} from '../helpers/cli.js'
 import {capabilityTruths, expectUsable, fentryWorks, functionFilterWorks, hostConfig, perfToolWorks} from '../helpers/ground-truth.js'
 import {type KernelState, isRoot, kernelState} from '../helpers/kernel-state.js'
-import {LOOKUPS, OFFCPU_WORKLOAD, WORKLOAD, loopDevices, workloadBuilt} from '../helpers/workload.js'
+import {LOOKUPS, OFFCPU_WORKLOAD, TCP_WORKLOAD, WORKLOAD, loopDevices, workloadBuilt} from '../helpers/workload.js'
 import {MATRIX, type MatrixEnv, type MatrixRow, getppidPattern, judge, recordRows} from '../matrix/cases.js'
 
 // Any file will do for the read workload: diag's own package.json is always there.
@@ -30,7 +30,7 @@ describe.skipIf(missing)(`every tool on every backend, on this host${missing ? `
     await execa('truncate', ['-s', '64M', image])
     const device = (await execa('losetup', ['--find', '--show', image])).stdout.trim()
     const symbols = new Set(readFileSync('/proc/kallsyms', 'utf8').split('\n').map((line) => line.split(' ')[2]))
-    env = {name: 'host', workload: WORKLOAD, offcpuWorkload: OFFCPU_WORKLOAD, readFile: READ_FILE, disk: device, diskLabel: path.basename(device), getppidPattern: getppidPattern(symbols), lookups: LOOKUPS}
+    env = {name: 'host', workload: WORKLOAD, offcpuWorkload: OFFCPU_WORKLOAD, readFile: READ_FILE, disk: device, diskLabel: path.basename(device), getppidPattern: getppidPattern(symbols), lookups: LOOKUPS, tcpWorkload: TCP_WORKLOAD}
     const fentry = await fentryWorks()
     truths = capabilityTruths(config!, {
       'function-tracer': await functionFilterWorks(),

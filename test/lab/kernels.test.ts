@@ -41,7 +41,7 @@ const HIST_TABLE_CASES: LabCase[] = [
 // at boot, and the cases read it from this file.
 const FROM_KERNEL = '@getppid-pattern'
 const FIND_GETPPID = `for f in ${GETPPID_FUNCTIONS.join(' ')}; do if grep -q " $f$" /proc/kallsyms; then echo "\${f%??}*"; break; fi; done | tee /tmp/getppid-pattern`
-const ENV: MatrixEnv = {name: '', workload: 'diag-workload', offcpuWorkload: 'diag-offcpu', readFile: '/diag/package.json', disk: '/dev/vda', diskLabel: 'vda', getppidPattern: FROM_KERNEL, lookups: 'diag-lookups'}
+const ENV: MatrixEnv = {name: '', workload: 'diag-workload', offcpuWorkload: 'diag-offcpu', readFile: '/diag/package.json', disk: '/dev/vda', diskLabel: 'vda', getppidPattern: FROM_KERNEL, lookups: 'diag-lookups', tcpWorkload: 'diag-tcp'}
 const diag = (args: string[]) => `diag ${args.map((a) => (a === FROM_KERNEL ? '"$(cat /tmp/getppid-pattern)"' : shellQuote(a))).join(' ')}`
 
 function cases(kernel: string): LabCase[] {

@@ -4,6 +4,7 @@ import path from 'node:path'
 import {TOOLS} from '../../tools/index.js'
 import type {Counts, Histograms, Profile, Row, ToolResult} from '../../src/result/model.js'
 import type {Stacks} from '../../src/result/kinds/stacks.js'
+import type {Table} from '../../src/result/kinds/table.js'
 import {schemaErrors} from '../helpers/schema.js'
 
 /**
@@ -26,6 +27,8 @@ export interface MatrixEnv {
   getppidPattern: string
   /** test/workload/diag-lookups, dynamically linked (gethostlatency traces the libc it loads). */
   lookups: string
+  /** test/workload/diag-tcp, the loopback TCP workload (static). */
+  tcpWorkload: string
 }
 
 /**
@@ -57,6 +60,53 @@ const HANDFUL = 5
 // Backends that cannot filter by process count everyone's calls of the function while the
 // workload runs; on an idle machine that is a little more.
 const SYSTEM_WIDE_SLACK = 300
+
+// tcptop: a diag-tcp client's sessions to a server on loopback, each sending SEND bytes and
+// receiving REPLY; both run under the traced shell, so the server's row (the mirror) is there too.
+const TCP = {sessions: 20, send: 300_000, reply: 100_000, tolerance: 0.05}
+// The candidates that read the connection's addresses (through BTF); the others leave them null.
+const TCPTOP_ADDRESSED = new Set(['bpf-tp-btf', 'bpf-fentry', 'bpf-kprobe-btf'])
+
+/** A shell line that runs a diag-tcp server on 127.0.0.1, then the client against its port, then stops the server. */
+export function tcpSessions(workload: string, sessions: number, send: number, reply: number): string {
+  const w = `'${workload}'`
+  return [
+    `f=/tmp/diag-tcp-port.$$; ${w} server 127.0.0.1 ${reply} > $f & s=$!`,
+    'i=0; until grep -q port $f 2>/dev/null || [ $i -ge 100 ]; do sleep 0.1; i=$((i + 1)); done',
+    `read _ p < $f; ${w} client 127.0.0.1 $p ${sessions} ${send} > /dev/null; rc=$?`,
+    'kill $s; rm -f $f; exit $rc',
+  ].join('; ')
+}
+
+/**
+ * tcptop's known answer: a process (the client) that sent sessions*send bytes and received
+ * sessions*reply, within 5%, over all its rows; with addresses (127.0.0.1:port, one remote port)
+ * where the candidate reads them, null where it cannot.
+ */
+export function tcptopWrong(r: ToolResult): string | undefined {
+  const rows = r.intervals.flatMap((i) => (i.data as Table).rows)
+  const byPid = new Map<number, {rx: number; tx: number; rows: Row[]}>()
+  for (const row of rows) {
+    const pid = row.pid as number
+    const sums = byPid.get(pid) ?? {rx: 0, tx: 0, rows: []}
+    sums.rx += Number(row.rxKb) * 1024
+    sums.tx += Number(row.txKb) * 1024
+    sums.rows.push(row)
+    byPid.set(pid, sums)
+  }
+  const near = (value: number, expected: number) => Math.abs(value - expected) <= expected * TCP.tolerance
+  const [tx, rx] = [TCP.sessions * TCP.send, TCP.sessions * TCP.reply]
+  const client = [...byPid.values()].find((p) => near(p.tx, tx) && near(p.rx, rx))
+  if (!client) return `no process sent ${tx} and received ${rx} bytes (within 5%): ${JSON.stringify([...byPid].map(([pid, p]) => ({pid, tx: p.tx, rx: p.rx})))}`
+  if (client.rows.some((row) => row.comm !== 'diag-tcp')) return `the client's rows are not all diag-tcp's: ${JSON.stringify(client.rows[0])}`
+  if (TCPTOP_ADDRESSED.has(r.backend.candidate)) {
+    const remote = new Set(client.rows.map((row) => String(row.raddr).replace(/^127\.0\.0\.1:/, '')))
+    const bad = client.rows.find((row) => !/^127\.0\.0\.1:\d+$/.test(String(row.laddr)) || !/^127\.0\.0\.1:\d+$/.test(String(row.raddr)))
+    if (bad || remote.size !== 1) return `addresses not 127.0.0.1:port with one server port: ${JSON.stringify(bad ?? [...remote])}`
+    if (client.rows.length !== TCP.sessions) return `${client.rows.length} connections of the client, expected ${TCP.sessions}`
+  } else if (client.rows.some((row) => row.laddr !== null || row.raddr !== null)) return `${r.backend.candidate} cannot know addresses, yet a row has some: ${JSON.stringify(client.rows[0])}`
+  return undefined
+}
 
 const total = (r: ToolResult) => r.intervals.flatMap((i) => (i.data as Counts).rows ?? []).reduce((s, row) => s + row.count, 0)
 
@@ -183,6 +233,13 @@ function casesFor(tool: string, candidate: string): MatrixCase {
         candidate,
         args: (env) => ['offcputime', ...force, '--json', '--', env.offcpuWorkload],
         check: (r) => offcpuWrong(r),
+      }
+    case 'tcptop':
+      return {
+        tool,
+        candidate,
+        args: (env) => ['tcptop', ...force, '--json', '--top', '100', '--', 'sh', '-c', tcpSessions(env.tcpWorkload, TCP.sessions, TCP.send, TCP.reply)],
+        check: (r) => tcptopWrong(r),
       }
     default:
       throw new Error(`no matrix case for ${tool}`)
