@@ -5,7 +5,10 @@ import {TracefsSession} from '../../backends/ftrace/tracefs-session.js'
 import {BadInputError} from '../../src/errors.js'
 import {renderTable} from '../../src/result/kinds/table.js'
 import {UndoLog} from '../../src/system/undo.js'
+import type {HostProbe} from '../../src/probe/probe.js'
+import type {Table} from '../../src/result/model.js'
 import {trafficOf} from '../../tools/tcptop/bpf.js'
+import {kprobeHist, sockHist} from '../../tools/tcptop/ftrace.js'
 import {type Traffic, TrafficTable, endpoint, loadavgCaption} from '../../tools/tcptop/table.js'
 import {MemoryFiles} from '../helpers/memory-files.js'
 
@@ -99,5 +102,54 @@ describe('tcptop', () => {
     for (const bad of ['bytes=%dx u64', 'x=1\n-:other', 'bytes'])
       await expect(session.kprobe('tcptop', 'send', 'tcp_sendmsg', false, [bad])).rejects.toBeInstanceOf(BadInputError)
     expect(files.writes).toHaveLength(1)
+  })
+
+  // The hist backends on an in-memory tracefs: what they write, and how they read the sums.
+  const T = '/sys/kernel/tracing'
+  const HIST = (pid: number, bytes: number) => `{ common_pid: diag-tcp        [${String(pid).padStart(10)}] } hitcount:          4  ${'x'}: ${bytes}\nTotals:\n    Hits: 4\n    Entries: 1\n    Dropped: 0\n`
+  async function runHist(runner: typeof sockHist, hists: Record<string, string>) {
+    const files = new MemoryFiles()
+    files.dirs.add(`${T}/instances`)
+    files.files.set('/proc/loadavg', '0.50 0.40 0.30 1/80 999\n')
+    const undo = new UndoLog()
+    const probe = {tracefs: T, capabilities: []} as unknown as HostProbe
+    const collector = await runner.start({options: {top: 20, sort: 'tx'}, probe, files, undo, pid: 4242, targetPid: 77, signal: new AbortController().signal})
+    const dir = `${T}/instances/diag-4242-tcptop`
+    for (const [event, text] of Object.entries(hists)) files.files.set(`${dir}/events/${event}/hist`, text)
+    const data = (await collector.collect()) as Table
+    return {files, undo, data, collector}
+  }
+
+  it('ftrace-sock-hist: sums ret of TCP sends and non-peeking receives by thread, in an instance following the process', async () => {
+    // No /proc entry for this thread id: it stands for its process.
+    const tid = 2 ** 22 + 11
+    const {files, undo, data, collector} = await runHist(sockHist, {
+      'sock/sock_send_length': HIST(tid, 1_228_800).replace('x:', 'ret:'),
+      'sock/sock_recv_length': HIST(tid, 409_600).replace('x:', 'ret:'),
+    })
+    const triggers = files.writes.filter((w) => w.path.endsWith('/trigger')).map((w) => w.text)
+    expect(triggers).toEqual([
+      'hist:keys=common_pid.execname:vals=ret:sort=ret:size=8192 if protocol == 6 && (family == 2 || family == 10) && ret > 0',
+      'hist:keys=common_pid.execname:vals=ret:sort=ret:size=8192 if protocol == 6 && (family == 2 || family == 10) && ret > 0 && !(flags & 2)',
+    ])
+    expect(files.writes.some((w) => w.path.endsWith('/set_event_pid') && w.text === '77')).toBe(true)
+    expect(data.rows).toEqual([{pid: tid, comm: 'diag-tcp', laddr: null, raddr: null, rxKb: 400, txKb: 1200}])
+    expect(data.caption).toBe('loadavg: 0.50 0.40 0.30 1/80 999')
+    expect(await collector.lost()).toBe(0)
+    expect(await undo.unwind()).toEqual([])
+  })
+
+  it('ftrace-kprobe-hist: kprobe events fetch the size and bytes copied from their registers, summed the same way', async (context) => {
+    if (process.arch !== 'x64') return context.skip('the expected registers are x64 ones')
+    const tid = 2 ** 22 + 12
+    const {files, data} = await runHist(kprobeHist, {
+      'diag_4242_tcptop/send': HIST(tid, 3000).replace('x:', 'bytes:'),
+      'diag_4242_tcptop/receive': HIST(tid, 1024).replace('x:', 'bytes:'),
+    })
+    expect(files.writes.filter((w) => w.path === `${T}/kprobe_events`).map((w) => w.text)).toEqual([
+      'p:diag_4242_tcptop/send tcp_sendmsg bytes=%dx:u64',
+      'p:diag_4242_tcptop/receive tcp_cleanup_rbuf bytes=%si:s32',
+    ])
+    expect(data.rows).toEqual([{pid: tid, comm: 'diag-tcp', laddr: null, raddr: null, rxKb: 1, txKb: 3000 / 1024}])
   })
 })

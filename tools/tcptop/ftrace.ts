@@ -1,6 +1,6 @@
 import {parseHist} from '../../backends/ftrace/hist.js'
 import {TracefsSession} from '../../backends/ftrace/tracefs-session.js'
-import type {Collector, Runner} from '../../backends/runner.js'
+import type {Collector, RunContext, Runner} from '../../backends/runner.js'
 import {NotSupportedError} from '../../src/errors.js'
 import {ThreadGroups} from '../../src/system/threads.js'
 import {type Traffic, TrafficTable, loadavgCaption} from './table.js'
@@ -12,48 +12,89 @@ const ARGUMENTS: Record<string, {size: string; copied: string}> = {x64: {size: '
 // Threads a hist table holds in one run (it never frees an entry).
 const THREADS = 8192
 
+/** An event whose hist trigger sums one of its fields (bytes) by thread, when the filter holds. */
+interface Summed {
+  event: string
+  field: string
+  filter: string
+  direction: 'rxBytes' | 'txBytes'
+}
+
 /**
- * tcptop without BPF: a kprobe event on tcp_sendmsg fetching its size, one on tcp_cleanup_rbuf
- * fetching the bytes copied, in a private instance; a hist trigger on each sums the bytes by
- * thread (common_pid.execname, the name saved as the thread's entry was made). The kernel's
- * sums are cumulative: diag takes differences, and puts each thread in its process through /proc.
- * A kprobe event fetches arguments, not the socket's fields at offsets only BTF would give, so
- * the rows have no addresses.
+ * Sums bytes by thread with a hist trigger on each event (common_pid.execname: the name saved
+ * as the thread's entry was made), in a private instance that follows the traced process. The
+ * kernel's sums are cumulative: diag takes differences, and puts each thread in its process
+ * through /proc while it lives. Neither source gives the connection: the rows have no addresses.
+ */
+async function histTables(ctx: RunContext<TcptopOptions>, session: TracefsSession, dir: string, sums: Summed[], what: string): Promise<Collector> {
+  const triggers = sums.map((s) => `hist:keys=common_pid.execname:vals=${s.field}:sort=${s.field}:size=${THREADS} if ${s.filter}`)
+  for (const [i, s] of sums.entries()) await session.addTrigger(dir, s.event, triggers[i])
+  const groups = new ThreadGroups()
+  const table = new TrafficTable(ctx.options)
+  let dropped = 0
+  const who = ctx.targetPid === undefined ? 'all processes' : `pid ${ctx.targetPid} and its children (set_event_pid)`
+  return {
+    attach: `${what}, summed by ${triggers.map((t, i) => `${t} on ${sums[i].event}`).join(' and ')}, in ${dir} (${who})`,
+    async collect() {
+      const traffic: Traffic[] = []
+      dropped = 0
+      for (const s of sums) {
+        const hist = parseHist(await session.read(`${dir}/events/${s.event}/hist`))
+        dropped += hist.dropped
+        for (const entry of hist.entries) {
+          const thread = entry.keys.common_pid
+          const row: Traffic = {pid: groups.groupOf(thread.number) ?? thread.number, comm: thread.text, laddr: null, raddr: null, rxBytes: 0, txBytes: 0}
+          row[s.direction] = entry.values?.[s.field] ?? 0
+          traffic.push(row)
+        }
+      }
+      return table.next(traffic, await loadavgCaption((path) => ctx.files.read(path)))
+    },
+    lost: async () => dropped,
+  }
+}
+
+async function instance(ctx: RunContext<TcptopOptions>): Promise<{session: TracefsSession; dir: string}> {
+  const session = new TracefsSession(ctx.files, ctx.probe.tracefs!, ctx.pid, ctx.undo)
+  const dir = await session.instance('tcptop')
+  if (ctx.targetPid !== undefined) await session.followProcess(dir, ctx.targetPid)
+  return {session, dir}
+}
+
+/**
+ * tcptop without BPF on older kernels: a kprobe event on tcp_sendmsg fetching its size, one on
+ * tcp_cleanup_rbuf fetching the bytes copied, each summed by a hist trigger. A kprobe event
+ * fetches arguments, not the socket's fields at offsets only BTF would give: no addresses.
  */
 export const kprobeHist: Runner<TcptopOptions> = {
   async start(ctx): Promise<Collector> {
     const registers = ARGUMENTS[process.arch]
     if (!registers) throw new NotSupportedError(`tcptop's kprobe events know the argument registers of x64 and arm64, not ${process.arch}`)
-    const session = new TracefsSession(ctx.files, ctx.probe.tracefs!, ctx.pid, ctx.undo)
-    const dir = await session.instance('tcptop')
-    if (ctx.targetPid !== undefined) await session.followProcess(dir, ctx.targetPid)
+    const {session, dir} = await instance(ctx)
     const send = await session.kprobe('tcptop', 'send', 'tcp_sendmsg', false, [`bytes=${registers.size}:u64`])
     const receive = await session.kprobe('tcptop', 'receive', 'tcp_cleanup_rbuf', false, [`bytes=${registers.copied}:s32`])
-    const trigger = `hist:keys=common_pid.execname:vals=bytes:sort=bytes:size=${THREADS} if bytes > 0`
-    await session.addTrigger(dir, send, trigger)
-    await session.addTrigger(dir, receive, trigger)
-    const groups = new ThreadGroups()
-    const table = new TrafficTable(ctx.options)
-    let dropped = 0
-    const read = async (event: string) => parseHist(await session.read(`${dir}/events/${event}/hist`))
-    const who = ctx.targetPid === undefined ? 'all processes' : `pid ${ctx.targetPid} and its children (set_event_pid)`
-    return {
-      attach: `kprobe events ${send} (tcp_sendmsg, bytes=${registers.size}) and ${receive} (tcp_cleanup_rbuf, bytes=${registers.copied}), each with ${trigger}, in ${dir} (${who})`,
-      async collect() {
-        const [sent, received] = [await read(send), await read(receive)]
-        dropped = sent.dropped + received.dropped
-        const traffic: Traffic[] = []
-        for (const [hist, direction] of [[sent, 'txBytes'], [received, 'rxBytes']] as const) {
-          for (const entry of hist.entries) {
-            const thread = entry.keys.common_pid
-            const row: Traffic = {pid: groups.groupOf(thread.number) ?? thread.number, comm: thread.text, laddr: null, raddr: null, rxBytes: 0, txBytes: 0}
-            row[direction] = entry.values?.bytes ?? 0
-            traffic.push(row)
-          }
-        }
-        return table.next(traffic, await loadavgCaption((path) => ctx.files.read(path)))
-      },
-      lost: async () => dropped,
-    }
+    const sums: Summed[] = [
+      {event: send, field: 'bytes', filter: 'bytes > 0', direction: 'txBytes'},
+      {event: receive, field: 'bytes', filter: 'bytes > 0', direction: 'rxBytes'},
+    ]
+    return histTables(ctx, session, dir, sums, `kprobe events ${send} (tcp_sendmsg, bytes=${registers.size}) and ${receive} (tcp_cleanup_rbuf, bytes=${registers.copied})`)
+  },
+}
+
+// TCP over IPv4 or IPv6, bytes moved (ret > 0); a peek (MSG_PEEK, 2) leaves them for the next read.
+const TCP_BYTES = 'protocol == 6 && (family == 2 || family == 10) && ret > 0'
+
+/**
+ * tcptop without BPF on 6.3+: the sock:sock_send_length and sock_recv_length tracepoints, their
+ * `ret` summed by a hist trigger each. The events carry the socket's pointer, not its addresses.
+ */
+export const sockHist: Runner<TcptopOptions> = {
+  async start(ctx): Promise<Collector> {
+    const {dir, session} = await instance(ctx)
+    const sums: Summed[] = [
+      {event: 'sock/sock_send_length', field: 'ret', filter: TCP_BYTES, direction: 'txBytes'},
+      {event: 'sock/sock_recv_length', field: 'ret', filter: `${TCP_BYTES} && !(flags & 2)`, direction: 'rxBytes'},
+    ]
+    return histTables(ctx, session, dir, sums, 'sock:sock_send_length and sock:sock_recv_length')
   },
 }

@@ -88,6 +88,13 @@ LADDR and RADDR (null in --json) and one row per process.`,
       runner: async () => (await import('./bpf.js')).kprobe,
     },
     {
+      id: 'ftrace-sock-hist',
+      backend: 'ftrace',
+      method: 'hist triggers keyed by common_pid on the sock:sock_send_length and sock_recv_length tracepoints (6.3+) in a private instance, summing their length (ret) for TCP; no addresses',
+      needs: ['ftrace-instances', 'tracepoints', 'hist-triggers', 'sock-length-tracepoints'],
+      runner: async () => (await import('./ftrace.js')).sockHist,
+    },
+    {
       id: 'ftrace-kprobe-hist',
       backend: 'ftrace',
       method: 'kprobe events on tcp_sendmsg (size=%dx) and tcp_cleanup_rbuf (copied=%si) in a private instance, each summed by a hist trigger keyed by common_pid; no addresses',
