@@ -17,7 +17,8 @@ export const NAME = 'tcptop'
 
 // Each row's bytes counted in the kernel by process and socket (tcptop.h).
 const MAPS = ['bpf-map-hash', 'bpf-helper-get-current-comm']
-// The connection's addresses are read from struct sock at offsets from the kernel's BTF.
+// The connection's addresses are read from struct sock at offsets from the kernel's BTF; that
+// object (tcptop.tp_btf.bpf.o) is built with its knobs as globals only, as every tp_btf object is.
 const ADDRESSES_FROM_BTF = ['btf', 'bpf-global-data']
 
 export const tcptop = defineTool({
