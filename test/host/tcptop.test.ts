@@ -64,6 +64,26 @@ describe.skipIf(!isRoot || !existsSync(TCP_WORKLOAD))('tcptop on this host (need
     })
   })
 
+  it('--pid: only that process, a server here, whose bytes mirror its client\'s', async () => {
+    const server = execa(TCP_WORKLOAD, ['server', '127.0.0.1', String(REPLY)], {reject: false, buffer: false})
+    try {
+      const port = await new Promise<number>((resolve) => server.stdout!.on('data', (chunk: Buffer) => resolve(Number(/port (\d+)/.exec(String(chunk))![1]))))
+      const tracer = startDiag(['tcptop', '--pid', String(server.pid), '-d', '3', '--json'])
+      await tracingStarted(tracer, 'Hit Ctrl-C to end')
+      await execa(TCP_WORKLOAD, ['client', '127.0.0.1', String(port), String(SESSIONS), String(SEND)])
+      const run = await tracer
+      expect(run.exitCode, String(run.stderr)).toBe(0)
+      const rows = (JSON.parse(String(run.stdout)) as ToolResult).intervals.flatMap((i) => (i.data as Table).rows)
+      expect(new Set(rows.map((r) => r.pid))).toEqual(new Set([server.pid]))
+      expect(rows.every((r) => r.laddr === `127.0.0.1:${port}`)).toBe(true)
+      expect(rows.reduce((s, r) => s + Number(r.rxKb), 0) * 1024).toBe(SESSIONS * SEND)
+      expect(rows.reduce((s, r) => s + Number(r.txKb), 0) * 1024).toBe(SESSIONS * REPLY)
+    } finally {
+      server.kill('SIGKILL')
+      await server
+    }
+  })
+
   it.for(CANDIDATES)('$id: a traced command, as JSON: its bytes exactly, by connection where it sees them', async ({id, needs}, context) => {
     if (missing(needs)) return context.skip(missing(needs)!)
     await withTcpServer('::1', REPLY, async (port) => {
