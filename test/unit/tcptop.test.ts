@@ -8,7 +8,7 @@ import {UndoLog} from '../../src/system/undo.js'
 import type {HostProbe} from '../../src/probe/probe.js'
 import type {Table} from '../../src/result/model.js'
 import {trafficOf} from '../../tools/tcptop/bpf.js'
-import {kprobeHist, sockHist} from '../../tools/tcptop/ftrace.js'
+import {kprobeHist, kretprobeMisses, sockHist} from '../../tools/tcptop/ftrace.js'
 import {type Traffic, TrafficTable, endpoint, loadavgCaption} from '../../tools/tcptop/table.js'
 import {MemoryFiles} from '../helpers/memory-files.js'
 
@@ -139,7 +139,7 @@ describe('tcptop', () => {
     expect(await undo.unwind()).toEqual([])
   })
 
-  it('ftrace-kprobe-hist: kprobe events fetch the size and bytes copied from their registers, summed the same way', async (context) => {
+  it('ftrace-kprobe-hist: a kprobe event fetches the size from its register, a kretprobe event the bytes read, summed the same way', async (context) => {
     if (process.arch !== 'x64') return context.skip('the expected registers are x64 ones')
     const tid = 2 ** 22 + 12
     const {files, data} = await runHist(kprobeHist, {
@@ -148,8 +148,15 @@ describe('tcptop', () => {
     })
     expect(files.writes.filter((w) => w.path === `${T}/kprobe_events`).map((w) => w.text)).toEqual([
       'p:diag_4242_tcptop/send tcp_sendmsg bytes=%dx:u64',
-      'p:diag_4242_tcptop/receive tcp_cleanup_rbuf bytes=%si:s32',
+      'r:diag_4242_tcptop/receive tcp_recvmsg bytes=$retval:s32',
     ])
     expect(data.rows).toEqual([{pid: tid, comm: 'diag-tcp', laddr: null, raddr: null, rxKb: 1, txKb: 3000 / 1024}])
+  })
+
+  it("counts a kretprobe's misses (reads that returned unseen) as lost, whichever way kprobe_profile names the event", async () => {
+    const profile = (text: string) => ({read: async () => text})
+    expect(await kretprobeMisses(profile('  diag_1_tcptop/send   10   0\n  diag_1_tcptop/receive   40   3\n'), 'diag_1_tcptop/receive')).toBe(3)
+    expect(await kretprobeMisses(profile('  send   10   0\n  receive   40   7\n'), 'diag_1_tcptop/receive')).toBe(7)
+    expect(await kretprobeMisses({read: async () => Promise.reject(new Error('ENOENT'))}, 'diag_1_tcptop/receive')).toBe(0)
   })
 })

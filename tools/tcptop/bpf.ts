@@ -66,19 +66,31 @@ export const fentry: Runner<TcptopOptions> = {
   },
 }
 
-async function kprobes(name: string, ctx: RunContext<TcptopOptions>): Promise<Collector> {
-  const bpf = await BpfTool.forRun(name, ctx)
-  bpf.load(['sendmsg_kprobe', 'cleanup_rbuf_kprobe'])
-  await bpf.attachKprobe('sendmsg_kprobe', TCP_FUNCTIONS.send, false, ctx.files, ctx.probe.tracefs, ctx.pid)
-  await bpf.attachKprobe('cleanup_rbuf_kprobe', TCP_FUNCTIONS.receive, false, ctx.files, ctx.probe.tracefs, ctx.pid)
-  return trafficCollector(bpf, ctx)
+/** tcptop by kprobes on tcp_sendmsg and tcp_cleanup_rbuf, with addresses from BTF (tcptop.tp_btf.bpf.c). */
+export const kprobeBtf: Runner<TcptopOptions> = {
+  async start(ctx) {
+    const bpf = await BpfTool.forRun('tcptop.tp_btf', ctx)
+    bpf.load(['sendmsg_kprobe', 'cleanup_rbuf_kprobe'])
+    await bpf.attachKprobe('sendmsg_kprobe', TCP_FUNCTIONS.send, false, ctx.files, ctx.probe.tracefs, ctx.pid)
+    await bpf.attachKprobe('cleanup_rbuf_kprobe', TCP_FUNCTIONS.receive, false, ctx.files, ctx.probe.tracefs, ctx.pid)
+    return trafficCollector(bpf, ctx)
+  },
 }
 
-/** tcptop by kprobes on tcp_sendmsg and tcp_cleanup_rbuf, with addresses from BTF (tcptop.tp_btf.bpf.c). */
-export const kprobeBtf: Runner<TcptopOptions> = {start: (ctx) => kprobes('tcptop.tp_btf', ctx)}
-
-/** tcptop by kprobes on tcp_sendmsg and tcp_cleanup_rbuf without BTF (tcptop.bpf.c): no addresses. */
-export const kprobe: Runner<TcptopOptions> = {start: (ctx) => kprobes('tcptop', ctx)}
+/**
+ * tcptop by a kprobe on tcp_sendmsg and a kretprobe on tcp_recvmsg, without BTF (tcptop.bpf.c):
+ * no addresses. A read's bytes are its return value, which counts each byte once on every kernel
+ * (tcp_cleanup_rbuf's copied counts some twice before 5.17).
+ */
+export const kprobe: Runner<TcptopOptions> = {
+  async start(ctx) {
+    const bpf = await BpfTool.forRun('tcptop', ctx)
+    bpf.load(['sendmsg_kprobe', 'recvmsg_kretprobe'])
+    await bpf.attachKprobe('sendmsg_kprobe', TCP_FUNCTIONS.send, false, ctx.files, ctx.probe.tracefs, ctx.pid)
+    await bpf.attachKprobe('recvmsg_kretprobe', 'tcp_recvmsg', true, ctx.files, ctx.probe.tracefs, ctx.pid)
+    return trafficCollector(bpf, ctx)
+  },
+}
 
 /** tcptop on the classic sock_send_length/sock_recv_length (tcptop.bpf.c), fields at their format's offsets: no addresses. */
 export const tracepoint: Runner<TcptopOptions> = {

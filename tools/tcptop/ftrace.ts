@@ -6,9 +6,9 @@ import {ThreadGroups} from '../../src/system/threads.js'
 import {type Traffic, TrafficTable, loadavgCaption} from './table.js'
 import type {TcptopOptions} from './tool.js'
 
-// Where the kprobe finds tcp_sendmsg's size (third argument) and tcp_cleanup_rbuf's copied
-// (second), as the probe syntax names the registers, by architecture.
-const ARGUMENTS: Record<string, {size: string; copied: string}> = {x64: {size: '%dx', copied: '%si'}, arm64: {size: '%x2', copied: '%x1'}}
+// Where the kprobe finds tcp_sendmsg's size (third argument), as the probe syntax names the
+// register, by architecture.
+const SIZE_ARGUMENT: Record<string, string> = {x64: '%dx', arm64: '%x2'}
 // Threads a hist table holds in one run (it never frees an entry).
 const THREADS = 8192
 
@@ -62,23 +62,37 @@ async function instance(ctx: RunContext<TcptopOptions>): Promise<{session: Trace
 }
 
 /**
- * tcptop without BPF on older kernels: a kprobe event on tcp_sendmsg fetching its size, one on
- * tcp_cleanup_rbuf fetching the bytes copied, each summed by a hist trigger. A kprobe event
- * fetches arguments, not the socket's fields at offsets only BTF would give: no addresses.
+ * tcptop without BPF on older kernels: a kprobe event on tcp_sendmsg fetching its size, a
+ * kretprobe event on tcp_recvmsg fetching the bytes it read ($retval; tcp_cleanup_rbuf's copied
+ * counts some bytes twice before 5.17), each summed by a hist trigger. A kprobe event fetches
+ * arguments, not the socket's fields at offsets only BTF would give: no addresses. A read that
+ * returned while its kretprobe had no free instance (misses in kprobe_profile) is counted lost.
  */
 export const kprobeHist: Runner<TcptopOptions> = {
   async start(ctx): Promise<Collector> {
-    const registers = ARGUMENTS[process.arch]
-    if (!registers) throw new NotSupportedError(`tcptop's kprobe events know the argument registers of x64 and arm64, not ${process.arch}`)
+    const size = SIZE_ARGUMENT[process.arch]
+    if (!size) throw new NotSupportedError(`tcptop's kprobe events know the argument registers of x64 and arm64, not ${process.arch}`)
     const {session, dir} = await instance(ctx)
-    const send = await session.kprobe('tcptop', 'send', 'tcp_sendmsg', false, [`bytes=${registers.size}:u64`])
-    const receive = await session.kprobe('tcptop', 'receive', 'tcp_cleanup_rbuf', false, [`bytes=${registers.copied}:s32`])
+    const send = await session.kprobe('tcptop', 'send', 'tcp_sendmsg', false, [`bytes=${size}:u64`])
+    const receive = await session.kprobe('tcptop', 'receive', 'tcp_recvmsg', true, ['bytes=$retval:s32'])
     const sums: Summed[] = [
       {event: send, field: 'bytes', filter: 'bytes > 0', direction: 'txBytes'},
       {event: receive, field: 'bytes', filter: 'bytes > 0', direction: 'rxBytes'},
     ]
-    return histTables(ctx, session, dir, sums, `kprobe events ${send} (tcp_sendmsg, bytes=${registers.size}) and ${receive} (tcp_cleanup_rbuf, bytes=${registers.copied})`)
+    const collector = await histTables(ctx, session, dir, sums, `kprobe event ${send} (tcp_sendmsg, bytes=${size}) and kretprobe event ${receive} (tcp_recvmsg, bytes=$retval)`)
+    return {...collector, lost: async () => ((await collector.lost()) ?? 0) + (await kretprobeMisses(session, receive))}
   },
+}
+
+/** A kprobe event's misses, from kprobe_profile ("event hits misses"; "group/event" since 4.x). */
+export async function kretprobeMisses(session: Pick<TracefsSession, 'read'>, event: string): Promise<number> {
+  const text = await session.read('kprobe_profile').catch(() => '')
+  const name = event.split('/')[1]
+  for (const line of text.split('\n')) {
+    const [which, , misses] = line.trim().split(/\s+/)
+    if (which === event || which === name) return Number(misses) || 0
+  }
+  return 0
 }
 
 // TCP over IPv4 or IPv6, bytes moved (ret > 0); a peek (MSG_PEEK, 2) leaves them for the next read.

@@ -1,6 +1,6 @@
 // tcptop without BTF: bytes by process from the classic sock:sock_send_length and
-// sock_recv_length tracepoints (6.3+; fields at the offsets their format files give), or from
-// kprobes on tcp_sendmsg (its size argument) and tcp_cleanup_rbuf (bytes copied to the reader).
+// sock_recv_length tracepoints (6.3+; fields at the offsets their format files give), or from a
+// kprobe on tcp_sendmsg (its size argument) and a kretprobe on tcp_recvmsg (bytes read).
 // Neither gives the connection's addresses without reading struct sock, whose layout only BTF
 // tells: the rows carry no addresses (family 0).
 #include "tcptop.h"
@@ -55,9 +55,12 @@ int sendmsg_kprobe(struct pt_regs *ctx) {
   return 0;
 }
 
-// void tcp_cleanup_rbuf(struct sock *sk, int copied): bytes a read took from the socket.
-SEC("kprobe/tcp_cleanup_rbuf")
-int cleanup_rbuf_kprobe(struct pt_regs *ctx) {
-  count_call((__s64)(int)PT_REGS_PARM2(ctx), 1);
+// int tcp_recvmsg(...): the bytes one read took from the socket, as it returns. Not
+// tcp_cleanup_rbuf's copied: before 5.17, tcp_recvmsg also calls it in the middle of a read (to
+// process the backlog) with the bytes copied so far, then at the end with all of them (the lab's
+// 4.9 counted 40% more).
+SEC("kretprobe/tcp_recvmsg")
+int recvmsg_kretprobe(struct pt_regs *ctx) {
+  count_call((__s64)(int)PT_REGS_RC(ctx), 1);
   return 0;
 }
