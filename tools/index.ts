@@ -11,9 +11,10 @@ import {syscount} from './syscount/tool.js'
 import {tcpdrop} from './tcpdrop/tool.js'
 import {tcplife} from './tcplife/tool.js'
 import {tcprtt} from './tcprtt/tool.js'
+import {tcptop} from './tcptop/tool.js'
 
 /** Every tool diag has, in the order `diag capabilities` reports them. Adding one: see the README. */
-export const TOOLS: AnyTool[] = [syscount, funccount, biolatency, runqlat, funcprofile, funclatency, gethostlatency, offcputime, profile, tcplife, tcpdrop, tcprtt]
+export const TOOLS: AnyTool[] = [syscount, funccount, biolatency, runqlat, funcprofile, funclatency, gethostlatency, offcputime, profile, tcplife, tcptop, tcpdrop, tcprtt]
 
 export function findTool(name: string): AnyTool | undefined {
   return TOOLS.find((tool) => tool.name === name)

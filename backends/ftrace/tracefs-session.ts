@@ -10,7 +10,7 @@ import {clearTriggers} from '../../src/tracefs/triggers.js'
 const SAFE_TEXT = /^[\x20-\x7e]*$/
 const SAFE_PATH = /^[\w.-]+(\/[\w.-]+)*$/
 // What a uprobe definition may name: an event (a C identifier), a file (absolute, no spaces), and
-// fetch arguments of the probe syntax only (name=+0(%di):string, $retval).
+// fetch arguments of the probe syntax only (name=+0(%di):string, $retval); a kprobe's the same.
 const EVENT_NAME = /^[A-Za-z_]\w*$/
 const FETCH_ARG = /^[A-Za-z_]\w*=[\w%+():$.-]+$/
 
@@ -113,10 +113,15 @@ export class TracefsSession {
     return name
   }
 
-  /** A kprobe (or with `ret` a kretprobe) on a function, in the pid-named group; returns "group/event". */
-  async kprobe(purpose: string, event: string, func: string, ret = false): Promise<string> {
+  /**
+   * A kprobe (or with `ret` a kretprobe) on a function, in the pid-named group, with its fetch
+   * arguments (checked as a uprobe's are); returns "group/event".
+   */
+  async kprobe(purpose: string, event: string, func: string, ret = false, fetch: string[] = []): Promise<string> {
     const group = eventGroup(this.pid, purpose)
-    await this.write('kprobe_events', `${ret ? 'r' : 'p'}:${group}/${event} ${func}`, 'append')
+    const bad = fetch.find((arg) => !FETCH_ARG.test(arg))
+    if (bad !== undefined) throw new BadInputError(`refusing kprobe fetch argument ${JSON.stringify(bad)}`)
+    await this.write('kprobe_events', [`${ret ? 'r' : 'p'}:${group}/${event} ${func}`, ...fetch].join(' '), 'append')
     this.undo.push(`remove kprobe ${group}/${event}`, () => this.write('kprobe_events', `-:${group}/${event}`, 'append'))
     return `${group}/${event}`
   }

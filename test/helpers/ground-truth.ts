@@ -98,6 +98,8 @@ export function capabilityTruths(config: Map<string, string>, observed: Record<s
   truths.set('bpf-map-ringbuf', has('BPF_SYSCALL') && configAtLeast(config, '5.8'))
   truths.set('tracefs', true)
   truths.set('tracepoints', has('EVENT_TRACING'))
+  // sock:sock_send_length/sock_recv_length came with 6.3, behind no config symbol of their own.
+  truths.set('sock-length-tracepoints', has('NET', 'EVENT_TRACING') && configAtLeast(config, '6.3'))
   truths.set('ftrace-instances', true)
   truths.set('perf-event-tracepoint', has('PERF_EVENTS', 'EVENT_TRACING'))
   truths.set('function-tracer', has('FUNCTION_TRACER', 'DYNAMIC_FTRACE'))

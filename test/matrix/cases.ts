@@ -4,6 +4,7 @@ import path from 'node:path'
 import {TOOLS} from '../../tools/index.js'
 import type {Counts, Histograms, Profile, Row, ToolResult} from '../../src/result/model.js'
 import type {Stacks} from '../../src/result/kinds/stacks.js'
+import type {Table} from '../../src/result/kinds/table.js'
 import {schemaErrors} from '../helpers/schema.js'
 
 /**
@@ -69,6 +70,42 @@ const HANDFUL = 5
 // Backends that cannot filter by process count everyone's calls of the function while the
 // workload runs; on an idle machine that is a little more.
 const SYSTEM_WIDE_SLACK = 300
+
+// tcptop: a diag-tcp client's sessions to a server on loopback, each sending SEND bytes and
+// receiving REPLY; both run under the traced shell, so the server's row (the mirror) is there too.
+const TCPTOP = {sessions: 20, send: 300_000, reply: 100_000, tolerance: 0.05}
+// The candidates that read the connection's addresses (through BTF); the others leave them null.
+const TCPTOP_ADDRESSED = new Set(['bpf-tp-btf', 'bpf-fentry', 'bpf-kprobe-btf'])
+
+/**
+ * tcptop's known answer: a process (the client) that sent sessions*send bytes and received
+ * sessions*reply, within 5%, over all its rows; with addresses (127.0.0.1:port, one remote port)
+ * where the candidate reads them, null where it cannot.
+ */
+export function tcptopWrong(r: ToolResult): string | undefined {
+  const rows = r.intervals.flatMap((i) => (i.data as Table).rows)
+  const byPid = new Map<number, {rx: number; tx: number; rows: Row[]}>()
+  for (const row of rows) {
+    const pid = row.pid as number
+    const sums = byPid.get(pid) ?? {rx: 0, tx: 0, rows: []}
+    sums.rx += Number(row.rxKb) * 1024
+    sums.tx += Number(row.txKb) * 1024
+    sums.rows.push(row)
+    byPid.set(pid, sums)
+  }
+  const near = (value: number, expected: number) => Math.abs(value - expected) <= expected * TCPTOP.tolerance
+  const [tx, rx] = [TCPTOP.sessions * TCPTOP.send, TCPTOP.sessions * TCPTOP.reply]
+  const client = [...byPid.values()].find((p) => near(p.tx, tx) && near(p.rx, rx))
+  if (!client) return `no process sent ${tx} and received ${rx} bytes (within 5%): ${JSON.stringify([...byPid].map(([pid, p]) => ({pid, tx: p.tx, rx: p.rx})))}`
+  if (client.rows.some((row) => row.comm !== 'diag-tcp')) return `the client's rows are not all diag-tcp's: ${JSON.stringify(client.rows[0])}`
+  if (TCPTOP_ADDRESSED.has(r.backend.candidate)) {
+    const remote = new Set(client.rows.map((row) => String(row.raddr).replace(/^127\.0\.0\.1:/, '')))
+    const bad = client.rows.find((row) => !/^127\.0\.0\.1:\d+$/.test(String(row.laddr)) || !/^127\.0\.0\.1:\d+$/.test(String(row.raddr)))
+    if (bad || remote.size !== 1) return `addresses not 127.0.0.1:port with one server port: ${JSON.stringify(bad ?? [...remote])}`
+    if (client.rows.length !== TCPTOP.sessions) return `${client.rows.length} connections of the client, expected ${TCPTOP.sessions}`
+  } else if (client.rows.some((row) => row.laddr !== null || row.raddr !== null)) return `${r.backend.candidate} cannot know addresses, yet a row has some: ${JSON.stringify(client.rows[0])}`
+  return undefined
+}
 
 const total = (r: ToolResult) => r.intervals.flatMap((i) => (i.data as Counts).rows ?? []).reduce((s, row) => s + row.count, 0)
 
@@ -173,15 +210,16 @@ export function tcplifeWrong(r: ToolResult, rows: Row[], port: number): string |
 }
 
 /**
- * A shell script: a diag-tcp server on `address` replying 1000 bytes, `sessions` client sessions
- * sending 1000 bytes each to it, then the server killed. Exits with the client's status.
+ * A shell script: a diag-tcp server on `address` (127.0.0.1) replying `reply` bytes (1000) to each
+ * session, `sessions` client sessions sending `send` bytes (1000) each to it, then the server
+ * killed. Exits with the client's status.
  */
-export function tcpSessions(workload: string, address: string, sessions: number): string {
+export function tcpSessions(workload: string, {address = '127.0.0.1', sessions, send = 1000, reply = 1000}: {address?: string; sessions: number; send?: number; reply?: number}): string {
   const port = `/tmp/diag-tcp-port.$$`
   return [
-    `${workload} server ${address} 1000 > ${port} & server=$!`,
+    `${workload} server ${address} ${reply} > ${port} & server=$!`,
     `for i in $(seq 100); do grep -q port ${port} && break; sleep 0.1; done`,
-    `${workload} client ${address} $(cut -d" " -f2 ${port}) ${sessions} 1000 > /dev/null; status=$?`,
+    `${workload} client ${address} $(cut -d" " -f2 ${port}) ${sessions} ${send} > /dev/null; status=$?`,
     `kill $server; rm -f ${port}; exit $status`,
   ].join('; ')
 }
@@ -329,10 +367,17 @@ function casesFor(tool: string, candidate: string): MatrixCase {
       return {
         tool,
         candidate,
-        args: (env) => ['tcprtt', ...(byHost ? ['--by-host'] : []), ...force, '--json', '--', 'sh', '-c', tcpSessions(env.tcpWorkload, '127.0.0.1', N.tcpSessions)],
+        args: (env) => ['tcprtt', ...(byHost ? ['--by-host'] : []), ...force, '--json', '--', 'sh', '-c', tcpSessions(env.tcpWorkload, {sessions: N.tcpSessions})],
         check: (r, env) => tcprttWrong(r, byHost ? '127.0.0.1' : null, N.tcpSessions, env.name !== 'host'),
       }
     }
+    case 'tcptop':
+      return {
+        tool,
+        candidate,
+        args: (env) => ['tcptop', ...force, '--json', '--top', '100', '--', 'sh', '-c', tcpSessions(env.tcpWorkload, {sessions: TCPTOP.sessions, send: TCPTOP.send, reply: TCPTOP.reply})],
+        check: (r) => tcptopWrong(r),
+      }
     default:
       throw new Error(`no matrix case for ${tool}`)
   }

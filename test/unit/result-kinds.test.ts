@@ -192,6 +192,18 @@ describe('table', () => {
     ])
     expect(schemaErrors('result', fakeResult('tcptop', table))).toBe('')
   })
+
+  it('prints its caption above the header, and keeps the later one when intervals combine', () => {
+    const first = {...table, caption: 'loadavg: 0.10 0.20 0.30 1/100 1000'}
+    const second = {...tcptop([]), caption: 'loadavg: 0.40 0.50 0.60 2/200 2000'}
+    expect(renderTable(first)[0]).toBe('loadavg: 0.10 0.20 0.30 1/100 1000')
+    expect(renderTable(first)[1]).toMatch(/^\s+PID COMM/)
+    expect(renderTable(second)).toEqual(['loadavg: 0.40 0.50 0.60 2/200 2000', '(no events)'])
+    expect(KINDS.table.combine(first, second).caption).toBe(second.caption)
+    expect(KINDS.table.combine(first, tcptop([])).caption).toBe(first.caption)
+    expect(schemaErrors('result', fakeResult('tcptop', first))).toBe('')
+    expect(schemaErrors('result', fakeResult('tcptop', {...first, caption: 7} as unknown as Table))).not.toBe('')
+  })
 })
 
 describe('stacks', () => {

@@ -235,6 +235,15 @@ export const TRACEFS_CAPABILITIES: Capability[] = [
     probe: tracefsFile('events/tcp/tcp_probe/id', 'tcp:tcp_probe exists', 'no tcp:tcp_probe event (came in 4.16)'),
   },
   {
+    name: 'sock-length-tracepoints',
+    section: 'tracefs',
+    description: 'sock:sock_send_length and sock:sock_recv_length tracepoints (bytes per socket call)',
+    minKernel: '6.3',
+    needs: ['tracefs'],
+    live: false,
+    probe: tracefsFile('events/sock/sock_recv_length/id', 'sock:sock_send_length and sock_recv_length exist', 'no sock:sock_recv_length event'),
+  },
+  {
     name: 'function-tracer',
     section: 'tracefs',
     description: 'function tracer with a function filter',

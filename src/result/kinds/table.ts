@@ -16,6 +16,8 @@ export interface Table {
   /** The value column rows are sorted by, largest first. */
   sortBy: string
   rows: Row[]
+  /** A line printed above the header, of the interval as a whole (tcptop's load average). */
+  caption?: string
 }
 
 const keyOf = (table: Table, row: Row) => JSON.stringify(table.keys.map((k) => row[k.name] ?? null))
@@ -31,12 +33,13 @@ export function sortTable(table: Table, sortBy: string = table.sortBy): Table {
 
 /** The table as text: a header, then its rows sorted by `sortBy` (the table's own column unless given). */
 export function renderTable(table: Table, style?: TextStyle, sortBy?: string): string[] {
-  if (table.rows.length === 0) return [NO_EVENTS]
+  const caption = table.caption === undefined ? [] : [table.caption]
+  if (table.rows.length === 0) return [...caption, NO_EVENTS]
   const columns = [...table.keys, ...table.values]
-  return [renderRowsHeader(columns, style), ...sortTable(table, sortBy).rows.map((row) => renderRow(columns, row))]
+  return [...caption, renderRowsHeader(columns, style), ...sortTable(table, sortBy).rows.map((row) => renderRow(columns, row))]
 }
 
-/** Rows of one key added value by value; a value missing on one side counts as 0. */
+/** Rows of one key added value by value; a value missing on one side counts as 0. The caption is the later one's. */
 function combine(earlier: Table, later: Table): Table {
   const byKey = new Map<string, Row>()
   for (const row of [...earlier.rows, ...later.rows]) {
@@ -45,7 +48,8 @@ function combine(earlier: Table, later: Table): Table {
     if (!known) byKey.set(key, {...row})
     else for (const v of earlier.values) known[v.name] = Number(known[v.name] ?? 0) + Number(row[v.name] ?? 0)
   }
-  return sortTable({...earlier, rows: [...byKey.values()]})
+  const caption = later.caption ?? earlier.caption
+  return sortTable({...earlier, ...(caption === undefined ? {} : {caption}), rows: [...byKey.values()]})
 }
 
 export const table: Kind<Table> = {
@@ -60,6 +64,7 @@ export const table: Kind<Table> = {
       values: {type: 'array', items: {$ref: '#/definitions/column'}},
       sortBy: {type: 'string'},
       rows: {type: 'array', items: {$ref: '#/definitions/row'}},
+      caption: {type: 'string'},
     },
   },
   render: (data, style) => renderTable(data, style),
