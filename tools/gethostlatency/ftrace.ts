@@ -1,8 +1,6 @@
-import {readFileSync} from 'node:fs'
-
 import {type Collector, type Runner, RowQueue, type RowStream} from '../../backends/runner.js'
 import {startEventStream} from '../../backends/ftrace/stream.js'
-import type {TraceLine} from '../../backends/ftrace/trace-pipe.js'
+import {type TraceLine, commOf} from '../../backends/ftrace/trace-pipe.js'
 import {TracefsSession} from '../../backends/ftrace/tracefs-session.js'
 import {NotSupportedError} from '../../src/errors.js'
 import type {Row} from '../../src/result/model.js'
@@ -21,16 +19,6 @@ export function wallTime(monotonicSeconds: number, nowMs = Date.now(), monotonic
 export function hostOf(body: string): string | null {
   const m = /\shost="(.*)"$/.exec(body)
   return m ? m[1] : null
-}
-
-/** A thread's comm from /proc when trace_pipe could not name it ("<...>": the kernel's comm cache missed it). */
-function commOf(line: TraceLine): string {
-  if (line.comm !== '<...>') return line.comm
-  try {
-    return readFileSync(`/proc/${line.pid}/comm`, 'utf8').trim()
-  } catch {
-    return line.comm
-  }
 }
 
 /**

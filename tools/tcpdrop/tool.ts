@@ -1,10 +1,8 @@
-import {BadInputError} from '../../src/errors.js'
 import {BPF, TP_BTF} from '../../src/plan/needs.js'
 import type {ToolOptions} from '../../src/plan/options.js'
 import {defineTool} from '../../src/plan/tool.js'
 import type {RowColumn} from '../../src/result/model.js'
 import {pidFlag} from '../../src/tool-flags.js'
-import {isRunning} from '../../src/tracefs/names.js'
 
 /**
  * tcpdrop: one row per TCP packet the kernel drops, as it happens, with the drop's reason (5.17+)
@@ -67,9 +65,8 @@ through TCP. The ftrace backend knows the same as that.`,
       {description: 'Drops for 30 seconds through the ftrace backend:', command: '<%= config.bin %> tcpdrop -b ftrace -d 30'},
     ],
   },
-  options({flags, command}): TcpdropOptions {
-    if (flags.pid !== undefined && command) throw new BadInputError('--pid and a command after -- both say which process to trace; give one')
-    if (flags.pid !== undefined && !isRunning(flags.pid)) throw new BadInputError(`--pid ${flags.pid}: no such process is running`)
+  options({flags}): TcpdropOptions {
+    // --pid against a command, and whether it runs: checked by the session before probing (src/run.ts).
     return {pid: flags.pid}
   },
   candidates: [

@@ -1,8 +1,8 @@
-import {readFileSync, readdirSync} from 'node:fs'
+import {readdirSync} from 'node:fs'
 
 import {type Collector, type Runner, RowQueue, type RowStream} from '../../backends/runner.js'
 import {startEventStream} from '../../backends/ftrace/stream.js'
-import type {TraceLine} from '../../backends/ftrace/trace-pipe.js'
+import {type TraceLine, commOf} from '../../backends/ftrace/trace-pipe.js'
 import type {Row} from '../../src/result/model.js'
 import {type ClosedSession, sessionRow, wantedPorts} from './session.js'
 import {COLUMNS, NAME, type TcplifeOptions} from './tool.js'
@@ -50,16 +50,6 @@ interface Owner {
 interface Session {
   birth: number | null
   owner: Owner | null
-}
-
-/** A thread's comm from /proc when trace_pipe could not name it ("<...>"). */
-function commOf(line: TraceLine): string {
-  if (line.comm !== '<...>') return line.comm
-  try {
-    return readFileSync(`/proc/${line.pid}/comm`, 'utf8').trim()
-  } catch {
-    return line.comm
-  }
 }
 
 /**

@@ -6,7 +6,6 @@ import type {ToolOptions} from '../../src/plan/options.js'
 import {defineTool} from '../../src/plan/tool.js'
 import type {RowColumn} from '../../src/result/model.js'
 import {pidFlag} from '../../src/tool-flags.js'
-import {isRunning} from '../../src/tracefs/names.js'
 
 /**
  * tcplife: one row per TCP session as it closes, with who owned it, its addresses and ports, the
@@ -78,9 +77,8 @@ bytes, where the kernel's socket cannot be read) is "-" (null in JSON), never a 
       {description: 'Sessions to or from port 443 for 30 seconds:', command: '<%= config.bin %> tcplife -L 443 -d 30; <%= config.bin %> tcplife -D 443 -d 30'},
     ],
   },
-  options({flags, command}): TcplifeOptions {
-    if (flags.pid !== undefined && command) throw new BadInputError('--pid and a command after -- both say which process to trace; give one')
-    if (flags.pid !== undefined && !isRunning(flags.pid)) throw new BadInputError(`--pid ${flags.pid}: no such process is running`)
+  options({flags}): TcplifeOptions {
+    // --pid against a command, and whether it runs: checked by the session before probing (src/run.ts).
     return {pid: flags.pid, localPorts: portList('local-port', flags['local-port']), remotePorts: portList('remote-port', flags['remote-port'])}
   },
   candidates: [
