@@ -23,7 +23,9 @@
  * of 8, so read fields by offset and ignore the length.
  */
 import type {HostProbe} from '../../src/probe/probe.js'
+import type {Row, RowColumn} from '../../src/result/model.js'
 import type {UndoLog} from '../../src/system/undo.js'
+import {type Collector, RowQueue, type RowStream} from '../runner.js'
 import type {EventBufferKind, RawEventBuffer} from './bpf-tool.js'
 
 export type {EventBufferKind} from './bpf-tool.js'
@@ -141,5 +143,27 @@ export class EventBuffer {
     if (this.kind === 'perf') this.atClose = {kernelLost: this.raw.kernelLost(), sent: this.sent()}
     this.closed = true
     this.raw.close()
+  }
+}
+
+/**
+ * The collector of a BPF rows tool whose records become rows at once: each batch of records goes
+ * through `toRows` (which may leave some out) and out as it comes; every collect, and the stop,
+ * first drain what the buffer holds.
+ */
+export function eventRowsCollector(events: EventBuffer, attach: string, columns: RowColumn[], toRows: (records: Buffer[]) => Row[]): Collector & RowStream {
+  const queue = new RowQueue()
+  events.onEvents((batch) => queue.pushAll(toRows([...batch])))
+  return {
+    attach,
+    onRows: (emit) => queue.onRows(emit),
+    async collect() {
+      events.drain()
+      return {kind: 'rows', columns, rows: []}
+    },
+    async stop() {
+      events.drain()
+    },
+    lost: async () => events.lost(),
   }
 }

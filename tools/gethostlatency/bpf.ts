@@ -1,6 +1,6 @@
 import {BpfTool} from '../../backends/bpf/bpf-tool.js'
-import {EventBuffer, eventBufferKind} from '../../backends/bpf/event-buffer.js'
-import {type Collector, type Runner, RowQueue, type RowStream} from '../../backends/runner.js'
+import {EventBuffer, eventBufferKind, eventRowsCollector} from '../../backends/bpf/event-buffer.js'
+import type {Collector, RowStream, Runner} from '../../backends/runner.js'
 import type {Row} from '../../src/result/model.js'
 import {wallTime} from './ftrace.js'
 import {COLUMNS, type GethostlatencyOptions, NAME} from './tool.js'
@@ -35,24 +35,13 @@ export const uprobe: Runner<GethostlatencyOptions> = {
     const {libc} = ctx.options
     const bpf = await BpfTool.forRun(NAME, ctx, eventBufferKind(ctx.probe))
     bpf.load(['lookup_entry', 'lookup_return'])
+    // Records that come before the rows collector listens wait in the buffer's queue.
     const events = EventBuffer.open(bpf, ctx.undo)
-    const queue = new RowQueue()
-    events.onEvents((batch) => queue.pushAll([...batch].map((record) => lookupRow(record))))
     for (const {name, offset} of libc.functions) {
       await bpf.attachUprobe('lookup_entry', {path: libc.path, offset, name}, false, ctx.files, ctx.probe.tracefs, ctx.pid)
       await bpf.attachUprobe('lookup_return', {path: libc.path, offset, name}, true, ctx.files, ctx.probe.tracefs, ctx.pid)
     }
-    return {
-      attach: `${bpf.attachments} in ${libc.path} (${libc.source}), records through a ${events.kind} buffer`,
-      onRows: (emit) => queue.onRows(emit),
-      async collect() {
-        events.drain()
-        return {kind: 'rows', columns: COLUMNS, rows: []}
-      },
-      async stop() {
-        events.drain()
-      },
-      lost: async () => events.lost(),
-    }
+    const attach = `${bpf.attachments} in ${libc.path} (${libc.source}), records through a ${events.kind} buffer`
+    return eventRowsCollector(events, attach, COLUMNS, (records) => records.map((record) => lookupRow(record)))
   },
 }

@@ -1,6 +1,6 @@
 import {BpfTool} from '../../backends/bpf/bpf-tool.js'
-import {EventBuffer, eventBufferKind} from '../../backends/bpf/event-buffer.js'
-import {type Collector, type RunContext, RowQueue, type RowStream, type Runner} from '../../backends/runner.js'
+import {EventBuffer, eventBufferKind, eventRowsCollector} from '../../backends/bpf/event-buffer.js'
+import type {Collector, RunContext, RowStream, Runner} from '../../backends/runner.js'
 import {NotSupportedError} from '../../src/errors.js'
 import {fieldOffset, readEventFormat} from '../../src/tracefs/format.js'
 import {type ClosedSession, sessionRow, wantedPorts} from './session.js'
@@ -34,23 +34,12 @@ export function decodeSession(record: Buffer): ClosedSession {
 /** The rows of a loaded object's records, as they arrive, filtered by port. */
 function sessionsCollector(bpf: BpfTool, ctx: RunContext<TcplifeOptions>, backend: string): Collector & RowStream {
   const events = EventBuffer.open(bpf, ctx.undo)
-  const queue = new RowQueue()
-  events.onEvents((batch) => {
-    const sessions = [...batch].map(decodeSession).filter((s) => wantedPorts(ctx.options, s))
-    queue.push(...sessions.map((s) => sessionRow(s, backend)))
-  })
-  return {
-    attach: `${bpf.attachments}, records through a ${events.kind} buffer`,
-    onRows: (emit) => queue.onRows(emit),
-    async collect() {
-      events.drain()
-      return {kind: 'rows', columns: COLUMNS, rows: []}
-    },
-    async stop() {
-      events.drain()
-    },
-    lost: async () => events.lost(),
-  }
+  return eventRowsCollector(events, `${bpf.attachments}, records through a ${events.kind} buffer`, COLUMNS, (records) =>
+    records
+      .map(decodeSession)
+      .filter((s) => wantedPorts(ctx.options, s))
+      .map((s) => sessionRow(s, backend)),
+  )
 }
 
 /** tcplife from the BTF-typed tracepoint: the socket itself, bytes included (tcplife.tp_btf.bpf.c). */
