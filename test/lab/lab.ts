@@ -191,7 +191,8 @@ export {shellQuote}
 
 // A case that runs longer is stopped, so that one hang cannot eat the whole boot. It is killed
 // with SIGKILL: diag catches SIGTERM to clean up, and a diag stuck in cleanup would ignore it.
-const CASE_TIMEOUT_S = 120
+// first-look (eight steps, a diag process each) takes over two minutes on nobpf-6.1 under emulation.
+const CASE_TIMEOUT_S = 300
 
 /**
  * The per-boot script: each case's stdout and stderr go to the console base64-encoded. A case runs

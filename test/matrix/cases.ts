@@ -56,6 +56,8 @@ export interface MatrixCase {
   args(env: MatrixEnv): string[]
   /** Why the result is wrong, or undefined when it is right; a rows tool's rows came before it (NDJSON). */
   check(result: ToolResult, env: MatrixEnv, rows: Row[]): string | undefined
+  /** Candidates the case's flags rule out (their `accepts` refuses them), so routing passes them over. */
+  passesOver?: string[]
 }
 
 const N = {syscalls: 2000, writes: 200, wakeups: 500, reads: 2000, lookups: [3, 2, 1], refused: 3, tcpSessions: 20}
@@ -367,6 +369,7 @@ function casesFor(tool: string, candidate: string): MatrixCase {
       return {
         tool,
         candidate,
+        passesOver: byHost ? ['ftrace-hist'] : [],
         args: (env) => ['tcprtt', ...(byHost ? ['--by-host'] : []), ...force, '--json', '--', 'sh', '-c', tcpSessions(env.tcpWorkload, {sessions: N.tcpSessions})],
         check: (r, env) => tcprttWrong(r, byHost ? '127.0.0.1' : null, N.tcpSessions, env.name !== 'host'),
       }
