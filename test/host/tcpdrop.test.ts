@@ -4,13 +4,13 @@ import {execa} from 'execa'
 import {beforeAll, describe, expect, it} from 'vitest'
 
 import {EXIT} from '../../src/errors.js'
-import type {CapabilitiesReport} from '../../src/plan/report.js'
 import type {Row, ToolResult} from '../../src/result/model.js'
 import {tcpdrop} from '../../tools/tcpdrop/tool.js'
-import {diag, diagJson} from '../helpers/cli.js'
+import {diag} from '../helpers/cli.js'
 import {expectKernelStateKept, isRoot, watched} from '../helpers/kernel-state.js'
 import {schemaErrors} from '../helpers/schema.js'
 import {TCP_WORKLOAD, closedTcpPort} from '../helpers/workload.js'
+import {hostTruths, skipReason} from '../helpers/ground-truth.js'
 
 const NO_SUCH_PID = String(Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8')) + 1)
 const CANDIDATES = tcpdrop.candidates.map((c) => ({id: c.id, needs: c.needs}))
@@ -30,14 +30,12 @@ function ndjson(stdout: string): {rows: Row[]; summary: ToolResult & {rowCount: 
 
 describe.skipIf(!isRoot || !existsSync(TCP_WORKLOAD))('tcpdrop on this host (needs root and test/workload/diag-tcp)', () => {
   expectKernelStateKept()
-  let capabilities: CapabilitiesReport['capabilities'] = []
+  // Why a candidate cannot run here, from what the kernel has (its config, peers), not from diag's probe.
+  let truths: Map<string, boolean> | undefined
   beforeAll(async () => {
-    capabilities = (await diagJson<CapabilitiesReport>(['capabilities'])).json.capabilities
+    truths = await hostTruths()
   })
-  const missing = (needs: string[]) => {
-    const unmet = needs.map((n) => capabilities.find((c) => c.name === n)!).filter((c) => c.status !== 'available')
-    return unmet.length ? `this kernel lacks ${unmet.map((c) => `${c.name} (${c.detail})`).join(', ')}` : undefined
-  }
+  const missing = (needs: string[]) => skipReason(needs, truths)
 
   it.for(CANDIDATES)('$id: a row per SYN sent to a closed port, with its reason and its kernel stack named with offsets', async ({id, needs}, context) => {
     if (missing(needs)) return context.skip(missing(needs)!)

@@ -5,7 +5,6 @@ import path from 'node:path'
 import {execa} from 'execa'
 import {beforeAll, describe, expect, it} from 'vitest'
 
-import type {CapabilitiesReport} from '../../src/plan/report.js'
 import {probeHost} from '../../src/probe/probe.js'
 import type {Histograms, ToolResult} from '../../src/result/model.js'
 import {log2Slot} from '../../src/result/normalize.js'
@@ -17,6 +16,7 @@ import {diagJson} from '../helpers/cli.js'
 import {expectKernelStateKept, isRoot} from '../helpers/kernel-state.js'
 import {schemaErrors} from '../helpers/schema.js'
 import {TCP_WORKLOAD, withTcpServer} from '../helpers/workload.js'
+import {hostTruths, skipReason} from '../helpers/ground-truth.js'
 
 const SESSIONS = 20
 const CANDIDATES = tcprtt.candidates.map((c) => ({id: c.id, needs: c.needs}))
@@ -61,14 +61,12 @@ function slotsOf(srtts: number[]): Record<number, number> {
 
 describe.skipIf(!isRoot)('tcprtt on this host (needs root)', () => {
   expectKernelStateKept()
-  let capabilities: CapabilitiesReport['capabilities'] = []
+  // Why a candidate cannot run here, from what the kernel has (its config, peers), not from diag's probe.
+  let truths: Map<string, boolean> | undefined
   beforeAll(async () => {
-    capabilities = (await diagJson<CapabilitiesReport>(['capabilities'])).json.capabilities
+    truths = await hostTruths()
   })
-  const missing = (needs: string[]) => {
-    const unmet = needs.map((n) => capabilities.find((c) => c.name === n)!).filter((c) => c.status !== 'available')
-    return unmet.length ? `this kernel lacks ${unmet.map((c) => `${c.name} (${c.detail})`).join(', ')}` : undefined
-  }
+  const missing = (needs: string[]) => skipReason(needs, truths)
 
   // A server socket receives each session's data and its FIN while established: 2 samples a
   // session, every one also an event in the test's own instance, with the same srtt.

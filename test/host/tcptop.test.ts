@@ -3,13 +3,13 @@ import {existsSync} from 'node:fs'
 import {execa} from 'execa'
 import {beforeAll, describe, expect, it} from 'vitest'
 
-import type {CapabilitiesReport} from '../../src/plan/report.js'
 import type {Table, ToolResult} from '../../src/result/model.js'
-import {diag, diagJson, startDiag, tracingStarted} from '../helpers/cli.js'
+import {diag, startDiag, tracingStarted} from '../helpers/cli.js'
 import {expectKernelStateKept, isRoot} from '../helpers/kernel-state.js'
 import {schemaErrors} from '../helpers/schema.js'
 import {TCP_WORKLOAD, withTcpServer} from '../helpers/workload.js'
 import {tcptop} from '../../tools/tcptop/tool.js'
+import {hostTruths, skipReason} from '../helpers/ground-truth.js'
 
 const CANDIDATES = tcptop.candidates.map((c) => ({id: c.id, needs: c.needs}))
 // Each of the client's sessions sends SEND bytes and gets REPLY back: the known answer.
@@ -32,14 +32,12 @@ function textRows(stdout: string): {pid: number; comm: string; laddr: string; ra
 
 describe.skipIf(!isRoot || !existsSync(TCP_WORKLOAD))('tcptop on this host (needs root and test/workload/diag-tcp)', () => {
   expectKernelStateKept()
-  let capabilities: CapabilitiesReport['capabilities'] = []
+  // Why a candidate cannot run here, from what the kernel has (its config, peers), not from diag's probe.
+  let truths: Map<string, boolean> | undefined
   beforeAll(async () => {
-    capabilities = (await diagJson<CapabilitiesReport>(['capabilities'])).json.capabilities
+    truths = await hostTruths()
   })
-  const missing = (needs: string[]) => {
-    const unmet = needs.map((n) => capabilities.find((c) => c.name === n)!).filter((c) => c.status !== 'available')
-    return unmet.length ? `this kernel lacks ${unmet.map((c) => `${c.name} (${c.detail})`).join(', ')}` : undefined
-  }
+  const missing = (needs: string[]) => skipReason(needs, truths)
 
   it('diag tcptop -i 1, system-wide, shows a client started after it with its pid, connections and bytes within 5%', async () => {
     await withTcpServer('127.0.0.1', REPLY, async (port) => {
