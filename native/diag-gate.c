@@ -5,6 +5,7 @@
 //
 // It asks the kernel for SIGKILL when its parent dies (PR_SET_PDEATHSIG, which an exec keeps),
 // checks that the parent is still PARENT_PID (it may have died before the prctl), and execs PATH.
+// With --hold the gate gets SIGUSR1 instead, and kills the command it holds before it goes.
 //
 // With --hold, it forks the command and stays as its parent. The command waits on fd 3 for one
 // byte (diag attaches tracing to its pid meanwhile), then execs with no other system call of its
@@ -22,8 +23,20 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int die_with(pid_t parent) {
-  return prctl(PR_SET_PDEATHSIG, SIGKILL) == 0 && getppid() == parent;
+static int die_with(pid_t parent, int signal) {
+  return prctl(PR_SET_PDEATHSIG, signal) == 0 && getppid() == parent;
+}
+
+// The command the gate holds. The kernel clears a parent-death signal when an exec changes the
+// credentials (a setuid or setgid program), so the gate does not leave the command's end to the
+// command's own signal: when diag dies, the gate kills it. Unreaped, its pid cannot name another
+// process.
+static volatile pid_t held;
+
+static void diag_died(int signal) {
+  (void)signal;
+  if (held > 0) kill(held, SIGKILL);
+  _exit(128 + SIGKILL);
 }
 
 int main(int argc, char **argv) {
@@ -35,21 +48,23 @@ int main(int argc, char **argv) {
   int hold = strcmp(argv[2], "--hold") == 0;
   char **command = argv + 2 + hold;
   if (!command[0] || !command[1]) return 127;
-  if (!die_with(parent)) return 127;
   if (hold) {
     pid_t gate = getpid();
+    if (signal(SIGUSR1, diag_died) == SIG_ERR || !die_with(parent, SIGUSR1)) return 127;
     if (fcntl(3, F_SETFD, FD_CLOEXEC) != 0 || fcntl(4, F_SETFD, FD_CLOEXEC) != 0) return 127;
     pid_t child = fork();
     if (child < 0) return 127;
     if (child == 0) {
       char byte;
-      if (!die_with(gate)) _exit(127);
+      // Until its exec, the command dies with the gate (diag's death may come before `held` is set).
+      if (signal(SIGUSR1, SIG_DFL) == SIG_ERR || !die_with(gate, SIGKILL)) _exit(127);
       // Zero bytes (EOF) means diag closed the gate without releasing it: run nothing.
       if (read(3, &byte, 1) != 1) _exit(127);
       execv(command[0], command + 1);
       fprintf(stderr, "diag: cannot run %s: %s\n", command[0], strerror(errno));
       _exit(127);
     }
+    held = child;
     // A Ctrl-C reaches the whole process group: it is for the command, which gets it too; the
     // gate stays to report the command's end (it dies with diag, whatever happens).
     int ignored[] = {SIGINT, SIGQUIT, SIGHUP, SIGTERM};
@@ -74,6 +89,7 @@ int main(int argc, char **argv) {
     }
     return WEXITSTATUS(status);
   }
+  if (!die_with(parent, SIGKILL)) return 127;
   execv(command[0], command + 1);
   fprintf(stderr, "diag: cannot run %s: %s\n", command[0], strerror(errno));
   return 127;

@@ -1,4 +1,6 @@
-import {existsSync, readFileSync, readdirSync} from 'node:fs'
+import {chmodSync, chownSync, copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
 
 import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -18,6 +20,8 @@ const SYSCOUNT = ['bpf-tp-btf', 'bpf-tracepoint', 'ftrace-hist', 'perf-stat', 'f
 const BY_WHO = SYSCOUNT.filter((c) => c !== 'perf-stat')
 // A few syscalls of the loader, the exit, or a thread's start may come on top of a loop's own.
 const HANDFUL = 5
+// The uid Debian gives nobody.
+const NOBODY = 65534
 
 function rows(result: ToolResult): Counts['rows'] {
   const total = new Map<string, number>()
@@ -211,6 +215,40 @@ describe.skipIf(!isRoot || !workloadBuilt)('what diag starts, and what it counts
       expect(Date.now() - start).toBeLessThan(4000)
       expect(run.json.backend.attach).toContain('syscalls:sys_enter_getppid')
     })
+  })
+
+  // The kernel clears a parent-death signal when an exec changes the credentials, so a setuid
+  // command would outlive a diag killed with SIGKILL if it relied on its own.
+  it('after kill -9 of diag, a traced setuid command dies with it too', async (context) => {
+    const candidate = SYSCOUNT.find((c) => !unusable(c))
+    if (!candidate) return context.skip('this host can run no syscount candidate')
+    const dir = mkdtempSync(path.join(tmpdir(), 'diag-setuid-'))
+    try {
+      // /bin/sleep, setuid to nobody: run by root, its effective uid changes at the exec.
+      const sleeper = path.join(dir, 'setuid-sleep')
+      copyFileSync('/bin/sleep', sleeper)
+      chownSync(sleeper, NOBODY, NOBODY)
+      chmodSync(sleeper, 0o4755)
+      const tracer = startDiag(['syscount', '--backend', candidate, '--', sleeper, '300'])
+      await tracingStarted(tracer, 'syscount: ')
+      // The command execs once diag has released it, just after the ready line.
+      let command: number | undefined
+      for (let tries = 0; command === undefined && tries < 50; tries++) {
+        command = descendants(tracer.pid!).find((pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'setuid-sleep')
+        if (command === undefined) await new Promise((resolve) => setTimeout(resolve, 100))
+      }
+      expect(command, 'the setuid command never started').toBeDefined()
+      expect(readFileSync(`/proc/${command}/status`, 'utf8')).toMatch(new RegExp(`^Uid:\\s+0\\s+${NOBODY}\\s`, 'm'))
+      tracer.kill('SIGKILL')
+      // Not `await tracer` first: a surviving command would hold diag's output open.
+      const left = await gone([command!], 5000)
+      for (const pid of left) process.kill(pid, 'SIGKILL')
+      await tracer
+      expect(left).toEqual([])
+      expect((await diag(['reset'])).exitCode).toBe(0)
+    } finally {
+      rmSync(dir, {recursive: true, force: true})
+    }
   })
 
   // After kill -9, what diag started dies with it (the parent-death signal), and diag reset
