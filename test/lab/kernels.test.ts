@@ -8,7 +8,7 @@ import {RUNBOOK_EXIT, type RunbookReport} from '../../src/runbook/run.js'
 import {capabilityTruths, configured, expectUsable, expectedFromConfig} from '../helpers/ground-truth.js'
 import {schemaErrors} from '../helpers/schema.js'
 import {GETPPID_FUNCTIONS, MATRIX, type MatrixEnv, type MatrixRow, TCP, judge, recordRows} from '../matrix/cases.js'
-import {LAB_KERNELS, type LabBoot, type LabCase, bootLab, labConfig, labUnavailable, shellQuote} from './lab.js'
+import {LAB_KERNELS, type LabBoot, type LabCase, bootLab, labConfig, labHasPerf, labUnavailable, shellQuote} from './lab.js'
 
 // What the kernel's tracing looks like after diag ran: read through a mount of diag's own.
 const STATE_AFTER = [
@@ -197,7 +197,7 @@ describe.each(Object.values(LAB_KERNELS))('the kernel lab: $name', (kernel) => {
     expect(rows.find((r) => r.key === 'getppid')?.count).toBeGreaterThanOrEqual(1000)
   })
 
-  const truths = capabilityTruths(config, {'perf-tool': false})
+  const truths = capabilityTruths(config, {'perf-tool': labHasPerf})
   MATRIX.forEach((c, i) => {
     if (!inFocus(c.tool)) return
     labIt(`${c.tool} on ${c.candidate}`, () => {

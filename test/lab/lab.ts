@@ -122,6 +122,13 @@ sync
 poweroff -f
 `
 
+const PERF = '/usr/bin/perf'
+/**
+ * The guests get the host's perf (Debian's linux-perf, which setup installs) with its libraries,
+ * so that the perf backends are tested on the lab kernels as the others are.
+ */
+export const labHasPerf = existsSync(PERF)
+
 /**
  * Builds (or reuses) the part of the initramfs that does not change between boots. Cached in the
  * temp directory, keyed by what went into it, so a test run builds it once.
@@ -137,6 +144,7 @@ export async function baseInitramfs(): Promise<string> {
     if (st.isDirectory()) for (const entry of readdirSorted(full)) stamp(path.join(p, entry))
   }
   inputs.forEach(stamp)
+  if (labHasPerf) hash.update(`perf:${statSync(PERF).size}:${statSync(PERF).mtimeMs}`)
   hash.update(readFileSync(fileURLToPath(import.meta.url))) // how the image is built is an input too
   const cache = path.join(tmpdir(), `diag-lab-base-${hash.digest('hex').slice(0, 16)}.cpio`)
   if (existsSync(cache)) return cache
@@ -168,6 +176,10 @@ export async function baseInitramfs(): Promise<string> {
     copyIntoRoot(root, path.join(REPO, 'test/workload/diag-spin'), '/diag/lab-bin/diag-spin')
     // Static; on loopback, which init brings up.
     copyIntoRoot(root, path.join(REPO, 'test/workload/diag-tcp'), '/diag/lab-bin/diag-tcp')
+    if (labHasPerf) {
+      copyIntoRoot(root, PERF)
+      for (const library of await sharedLibraries([PERF])) copyIntoRoot(root, library)
+    }
     writeFileSync(path.join(root, 'diag/lab-bin/diag'), '#!/bin/sh\nexec /usr/bin/node /diag/bin/run.js "$@"\n', {mode: 0o755})
     mkdirSync(path.join(root, 'etc'))
     writeFileSync(path.join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n') // oclif asks for the user
