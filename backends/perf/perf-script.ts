@@ -10,7 +10,7 @@ export interface ScriptSample {
 // "comm pid": the comm may hold spaces, the pid is the last word.
 const HEADER = /^(.*?)\s+(\d+)\s*$/
 // "\t    55d5c0b1a1b9 burn_cpu": perf prints user addresses absolute or relative to their file.
-const FRAME = /^\s+([0-9a-f]+)\s+(.*?)\s*$/
+const FRAME = /^\s+([0-9a-f]+)(?:\s+(.*?))?\s*$/
 
 /**
  * The samples of `perf script -F comm,pid,ip,sym` text: a header line per sample, then its call
@@ -26,7 +26,8 @@ export function parsePerfScript(text: string): ScriptSample[] {
     }
     const frame = /^\s/.test(line) ? FRAME.exec(line) : null
     if (frame) {
-      if (current) current.frames.push({address: BigInt(`0x${frame[1]}`), symbol: frame[2]})
+      // A frame printed without a name is shown, as one perf could not name, never as an empty frame.
+      if (current) current.frames.push({address: BigInt(`0x${frame[1]}`), symbol: frame[2] || '[unknown]'})
       continue
     }
     const header = HEADER.exec(line)

@@ -13,6 +13,10 @@ import {closeSync, fstatSync, openSync, readSync} from 'node:fs'
 const PT_LOAD = 1
 const SHT_SYMTAB = 2
 const SHT_DYNSYM = 11
+const SHT_NOTE = 7
+const NT_GNU_BUILD_ID = 3
+/** Notes and the debuglink section are small; anything larger is not what it claims. */
+const MAX_NOTE = 64 * 1024
 const STT_FUNC = 2
 const STT_GNU_IFUNC = 10
 const SYM_SIZE = 24
@@ -27,6 +31,11 @@ interface Segment {
   offset: number
   vaddr: number
   filesz: number
+}
+
+export interface DebugIds {
+  buildId?: string
+  debugLink?: {name: string; crc: number}
 }
 
 export interface FunctionSymbol {
@@ -48,6 +57,50 @@ function readAt(fd: number, offset: number, length: number): Buffer {
 
 const num = (value: bigint) => Number(value)
 
+interface Section {
+  name: number
+  type: number
+  offset: number
+  size: number
+  link: number
+}
+
+/**
+ * The build-id (an NT_GNU_BUILD_ID note, "GNU") and the .gnu_debuglink (a file name, padded to
+ * 4 bytes, then the CRC-32 of the debug file) of a file, where it has them. Both are read from
+ * the file as it is: a malformed one is left out.
+ */
+function debugIds(fd: number, sections: Section[], shstrndx: number): DebugIds {
+  const ids: DebugIds = {}
+  for (const note of sections.filter((s) => s.type === SHT_NOTE && s.size <= MAX_NOTE)) {
+    const data = readAt(fd, note.offset, note.size)
+    for (let at = 0; at + 12 <= data.length; ) {
+      const nameSize = data.readUInt32LE(at)
+      const descSize = data.readUInt32LE(at + 4)
+      const type = data.readUInt32LE(at + 8)
+      const descAt = at + 12 + align4(nameSize)
+      if (descAt + descSize > data.length) break
+      if (type === NT_GNU_BUILD_ID && data.toString('latin1', at + 12, at + 12 + nameSize) === 'GNU\0' && descSize > 0) {
+        ids.buildId = data.toString('hex', descAt, descAt + descSize)
+      }
+      at = descAt + align4(descSize)
+    }
+  }
+  const names = sections[shstrndx]
+  if (!names || names.size > MAX_TABLE) return ids
+  const nameTable = readAt(fd, names.offset, names.size)
+  const link = sections.find((s) => nameTable.toString('latin1', s.name, s.name + 15) === '.gnu_debuglink\0')
+  if (link && link.size >= 8 && link.size <= MAX_NOTE) {
+    const data = readAt(fd, link.offset, link.size)
+    const end = data.indexOf(0)
+    const crcAt = align4(end + 1)
+    if (end > 0 && crcAt + 4 <= data.length) ids.debugLink = {name: data.toString('utf8', 0, end), crc: data.readUInt32LE(crcAt)}
+  }
+  return ids
+}
+
+const align4 = (n: number) => (n + 3) & ~3
+
 export class ElfSymbols {
   private constructor(
     readonly path: string,
@@ -56,7 +109,22 @@ export class ElfSymbols {
     private readonly functions: FunctionSymbol[],
     /** Which table the names came from. */
     readonly table: '.symtab' | '.dynsym' | 'none',
+    /** What names the separate debug file (gdb's lookups): the GNU build-id (hex), and the .gnu_debuglink. */
+    readonly ids: DebugIds = {},
+    /** The separate debug file the names came from, if they did. */
+    readonly debugFile?: string,
   ) {}
+
+  /**
+   * This file's layout with the names of its separate debug file: the debug file's symbol values
+   * are moved by the difference of the two files' first loadable segments (0 but for a prelinked
+   * file), so the load bias of the mapped file applies to them.
+   */
+  withSymbolsOf(debug: ElfSymbols): ElfSymbols {
+    const shift = (this.segments[0]?.vaddr ?? 0) - (debug.segments[0]?.vaddr ?? 0)
+    const functions = debug.functions.map((f) => ({...f, address: f.address + shift}))
+    return new ElfSymbols(this.path, this.segments, functions, debug.table, this.ids, debug.path)
+  }
 
   static read(path: string): ElfSymbols {
     const fd = openSync(path, 'r')
@@ -69,6 +137,7 @@ export class ElfSymbols {
       const shoff = num(header.readBigUInt64LE(40))
       const phnum = header.readUInt16LE(56)
       const shnum = header.readUInt16LE(60)
+      const shstrndx = header.readUInt16LE(62)
       const segments: Segment[] = []
       const programHeaders = readAt(fd, phoff, phnum * PROGRAM_HEADER_SIZE)
       for (let i = 0; i < phnum; i++) {
@@ -77,15 +146,17 @@ export class ElfSymbols {
         segments.push({offset: num(programHeaders.readBigUInt64LE(at + 8)), vaddr: num(programHeaders.readBigUInt64LE(at + 16)), filesz: num(programHeaders.readBigUInt64LE(at + 32))})
       }
       const sections = shoff && shnum ? readAt(fd, shoff, shnum * SECTION_HEADER_SIZE) : Buffer.alloc(0)
-      const section = (i: number) => ({
+      const section = (i: number): Section => ({
+        name: sections.readUInt32LE(i * SECTION_HEADER_SIZE),
         type: sections.readUInt32LE(i * SECTION_HEADER_SIZE + 4),
         offset: num(sections.readBigUInt64LE(i * SECTION_HEADER_SIZE + 24)),
         size: num(sections.readBigUInt64LE(i * SECTION_HEADER_SIZE + 32)),
         link: sections.readUInt32LE(i * SECTION_HEADER_SIZE + 40),
       })
       const all = Array.from({length: sections.length / SECTION_HEADER_SIZE}, (_, i) => section(i))
+      const ids = debugIds(fd, all, shstrndx)
       const symtab = all.find((s) => s.type === SHT_SYMTAB && s.size > 0) ?? all.find((s) => s.type === SHT_DYNSYM && s.size > 0)
-      if (!symtab) return new ElfSymbols(path, segments, [], 'none')
+      if (!symtab) return new ElfSymbols(path, segments, [], 'none', ids)
       const strtab = all[symtab.link]
       if (!strtab || symtab.size > MAX_TABLE || strtab.size > MAX_TABLE) throw new ElfError(`${path}: symbol table out of bounds`)
       const symbols = readAt(fd, symtab.offset, symtab.size)
@@ -103,7 +174,7 @@ export class ElfSymbols {
       }
       // At one address the sized symbol wins (an alias of size 0 says less).
       functions.sort((a, b) => a.address - b.address || b.size - a.size)
-      return new ElfSymbols(path, segments, functions, symtab.type === SHT_SYMTAB ? '.symtab' : '.dynsym')
+      return new ElfSymbols(path, segments, functions, symtab.type === SHT_SYMTAB ? '.symtab' : '.dynsym', ids)
     } finally {
       closeSync(fd)
     }

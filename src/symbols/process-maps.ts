@@ -6,6 +6,8 @@ export interface Mapping {
   end: number
   /** Where in the file the mapping starts. */
   offset: number
+  /** The device of the mapped file ("fe:01"), with the inode naming the file. */
+  device: string
   /** The mapped file's inode (0 for anonymous memory): tells whether a path seen from diag's side is the same file. */
   inode: number
   /** The mapped file, or a pseudo-name ("[vdso]"); empty for anonymous memory. */
@@ -14,7 +16,7 @@ export interface Mapping {
 }
 
 // "55d0c3a00000-55d0c3a01000 r-xp 00001000 fe:01 1234   /usr/bin/prog" (a path may hold spaces)
-const LINE = /^([0-9a-f]+)-([0-9a-f]+)\s+(\S{4})\s+([0-9a-f]+)\s+\S+\s+(\d+)\s*(.*)$/
+const LINE = /^([0-9a-f]+)-([0-9a-f]+)\s+(\S{4})\s+([0-9a-f]+)\s+(\S+)\s+(\d+)\s*(.*)$/
 
 /** Every mapping of /proc/PID/maps text, in order. */
 export function parseMaps(text: string): Mapping[] {
@@ -26,8 +28,9 @@ export function parseMaps(text: string): Mapping[] {
       start: parseInt(m[1], 16),
       end: parseInt(m[2], 16),
       offset: parseInt(m[4], 16),
-      inode: Number(m[5]),
-      path: m[6].trim(),
+      device: m[5],
+      inode: Number(m[6]),
+      path: m[7].trim(),
       executable: m[3][2] === 'x',
     })
   }

@@ -1,8 +1,10 @@
 import path from 'node:path'
 
 import type {HostFiles} from '../system/files.js'
+import {DEFAULT_DEBUG_ROOT, findDebugFile} from './debug-files.js'
 import {ElfSymbols} from './elf.js'
 import {KernelSymbols} from './kallsyms.js'
+import {PerfMap} from './perf-map.js'
 import {type Mapping, mappingAt, parseMaps, sameFile} from './process-maps.js'
 
 /** A frame no table names. */
@@ -11,24 +13,44 @@ export const UNKNOWN = '[unknown]'
 /** A process's executable mappings, read while it lived. */
 interface ProcessImage {
   mappings: Mapping[]
-  /** Where its files are seen from diag's side: its own root (a container's files). */
-  root: string
+  /** Its effective uid, the owner its JIT map must have to be believed. */
+  uid?: number
+  /** Its JIT map (/tmp/perf-PID.map), as last read. */
+  perfMap?: PerfMap
+}
+
+export interface SymbolizerOptions {
+  /** Where separate debug files are looked up (`.build-id/`, debuglink paths); /usr/lib/debug. */
+  debugRoot?: string
+  /** Where JITs write their maps (`perf-PID.map`); /tmp. */
+  perfMapDir?: string
 }
 
 /**
  * Names stack frames, kernel and user, in one place for every tool that shows stacks. Kernel
  * addresses from /proc/kallsyms (read on first use, once per run); user addresses from the
- * process's /proc/PID/maps and the symbol tables of the mapped files, with the load bias. A
- * process's maps must be read while it lives (remember()), so that its frames keep their names
- * after it exits. A frame is never dropped: one no table names is `module+0xOFFSET` (the file
- * offset, which addr2line and objdump take) or `[unknown]`.
+ * process's /proc/PID/maps and the symbol tables of the mapped files, with the load bias: the
+ * file's .symtab, else that of its separate debug file (build-id or debuglink, under /usr/lib/debug),
+ * else its .dynsym; code in anonymous memory from the process's JIT map (/tmp/perf-PID.map). A
+ * process's maps and files must be read while it lives (remember()), so that its frames keep their
+ * names after it exits. A frame is never dropped: one no table names is `module+0xOFFSET` (the
+ * file offset, which addr2line and objdump take) or `[unknown]`.
  */
 export class Symbolizer {
   private kernel: KernelSymbols | undefined
   private readonly processes = new Map<number, ProcessImage>()
   private readonly elves = new Map<string, ElfSymbols | null>()
 
-  constructor(private readonly files: HostFiles) {}
+  private readonly debugRoot: string
+  private readonly perfMapDir: string
+
+  constructor(
+    private readonly files: HostFiles,
+    options: SymbolizerOptions = {},
+  ) {
+    this.debugRoot = options.debugRoot ?? DEFAULT_DEBUG_ROOT
+    this.perfMapDir = options.perfMapDir ?? '/tmp'
+  }
 
   private async kernelSymbols(): Promise<KernelSymbols> {
     this.kernel ??= KernelSymbols.parse(await this.files.read('/proc/kallsyms').catch(() => ''))
@@ -63,38 +85,72 @@ export class Symbolizer {
   }
 
   /**
-   * Reads (again) a live process's mappings; returns false when it is gone (what was read before
-   * is kept). Call for each process seen, while it may still live.
+   * Reads (again) a live process's mappings, and the symbols of the files it maps (a file may be
+   * deleted or replaced once it exits), and its JIT map; returns false when it is gone (what was
+   * read before is kept). Call for each process seen, while it may still live.
    */
   async remember(tgid: number): Promise<boolean> {
     let text: string
+    let status: string
     try {
       text = await this.files.read(`/proc/${tgid}/maps`)
+      status = await this.files.read(`/proc/${tgid}/status`).catch(() => '')
     } catch {
       return false
     }
     const mappings = parseMaps(text).filter((m) => m.executable)
     // A zombie's maps are empty: keep what was read while it lived.
     if (mappings.length === 0) return false
-    this.processes.set(tgid, {mappings, root: `/proc/${tgid}/root`})
+    // "Uid:\treal\teffective\tsaved\tfs"
+    const uid = /^Uid:\s+\d+\s+(\d+)/m.exec(status)?.[1]
+    const image: ProcessImage = {mappings, ...(uid === undefined ? {} : {uid: Number(uid)})}
+    for (const mapping of mappings) if (mapping.path.startsWith('/')) this.elf(mapping, tgid)
+    image.perfMap = this.readPerfMap(tgid, image)
+    this.processes.set(tgid, image)
     return true
   }
 
+  private readPerfMap(tgid: number, image: ProcessImage): PerfMap | undefined {
+    if (image.uid === undefined) return image.perfMap
+    return PerfMap.read(path.join(this.perfMapDir, `perf-${tgid}.map`), image.uid) ?? image.perfMap
+  }
+
+  /** A frame in anonymous memory (or memory mapped since the maps were read), from the JIT map. */
+  private jitFrame(tgid: number, image: ProcessImage, address: number): string | undefined {
+    const name = image.perfMap?.lookup(address)
+    if (name) return name
+    // The JIT may have written more since (the file outlives the process).
+    const again = this.readPerfMap(tgid, image)
+    if (again === image.perfMap) return undefined
+    image.perfMap = again
+    return again?.lookup(address)
+  }
+
   /**
-   * The symbols of a mapped file, by its inode as well as its path: two containers' libc.so.6 at
-   * one path are two files. Read through the process's own root while it lives, else through
-   * diag's path of the same name when that is the same file; otherwise none (frames then show
-   * the file and offset, never another file's names).
+   * The symbols of a mapped file, by its device and inode as well as its path: two containers'
+   * libc.so.6 at one path are two files. Read while the process lives (remember()): through the
+   * process's own root, else its map_files entry (a file deleted since it was mapped), else
+   * diag's path of the same name when that is the same file; otherwise none (frames then show the
+   * file and offset, never another file's names). A stripped file takes the .symtab of its
+   * separate debug file where there is one.
    */
-  private elf(mapping: Mapping, root: string): ElfSymbols | null {
+  private elf(mapping: Mapping, tgid: number): ElfSymbols | null {
     const file = mapping.path.replace(/ \(deleted\)$/, '')
-    const key = `${mapping.inode}:${file}`
+    const key = `${mapping.device}:${mapping.inode}:${file}`
     const known = this.elves.get(key)
     if (known !== undefined) return known
     let elf: ElfSymbols | null = null
-    const found = sameFile([path.join(root, file), file], mapping.inode)
+    const mapFile = `/proc/${tgid}/map_files/${mapping.start.toString(16)}-${mapping.end.toString(16)}`
+    const found = sameFile([path.join(`/proc/${tgid}/root`, file), mapFile, file], mapping.inode)
+    // Not found (the process gone): asked again while another process maps it.
+    if (!found) return null
     try {
-      if (found) elf = ElfSymbols.read(found)
+      elf = ElfSymbols.read(found)
+      if (elf.table !== '.symtab') {
+        const opened = found === mapFile ? file : found
+        const debug = findDebugFile(elf, opened, file, this.debugRoot)
+        if (debug) elf = elf.withSymbolsOf(debug)
+      }
     } catch {
       // Not ELF: no names.
     }
@@ -104,11 +160,16 @@ export class Symbolizer {
 
   async userFrame(tgid: number, address: number): Promise<string> {
     const image = this.processes.get(tgid)
-    const mapping = image && mappingAt(image.mappings, address)
+    if (!image) return UNKNOWN
+    const mapping = mappingAt(image.mappings, address)
+    if (!mapping || !mapping.path || mapping.path.startsWith('[anon')) {
+      const jit = this.jitFrame(tgid, image, address)
+      if (jit) return jit
+    }
     if (!mapping) return UNKNOWN
     if (!mapping.path.startsWith('/')) return mapping.path ? `${mapping.path}+0x${(address - mapping.start).toString(16)}` : UNKNOWN
     const fileOffset = address - mapping.start + mapping.offset
-    const elf = this.elf(mapping, image.root)
+    const elf = this.elf(mapping, tgid)
     const inFile = elf?.addressOfOffset(fileOffset)
     const symbol = inFile === undefined ? undefined : elf!.functionAt(inFile)
     return symbol ? symbol.name : `${path.basename(mapping.path)}+0x${fileOffset.toString(16)}`

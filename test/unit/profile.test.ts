@@ -1,7 +1,11 @@
 import {describe, expect, it} from 'vitest'
 
 import {parsePerfScript} from '../../backends/perf/perf-script.js'
-import {decodeStackKey} from '../../backends/bpf/stack-counts.js'
+import type {BpfTool} from '../../backends/bpf/bpf-tool.js'
+import {decodeStackKey, stackCountsCollector} from '../../backends/bpf/stack-counts.js'
+import type {Stacks} from '../../src/result/kinds/stacks.js'
+import {UndoLog} from '../../src/system/undo.js'
+import {MemoryFiles} from '../helpers/memory-files.js'
 import {parseCpuList} from '../../src/system/cpus.js'
 import {stacksOf} from '../../src/symbols/stacks.js'
 import {foldSamples} from '../../tools/profile/perf.js'
@@ -24,6 +28,8 @@ diag-spin 4242
 
 Web Content 77 
 	           aeef5 [unknown]
+	    559830c2aaf1 
+	    559830123456
 	    559830c2aaf0 js::RunScript
 
 kworker/1:2H-kb 27608 
@@ -47,7 +53,7 @@ describe('perf script samples (the perf backend of profile)', () => {
     expect(samples.map((s) => [s.comm, s.pid, s.frames.length])).toEqual([
       ['diag-spin', 4242, 3],
       ['diag-spin', 4242, 6],
-      ['Web Content', 77, 2],
+      ['Web Content', 77, 4],
       ['kworker/1:2H-kb', 27608, 3],
       ['swapper', 0, 1],
       ['diag-spin', 4242, 3],
@@ -60,7 +66,7 @@ describe('perf script samples (the perf backend of profile)', () => {
     const folded = stacksOf(foldSamples(parsePerfScript(SCRIPT), {stacks: 'both', perPid: false}), 'samples')
     expect(folded.unit).toBe('samples')
     expect(folded.stacks.map((s) => `${s.frames.join(';')} ${s.value}`).sort()).toEqual([
-      'Web Content;js::RunScript;[unknown] 1',
+      'Web Content;js::RunScript;[unknown];[unknown];[unknown] 1',
       'diag-spin;__libc_start_call_main;main;burn_cpu 2',
       'diag-spin;main;burn_cpu;asm_exc_page_fault;do_anonymous_page;clear_page_erms 1',
       'kworker/1:2H-kb;kthread;worker_thread;process_one_work 1',
@@ -96,5 +102,47 @@ describe('stack keys (bpf/stacks.h struct stack_key)', () => {
     key.writeInt32LE(5, 12)
     key.write('diag-spin', 16)
     expect(decodeStackKey(key)).toEqual({pid: 11, tgid: 10, userStack: -14, kernelStack: 5, comm: 'diag-spin'})
+  })
+})
+
+describe('stacks of the BPF backends, named (stack-counts.ts)', () => {
+  // One stack key (pid/tgid 4242, user stack 1, kernel stack 2, comm "app") and its stacks.
+  const key = Buffer.alloc(32)
+  key.writeUInt32LE(4242, 0)
+  key.writeUInt32LE(4242, 4)
+  key.writeInt32LE(1, 8)
+  key.writeInt32LE(2, 12)
+  key.write('app', 16)
+  const stack = (...addresses: bigint[]) => {
+    const value = Buffer.alloc(8 * 127)
+    addresses.forEach((a, i) => value.writeBigUInt64LE(a, i * 8))
+    return value
+  }
+  const stacks = new Map([
+    // Innermost first: a [vdso] frame, anonymous memory no JIT map names, memory no mapping holds, main's caller.
+    [1, stack(0x7ffff7fc1010n, 0x7f0000000100n, 0x1234n, 0x7ffff7fc1020n)],
+    // schedule, then an address below every kernel symbol.
+    [2, stack(0xffffffff81c3a2d8n, 0xffffffff80000010n)],
+  ])
+  const count = Buffer.alloc(8)
+  count.writeBigUInt64LE(5n)
+  const bpf = {
+    attachments: [],
+    lookup: (_map: string, id: Buffer) => stacks.get(id.readUInt32LE(0)),
+    entries: (map: string) => (map === 'samples' ? [[key, count]] : []),
+    lost: async () => 0,
+  } as unknown as BpfTool
+
+  it('keeps every frame: an unnamed one is [unknown] or module+0xOFFSET, never dropped', async () => {
+    const files = new MemoryFiles()
+    files.files.set('/proc/kallsyms', 'ffffffff81c3a2d0 T schedule\n')
+    files.files.set('/proc/4242/maps', ['7f0000000000-7f0000001000 r-xp 00000000 00:00 0 ', '7ffff7fc1000-7ffff7fc3000 r-xp 00000000 00:00 0 [vdso]'].join('\n'))
+    const undo = new UndoLog()
+    const collector = stackCountsCollector(bpf, {stacks: 'both', perPid: false}, {map: 'samples', unit: 'samples', divisor: 1}, files, undo)
+    const result = (await collector.collect()) as Stacks
+    await collector.stop?.()
+    expect(result.stacks).toEqual([
+      {frames: ['app', '[vdso]+0x20', '[unknown]', '[unknown]', '[vdso]+0x10', '[unknown]', 'schedule'], kernelFrom: 5, value: 5},
+    ])
   })
 })

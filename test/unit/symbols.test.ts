@@ -119,8 +119,8 @@ describe('process maps', () => {
 00600000-00601000 rw-p 00000000 08:01 12 /opt/my app/bin
 7f0000000000-7f0000001000 r-xp 00000000 00:00 0 `)
     expect(maps.filter((m) => m.executable)).toEqual([
-      {start: 0x400000, end: 0x401000, offset: 0x1000, inode: 12, path: '/opt/my app/bin', executable: true},
-      {start: 0x7f0000000000, end: 0x7f0000001000, offset: 0, inode: 0, path: '', executable: true},
+      {start: 0x400000, end: 0x401000, offset: 0x1000, device: '08:01', inode: 12, path: '/opt/my app/bin', executable: true},
+      {start: 0x7f0000000000, end: 0x7f0000001000, offset: 0, device: '00:00', inode: 0, path: '', executable: true},
     ])
     expect(maps).toHaveLength(3)
   })
