@@ -20,6 +20,10 @@ import {
   rowOf,
 } from '../../src/render/heatmap.js'
 import {PLAIN} from '../../src/render/style.js'
+import {type FlagInfo, parseRunbook} from '../../src/runbook/file.js'
+import {locateRunbook} from '../../src/runbook/library.js'
+import {markdownReport} from '../../src/runbook/report.js'
+import type {RunbookReport} from '../../src/runbook/run.js'
 import type {Histogram, Histograms} from '../../src/result/kinds/histograms.js'
 import type {Interval, ToolResult} from '../../src/result/model.js'
 import {heatmapFlags} from '../../src/tool-flags.js'
@@ -219,6 +223,31 @@ describe('the heat map flags', () => {
   })
 })
 
+describe('--heatmap on the command line, refused before the kernel is touched', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'diag-heatmap-cli-'))
+  afterAll(() => rmSync(dir, {recursive: true, force: true}))
+
+  it('a path it cannot write is bad input before tracing starts; a counts tool has no --heatmap', async () => {
+    const run = await diag(['runqlat', '-d', '1', '--heatmap', '/nonexistent/dir/map.svg'])
+    expect(run.exitCode).toBe(EXIT.badInput)
+    expect(run.stderr).toMatch(/--heatmap \/nonexistent\/dir\/map.svg: there is no directory \/nonexistent\/dir/)
+    expect(run.stderr).not.toMatch(/Tracing/)
+    const other = await diag(['syscount', '-d', '1', '--heatmap', path.join(dir, 'x.svg')])
+    expect(other.exitCode).toBe(EXIT.badInput)
+    expect(other.stderr).toMatch(/heatmap/)
+  })
+
+  it('diag fleet run refuses --heatmap and --heatmap-terminal for its hosts before connecting to any', async () => {
+    const hosts = path.join(dir, 'hosts.txt')
+    writeFileSync(hosts, 'unreachable.invalid\n')
+    for (const flag of ['--heatmap=x.svg', '--heatmap-terminal']) {
+      const run = await diag(['fleet', 'run', 'runqlat', '--hosts', hosts, '--', '-d', '1', flag])
+      expect(run.exitCode).toBe(EXIT.badInput)
+      expect(run.stderr).toMatch(new RegExp(`${flag.split('=')[0]} would draw on each host`))
+    }
+  })
+})
+
 describe('diag show --heatmap', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'diag-heatmap-'))
   afterAll(() => rmSync(dir, {recursive: true, force: true}))
@@ -276,5 +305,51 @@ describe.skipIf(!hasScript)('--heatmap-terminal in a pseudo-terminal (script fro
     const out = await inTerminal({NO_COLOR: '1'})
     expect(out).toContain('16 -> 31 |..@@    |')
     expect(out).not.toMatch(/\u001B\[48;5/)
+  })
+})
+
+describe('heat maps in runbooks', () => {
+  const FLAGS: Record<string, Record<string, FlagInfo>> = {
+    biolatency: {disks: {type: 'boolean'}, interval: {type: 'option'}, heatmap: {type: 'option'}},
+    syscount: {by: {type: 'option'}},
+  }
+  const parse = (text: string, set: Record<string, string> = {}) => parseRunbook(text, 'test.yaml', {set, flagsOf: (t) => FLAGS[t]})
+
+  it('a step of a histograms tool takes heatmap: FILE, passed to the tool as --heatmap', () => {
+    const runbook = parse('name: t\nvariables: {out: a.svg}\nsteps:\n  - tool: biolatency\n    duration: 1\n    heatmap: ${out}\n', {out: '/tmp/b.svg'})
+    expect(runbook.entries[0][0].heatmap).toBe('/tmp/b.svg')
+    expect(runbook.entries[0][0].argv).toEqual(['biolatency', '--duration', '1', '--heatmap', '/tmp/b.svg'])
+  })
+
+  it.for([
+    ['name: t\nsteps:\n  - tool: syscount\n    duration: 1\n    heatmap: x.svg\n', /test.yaml:5:14: heatmap: is for tools whose output is log2 histograms; syscount gives counts/],
+    ['name: t\nsteps:\n  - tool: biolatency\n    duration: 1\n    flags: {heatmap: x.svg}\n', /test.yaml:5:13: a step's heat map is its own field, heatmap: FILE, not a flag/],
+    ['name: t\nsteps:\n  - tool: biolatency\n    duration: 1\n    heatmap: ""\n', /test.yaml:5:14: \/steps\/0\/heatmap must NOT have fewer than 1 characters/],
+  ] as const)('is refused with its line and column: %s', ([text, message]) => {
+    expect(() => parse(text)).toThrow(message)
+  })
+
+  it('the built-in disk-latency writes its heat map (disk-latency.svg unless --set heatmap=FILE)', () => {
+    const {file, text} = locateRunbook('disk-latency')
+    const step = parseRunbook(text, file, {set: {heatmap: '/tmp/disks.svg'}, flagsOf: (t) => FLAGS[t]}).entries[0][0]
+    expect(step.argv).toEqual(expect.arrayContaining(['--disks', '--heatmap', '/tmp/disks.svg']))
+    expect(parseRunbook(text, file, {flagsOf: (t) => FLAGS[t]}).entries[0][0].heatmap).toBe('disk-latency.svg')
+  })
+
+  it("the Markdown report links the step's heat map", () => {
+    const result = run([[histogram('sda', {3: 4})]], 'disk')
+    const report: RunbookReport = {
+      schema: 'diag/runbook-report',
+      schemaVersion: 1,
+      runbook: {name: 'disk-latency', description: '', source: 'disk-latency.yaml', variables: {}},
+      host: {hostname: 'db1', kernel: '6.18.44'},
+      startedAt: result.startedAt,
+      seconds: 1,
+      verdict: 'pass',
+      interrupted: false,
+      exitCode: 0,
+      steps: [{name: 'disks', tool: 'biolatency', argv: ['biolatency', '--disks', '--heatmap', 'disk latency.svg'], status: 'ran', backend: {name: 'bpf', candidate: 'bpf-tracepoint'}, reason: null, exitCode: 0, seconds: 1, result, checks: []}],
+    }
+    expect(markdownReport(report)).toContain('Latency heat map: [disk latency.svg](disk%20latency.svg)')
   })
 })
