@@ -10,7 +10,8 @@ import type {Histograms, ToolResult} from '../../src/result/model.js'
 import {diag, diagJson} from '../helpers/cli.js'
 import {expectKernelStateKept, isRoot} from '../helpers/kernel-state.js'
 import {schemaErrors} from '../helpers/schema.js'
-import {WORKLOAD, workloadBuilt} from '../helpers/workload.js'
+import {WORKLOAD, loopDevices, withLoopDevice, workloadBuilt} from '../helpers/workload.js'
+import type {RunbookReport} from '../../src/runbook/run.js'
 
 // A real runqlat run (the best backend here) drawn as a heat map: the picture holds what the JSON does.
 const missing = !isRoot ? 'not root: runqlat cannot trace' : !workloadBuilt ? 'the test workload is not built (npm run build:workload)' : undefined
@@ -46,6 +47,17 @@ describe.skipIf(missing)('latency heat maps of a real run', () => {
   expectKernelStateKept()
   const dir = mkdtempSync(path.join(tmpdir(), 'diag-heatmap-host-'))
   afterAll(() => rmSync(dir, {recursive: true, force: true}))
+
+  /** `command` over and over in its own process group while `use` runs; the group is killed after. */
+  async function meanwhile<T>(command: string, use: () => Promise<T>): Promise<T> {
+    const loop = execa('sh', ['-c', `while :; do ${command}; sleep 0.1; done`], {reject: false, detached: true})
+    try {
+      return await use()
+    } finally {
+      process.kill(-loop.pid!, 'SIGKILL')
+      await loop
+    }
+  }
 
   /** Wakeups while the tool runs, so that every interval has events of its own. */
   async function withWakeups<T>(use: () => Promise<T>): Promise<T> {
@@ -89,5 +101,27 @@ describe.skipIf(missing)('latency heat maps of a real run', () => {
     expect(text.stdout).toMatch(/^Latency heat map: runqlat on .* 2 s$/m)
     expect(text.stdout).toMatch(/^ *\d+ -> \d+ \|[ .:\-=+*#%@]+\|$/m)
     expect(text.stdout).not.toMatch(/\u001B/)
+  })
+
+  it('the disk-latency runbook writes a heat map with a panel per disk, its columns the step\'s intervals, linked from the report', {timeout: 90_000}, async (context) => {
+    if (!loopDevices) return context.skip('no loop devices (/dev/loop-control)')
+    const svgFile = path.join(dir, 'disks.svg')
+    const reportFile = path.join(dir, 'disks.md')
+    await withLoopDevice(async (device) => {
+      const args = ['runbook', 'run', 'disk-latency', '--ci', '--set', 'duration=3', '--set', 'interval=1', '--set', `heatmap=${svgFile}`, '--report', reportFile]
+      const run = await meanwhile(`'${WORKLOAD}' dwrite ${device} 20`, () => diagJson<RunbookReport>(args))
+      expect([0, 8, 9], run.stderr).toContain(run.exitCode)
+      const step = run.json.steps[0]
+      expect(step.status, step.reason ?? '').toBe('ran')
+      const result = step.result!
+      const svg = readFileSync(svgFile, 'utf8')
+      expect(svg).toContain(`data-columns="${result.intervals.length}"`)
+      expect(result.intervals.length).toBeGreaterThanOrEqual(3)
+      const disk = path.basename(device)
+      expect(svg).toContain(`data-label="${disk}"`)
+      expect(svg).toMatch(new RegExp(`disk = ${disk} \\(\\d[\\d,]* events\\)`))
+      expectCellsMatch(svg, result)
+      expect(readFileSync(reportFile, 'utf8')).toContain(`Latency heat map: [${svgFile}](${svgFile})`)
+    })
   })
 })
