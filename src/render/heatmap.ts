@@ -10,7 +10,7 @@ import {PLAIN, type TextStyle} from './style.js'
  * histogram label (a disk, a host), all on the same rows and columns so that they compare. Drawn as a
  * self-contained SVG file (no script, nothing fetched) or as coloured blocks in a terminal.
  *
- * The colour scale is discrete: nine levels, level = ceil(9 * count / max), so that the SVG's legend,
+ * The colour scale is discrete and logarithmic: nine levels, level = ceil(9 * log(count) / log(max)), at least 1, so that the SVG's legend,
  * the terminal's colours and its fallback characters say the same thing; an empty cell is level 0.
  */
 
@@ -61,16 +61,35 @@ export function rowOf(index: number): HeatMapRow {
   return {index, low: index === 0 ? 0 : 2 ** index, high: 2 ** (index + 1) - 1}
 }
 
-/** A cell's level on the colour scale: 0 for no events, else 1..LEVELS by its share of the largest cell. */
+/**
+ * A cell's level on the colour scale: 0 for no events, else 1..LEVELS by log(count) as a share of
+ * log(max): one event is always the palest, the largest cell the darkest. Logarithmic because latency
+ * spans orders of magnitude: on a linear scale the tail (a few slow events a second) would be the
+ * same pale colour as a handful beside a mode of thousands.
+ */
 export function levelOf(count: number, max: number): number {
   if (!(count > 0) || !(max > 0)) return 0
-  return Math.min(LEVELS, Math.max(1, Math.ceil((LEVELS * count) / max)))
+  if (count >= max) return LEVELS
+  return Math.min(LEVELS, Math.max(1, Math.ceil((LEVELS * Math.log(count)) / Math.log(max) - 1e-9)))
 }
 
-/** The counts each level stands for (inclusive), for the legend; undefined for a level no count can reach (max under 9). */
+/** The smallest count of `level` or above (levelOf grows with the count): a binary search, so the legend and levelOf never disagree. */
+function firstCountOf(level: number, max: number): number {
+  let low = 1
+  let high = max + 1
+  while (low < high) {
+    const middle = Math.floor((low + high) / 2)
+    if (levelOf(middle, max) >= level) high = middle
+    else low = middle + 1
+  }
+  return low
+}
+
+/** The counts each level stands for (inclusive), for the legend; undefined for a level no count reaches (few events). */
 export function levelRange(level: number, max: number): {low: number; high: number} | undefined {
-  const low = Math.floor(((level - 1) * max) / LEVELS) + 1
-  const high = Math.floor((level * max) / LEVELS)
+  if (level < 1 || level > LEVELS || !(max > 0)) return undefined
+  const low = firstCountOf(level, max)
+  const high = level === LEVELS ? max : firstCountOf(level + 1, max) - 1
   return low <= high ? {low, high} : undefined
 }
 

@@ -95,11 +95,13 @@ describe('heat map model', () => {
 })
 
 describe('colour scale', () => {
-  it('nine levels by share of the largest cell; 0 only for no events, the largest always the top', () => {
+  it('nine levels by log(count) as a share of log(largest cell); 0 only for no events, one event the palest, the largest the top', () => {
     expect(levelOf(0, 100)).toBe(0)
     expect(levelOf(1, 100)).toBe(1)
-    expect(levelOf(11, 100)).toBe(1)
-    expect(levelOf(12, 100)).toBe(2)
+    expect(levelOf(2, 100)).toBe(2)
+    expect(levelOf(10, 100)).toBe(5)
+    expect(levelOf(60, 100)).toBe(9)
+    expect(levelOf(59, 100)).toBe(8)
     expect(levelOf(100, 100)).toBe(LEVELS)
     expect(levelOf(1, 1)).toBe(LEVELS)
     expect(levelOf(1, 1_000_000)).toBe(1)
@@ -148,7 +150,7 @@ describe('heat map SVG', () => {
     expect(count(svg, /<rect class="cell"/g)).toBe(18)
     expect(svg).toContain(`data-column="0" data-low="8" data-count="10" x="150.00" y="${120 + 24 + 2 * 16}" width="300.00" height="16" fill="${COLOURS[8]}"`)
     expect(svg).toMatch(new RegExp(`data-column="1" data-low="8" data-count="0" [^>]*fill="${levelColour(0)}"`))
-    expect(svg).toMatch(new RegExp(`data-column="2" data-low="8" data-count="2" [^>]*fill="${COLOURS[1]}"`))
+    expect(svg).toMatch(new RegExp(`data-column="2" data-low="8" data-count="2" [^>]*fill="${COLOURS[2]}"`))
     expect(svg).toContain('<title>disk = sda, 0 s-1 s: 10 events of 8-15 usecs</title>')
   })
 
@@ -159,7 +161,7 @@ describe('heat map SVG', () => {
     expect(svg).toContain('>16-31</text>')
     expect(svg).toContain('>3 s</text>')
     expect(count(svg, /<rect class="swatch"/g)).toBe(LEVELS + 1)
-    expect(svg).toContain('>9-10</text>')
+    expect(svg).toContain('>8-10</text>')
     expect(svg).not.toMatch(/<script|href=|url\(/)
   })
 
@@ -185,9 +187,9 @@ describe('heat map as text', () => {
     const lines = renderHeatMapText(map, TITLE, PLAIN)
     expect(lines[0]).toBe('Latency heat map: biolatency on db1, kernel 6.1.0-18-amd64, bpf-tracepoint (bpf), 3 s')
     const grid = lines.filter((l) => l.includes(' -> '))
-    expect(grid).toEqual(['16 -> 31 |..@@    |', ' 8 -> 15 |@@    ++|'])
+    expect(grid).toEqual(['16 -> 31 |..@@    |', ' 8 -> 15 |@@    ##|'])
     expect(lines).toContain('          0 s  4 s')
-    expect(lines.at(-1)).toBe("events per cell: '.' 1  ':' 2  '-' 3  '=' 4  '+' 5  '*' 6  '#' 7  '%' 8  '@' 9")
+    expect(lines.at(-1)).toBe("events per cell: '.' 1  '-' 2  '+' 3  '*' 4  '#' 5  '%' 6-7  '@' 8-9")
     expect(lines.join('\n')).not.toMatch(/\u001B/)
   })
 
