@@ -85,6 +85,18 @@ describe.skipIf(missing)('latency heat maps of a real run', () => {
     expectCellsMatch(svg, run.json)
   })
 
+  it('through the ftrace event stream too: runqlat --backend ftrace-stream -d 2 --heatmap, a column a second', {timeout: 60_000}, async () => {
+    const svgFile = path.join(dir, 'ftrace.svg')
+    const run = await withWakeups(() => diagJson<ToolResult>(['runqlat', '--backend', 'ftrace-stream', '-d', '2', '--heatmap', svgFile]))
+    expect(run.exitCode, run.stderr).toBe(0)
+    expect(run.json.backend.candidate).toBe('ftrace-stream')
+    expect(run.json.intervals.length).toBeGreaterThanOrEqual(2)
+    const svg = readFileSync(svgFile, 'utf8')
+    expect(svg).toContain(`data-columns="${run.json.intervals.length}"`)
+    expect(svg).toContain('ftrace-stream (ftrace)')
+    expectCellsMatch(svg, run.json)
+  })
+
   it('without -i: a column per second in the SVG and the JSON, the text the whole run once, the terminal form as characters in a pipe', {timeout: 90_000}, async () => {
     const svgFile = path.join(dir, 'whole.svg')
     const json = await withWakeups(() => diagJson<ToolResult>(['runqlat', '-d', '2', '--heatmap', svgFile]))
