@@ -338,6 +338,20 @@ describe('heat maps in runbooks', () => {
     expect(parseRunbook(text, file, {flagsOf: (t) => FLAGS[t]}).entries[0][0].heatmap).toBe('disk-latency.svg')
   })
 
+  it('diag runbook run refuses a heat map path it cannot write before any step runs', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'diag-heatmap-runbook-'))
+    try {
+      const file = path.join(dir, 'bad.yaml')
+      writeFileSync(file, 'name: bad\nsteps:\n  - tool: syscount\n    duration: 1\n  - tool: biolatency\n    duration: 1\n    heatmap: /nonexistent/dir/x.svg\n')
+      const run = await diag(['runbook', 'run', file, '--ci'])
+      expect(run.exitCode).toBe(EXIT.badInput)
+      expect(run.stderr).toMatch(/step biolatency: heatmap: \/nonexistent\/dir\/x.svg: there is no directory/)
+      expect(run.stderr).not.toMatch(/\[syscount\]/)
+    } finally {
+      rmSync(dir, {recursive: true, force: true})
+    }
+  })
+
   it("the Markdown report links the step's heat map", () => {
     const result = run([[histogram('sda', {3: 4})]], 'disk')
     const report: RunbookReport = {
