@@ -5,15 +5,17 @@ import {toolDescription} from './help.js'
 import type {ToolOptions} from './plan/options.js'
 import type {AnyTool} from './plan/tool.js'
 import {flameGraphOf} from './render/flamegraph.js'
+import {heatMapOf, heatMapTitleOf, renderHeatMapSvg, renderHeatMapText} from './render/heatmap.js'
 import {readyLine} from './render/ready.js'
 import {renderFooter, renderHeader, renderInterval, renderRow, renderRowsHeader} from './render/result.js'
 import {rowLine, summaryLine} from './result/kinds/rows.js'
 import {terminalStyle} from './render/style.js'
+import {combineAll} from './result/kinds/index.js'
 import type {ToolResult} from './result/model.js'
 import {runTool} from './run.js'
 import {findTool} from '../tools/index.js'
 import {checkOutputFile, writeOutputFile} from './system/output-file.js'
-import {backendFlag, sessionFlags, svgFlag} from './tool-flags.js'
+import {HEATMAP_DEFAULT_INTERVAL, backendFlag, heatmapFlags, sessionFlags, svgFlag} from './tool-flags.js'
 
 /**
  * What every tracing tool command shares: the session's flags (--duration, --interval, --backend
@@ -21,7 +23,7 @@ import {backendFlag, sessionFlags, svgFlag} from './tool-flags.js'
  * interval at a time. Each tool's command is made from its module by toolCommand().
  */
 /** The session's flags as parsed. */
-type SessionFlags = {duration?: number; interval?: number; backend?: string; quiet?: boolean; 'no-cache'?: boolean; svg?: string}
+type SessionFlags = {duration?: number; interval?: number; backend?: string; quiet?: boolean; 'no-cache'?: boolean; svg?: string; heatmap?: string; 'heatmap-terminal'?: boolean}
 
 export abstract class ToolCommand extends DiagCommand {
   static override strict = false
@@ -50,9 +52,14 @@ export abstract class ToolCommand extends DiagCommand {
     command: string[] | undefined,
   ): Promise<ToolResult> {
     const text = !this.jsonEnabled()
-    const {quiet, 'no-cache': noCache, svg, ...session} = flags
+    const {quiet, 'no-cache': noCache, svg, heatmap, 'heatmap-terminal': heatmapTerminal, ...session} = flags
     // Files the run writes besides its output: a bad path is refused before the kernel is touched.
     if (svg !== undefined) await checkOutputFile('--svg', svg)
+    if (heatmap !== undefined) await checkOutputFile('--heatmap', heatmap)
+    // A heat map needs columns: without -i the run is collected a second at a time, and its text
+    // is still the whole run at once (printed at the end), as the user asked for no intervals.
+    const wholeRunText = (heatmap !== undefined || heatmapTerminal === true) && session.interval === undefined
+    if (wholeRunText) session.interval = HEATMAP_DEFAULT_INTERVAL
     const rowColumns = findTool(tool)?.output === 'rows' ? findTool(tool)?.columns : undefined
     if (rowColumns && !text) this.ndjson = {}
     const result = await runTool(tool, options, {...session, command, json: !text, refreshProbes: noCache}, {
@@ -70,8 +77,26 @@ export abstract class ToolCommand extends DiagCommand {
         if (text) for (const row of rows) this.log(renderRow(rowColumns, row))
         else process.stdout.write(rows.map((row) => `${JSON.stringify(rowLine(row))}\n`).join(''))
       },
-      onInterval: (r, i) => text && !rowColumns && this.log(renderInterval(r, i, terminalStyle()).join('\n')),
+      onInterval: (r, i) => text && !rowColumns && !wholeRunText && this.log(renderInterval(r, i, terminalStyle()).join('\n')),
     })
+    if (text && wholeRunText) {
+      const last = result.intervals.at(-1)
+      const data = combineAll(result.intervals.map((i) => i.data))
+      if (last && data) this.log(renderInterval({intervals: [{time: last.time, seconds: result.seconds, data}]}, 0, terminalStyle()).join('\n'))
+    }
+    if (heatmap !== undefined || heatmapTerminal) {
+      const map = heatMapOf(result)
+      const title = heatMapTitleOf(result, hostname())
+      if (heatmap !== undefined) {
+        await writeOutputFile('--heatmap', heatmap, renderHeatMapSvg(map, title))
+        if (!quiet) process.stderr.write(`wrote the heat map to ${heatmap}\n`)
+      }
+      // On stdout with the text; under --json on stderr, so that stdout stays one JSON document.
+      if (heatmapTerminal) {
+        if (text) this.log(`\n${renderHeatMapText(map, title, terminalStyle()).join('\n')}`)
+        else process.stderr.write(`\n${renderHeatMapText(map, title, terminalStyle(process.stderr)).join('\n')}\n`)
+      }
+    }
     if (svg !== undefined) {
       await writeOutputFile('--svg', svg, flameGraphOf(result, hostname()))
       if (!quiet) process.stderr.write(`wrote the flame graph to ${svg}\n`)
@@ -93,7 +118,7 @@ export function toolCommand(tool: AnyTool): typeof ToolCommand {
     static override description = toolDescription(tool)
     static override examples = tool.help.examples
     static override args = tool.command.args ?? {}
-    static override flags = {...sessionFlags, backend: backendFlag(tool), ...(tool.output === 'stacks' ? {svg: svgFlag} : {}), ...tool.command.flags}
+    static override flags = {...sessionFlags, backend: backendFlag(tool), ...(tool.output === 'stacks' ? {svg: svgFlag} : {}), ...(tool.output === 'histograms' ? heatmapFlags : {}), ...tool.command.flags}
 
     async run(): Promise<ToolResult> {
       const {argv, command} = this.splitCommand()

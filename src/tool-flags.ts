@@ -37,6 +37,24 @@ export const svgFlag = Flags.string({
   helpValue: 'FILE',
 })
 
+/**
+ * The heat map flags, on every tool whose output is log2 histograms. Without --interval a heat map
+ * gets a column per second: the run is collected second by second (--json keeps those intervals)
+ * while the text still prints the whole run once, as without the flags.
+ */
+export const heatmapFlags = {
+  heatmap: Flags.string({
+    summary: 'Also write a latency heat map (time by log2 bucket, colour by count; a column per interval, per second without -i) to this SVG file',
+    helpValue: 'FILE',
+  }),
+  'heatmap-terminal': Flags.boolean({
+    summary: 'Also print the latency heat map in the terminal: coloured blocks, or characters with NO_COLOR or when not a terminal (on stderr under --json)',
+  }),
+}
+
+/** Seconds per heat map column when the run has no --interval. */
+export const HEATMAP_DEFAULT_INTERVAL = 1
+
 /** A latency histogram's unit; histogramUnit() turns it into the result's. */
 export const unitFlag = Flags.option({options: ['us', 'ms'] as const, default: 'us', summary: 'Histogram unit'})()
 

@@ -34,6 +34,9 @@ results are merged as the tool's intervals are (counts summed, histograms added)
     const toolFlags = toolArgs.includes('--') ? toolArgs.slice(0, toolArgs.indexOf('--')) : toolArgs
     if (toolFlags.some((a) => a === '--svg' || a.startsWith('--svg=')))
       throw new BadInputError('--svg would write a file on each host, and diag fleet run brings back only their JSON; run the tool on one host for a flame graph')
+    const heatmap = toolFlags.find((a) => /^--heatmap(-terminal)?(=|$)/.test(a))
+    if (heatmap)
+      throw new BadInputError(`${heatmap.split('=')[0]} would draw on each host, and diag fleet run brings back only their JSON; save a host's result with --json and draw it with diag show --heatmap`)
     const {outcomes} = await runOnFleet(flags, {
       args: [args.tool, '--quiet', ...toolArgs],
       parse: parseToolOutput,

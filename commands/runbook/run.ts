@@ -6,7 +6,7 @@ import {startStepProcess} from '../../src/runbook/process.js'
 import {listrProgress, plainProgress} from '../../src/runbook/progress.js'
 import {junitReport, markdownReport, metricsReport} from '../../src/runbook/report.js'
 import {type RunbookReport, runRunbook} from '../../src/runbook/run.js'
-import {writeAtomically} from '../../src/system/output-file.js'
+import {checkOutputFile, writeAtomically} from '../../src/system/output-file.js'
 
 export default class RunbookRun extends DiagCommand {
   static override summary = 'Run a runbook: diag tools with checks, a verdict and reports'
@@ -34,6 +34,8 @@ not run here or a check could not be judged (it is reported as skipped, never as
   async run(): Promise<RunbookReport> {
     const {args, flags} = await this.parse(RunbookRun)
     const runbook = loadRunbook(args.runbook, flags.set, this.config)
+    // A step's heat map path is refused before any step runs, not when that step starts.
+    for (const step of runbook.entries.flat()) if (step.heatmap !== undefined) await checkOutputFile(`step ${step.name}: heatmap:`, step.heatmap)
     const signal = this.abort.signal
     // Progress goes to stderr when stdout carries the JSON report.
     const plain = flags.ci || !process.stderr.isTTY || this.jsonEnabled()

@@ -27,6 +27,8 @@ export interface Step {
   argv: string[]
   duration: number | undefined
   command: string[] | undefined
+  /** Where the step's latency heat map goes (`heatmap:`, a histograms tool only), passed on as --heatmap. */
+  heatmap: string | undefined
   checks: Check[]
 }
 
@@ -49,7 +51,7 @@ export interface FlagInfo {
 export type FlagsOf = (tool: string) => Record<string, FlagInfo> | undefined
 
 /** Flags a step sets in its own fields, or that belong to diag rather than to the step. */
-const RESERVED_FLAGS = new Set(['json', 'duration', 'quiet', 'help'])
+const RESERVED_FLAGS = new Set(['json', 'duration', 'quiet', 'help', 'heatmap', 'heatmap-terminal'])
 
 export class RunbookError extends BadInputError {
   constructor(source: string, line: number | undefined, column: number | undefined, message: string) {
@@ -153,6 +155,8 @@ export function parseRunbook(text: string, source: string, options: LoadOptions)
     for (const [flag, value] of Object.entries(raw.flags ?? {})) {
       const where = [...path, 'flags', flag]
       const info = flagInfo[flag]
+      if (flag === 'heatmap' || flag === 'heatmap-terminal')
+        fail(keyOffset([...path, 'flags'], flag) ?? offsetOf(where), `a step's heat map is its own field, heatmap: FILE, not a flag`)
       if (!info || RESERVED_FLAGS.has(flag))
         fail(keyOffset([...path, 'flags'], flag) ?? offsetOf(where), `${raw.tool} has no flag "${flag}"${RESERVED_FLAGS.has(flag) ? ' that a step may set' : ''}; it has: ${Object.keys(flagInfo).filter((f) => !RESERVED_FLAGS.has(f)).join(', ')}`)
       const values = Array.isArray(value) ? value : [value]
@@ -176,6 +180,14 @@ export function parseRunbook(text: string, source: string, options: LoadOptions)
       argv.push('--duration', String(duration))
     }
     const command = raw.command?.map((a, i) => fill(a, [...path, 'command', i]))
+    let heatmap: string | undefined
+    if (raw.heatmap !== undefined) {
+      heatmap = fill(raw.heatmap, [...path, 'heatmap'])
+      if (tool!.output !== 'histograms')
+        fail(offsetOf([...path, 'heatmap']), `heatmap: is for tools whose output is log2 histograms; ${raw.tool} gives ${tool!.output}`)
+      if (heatmap === '') fail(offsetOf([...path, 'heatmap']), 'heatmap: takes a file name')
+      argv.push('--heatmap', heatmap)
+    }
     if (duration === undefined && !command) fail(offsetOf(path), `step "${name}" needs a duration (or a command to trace until it exits)`)
 
     const kind: OutputKind = tool!.output
@@ -197,7 +209,7 @@ export function parseRunbook(text: string, source: string, options: LoadOptions)
         return fail(start + quoted + error.column - 1, `${error.message} in "${expect}"`)
       }
     })
-    return {name, tool: raw.tool, argv, duration, command, checks}
+    return {name, tool: raw.tool, argv, duration, command, heatmap, checks}
   }
 
   const entries = data.steps.map((entry, i) =>
@@ -213,6 +225,7 @@ interface RawStep {
   flags?: Record<string, string | number | boolean | (string | number)[]>
   args?: string[]
   command?: string[]
+  heatmap?: string
   checks?: (string | {expect: string; severity?: 'fail' | 'warn'; name?: string})[]
 }
 
