@@ -9,13 +9,15 @@ cd "$(dirname "$0")/.."
 # Build: clang/llvm (BPF objects), libbpf-dev libelf-dev zlib1g-dev (the addon), make g++ python3
 # (node-gyp). Run: linux-perf (perf backend), bpftool. Tests and bench: bpftrace (a peer to compare
 # with), qemu-system-x86 seabios busybox-static cpio (the kernel lab), prometheus (promtool checks
-# the runbooks' metrics) libxml2-utils (xmllint checks their JUnit reports). man-db: `man diag-syscount`.
+# the runbooks' metrics) prometheus-node-exporter (its textfile collector reads them in a host test;
+# the package's own service is switched off below when setup installs it) libxml2-utils (xmllint
+# checks their JUnit reports). man-db: `man diag-syscount`.
 # openssh-client, openssh-server: `diag fleet` connects with ssh, and its host test starts its own
 # sshd on 127.0.0.1 (the package's own ssh service is switched off below when setup installs it).
 # chromium, fonts-liberation: test/browser loads the flame graphs (--svg) in it, headless, through
 # puppeteer-core, and screenshots them (the fonts are only recommended, and setup installs no recommends).
 PACKAGES=(clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config make g++ python3
-  linux-perf bpftool bpftrace qemu-system-x86 seabios busybox-static cpio prometheus libxml2-utils man-db
+  linux-perf bpftool bpftrace qemu-system-x86 seabios busybox-static cpio prometheus prometheus-node-exporter libxml2-utils man-db
   openssh-client openssh-server chromium fonts-liberation)
 
 # Does `node` satisfy package.json's engines ("^18.20.4 || >=20.19.0": each part ^X.Y.Z or >=X.Y.Z)?
@@ -53,6 +55,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   # Installing openssh-server starts a system sshd on port 22: diag's tests need none, so it goes.
   if [[ " ${missing[*]} " == *" openssh-server "* ]] && [ -d /run/systemd/system ]; then
     systemctl disable --now ssh.service >/dev/null 2>&1 || true
+  fi
+  # Likewise node_exporter on port 9100: the test runs its own, on a free port of 127.0.0.1.
+  if [[ " ${missing[*]} " == *" prometheus-node-exporter "* ]] && [ -d /run/systemd/system ]; then
+    systemctl disable --now prometheus-node-exporter.service >/dev/null 2>&1 || true
   fi
 fi
 if ! node_fits; then

@@ -4,7 +4,7 @@ import path from 'node:path'
 
 import {setTimeout as sleep} from 'node:timers/promises'
 
-import {ownedProcesses} from './system/child.js'
+import {isEnding, ownedProcesses} from './system/child.js'
 import {type HostFiles, readTextToEnd} from './system/files.js'
 import {staleLocks} from './system/lock.js'
 import {unmount} from './system/mount.js'
@@ -18,7 +18,10 @@ export interface ResetAction {
   kind: string
   name: string
   pid: number
-  /** "removed", "would remove" (dry run), or the error that stopped it. */
+  /**
+   * "removed", "would remove" (dry run), "ending" (a process in the kernel's exit, which finishes
+   * it without diag: a killed perf closing its counters), or the error that stopped it.
+   */
   outcome: string
 }
 
@@ -40,17 +43,27 @@ function deadDefinitions(text: string): {group: string; event: string; pid: numb
   return found
 }
 
+/** How long reset waits for a killed process to be gone before it leaves it to the kernel's exit. */
+const GONE_TIMEOUT_MS = 3000
+/** How long a SIGKILLed process may take to enter its exit: it only waits for the scheduler. */
+const ENDING_TIMEOUT_MS = 5000
+
 /**
- * Ends a process and waits until it is gone: a perf closing hundreds of tracepoint counters takes
- * seconds to exit (the kernel waits a grace period for each), and what it holds is not released before.
+ * Ends a process: SIGKILL, then a bounded wait. A perf with hundreds of tracepoint counters stays
+ * in the kernel's exit for seconds while the kernel closes them (a grace period each); it runs no
+ * code of its own there, so once it is in its exit it is "ending", not left behind, and reset does
+ * not wait for the kernel to finish.
  */
-async function endProcess(pid: number, timeoutMs = 60_000): Promise<void> {
+async function endProcess(pid: number): Promise<'removed' | 'ending'> {
   process.kill(pid, 'SIGKILL')
-  const deadline = Date.now() + timeoutMs
+  const start = Date.now()
   while (isRunning(pid)) {
-    if (Date.now() > deadline) throw new Error(`still running ${timeoutMs / 1000} s after SIGKILL`)
+    const waited = Date.now() - start
+    if (waited > GONE_TIMEOUT_MS && isEnding(pid)) return 'ending'
+    if (waited > ENDING_TIMEOUT_MS) throw new Error(`still running ${ENDING_TIMEOUT_MS / 1000} s after SIGKILL, and not in its exit`)
     await sleep(50)
   }
+  return 'removed'
 }
 
 /**
@@ -61,20 +74,23 @@ async function endProcess(pid: number, timeoutMs = 60_000): Promise<void> {
  */
 export async function resetDead(files: HostFiles, tracefs: string | undefined, dryRun: boolean): Promise<ResetReport> {
   const actions: ResetAction[] = []
-  const act = async (kind: string, name: string, pid: number, remove: () => Promise<void>) => {
+  const act = async (kind: string, name: string, pid: number, remove: () => Promise<void | 'removed' | 'ending'>) => {
     if (dryRun) return void actions.push({kind, name, pid, outcome: 'would remove'})
     try {
-      await remove()
-      actions.push({kind, name, pid, outcome: 'removed'})
+      const outcome = (await remove()) ?? 'removed'
+      actions.push({kind, name, pid, outcome})
     } catch (error) {
       actions.push({kind, name, pid, outcome: `failed: ${(error as Error).message}`})
     }
   }
 
-  // Processes first: a perf left running holds tracepoints enabled.
+  // Processes first: a perf left running holds tracepoints enabled. One already in its exit (a
+  // killed perf whose counters the kernel is still closing) is ending: nothing to do, no failure.
   for (const owned of ownedProcesses()) {
     if (owned.ownerRunning || owned.pid === process.pid) continue
-    await act('process', `${owned.comm} [${owned.pid}]`, owned.ownerPid, () => endProcess(owned.pid))
+    const name = `${owned.comm} [${owned.pid}]`
+    if (owned.ending) actions.push({kind: 'process', name, pid: owned.ownerPid, outcome: 'ending'})
+    else await act('process', name, owned.ownerPid, () => endProcess(owned.pid))
   }
 
   if (tracefs) {

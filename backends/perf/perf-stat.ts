@@ -99,13 +99,17 @@ export class PerfStat {
     private readonly perf: PerfProcess,
     private readonly blocks: IntervalBlocks,
     private readonly tickMs: number,
+    /** Kills perf (once) and resolves when it is in the kernel's exit. */
+    private readonly end: () => Promise<void>,
   ) {}
 
   static async start(events: string[], target: {pid?: number}, tickMs: number, undo: UndoLog): Promise<PerfStat> {
     const args = ['stat', '-x', ',', '-I', String(tickMs), '-e', events.join(','), '-D', '-1', '--control', 'fd:3,4']
     args.push(...(target.pid === undefined ? ['-a'] : ['-p', String(target.pid)]))
     const perf: PerfProcess = spawnOwned('perf', args, {stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'], reject: false})
-    undo.push('end perf stat (the kernel then closes its counters without diag waiting: a grace period each)', () => endPerf(perf))
+    let ending: Promise<void> | undefined
+    const end = () => (ending ??= endPerf(perf))
+    undo.push('end perf stat (the kernel then closes its counters without diag waiting: a grace period each)', end)
     const blocks = new IntervalBlocks(events.length)
     let errors = ''
     perf.stderr.on('data', (chunk: Buffer) => {
@@ -123,7 +127,7 @@ export class PerfStat {
     })
     ;(perf.stdio[3] as unknown as NodeJS.WritableStream).write('enable\n')
     await acked
-    return new PerfStat(perf, blocks, tickMs)
+    return new PerfStat(perf, blocks, tickMs, end)
   }
 
   /** The counts of the ticks perf has printed since the previous call. */
@@ -134,6 +138,8 @@ export class PerfStat {
   /**
    * Stops counting: perf prints what it counted since its last tick when its counters are
    * disabled, or, following a process (-p) that has exited, at its next tick before it quits.
+   * With those last counts read, perf is killed at once: it does no more work of its own, and
+   * only the kernel's closing of its counters remains (in its exit, see endPerf).
    */
   async finish(): Promise<void> {
     if (this.perf.exitCode !== undefined && this.perf.exitCode !== null) return
@@ -141,5 +147,6 @@ export class PerfStat {
     const control = this.perf.stdio[3] as unknown as NodeJS.WritableStream & {destroyed?: boolean}
     if (!control.destroyed) control.write('disable\n', () => {})
     await next
+    await this.end()
   }
 }

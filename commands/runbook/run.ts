@@ -4,7 +4,7 @@ import {DiagCommand} from '../../src/command.js'
 import {loadRunbook} from '../../src/runbook/load.js'
 import {startStepProcess} from '../../src/runbook/process.js'
 import {listrProgress, plainProgress} from '../../src/runbook/progress.js'
-import {junitReport, markdownReport, metricsReport} from '../../src/runbook/report.js'
+import {junitReport, markdownReport, openMetricsReport, prometheusReport} from '../../src/runbook/report.js'
 import {type RunbookReport, runRunbook} from '../../src/runbook/run.js'
 import {checkOutputFile, writeAtomically} from '../../src/system/output-file.js'
 
@@ -19,7 +19,8 @@ not run here or a check could not be judged (it is reported as skipped, never as
   static override examples = [
     '<%= config.bin %> runbook run first-look',
     '<%= config.bin %> runbook run disk-latency --set duration=30 --report disk.md',
-    '<%= config.bin %> runbook run first-look --ci --junit out.xml --openmetrics /var/lib/node_exporter/diag.prom',
+    '<%= config.bin %> runbook run first-look --ci --junit out.xml --openmetrics out.om',
+    '<%= config.bin %> runbook run first-look --prometheus /var/lib/prometheus/node-exporter/diag.prom',
   ]
 
   static override args = {runbook: Args.string({required: true, description: 'A runbook file, or the name of a built-in runbook'})}
@@ -28,12 +29,17 @@ not run here or a check could not be judged (it is reported as skipped, never as
     ci: Flags.boolean({summary: 'Plain progress, one line per event, even on a terminal'}),
     report: Flags.file({summary: 'Write a Markdown report here'}),
     junit: Flags.file({summary: 'Write a JUnit XML report here (one testcase per check)'}),
-    openmetrics: Flags.file({summary: 'Write metrics in the Prometheus text format here, atomically (for the node_exporter textfile collector)'}),
+    openmetrics: Flags.file({summary: 'Write metrics in OpenMetrics 1.0 text here, atomically'}),
+    prometheus: Flags.file({
+      summary: "Write metrics in the Prometheus text format here, atomically (for node_exporter's textfile collector and promtool check metrics)",
+    }),
   }
 
   async run(): Promise<RunbookReport> {
     const {args, flags} = await this.parse(RunbookRun)
     const runbook = loadRunbook(args.runbook, flags.set, this.config)
+    // A report that could not be written is known before minutes of tracing, not after.
+    for (const name of ['report', 'junit', 'openmetrics', 'prometheus'] as const) if (flags[name] !== undefined) await checkOutputFile(`--${name}`, flags[name])
     // A step's heat map path is refused before any step runs, not when that step starts.
     for (const step of runbook.entries.flat()) if (step.heatmap !== undefined) await checkOutputFile(`step ${step.name}: heatmap:`, step.heatmap)
     const signal = this.abort.signal
@@ -45,7 +51,8 @@ not run here or a check could not be judged (it is reported as skipped, never as
     const written: string[] = []
     if (flags.report) written.push(await this.save(flags.report, markdownReport(report)))
     if (flags.junit) written.push(await this.save(flags.junit, junitReport(report)))
-    if (flags.openmetrics) written.push(await this.save(flags.openmetrics, metricsReport(report)))
+    if (flags.openmetrics) written.push(await this.save(flags.openmetrics, openMetricsReport(report)))
+    if (flags.prometheus) written.push(await this.save(flags.prometheus, prometheusReport(report)))
     if (!this.jsonEnabled()) {
       const checks = report.steps.flatMap((s) => s.checks)
       const count = (status: string) => checks.filter((c) => c.status === status).length

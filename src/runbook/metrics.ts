@@ -1,5 +1,6 @@
 import {addHistograms, percentileBucket} from '../result/kinds/histograms.js'
 import {KINDS, combineAll, kindOf} from '../result/kinds/index.js'
+import {TIME_UNIT_SECONDS, stacksTotal} from '../result/kinds/stacks.js'
 import type {Histogram, ResultData, TimeUnit, ToolResult} from '../result/model.js'
 import {type Expression, ExpressionError, NS_PER, type Operand, compare, comparisons} from './expression.js'
 
@@ -26,6 +27,8 @@ export const METRICS: Record<string, Metric> = {
   min: {type: 'time', kinds: ['histograms'], selectable: true, summary: 'the lower edge of the lowest non-empty bucket'},
   mean: {type: 'time', kinds: ['histograms'], selectable: true, summary: 'the mean, taking each sample at its bucket middle'},
   pN: {type: 'time', kinds: ['histograms'], selectable: true, summary: 'the Nth percentile (p50, p90, p99): the upper edge of the log2 bucket that holds it, at most twice the true value'},
+  stacks: {type: 'count', kinds: ['stacks'], selectable: false, summary: 'distinct stacks (offcputime, profile)'},
+  total: {type: 'time', kinds: ['stacks'], selectable: false, summary: "the stacks' times added up (offcputime: all the off-CPU time); cannot be judged where they are samples (profile)"},
 }
 
 function metricOf(name: string): Metric | undefined {
@@ -103,6 +106,13 @@ export function measure(operand: Extract<Operand, {kind: 'metric'}>, result: Too
     return {metric: name, value: result.lost, text: result.lost === null ? 'lost: the backend cannot tell' : `lost = ${result.lost}`}
   const data = combinedData(result)
   if (!data) return {metric: name, value: null, text: `${name}: no interval`}
+  if (data.kind === 'stacks' && operand.name === 'stacks') return {metric: name, value: data.stacks.length, text: `${name} = ${data.stacks.length}`}
+  if (data.kind === 'stacks' && operand.name === 'total') {
+    const seconds = TIME_UNIT_SECONDS[data.unit]
+    if (seconds === undefined) return {metric: name, value: null, text: `${name}: these stacks count ${data.unit}, not time`}
+    const ns = stacksTotal(data) * seconds * 1e9
+    return {metric: name, value: ns, text: `${name} = ${formatNs(ns)}`}
+  }
   const selector = operand.selector
   const kind = kindOf(data)
   const keyName = kind.selectorKey(data)

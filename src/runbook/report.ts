@@ -1,11 +1,12 @@
 import {kindOf} from '../result/kinds/index.js'
+import type {Sample} from '../result/kinds/kind.js'
 import {renderFooter, renderHeader, renderInterval} from '../render/result.js'
 import {combinedData} from './metrics.js'
 import type {CheckOutcome, RunbookReport, StepOutcome} from './run.js'
 
 /**
- * The reports of a runbook run: Markdown for people, JUnit XML for CI systems, and the Prometheus
- * text format for node_exporter's textfile collector. Each is a pure function of the report.
+ * The reports of a runbook run: Markdown for people, JUnit XML for CI systems, OpenMetrics, and the
+ * Prometheus text format for node_exporter's textfile collector. Each is a pure function of the report.
  */
 
 const MARK: Record<CheckOutcome['status'], string> = {pass: 'pass', fail: 'FAIL', unknown: 'unknown', skipped: 'skipped'}
@@ -102,42 +103,103 @@ export function junitReport(report: RunbookReport): string {
   ].join('\n')
 }
 
-const label = (value: string) => value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
-const labels = (pairs: Record<string, string>) =>
-  `{${Object.entries(pairs)
-    .map(([k, v]) => `${k}="${label(v)}"`)
-    .join(',')}}`
+/** One metric family of the runbook's metrics, before it is written in either format. */
+interface Family {
+  /** The family name as the Prometheus text format has it (a counter's ends in `_total`). */
+  name: string
+  type: Sample['type']
+  help: string
+  samples: {suffix: string; labels: Record<string, string>; value: number}[]
+}
 
-/**
- * The Prometheus text format (what node_exporter's textfile collector reads): each kind's samples
- * (src/result/kinds/: counts as counters, log2 histograms as histograms with `le` buckets in
- * seconds), lost events and check outcomes as gauges; labels host, runbook, step, tool, backend.
- */
-export function metricsReport(report: RunbookReport): string {
-  const families = new Map<string, {type: string; help: string; samples: string[]}>()
-  const add = (name: string, type: string, help: string, sample: string) => {
-    const family = families.get(name) ?? {type, help, samples: []}
-    family.samples.push(sample)
+/** Each step's metrics as families, by name: each kind's samples (src/result/kinds/), lost events and checks. */
+function metricFamilies(report: RunbookReport): Family[] {
+  const families = new Map<string, Family>()
+  const add = (name: string, type: Sample['type'], help: string, suffix: string, labels: Record<string, string>, value: number) => {
+    const family = families.get(name) ?? {name, type, help, samples: []}
+    family.samples.push({suffix, labels, value})
     families.set(name, family)
   }
   const host = report.host.hostname
   for (const step of report.steps) {
     const base = {host, runbook: report.runbook.name, step: step.name, tool: step.tool, backend: step.backend?.candidate ?? 'none'}
-    add('diag_runbook_step_ran', 'gauge', 'Whether the step ran (1) or could not (0).', `diag_runbook_step_ran${labels(base)} ${step.status === 'ran' ? 1 : 0}`)
+    add('diag_runbook_step_ran', 'gauge', 'Whether the step ran (1) or could not (0).', '', base, step.status === 'ran' ? 1 : 0)
     for (const check of step.checks) {
       const value = {pass: 1, fail: 0, unknown: -1, skipped: -1}[check.status]
-      add('diag_runbook_check', 'gauge', 'A check: 1 passed, 0 failed, -1 could not be judged.', `diag_runbook_check${labels({...base, check: check.expect, severity: check.severity})} ${value}`)
+      add('diag_runbook_check', 'gauge', 'A check: 1 passed, 0 failed, -1 could not be judged.', '', {...base, check: check.expect, severity: check.severity}, value)
     }
     const result = step.result
     if (!result) continue
-    if (result.lost !== null) add('diag_lost_events', 'gauge', 'Events the backend lost during the step.', `diag_lost_events${labels(base)} ${result.lost}`)
+    if (result.lost !== null) add('diag_lost_events', 'gauge', 'Events the backend lost during the step.', '', base, result.lost)
     const data = combinedData(result)
     if (!data) continue
-    for (const sample of kindOf(data).samples(data))
-      add(sample.name, sample.type, sample.help, `${sample.name}${sample.suffix ?? ''}${labels({...base, ...sample.labels})} ${sample.value}`)
+    for (const sample of kindOf(data).samples(data)) add(sample.name, sample.type, sample.help, sample.suffix ?? '', {...base, ...sample.labels}, sample.value)
   }
+  return [...families.values()].sort((a, b) => a.name.localeCompare(b.name))
+}
+
+const escapeLabel = (value: string) => value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
+const labelSet = (pairs: Record<string, string>) =>
+  `{${Object.entries(pairs)
+    .map(([k, v]) => `${k}="${escapeLabel(v)}"`)
+    .join(',')}}`
+
+/**
+ * The Prometheus text format 0.0.4, what node_exporter's textfile collector (and `promtool check
+ * metrics`) parse: counts as counters, log2 histograms as histograms with `le` buckets in seconds,
+ * lost events and check outcomes as gauges; labels host, runbook, step, tool, backend.
+ */
+export function prometheusReport(report: RunbookReport): string {
   const out: string[] = []
-  for (const [name, family] of [...families].sort(([a], [b]) => a.localeCompare(b)))
-    out.push(`# HELP ${name} ${family.help}`, `# TYPE ${name} ${family.type}`, ...family.samples)
+  for (const family of metricFamilies(report))
+    out.push(
+      `# HELP ${family.name} ${family.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`,
+      `# TYPE ${family.name} ${family.type}`,
+      ...family.samples.map((s) => `${family.name}${s.suffix}${labelSet(s.labels)} ${s.value}`),
+    )
+  return `${out.join('\n')}\n`
+}
+
+/**
+ * A number as OpenMetrics' canonical numbers have it (Go's %g, with ".0" where it has neither a
+ * point nor an exponent): 1e-06, 0.000512, 1.0; for `le`, whose text is the label's value.
+ */
+export function canonicalNumber(value: number): string {
+  if (value === Infinity) return '+Inf'
+  if (value === 0) return '0.0'
+  const [mantissa, exponent] = value.toExponential().split('e').map((part, i) => (i === 0 ? part : Number(part))) as [string, number]
+  if (exponent < -4 || exponent >= 6)
+    return `${mantissa}e${exponent < 0 ? '-' : '+'}${String(Math.abs(exponent)).padStart(2, '0')}`
+  const text = String(value)
+  return /[.e]/.test(text) ? text : `${text}.0`
+}
+
+/**
+ * OpenMetrics 1.0 text, which differs from the Prometheus text format where it matters here: a
+ * counter's family is named without `_total` (its samples keep it), a family in seconds says so in
+ * `# UNIT`, a histogram has `_count` only together with `_sum` (diag's log2 histograms keep no
+ * sum, so neither), `le` values are canonical numbers, and `# EOF` ends the file. The two cannot be
+ * one file: the Prometheus text parser (node_exporter's textfile collector, `promtool check
+ * metrics`) reads a counter's `_total` samples under a family of another name as an untyped metric
+ * of their own (promtool then fails it: no help), so --prometheus writes that format for them.
+ */
+export function openMetricsReport(report: RunbookReport): string {
+  const escapeHelp = (text: string) => text.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
+  const out: string[] = []
+  for (const family of metricFamilies(report)) {
+    const name = family.type === 'counter' ? family.name.replace(/_total$/, '') : family.name
+    out.push(`# TYPE ${name} ${family.type}`)
+    if (name.endsWith('_seconds')) out.push(`# UNIT ${name} seconds`)
+    out.push(`# HELP ${name} ${escapeHelp(family.help)}`)
+    const hasSum = family.samples.some((s) => s.suffix === '_sum')
+    for (const sample of family.samples) {
+      if (family.type === 'histogram' && sample.suffix === '_count' && !hasSum) continue
+      const le = sample.labels.le
+      const labels = le === undefined ? sample.labels : {...sample.labels, le: le === '+Inf' ? le : canonicalNumber(Number(le))}
+      const suffix = family.type === 'counter' ? '_total' : sample.suffix
+      out.push(`${name}${suffix}${labelSet(labels)} ${sample.value}`)
+    }
+  }
+  out.push('# EOF')
   return `${out.join('\n')}\n`
 }

@@ -159,6 +159,8 @@ export interface OwnedProcess {
   comm: string
   ownerPid: number
   ownerRunning: boolean
+  /** Already in the kernel's exit (see isEnding): a killed perf still closing its counters. */
+  ending: boolean
 }
 
 /** Every process carrying DIAG_OWNER (environments this user can read; all of them as root). */
@@ -183,7 +185,7 @@ export function ownedProcesses(): OwnedProcess[] {
       }
     })()
     const ownerPid = Number(m[1])
-    found.push({pid: Number(entry), comm, ownerPid, ownerRunning: startTime(ownerPid) === m[2]})
+    found.push({pid: Number(entry), comm, ownerPid, ownerRunning: startTime(ownerPid) === m[2], ending: isEnding(Number(entry))})
   }
   return found
 }

@@ -1,5 +1,6 @@
 import {spawnSync} from 'node:child_process'
 import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {type AddressInfo, createServer} from 'node:net'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -10,10 +11,45 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import type {CapabilitiesReport} from '../../src/plan/report.js'
 import {RUNBOOK_EXIT, type RunbookReport} from '../../src/runbook/run.js'
 import {diag, diagJson} from '../helpers/cli.js'
+import {expectOpenMetrics} from '../helpers/openmetrics.js'
 import {type KernelState, isRoot, kernelState} from '../helpers/kernel-state.js'
 
 const BIN = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
 const JUNIT_XSD = fileURLToPath(new URL('../fixtures/junit.xsd', import.meta.url))
+
+/** A sample line with its labels in name order, as node_exporter writes them. */
+function normalizeLabels(line: string): string {
+  const m = /^(\w+)\{(.*)\} (\S+)$/.exec(line)
+  if (!m) return line
+  const labels = m[2].match(/\w+="(?:[^"\\]|\\.)*"/g) ?? []
+  return `${m[1]}{${[...labels].sort().join(',')}} ${m[3]}`
+}
+
+/** Runs node_exporter with only its textfile collector over dir, on 127.0.0.1, and scrapes it once. */
+async function scrapeTextfiles(dir: string): Promise<string> {
+  const port = await new Promise<number>((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const {port} = server.address() as AddressInfo
+      server.close(() => resolve(port))
+    })
+  })
+  const exporter = execa(
+    'prometheus-node-exporter',
+    [`--web.listen-address=127.0.0.1:${port}`, '--collector.disable-defaults', '--collector.textfile', `--collector.textfile.directory=${dir}`],
+    {reject: false},
+  )
+  try {
+    for (let tries = 0; ; tries++) {
+      const response = await fetch(`http://127.0.0.1:${port}/metrics`).catch((error: Error) => error)
+      if (!(response instanceof Error)) return await response.text()
+      if (tries > 100 || exporter.exitCode !== null) throw new Error(`node_exporter (prometheus-node-exporter, installed by scripts/setup.sh) did not answer: ${response.message}`)
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+  } finally {
+    exporter.kill('SIGTERM')
+    await exporter
+  }
+}
 
 describe.skipIf(!isRoot)('runbooks on this host (needs root)', () => {
   let before: KernelState
@@ -38,9 +74,13 @@ describe.skipIf(!isRoot)('runbooks on this host (needs root)', () => {
 
   it('first-look runs every step this kernel allows, skips the others with their reasons, and writes valid reports', async () => {
     const junit = path.join(dir, 'first-look.xml')
-    const metrics = path.join(dir, 'first-look.prom')
+    const textfiles = mkdtempSync(path.join(dir, 'textfile-'))
+    const metrics = path.join(textfiles, 'first-look.prom')
+    const openMetrics = path.join(dir, 'first-look.om')
     const report = path.join(dir, 'first-look.md')
-    const run = await diagJson<RunbookReport>(['runbook', 'run', 'first-look', '--set', 'duration=1', '--ci', '--junit', junit, '--openmetrics', metrics, '--report', report])
+    const run = await diagJson<RunbookReport>([
+      'runbook', 'run', 'first-look', '--set', 'duration=1', '--ci', '--junit', junit, '--openmetrics', openMetrics, '--prometheus', metrics, '--report', report,
+    ])
     const steps = run.json.steps
     expect(steps.length).toBeGreaterThanOrEqual(4)
     // A step runs on a candidate the report calls usable (the first, unless its flags or pattern
@@ -65,7 +105,29 @@ describe.skipIf(!isRoot)('runbooks on this host (needs root)', () => {
     const promtool = spawnSync('promtool', ['check', 'metrics'], {input: readFileSync(metrics), encoding: 'utf8'})
     expect(promtool.status, promtool.stdout + promtool.stderr).toBe(0)
     expect(readFileSync(metrics, 'utf8')).toMatch(/^diag_events_total\{host="[^"]+",runbook="first-look",step="syscalls",tool="syscount",backend="[^"]+",key="syscall",value="[a-z_0-9]+"\} \d+$/m)
+    expectOpenMetrics(readFileSync(openMetrics, 'utf8'), dir)
+    expect(readFileSync(openMetrics, 'utf8')).toMatch(/^diag_events_total\{host="[^"]+",runbook="first-look",step="syscalls",tool="syscount",backend="[^"]+",key="syscall",value="[a-z_0-9]+"\} \d+$/m)
+
+    // node_exporter's textfile collector reads the Prometheus text file as it is, types and all.
+    const scraped = await scrapeTextfiles(textfiles)
+    expect(scraped).toMatch(/^node_textfile_scrape_error 0$/m)
+    expect(scraped).toMatch(/^# TYPE diag_events_total counter$/m)
+    expect(scraped).toMatch(/^# TYPE diag_runbook_check gauge$/m)
+    const wrote = readFileSync(metrics, 'utf8').split('\n').filter((l) => /^diag_events_total\{/.test(l))
+    expect(wrote.length).toBeGreaterThan(0)
+    for (const line of wrote) expect(scraped.split('\n')).toContain(normalizeLabels(line))
     expect(readFileSync(report, 'utf8')).toMatch(/^# Runbook first-look: (PASS|FAIL|INCOMPLETE)$/m)
+  })
+
+  it('refuses a metrics file it could not write before any step runs (exit 2)', async () => {
+    const before = await kernelState()
+    for (const flag of ['--openmetrics', '--prometheus']) {
+      const run = await diag(['runbook', 'run', 'first-look', '--ci', flag, path.join(dir, 'no-such-dir', 'out.prom')])
+      expect(run.exitCode, run.stderr).toBe(2)
+      expect(run.stderr).toContain(`${flag} `)
+      expect(run.stderr).not.toMatch(/tracing with/)
+    }
+    expect(await kernelState()).toEqual(before)
   })
 
   it('exits 8 when a check fails, and the report shows what was measured', async () => {

@@ -9,7 +9,8 @@ import {ExpressionError, parseExpression} from '../../src/runbook/expression.js'
 import {type FlagInfo, RunbookError, parseRunbook} from '../../src/runbook/file.js'
 import {builtinRunbooks} from '../../src/runbook/library.js'
 import {checkExpression, evaluate} from '../../src/runbook/metrics.js'
-import {junitReport, markdownReport, metricsReport} from '../../src/runbook/report.js'
+import {canonicalNumber, junitReport, markdownReport, openMetricsReport, prometheusReport} from '../../src/runbook/report.js'
+import {expectOpenMetrics} from '../helpers/openmetrics.js'
 import {RUNBOOK_EXIT, type StartStep, runRunbook, runStep} from '../../src/runbook/run.js'
 import type {ResultData, ToolResult} from '../../src/result/model.js'
 import {fakeResult} from '../helpers/results.js'
@@ -20,6 +21,8 @@ const FLAGS: Record<string, Record<string, FlagInfo>> = {
   runqlat: {unit: {type: 'option', options: ['us', 'ms']}, interval: {type: 'option'}},
   biolatency: {disks: {type: 'boolean'}, unit: {type: 'option', options: ['us', 'ms']}, interval: {type: 'option'}},
   funccount: {top: {type: 'option'}},
+  offcputime: {},
+  profile: {},
 }
 const flagsOf = (tool: string) => FLAGS[tool]
 
@@ -211,11 +214,13 @@ describe('running a runbook', () => {
     expect(xmllint.status, xmllint.stderr).toBe(0)
     expect(junitReport(report)).toMatch(/<testsuites name="t" tests="4" failures="1" errors="0" skipped="2"/)
 
-    const promtool = spawnSync('promtool', ['check', 'metrics'], {input: metricsReport(report), encoding: 'utf8'})
+    const promtool = spawnSync('promtool', ['check', 'metrics'], {input: prometheusReport(report), encoding: 'utf8'})
     expect(promtool.error, 'promtool (prometheus) is installed by scripts/setup.sh').toBeUndefined()
     expect(promtool.status, promtool.stdout + promtool.stderr).toBe(0)
-    expect(metricsReport(report)).toContain('diag_latency_seconds_bucket{host=')
-    expect(metricsReport(report)).toContain('le="0.000016"} 99')
+    expect(prometheusReport(report)).toContain('diag_latency_seconds_bucket{host=')
+    expect(prometheusReport(report)).toContain('le="0.000016"} 99')
+    expect(prometheusReport(report)).toMatch(/^# TYPE diag_events_total counter$/m)
+    expectOpenMetrics(openMetricsReport(report), dir)
 
     expect(markdownReport(report)).toContain('| runqlat | `p99 < 10us` | fail | FAIL | p99 < 16 us (log2 bucket 8 us to 16 us) |')
   })
@@ -227,5 +232,71 @@ describe('running a runbook', () => {
     expect(await run(withoutRunqlat)).toMatchObject({verdict: 'incomplete', exitCode: RUNBOOK_EXIT.incomplete})
     const onlySyscount = {...runbook, entries: [[{...runbook.entries[0][0], checks: runbook.entries[0][0].checks.slice(0, 1)}]]}
     expect(await run(onlySyscount)).toMatchObject({verdict: 'pass', exitCode: 0})
+  })
+})
+
+describe('the metrics files', () => {
+  it("write le as OpenMetrics' canonical numbers (Go's %g, .0 on a bare integer)", () => {
+    expect([1e-10, 1e-5, 2e-6, 0.0001, 0.000512, 0.1, 1, 10, 100_000, 1e6, 1.1e23, 0, Infinity].map(canonicalNumber)).toEqual([
+      '1e-10',
+      '1e-05',
+      '2e-06',
+      '0.0001',
+      '0.000512',
+      '0.1',
+      '1.0',
+      '10.0',
+      '100000.0',
+      '1e+06',
+      '1.1e+23',
+      '0.0',
+      '+Inf',
+    ])
+  })
+})
+
+describe('stacks in a runbook', () => {
+  // Off-CPU time in usecs: 3 s and 1.5 s; profile's samples.
+  const OFFCPU = fakeResult('offcputime', {kind: 'stacks', unit: 'usecs', stacks: [{frames: ['a', 'b'], value: 3_000_000}, {frames: ['a', 'c'], value: 1_500_000}]})
+  const PROFILE = fakeResult('profile', {kind: 'stacks', unit: 'samples', stacks: [{frames: ['main', 'spin'], value: 97}]})
+  const verdict = (text: string, r: ToolResult) => evaluate(parseExpression(text), r)
+
+  it('has total (the time added up) and stacks (how many) to check', () => {
+    expect(() => checkExpression(parseExpression('total < 5s and stacks > 0'), 'total < 5s and stacks > 0', 'stacks')).not.toThrow()
+    expect(() => checkExpression(parseExpression('total < 5'), 'total < 5', 'stacks')).toThrow(/is a time: give 5 a unit/)
+    expect(() => checkExpression(parseExpression('p99 < 5s'), 'p99 < 5s', 'stacks')).toThrow(/needs a histogram/)
+    expect(() => checkExpression(parseExpression('total < 5s'), 'total < 5s', 'counts')).toThrow(/needs a histogram|does not apply/)
+    expect(verdict('total < 5s', OFFCPU)).toMatchObject({verdict: 'pass', measured: [{value: 4.5e9, text: 'total = 4.5 s'}]})
+    expect(verdict('total < 4s', OFFCPU).verdict).toBe('fail')
+    expect(verdict('stacks == 2', OFFCPU)).toMatchObject({verdict: 'pass', measured: [{value: 2}]})
+    // Samples are not a time: the check cannot be judged, never passed.
+    expect(verdict('total < 5s', PROFILE)).toMatchObject({verdict: 'unknown', measured: [{text: 'total: these stacks count samples, not time'}]})
+    expect(verdict('stacks == 1', PROFILE).verdict).toBe('pass')
+  })
+
+  it('writes them as metrics: the number of stacks, and the total as seconds or samples', async () => {
+    const runbook = parseRunbook(
+      ['name: s', 'steps:', '  - {tool: offcputime, duration: 1, checks: ["total < 5s"]}', '  - {tool: profile, duration: 1, checks: ["stacks > 0"]}'].join('\n'),
+      'stacks.yaml',
+      {flagsOf},
+    )
+    const signal = new AbortController().signal
+    const start = fakeStart({offcputime: {exitCode: 0, stdout: JSON.stringify(OFFCPU)}, profile: {exitCode: 0, stdout: JSON.stringify(PROFILE)}})
+    const report = await runRunbook(runbook, (entry) => Promise.all(entry.map((s) => runStep(s, start, signal))), signal)
+    expect(report.verdict).toBe('pass')
+    const text = prometheusReport(report)
+    expect(text).toMatch(/^diag_stacks\{[^}]*tool="offcputime"[^}]*\} 2$/m)
+    expect(text).toMatch(/^diag_stacks_seconds_total\{[^}]*tool="offcputime"[^}]*\} 4\.5$/m)
+    expect(text).toMatch(/^diag_stack_samples_total\{[^}]*tool="profile"[^}]*unit="samples"\} 97$/m)
+    const promtool = spawnSync('promtool', ['check', 'metrics'], {input: text, encoding: 'utf8'})
+    expect(promtool.status, promtool.stdout + promtool.stderr).toBe(0)
+    const openMetrics = openMetricsReport(report)
+    expect(openMetrics).toContain('# TYPE diag_stacks_seconds counter\n# UNIT diag_stacks_seconds seconds\n')
+    const dir = mkdtempSync(path.join(tmpdir(), 'diag-stacks-'))
+    try {
+      expectOpenMetrics(openMetrics, dir)
+    } finally {
+      rmSync(dir, {recursive: true, force: true})
+    }
   })
 })

@@ -1,4 +1,4 @@
-import type {Kind} from './kind.js'
+import type {Kind, Sample} from './kind.js'
 import {NO_EVENTS} from './text.js'
 
 /** A stack, outermost frame first (as folded stacks and flame graphs have them), with its value. */
@@ -77,5 +77,20 @@ export const stacks: Kind<Stacks> = {
   render: (data) => (data.stacks.length === 0 ? [NO_EVENTS] : renderFolded(data)),
   combine,
   selectorKey: () => null,
-  samples: () => [],
+  samples(data): Sample[] {
+    const total = stacksTotal(data)
+    const seconds = TIME_UNIT_SECONDS[data.unit]
+    return [
+      {name: 'diag_stacks', type: 'gauge', help: 'Distinct stacks seen during the step.', labels: {}, value: data.stacks.length},
+      seconds === undefined
+        ? {name: 'diag_stack_samples_total', type: 'counter', help: "The stacks' values summed over the step (samples, for profile).", labels: {unit: data.unit}, value: total}
+        : {name: 'diag_stacks_seconds_total', type: 'counter', help: "The stacks' times summed over the step (off-CPU time, for offcputime), in seconds.", labels: {}, value: total * seconds},
+    ]
+  },
 }
+
+/** Seconds per unit of a stacks result whose values are times (offcputime's usecs). */
+export const TIME_UNIT_SECONDS: Record<string, number> = {nsecs: 1e-9, usecs: 1e-6, msecs: 1e-3}
+
+/** Every stack's value added up: all the samples, or all the time. */
+export const stacksTotal = (data: Stacks): number => data.stacks.reduce((sum, s) => sum + s.value, 0)
