@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -37,6 +38,30 @@ static void diag_died(int signal) {
   (void)signal;
   if (held > 0) kill(held, SIGKILL);
   _exit(128 + SIGKILL);
+}
+
+// The command's pid is announced only once the command waits in read(3): from then until its
+// exec it makes no system call diag could count (that read returns, execve follows). Announced
+// at once, the command's own set-up (rt_sigaction, prctl, getppid) raced diag's attach.
+// /proc/PID/syscall names the call a blocked task is in; where it cannot be read, the pid is
+// announced as before.
+static void await_blocked_in_read(pid_t child) {
+  char path[64], text[128];
+  snprintf(path, sizeof path, "/proc/%d/syscall", (int)child);
+  for (int tries = 0; tries < 10000; tries++) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    ssize_t n = read(fd, text, sizeof text - 1);
+    close(fd);
+    if (n <= 0) return;
+    text[n] = 0;
+    long number;
+    unsigned long first;
+    if (sscanf(text, "%ld 0x%lx", &number, &first) == 2 && number == SYS_read && first == 3) return;
+    siginfo_t info = {0};
+    if (waitid(P_PID, child, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == child) return;
+    usleep(1000);
+  }
 }
 
 int main(int argc, char **argv) {
@@ -65,6 +90,7 @@ int main(int argc, char **argv) {
       _exit(127);
     }
     held = child;
+    await_blocked_in_read(child);
     // A Ctrl-C reaches the whole process group: it is for the command, which gets it too; the
     // gate stays to report the command's end (it dies with diag, whatever happens).
     int ignored[] = {SIGINT, SIGQUIT, SIGHUP, SIGTERM};
