@@ -8,7 +8,7 @@ import {RUNBOOK_EXIT, type RunbookReport} from '../../src/runbook/run.js'
 import {capabilityTruths, configured, expectUsable, expectedFromConfig} from '../helpers/ground-truth.js'
 import {schemaErrors} from '../helpers/schema.js'
 import {GETPPID_FUNCTIONS, MATRIX, type MatrixEnv, type MatrixRow, TCP, judge, recordRows} from '../matrix/cases.js'
-import {LAB_KERNELS, type LabBoot, type LabCase, bootLab, labConfig, labUnavailable, shellQuote} from './lab.js'
+import {LAB_KERNELS, type LabBoot, type LabCase, type LabKernel, labConfig, labUnavailable, shellQuote, startLabBoots} from './lab.js'
 
 // What the kernel's tracing looks like after diag ran: read through a mount of diag's own.
 const STATE_AFTER = [
@@ -108,6 +108,18 @@ function cases(kernel: string): LabCase[] {
   ]
 }
 
+// Every kernel's boot starts with the first kernel's tests, two at a time (DIAG_LAB_CONCURRENCY,
+// lab.ts), and each kernel's tests wait for their own boot: the lab takes about two kernels' time.
+let boots: Map<string, Promise<LabBoot>> | undefined
+const bootOf = (kernel: LabKernel): Promise<LabBoot> => {
+  boots ??= startLabBoots(
+    Object.values(LAB_KERNELS)
+      .filter((k) => !labUnavailable(k))
+      .map((k) => ({kernel: k, cases: cases(k.name), options: {timeoutMs: 1_500_000}})),
+  )
+  return boots.get(kernel.name)!
+}
+
 describe.each(Object.values(LAB_KERNELS))('the kernel lab: $name', (kernel) => {
   const missing = labUnavailable(kernel)
   const config = labConfig(kernel)
@@ -118,14 +130,17 @@ describe.each(Object.values(LAB_KERNELS))('the kernel lab: $name', (kernel) => {
 
   beforeAll(async () => {
     if (missing) return
-    boot = await bootLab(kernel, cases(kernel.name), {timeoutMs: 1_500_000})
+    boot = await bootOf(kernel)
     // How long each case took, for whoever wonders why the lab is slow.
-    if (process.env.DIAG_LAB_TIMES) for (const [id, r] of boot.results) console.log(`${kernel.name} ${id} ${r.seconds.toFixed(1)} s exit ${r.exitCode}`)
+    if (process.env.DIAG_LAB_TIMES) {
+      console.log(`${kernel.name} boot ${boot.seconds.toFixed(0)} s in all`)
+      for (const [id, r] of boot.results) console.log(`${kernel.name} ${id} ${r.seconds.toFixed(1)} s exit ${r.exitCode}`)
+    }
     const run = boot.results.get('capabilities')
     expect(run?.exitCode, `${run?.stderr}\n${boot.console.slice(-3000)}`).toBe(0)
     report = JSON.parse(run!.stdout)
     env = {...env, getppidPattern: boot.results.get('getppid-pattern')!.stdout.trim(), tcpPort: boot.results.get('tcp-server')!.stdout.trim()}
-  }, 3_000_000) // a stalled boot is booted again (lab.ts)
+  }, 3_000_000) // a stalled boot is booted again (lab.ts); a boot waiting for a slot began when an earlier kernel's ended, before this hook
 
   afterAll(() => recordRows(rows, kernel.name))
 
