@@ -1,10 +1,11 @@
 import {createHash} from 'node:crypto'
-import {chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {chmodSync, copyFileSync, cpSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync} from 'node:fs'
+import {availableParallelism, tmpdir} from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import {execa} from 'execa'
+import {onExit} from 'signal-exit'
 
 import {parseConfig} from '../helpers/ground-truth.js'
 import {shellQuote} from '../../src/system/shell.js'
@@ -81,6 +82,8 @@ export interface LabBoot {
   results: Map<string, LabResult>
   /** Everything qemu printed, for failure messages. */
   console: string
+  /** Wall time of the boot, from building its initramfs to power-off (a stalled first try included). */
+  seconds: number
 }
 
 async function sharedLibraries(binaries: string[]): Promise<string[]> {
@@ -129,11 +132,81 @@ const PERF = '/usr/bin/perf'
  */
 export const labHasPerf = existsSync(PERF)
 
+// Each lab run (process) works in a directory of its own in the temp directory, named with its
+// pid: the base image it holds and one work directory per boot. It goes at exit, also on SIGINT
+// or SIGTERM; the directory of a run killed outright goes with the next run's sweep.
+const RUN_DIR = /^diag-lab-run-(\d+)-\w+$/
+const BASE_IMAGE = /^diag-lab-base-\w+\.cpio$/
+const PARTIAL_IMAGE = /^diag-lab-base-\w+\.cpio\.partial-(\d+)$/
+let runDir: string | undefined
+
+function labRunDir(): string {
+  if (runDir) return runDir
+  sweepLabTemp(tmpdir())
+  const dir = mkdtempSync(path.join(tmpdir(), `diag-lab-run-${process.pid}-`))
+  onExit(() => {
+    rmSync(dir, {recursive: true, force: true})
+  })
+  return (runDir = dir)
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
 /**
- * Builds (or reuses) the part of the initramfs that does not change between boots. Cached in the
- * temp directory, keyed by what went into it, so a test run builds it once.
+ * Removes what lab runs left in the temp directory: the run directories and half-built images of
+ * processes that are gone; and, given the image this run uses, base images of other builds that
+ * no running lab holds (a run holds a hard link to its image: a count of one link means nobody).
  */
-export async function baseInitramfs(): Promise<string> {
+export function sweepLabTemp(dir: string, keep?: string, alive = processAlive): string[] {
+  const removed: string[] = []
+  for (const name of readdirSync(dir)) {
+    const file = path.join(dir, name)
+    const owner = RUN_DIR.exec(name)?.[1] ?? PARTIAL_IMAGE.exec(name)?.[1]
+    const unheldImage = keep !== undefined && BASE_IMAGE.test(name) && file !== keep && statSync(file, {throwIfNoEntry: false})?.nlink === 1
+    if ((owner && !alive(Number(owner))) || unheldImage) {
+      rmSync(file, {recursive: true, force: true})
+      removed.push(name)
+    }
+  }
+  return removed
+}
+
+let base: Promise<string> | undefined
+
+/**
+ * The part of the initramfs that does not change between boots, held in this run's directory (a
+ * hard link: another run that sweeps the temp directory cannot take it away). Built once per
+ * run, and cached in the temp directory, keyed by what went into it, for the runs after.
+ */
+export function baseInitramfs(): Promise<string> {
+  base ??= holdBaseInitramfs()
+  return base
+}
+
+async function holdBaseInitramfs(): Promise<string> {
+  const held = path.join(labRunDir(), 'base.cpio')
+  for (let attempt = 1; ; attempt++) {
+    const cache = await cachedBaseInitramfs()
+    try {
+      linkSync(cache, held)
+      // Images of older builds are 100 MB each: keep only those in use.
+      sweepLabTemp(tmpdir(), cache)
+      return held
+    } catch (error) {
+      // Another run's sweep took the cache between its check and the link: build it again.
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt > 1) throw error
+    }
+  }
+}
+
+async function cachedBaseInitramfs(): Promise<string> {
   const inputs = ['dist', 'bpf', 'bench/event-consumer.mjs', 'runbooks', 'oclif.manifest.json', 'native/build/Release/diag_bpf.node', 'native/build/Release/diag-gate', 'test/workload/diag-workload', 'test/workload/diag-lookups', 'test/workload/diag-offcpu', 'test/workload/diag-spin', 'test/workload/diag-tcp', 'package.json', 'package-lock.json']
   const hash = createHash('sha256')
   const stamp = (p: string) => {
@@ -148,10 +221,8 @@ export async function baseInitramfs(): Promise<string> {
   hash.update(readFileSync(fileURLToPath(import.meta.url))) // how the image is built is an input too
   const cache = path.join(tmpdir(), `diag-lab-base-${hash.digest('hex').slice(0, 16)}.cpio`)
   if (existsSync(cache)) return cache
-  // Images of older builds are 100 MB each: keep only the one being made.
-  for (const old of readdirSync(tmpdir()).filter((f) => /^diag-lab-base-\w+\.cpio$/.test(f))) rmSync(path.join(tmpdir(), old), {force: true})
 
-  const root = mkdtempSync(path.join(tmpdir(), 'diag-lab-root-'))
+  const root = mkdtempSync(path.join(labRunDir(), 'root-'))
   try {
     for (const dir of ['bin', 'dev', 'proc', 'sys', 'tmp', 'root', 'lab/modules', 'diag/lab-bin', 'sys/kernel/tracing', 'sys/kernel/debug'])
       mkdirSync(path.join(root, dir), {recursive: true})
@@ -259,12 +330,12 @@ function hangReports(console: string): Map<string, string> {
   return reports
 }
 
-function parseConsole(console: string, stalled: boolean): LabBoot {
+function parseConsole(console: string, stalled: boolean, timedOutS?: number): Omit<LabBoot, 'seconds'> {
   const release = /@@LAB-READY (\S+)/.exec(console)?.[1]
   const hung = hangReports(console)
   if (!release || !console.includes('@@LAB-DONE')) {
     const last = [...console.matchAll(/@@START (\S+)/g)].pop()?.[1]
-    const what = `the lab VM did not finish its cases${last ? ` (it was running ${last})` : ''}`
+    const what = `the lab VM did not finish its cases${last ? ` (it was running ${last})` : ''}${timedOutS ? `: stopped after ${timedOutS} s, the boot's time limit` : ''}`
     // Only a machine that stopped without its watchdog speaking is a stall; a case that hung is diag's.
     if (stalled && hung.size === 0) throw new LabStall(`${what}: its console was silent for ${STALL_S} s`)
     const where = [...hung].map(([id, report]) => `\n${id} ${report}`).join('')
@@ -287,7 +358,7 @@ function parseConsole(console: string, stalled: boolean): LabBoot {
 // for longer means the emulated machine itself stopped.
 const STALL_S = CASE_TIMEOUT_S + 60
 
-async function runQemu(kernel: LabKernel, initrd: string, disk: string, timeoutMs: number): Promise<LabBoot> {
+async function runQemu(kernel: LabKernel, initrd: string, disk: string, timeoutMs: number): Promise<Omit<LabBoot, 'seconds'>> {
   const qemu = execa(
     'qemu-system-x86_64',
     [
@@ -313,22 +384,27 @@ async function runQemu(kernel: LabKernel, initrd: string, disk: string, timeoutM
   qemu.stdout?.on('data', () => silence.refresh())
   const result = await qemu
   clearTimeout(silence)
-  return parseConsole(`${result.stdout}\n${result.stderr}`, stalled)
+  return parseConsole(`${result.stdout}\n${result.stderr}`, stalled, result.timedOut ? timeoutMs / 1000 : undefined)
+}
+
+export interface LabBootOptions {
+  /** Bounds each boot (a stalled one's second try has as long again). */
+  timeoutMs?: number
+  /** Sizes the virtio disk. */
+  diskMiB?: number
 }
 
 /**
  * Boots the kernel once, runs every case in order, and powers off. A boot whose machine stalled
  * (see STALL_S) is tried once more, saying so; a case that hangs fails the boot with where it hung.
+ * Boots may run side by side: each works in a directory of its own. Its errors name the kernel.
  */
-export async function bootLab(
-  kernel: LabKernel,
-  cases: LabCase[],
-  /** timeoutMs bounds each boot; diskMiB sizes the virtio disk. */
-  options: {timeoutMs?: number; diskMiB?: number} = {},
-): Promise<LabBoot> {
-  const base = await baseInitramfs()
-  const work = mkdtempSync(path.join(tmpdir(), `diag-lab-${kernel.name}-`))
+export async function bootLab(kernel: LabKernel, cases: LabCase[], options: LabBootOptions = {}): Promise<LabBoot> {
+  const started = performance.now()
+  let work: string | undefined
   try {
+    const base = await baseInitramfs()
+    work = mkdtempSync(path.join(labRunDir(), `${kernel.name}-`))
     const extra = path.join(work, 'extra')
     mkdirSync(path.join(extra, 'lab/modules'), {recursive: true})
     writeFileSync(path.join(extra, 'lab/cases.sh'), casesScript(cases))
@@ -342,15 +418,69 @@ export async function bootLab(
       writeFileSync(disk, '') // a second boot starts from an empty disk too
       truncateSync(disk, (options.diskMiB ?? 64) * 2 ** 20)
       try {
-        return await runQemu(kernel, initrd, disk, options.timeoutMs ?? 600_000)
+        const boot = await runQemu(kernel, initrd, disk, options.timeoutMs ?? 600_000)
+        return {...boot, seconds: (performance.now() - started) / 1000}
       } catch (error) {
         if (!(error instanceof LabStall) || attempt > 1) throw error
         console.warn(`lab: ${kernel.name}: ${error.message}; booting it again`)
       }
     }
+  } catch (error) {
+    throw new Error(`lab kernel ${kernel.name}: ${(error as Error).message}`, {cause: error})
   } finally {
-    rmSync(work, {recursive: true, force: true})
+    if (work) rmSync(work, {recursive: true, force: true})
   }
+}
+
+/** How many lab kernels boot at once: DIAG_LAB_CONCURRENCY, else two (each qemu keeps one host core busy). */
+export function labConcurrency(env = process.env): number {
+  const setting = env.DIAG_LAB_CONCURRENCY
+  if (setting === undefined || setting === '') return Math.min(2, availableParallelism())
+  if (!/^[1-9]\d*$/.test(setting)) throw new Error(`DIAG_LAB_CONCURRENCY must be a whole number of boots, at least 1: ${setting}`)
+  return Number(setting)
+}
+
+/** Runs the jobs in order, at most `limit` at a time; each job's promise settles as the job does. */
+export function withLimit<T>(jobs: (() => Promise<T>)[], limit: number): Promise<T>[] {
+  let running = 0
+  const waiting: (() => void)[] = []
+  return jobs.map(
+    (job) =>
+      new Promise<T>((resolve, reject) => {
+        const start = () => {
+          running++
+          Promise.resolve()
+            .then(job)
+            .then(resolve, reject)
+            .finally(() => {
+              running--
+              waiting.shift()?.()
+            })
+        }
+        if (running < limit) start()
+        else waiting.push(start)
+      }),
+  )
+}
+
+export interface LabBootJob {
+  kernel: LabKernel
+  cases: LabCase[]
+  options?: LabBootOptions
+}
+
+/**
+ * Starts every kernel's boot, DIAG_LAB_CONCURRENCY at a time (labConcurrency), and hands back each
+ * kernel's boot by name, for its tests to await. A boot that fails before its tests await it is
+ * not an unhandled rejection: its tests get the error.
+ */
+export function startLabBoots(jobs: LabBootJob[], limit = labConcurrency()): Map<string, Promise<LabBoot>> {
+  const boots = withLimit(
+    jobs.map((job) => () => bootLab(job.kernel, job.cases, job.options)),
+    limit,
+  )
+  for (const boot of boots) boot.catch(() => {})
+  return new Map(jobs.map((job, i) => [job.kernel.name, boots[i]]))
 }
 
 /** Reads a kernel config file into symbol -> value, as the lab's ground truth. */
