@@ -10,6 +10,7 @@ import {staleLocks} from './system/lock.js'
 import {unmount} from './system/mount.js'
 import {GROUP_NAME, INSTANCE_NAME, isAlive, isRunning, ownerPid} from './tracefs/names.js'
 import {PRIVATE_MOUNT} from './tracefs/private-mount.js'
+import {PROBE_EVENTS_FILE, probeRemoval} from './tracefs/probe-events.js'
 import {clearTriggers} from './tracefs/triggers.js'
 import {PERF_DATA_DIR} from '../backends/perf/perf-record.js'
 
@@ -110,10 +111,10 @@ export async function resetDead(files: HostFiles, tracefs: string | undefined, d
       if (!name || !GROUP_NAME.test(name) || pid === undefined || isAlive(pid)) continue
       await act('synthetic event', name, pid, () => files.write(`${tracefs}/synthetic_events`, `!${name}`, 'append'))
     }
-    for (const [file, kind] of [['kprobe_events', 'kprobe event'], ['uprobe_events', 'uprobe event']] as const) {
+    for (const [file, kind] of [[PROBE_EVENTS_FILE.kprobe, 'kprobe event'], [PROBE_EVENTS_FILE.uprobe, 'uprobe event']] as const) {
       const text = await files.read(`${tracefs}/${file}`).catch(() => '')
       for (const {group, event, pid} of deadDefinitions(text))
-        await act(kind, `${group}/${event}`, pid, () => files.write(`${tracefs}/${file}`, `-:${group}/${event}`, 'append'))
+        await act(kind, `${group}/${event}`, pid, () => files.write(`${tracefs}/${file}`, probeRemoval(group, event), 'append'))
     }
   }
 

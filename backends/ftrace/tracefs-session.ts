@@ -2,17 +2,14 @@ import {BadInputError, BusyError, NotSupportedError, PermissionError, errnoName,
 import type {HostFiles} from '../../src/system/files.js'
 import {acquireLock} from '../../src/system/lock.js'
 import type {UndoLog} from '../../src/system/undo.js'
-import {BINARY_PATH, eventGroup, instanceName} from '../../src/tracefs/names.js'
+import {eventGroup, instanceName} from '../../src/tracefs/names.js'
+import {PROBE_EVENTS_FILE, type ProbeSite, probeDefinition, probeRemoval} from '../../src/tracefs/probe-events.js'
 import {clearTriggers} from '../../src/tracefs/triggers.js'
 
 // What may be written to a tracefs file: one command of printable ASCII. A newline would start
 // a second command; everything user-given is checked against narrower rules before it gets here.
 const SAFE_TEXT = /^[\x20-\x7e]*$/
 const SAFE_PATH = /^[\w.-]+(\/[\w.-]+)*$/
-// What a uprobe definition may name: an event (a C identifier), a file (absolute, no spaces), and
-// fetch arguments of the probe syntax only (name=+0(%di):string, $retval); a kprobe's the same.
-const EVENT_NAME = /^[A-Za-z_]\w*$/
-const FETCH_ARG = /^[A-Za-z_]\w*=[\w%+():$.-]+$/
 
 /**
  * diag's changes to tracefs, all through one place: every write is checked, every change is
@@ -118,12 +115,7 @@ export class TracefsSession {
    * arguments (checked as a uprobe's are); returns "group/event".
    */
   async kprobe(purpose: string, event: string, func: string, ret = false, fetch: string[] = []): Promise<string> {
-    const group = eventGroup(this.pid, purpose)
-    const bad = fetch.find((arg) => !FETCH_ARG.test(arg))
-    if (bad !== undefined) throw new BadInputError(`refusing kprobe fetch argument ${JSON.stringify(bad)}`)
-    await this.write('kprobe_events', [`${ret ? 'r' : 'p'}:${group}/${event} ${func}`, ...fetch].join(' '), 'append')
-    this.undo.push(`remove kprobe ${group}/${event}`, () => this.write('kprobe_events', `-:${group}/${event}`, 'append'))
-    return `${group}/${event}`
+    return this.probeEvent(purpose, event, {kind: 'kprobe', func}, ret, fetch)
   }
 
   /**
@@ -131,15 +123,14 @@ export class TracefsSession {
    * with its fetch arguments; returns "group/event". Every part is checked before the write.
    */
   async uprobe(purpose: string, event: string, target: {path: string; offset: bigint}, ret = false, fetch: string[] = []): Promise<string> {
+    return this.probeEvent(purpose, event, {kind: 'uprobe', path: target.path, offset: target.offset}, ret, fetch)
+  }
+
+  private async probeEvent(purpose: string, event: string, site: ProbeSite, ret: boolean, fetch: string[]): Promise<string> {
     const group = eventGroup(this.pid, purpose)
-    if (!EVENT_NAME.test(event) || !EVENT_NAME.test(group)) throw new BadInputError(`refusing uprobe event name ${JSON.stringify(`${group}/${event}`)}`)
-    if (!BINARY_PATH.test(target.path)) throw new BadInputError(`refusing uprobe on ${JSON.stringify(target.path)}: an absolute path without spaces or special characters only`)
-    if (target.offset < 0n) throw new BadInputError(`refusing uprobe at offset ${target.offset}`)
-    const bad = fetch.find((arg) => !FETCH_ARG.test(arg))
-    if (bad !== undefined) throw new BadInputError(`refusing uprobe fetch argument ${JSON.stringify(bad)}`)
-    const definition = [`${ret ? 'r' : 'p'}:${group}/${event} ${target.path}:0x${target.offset.toString(16)}`, ...fetch].join(' ')
-    await this.write('uprobe_events', definition, 'append')
-    this.undo.push(`remove uprobe ${group}/${event}`, () => this.write('uprobe_events', `-:${group}/${event}`, 'append'))
+    const file = PROBE_EVENTS_FILE[site.kind]
+    await this.write(file, probeDefinition({group, event, site, ret, fetch}), 'append')
+    this.undo.push(`remove ${site.kind} ${group}/${event}`, () => this.write(file, probeRemoval(group, event), 'append'))
     return `${group}/${event}`
   }
 

@@ -22,3 +22,11 @@ export const systemClock: Clock = {
       signal.addEventListener('abort', done, {once: true})
     }),
 }
+
+/**
+ * The wall-clock time (ISO) of a timestamp taken on the monotonic clock: a trace instance's "mono"
+ * clock, bpf_ktime_get_ns() (in seconds).
+ */
+export function wallTime(monotonicSeconds: number, nowMs = Date.now(), monotonicNowMs = Number(process.hrtime.bigint()) / 1e6): string {
+  return new Date(nowMs - (monotonicNowMs - monotonicSeconds * 1000)).toISOString()
+}

@@ -4,27 +4,16 @@ import {execa} from 'execa'
 import {beforeAll, describe, expect, it} from 'vitest'
 
 import {EXIT} from '../../src/errors.js'
-import type {Row, Rows, ToolResult} from '../../src/result/model.js'
+import type {Rows} from '../../src/result/model.js'
 import {diag, startDiag} from '../helpers/cli.js'
 import {hostTruths, skipReason} from '../helpers/ground-truth.js'
-import {schemaErrors} from '../helpers/schema.js'
 import {expectKernelStateKept, isRoot, watched} from '../helpers/kernel-state.js'
+import {parseRowStream} from '../helpers/results.js'
 import {gethostlatency} from '../../tools/gethostlatency/tool.js'
 import {LOOKUPS, WORKLOAD, workloadBuilt} from '../helpers/workload.js'
 
 const NO_SUCH_PID = String(Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8')) + 1)
 const CANDIDATES = gethostlatency.candidates.map((c) => ({id: c.id, needs: c.needs}))
-
-/** The NDJSON of a rows tool: its rows, and the summary that must be its last line. */
-function ndjson(stdout: string): {rows: Row[]; summary: ToolResult & {rowCount: number}} {
-  const lines = stdout.trim().split('\n').map((line) => JSON.parse(line) as {type: string} & Record<string, unknown>)
-  for (const line of lines) expect(schemaErrors('resultStream', line)).toBe('')
-  const last = lines.pop()!
-  expect(last.type).toBe('summary')
-  expect(lines.every((l) => l.type === 'row')).toBe(true)
-  const {type: _, ...summary} = last
-  return {rows: lines.map(({type: __, ...row}) => row as Row), summary: summary as unknown as ToolResult & {rowCount: number}}
-}
 
 /** The pid diag-lookups says it had ("pid N lookups M failed F"), from wherever its stdout went. */
 const lookupsPid = (text: string) => Number(/^pid (\d+) lookups/m.exec(text)?.[1])
@@ -42,7 +31,7 @@ describe.skipIf(!isRoot || !existsSync(LOOKUPS))('gethostlatency on this host (n
     if (missing(needs)) return context.skip(missing(needs)!)
     const run = await diag(['gethostlatency', '--backend', id, '--json', '--', LOOKUPS, '3', '2', '1'])
     expect(run.exitCode, run.stderr).toBe(0)
-    const {rows, summary} = ndjson(run.stdout)
+    const {rows, summary} = parseRowStream(run.stdout)
     const pid = lookupsPid(run.stderr)
     expect(rows).toHaveLength(6)
     for (const row of rows) {
@@ -79,7 +68,7 @@ describe.skipIf(!isRoot || !existsSync(LOOKUPS))('gethostlatency on this host (n
     expect(run.exitCode, String(run.stderr)).toBe(0)
     const [first, done] = [await firstRow, await commandDone]
     expect(done - first).toBeGreaterThan(1000)
-    expect(ndjson(String(run.stdout)).rows).toHaveLength(2)
+    expect(parseRowStream(String(run.stdout)).rows).toHaveLength(2)
   })
 
   it('--pid traces that process only, until it exits', async (context) => {
@@ -91,7 +80,7 @@ describe.skipIf(!isRoot || !existsSync(LOOKUPS))('gethostlatency on this host (n
     const run = await diag(['gethostlatency', '--backend', id, '--json', '--pid', String(traced.pid)])
     await Promise.all([traced, other])
     expect(run.exitCode, run.stderr).toBe(0)
-    const {rows} = ndjson(run.stdout)
+    const {rows} = parseRowStream(run.stdout)
     expect(rows.map((r) => r.pid)).toEqual([traced.pid, traced.pid, traced.pid])
   })
 

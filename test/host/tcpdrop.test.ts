@@ -4,29 +4,18 @@ import {execa} from 'execa'
 import {beforeAll, describe, expect, it} from 'vitest'
 
 import {EXIT} from '../../src/errors.js'
-import type {Row, ToolResult} from '../../src/result/model.js'
 import {tcpdrop} from '../../tools/tcpdrop/tool.js'
 import {diag} from '../helpers/cli.js'
-import {expectKernelStateKept, isRoot, watched} from '../helpers/kernel-state.js'
-import {schemaErrors} from '../helpers/schema.js'
-import {TCP_WORKLOAD, closedTcpPort} from '../helpers/workload.js'
 import {hostTruths, skipReason} from '../helpers/ground-truth.js'
+import {expectKernelStateKept, isRoot, watched} from '../helpers/kernel-state.js'
+import {parseRowStream} from '../helpers/results.js'
+import {TCP_WORKLOAD, closedTcpPort} from '../helpers/workload.js'
 
 const NO_SUCH_PID = String(Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8')) + 1)
 const CANDIDATES = tcpdrop.candidates.map((c) => ({id: c.id, needs: c.needs}))
 const REFUSED = 3
 // A frame as the kernel prints one with its offset: "tcp_v4_rcv+0x91" ("name+0x10 [module]").
 const FRAME_WITH_OFFSET = /^[\w.]+\+0x[0-9a-f]+( \[\w+\])?$/
-
-/** The NDJSON of a rows tool: its rows, and the summary that must be its last line. */
-function ndjson(stdout: string): {rows: Row[]; summary: ToolResult & {rowCount: number}} {
-  const lines = stdout.trim().split('\n').map((line) => JSON.parse(line) as {type: string} & Record<string, unknown>)
-  for (const line of lines) expect(schemaErrors('resultStream', line)).toBe('')
-  const last = lines.pop()!
-  expect(last.type).toBe('summary')
-  const {type: _, ...summary} = last
-  return {rows: lines.map(({type: __, ...row}) => row as Row), summary: summary as unknown as ToolResult & {rowCount: number}}
-}
 
 describe.skipIf(!isRoot || !existsSync(TCP_WORKLOAD))('tcpdrop on this host (needs root and test/workload/diag-tcp)', () => {
   expectKernelStateKept()
@@ -42,7 +31,7 @@ describe.skipIf(!isRoot || !existsSync(TCP_WORKLOAD))('tcpdrop on this host (nee
     const port = await closedTcpPort()
     const run = await diag(['tcpdrop', '--backend', id, '--json', '--', TCP_WORKLOAD, 'refused', '127.0.0.1', String(port), String(REFUSED)])
     expect(run.exitCode, run.stderr).toBe(0)
-    const {rows, summary} = ndjson(run.stdout)
+    const {rows, summary} = parseRowStream(run.stdout)
     expect(summary.backend).toMatchObject({candidate: id})
     expect(summary.lost).toBe(0)
     const refused = rows.filter((row) => (row.stack as string[]).some((f) => /^tcp_v4_rcv\+0x/.test(f)))
@@ -65,7 +54,7 @@ describe.skipIf(!isRoot || !existsSync(TCP_WORKLOAD))('tcpdrop on this host (nee
     const port = await closedTcpPort('::1')
     const run = await diag(['tcpdrop', '--backend', 'bpf-tp-btf', '--json', '--', TCP_WORKLOAD, 'refused', '::1', String(port), '1'])
     expect(run.exitCode, run.stderr).toBe(0)
-    const row = ndjson(run.stdout).rows.find((r) => (r.stack as string[]).some((f) => /^tcp_v6_rcv\+0x/.test(f)))
+    const row = parseRowStream(run.stdout).rows.find((r) => (r.stack as string[]).some((f) => /^tcp_v6_rcv\+0x/.test(f)))
     expect(row, run.stdout).toMatchObject({ip: 6, saddr: '::1', daddr: '::1', dport: port, flags: 'SYN', reason: 'NO_SOCKET'})
   })
 
@@ -77,7 +66,7 @@ describe.skipIf(!isRoot || !existsSync(TCP_WORKLOAD))('tcpdrop on this host (nee
     const run = await diag(['tcpdrop', '--backend', id, '--json', '--', 'sleep', '2.5'])
     await other
     expect(run.exitCode, run.stderr).toBe(0)
-    expect(ndjson(run.stdout).rows).toEqual([])
+    expect(parseRowStream(run.stdout).rows).toEqual([])
   })
 
   it("text: bcc's columns, then each drop's frames under it", async (context) => {

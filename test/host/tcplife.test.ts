@@ -1,12 +1,12 @@
 import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import type {CapabilitiesReport} from '../../src/plan/report.js'
-import type {Row, ToolResult} from '../../src/result/model.js'
+import type {Row} from '../../src/result/model.js'
 import {tcplife} from '../../tools/tcplife/tool.js'
-import {diag, diagJson, startDiag, tracingStarted} from '../helpers/cli.js'
+import {diag, startDiag, tracingStarted} from '../helpers/cli.js'
+import {hostTruths, skipReason} from '../helpers/ground-truth.js'
 import {expectKernelStateKept, isRoot, watched} from '../helpers/kernel-state.js'
-import {schemaErrors} from '../helpers/schema.js'
+import {parseRowStream} from '../helpers/results.js'
 import {TCP_WORKLOAD, startTcpServer, workloadBuilt} from '../helpers/workload.js'
 
 const CANDIDATES = tcplife.candidates.map((c) => ({id: c.id, needs: c.needs}))
@@ -14,16 +14,6 @@ const CANDIDATES = tcplife.candidates.map((c) => ({id: c.id, needs: c.needs}))
 const KNOWS_BYTES = new Set(['bpf-tp-btf'])
 const SEND = 100_000
 const REPLY = 50_000
-
-/** The NDJSON of a rows tool: its rows, and the summary that must be its last line. */
-function ndjson(stdout: string): {rows: Row[]; summary: ToolResult & {rowCount: number}} {
-  const lines = stdout.trim().split('\n').map((line) => JSON.parse(line) as {type: string} & Record<string, unknown>)
-  for (const line of lines) expect(schemaErrors('resultStream', line)).toBe('')
-  const last = lines.pop()!
-  expect(last.type).toBe('summary')
-  const {type: _, ...summary} = last
-  return {rows: lines.map(({type: __, ...row}) => row as Row), summary: summary as unknown as ToolResult & {rowCount: number}}
-}
 
 /** The client's pid (the shell execs it, so `$$` is its pid) and its sessions' local ports, from its output. */
 function clientSaid(text: string): {pid: number; lports: number[]} {
@@ -50,20 +40,18 @@ function expectSessionRows(rows: Row[], id: string, expected: {pid: number; lpor
 
 describe.skipIf(!isRoot || !workloadBuilt)('tcplife on this host (needs root and test/workload/diag-tcp)', () => {
   expectKernelStateKept()
-  let capabilities: CapabilitiesReport['capabilities'] = []
+  // Why a candidate cannot run here, from what the kernel has (its config, peers), not from diag's probe.
+  let truths: Map<string, boolean> | undefined
   const servers: Record<string, Awaited<ReturnType<typeof startTcpServer>>> = {}
   beforeAll(async () => {
-    capabilities = (await diagJson<CapabilitiesReport>(['capabilities'])).json.capabilities
+    truths = await hostTruths()
     servers['127.0.0.1'] = await startTcpServer('127.0.0.1', REPLY)
     servers['::1'] = await startTcpServer('::1', REPLY)
   })
   afterAll(async () => {
     for (const server of Object.values(servers)) await server.stop()
   })
-  const missing = (needs: string[]) => {
-    const unmet = needs.map((n) => capabilities.find((c) => c.name === n)!).filter((c) => c.status !== 'available')
-    return unmet.length ? `this kernel lacks ${unmet.map((c) => `${c.name} (${c.detail})`).join(', ')}` : undefined
-  }
+  const missing = (needs: string[]) => skipReason(needs, truths)
 
   for (const [address, sessions] of [['127.0.0.1', 3], ['::1', 2]] as const) {
     it.for(CANDIDATES)(`$id prints exactly one row per session a traced command opens to ${address}, with its pid, ports and bytes`, async ({id, needs}, context) => {
@@ -71,7 +59,7 @@ describe.skipIf(!isRoot || !workloadBuilt)('tcplife on this host (needs root and
       const {port} = servers[address]
       const run = await diag(['tcplife', '--backend', id, '--json', '--', ...client(address, port, sessions)])
       expect(run.exitCode, run.stderr).toBe(0)
-      const {rows, summary} = ndjson(run.stdout)
+      const {rows, summary} = parseRowStream(run.stdout)
       const said = clientSaid(run.stderr)
       expect(said.lports).toHaveLength(sessions)
       expectSessionRows(rows, id, {...said, address, port, tx: SEND, rx: REPLY})
@@ -94,7 +82,7 @@ describe.skipIf(!isRoot || !workloadBuilt)('tcplife on this host (needs root and
     tracer.kill('SIGINT')
     const result = await tracer
     expect(result.exitCode, String(result.stderr)).toBe(0)
-    const {rows} = ndjson(String(result.stdout))
+    const {rows} = parseRowStream(String(result.stdout))
     const lports = clientSaid(run.stdout).lports
     expect(rows.map((r) => r.rport)).toEqual(lports)
     for (const row of rows) {
@@ -119,7 +107,7 @@ describe.skipIf(!isRoot || !workloadBuilt)('tcplife on this host (needs root and
     const result = await tracer
     expect(result.exitCode, String(result.stderr)).toBe(0)
     const lports = clientSaid(stdout).lports
-    const {rows} = ndjson(String(result.stdout))
+    const {rows} = parseRowStream(String(result.stdout))
     expectSessionRows(rows.filter((r) => r.rport === server.port), id, {pid: run.pid!, lports, address: '127.0.0.1', port: server.port, tx: SEND, rx: REPLY})
     expect(rows.filter((r) => r.lport === server.port).map((r) => r.pid)).toEqual([server.pid, server.pid])
   })
@@ -128,10 +116,10 @@ describe.skipIf(!isRoot || !workloadBuilt)('tcplife on this host (needs root and
     if (missing(needs)) return context.skip(missing(needs)!)
     const {port} = servers['127.0.0.1']
     const kept = await diag(['tcplife', '--backend', id, '--json', '--remote-port', `1,${port}`, '--', ...client('127.0.0.1', port, 1)])
-    expect(ndjson(kept.stdout).rows).toHaveLength(1)
+    expect(parseRowStream(kept.stdout).rows).toHaveLength(1)
     const dropped = await diag(['tcplife', '--backend', id, '--json', '--local-port', String(port), '--', ...client('127.0.0.1', port, 1)])
     expect(dropped.exitCode, dropped.stderr).toBe(0)
-    expect(ndjson(dropped.stdout).summary.rowCount).toBe(0)
+    expect(parseRowStream(dropped.stdout).summary.rowCount).toBe(0)
   })
 
   it('refuses a port out of range before touching the kernel', async () => {

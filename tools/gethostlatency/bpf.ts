@@ -2,7 +2,7 @@ import {BpfTool} from '../../backends/bpf/bpf-tool.js'
 import {EventBuffer, eventBufferKind, eventRowsCollector} from '../../backends/bpf/event-buffer.js'
 import type {Collector, RowStream, Runner} from '../../backends/runner.js'
 import type {Row} from '../../src/result/model.js'
-import {wallTime} from './ftrace.js'
+import {wallTime} from '../../src/system/clock.js'
 import {COLUMNS, type GethostlatencyOptions, NAME} from './tool.js'
 
 // struct lookup_event (gethostlatency.h).

@@ -4,16 +4,12 @@ import {type TraceLine, commOf} from '../../backends/ftrace/trace-pipe.js'
 import {TracefsSession} from '../../backends/ftrace/tracefs-session.js'
 import {NotSupportedError} from '../../src/errors.js'
 import type {Row} from '../../src/result/model.js'
+import {wallTime} from '../../src/system/clock.js'
 import {COLUMNS, type GethostlatencyOptions, NAME} from './tool.js'
 
 // The first argument (the host name) as the probe syntax names its register, by architecture.
 const FIRST_ARGUMENT: Record<string, string> = {x64: '%di', arm64: '%x0'}
 const RETURN_SUFFIX = '_return'
-
-/** The wall-clock time (ISO) of a trace timestamp taken on the monotonic clock (the instance's "mono"). */
-export function wallTime(monotonicSeconds: number, nowMs = Date.now(), monotonicNowMs = Number(process.hrtime.bigint()) / 1e6): string {
-  return new Date(nowMs - (monotonicNowMs - monotonicSeconds * 1000)).toISOString()
-}
 
 /** The host string of an entry event's body: `(0x7f0c1d2e3f40) host="localhost"`; null when the read faulted. */
 export function hostOf(body: string): string | null {

@@ -2,8 +2,8 @@ import {type Collector, type Runner, RowQueue, type RowStream} from '../../backe
 import {startEventStream} from '../../backends/ftrace/stream.js'
 import type {TraceLine} from '../../backends/ftrace/trace-pipe.js'
 import type {Row} from '../../src/result/model.js'
+import {wallTime} from '../../src/system/clock.js'
 import {readEventFormat} from '../../src/tracefs/format.js'
-import {wallTime} from '../gethostlatency/ftrace.js'
 import {type DropReasons, dropReasons, dropStack, ipVersion, throughTcp} from './drops.js'
 import {COLUMNS, EVENT, type TcpdropOptions} from './tool.js'
 

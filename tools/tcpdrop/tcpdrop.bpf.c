@@ -14,12 +14,7 @@ static __always_inline void record_drop(void *ctx, __u16 protocol, __u32 reason)
   struct drop_event e = {};
   e.protocol = protocol;
   e.reason = reason;
-  __u64 pid_tgid = bpf_get_current_pid_tgid();
-  e.pid = pid_tgid >> 32;
-  e.tid = (__u32)pid_tgid;
-  e.ns = bpf_ktime_get_ns();
-  e.kernel_stack_id = bpf_get_stackid(ctx, &stacks, 0);
-  emit(ctx, &e, sizeof(e));
+  send_drop(ctx, &e);
 }
 
 SEC("tracepoint/skb/kfree_skb")

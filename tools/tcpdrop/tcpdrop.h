@@ -50,4 +50,14 @@ static __always_inline int normal_free(__u32 reason) {
   return reason == 0 || reason == KNOB(consumed_reason);
 }
 
+// Stamps a drop's record with the process it came in, the time and its kernel stack, and sends it.
+static __always_inline void send_drop(void *ctx, struct drop_event *e) {
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  e->pid = pid_tgid >> 32;
+  e->tid = (__u32)pid_tgid;
+  e->ns = bpf_ktime_get_ns();
+  e->kernel_stack_id = bpf_get_stackid(ctx, &stacks, 0);
+  emit(ctx, e, sizeof(*e));
+}
+
 #endif

@@ -4,6 +4,7 @@
 // the kernel has tcp_drop() (4.10 to 5.x, whose drops never reach the tracepoint before 5.17), a
 // kprobe on it makes the same records, loaded only there (bpf.ts).
 #include "tcpdrop.h"
+#include "sock.h"
 
 #include <asm/ptrace.h>  // struct pt_regs, for the kprobe
 #include <bpf/bpf_core_read.h>
@@ -14,14 +15,6 @@ DIAG_KNOB(__u8, has_reason, 0)
 
 #define IPPROTO_TCP_ 6
 #define NO_HEADER 0xffff  // skb->network_header/transport_header not set
-
-struct sock_common {
-  unsigned char skc_state;
-} __attribute__((preserve_access_index));
-
-struct sock {
-  struct sock_common __sk_common;
-} __attribute__((preserve_access_index));
 
 struct sk_buff {
   struct sock *sk;
@@ -68,12 +61,7 @@ static __always_inline void record_drop(void *ctx, struct sk_buff *skb, struct s
   e.headers = 1;
   e.protocol = protocol;
   e.reason = reason;
-  __u64 pid_tgid = bpf_get_current_pid_tgid();
-  e.pid = pid_tgid >> 32;
-  e.tid = (__u32)pid_tgid;
-  e.ns = bpf_ktime_get_ns();
-  e.kernel_stack_id = bpf_get_stackid(ctx, &stacks, 0);
-  emit(ctx, &e, sizeof(e));
+  send_drop(ctx, &e);
 }
 
 SEC("tp_btf/kfree_skb")

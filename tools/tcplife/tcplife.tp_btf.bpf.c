@@ -2,42 +2,11 @@
 // socket, so the addresses, ports and the bytes sent and received are read from it, at offsets
 // libbpf relocates against the running kernel's BTF (CO-RE).
 #include "tcplife.h"
+#include "sock.h"
 
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_tracing.h>
-
-// The fields read, by name; CO-RE finds them inside the kernel's anonymous unions.
-struct in6_addr {
-  union {
-    __u8 u6_addr8[16];
-  } in6_u;
-} __attribute__((preserve_access_index));
-
-struct sock_common {
-  __be32 skc_daddr;
-  __be32 skc_rcv_saddr;
-  __be16 skc_dport;
-  unsigned short skc_family;
-  struct in6_addr skc_v6_daddr;
-  struct in6_addr skc_v6_rcv_saddr;
-} __attribute__((preserve_access_index));
-
-struct sock {
-  struct sock_common __sk_common;
-  __u16 sk_protocol;  // a bitfield before 5.6: read with BPF_CORE_READ_BITFIELD_PROBED
-} __attribute__((preserve_access_index));
-
-// The local port as the socket keeps it once bound: by the close, the kernel has given the port
-// back and zeroed skc_num (inet_put_port), but not inet_sport.
-struct inet_sock {
-  __be16 inet_sport;
-} __attribute__((preserve_access_index));
-
-struct tcp_sock {
-  __u64 bytes_received;
-  __u64 bytes_acked;
-} __attribute__((preserve_access_index));
 
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(inet_sock_set_state, struct sock *sk, int oldstate, int newstate) {

@@ -2,32 +2,11 @@
 // against the running kernel's BTF, where tcp:tcp_probe is missing (before 4.16) or a function
 // probe is preferred. The kernel keeps srtt_us as 8 times the smoothed RTT in µs.
 #include "tcprtt.h"
+#include "sock.h"
 
 #include <asm/ptrace.h>  // struct pt_regs, for BPF_KPROBE
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
-
-struct in6_addr {
-  union {
-    __u8 u6_addr8[16];
-  } in6_u;
-} __attribute__((preserve_access_index));
-
-struct sock_common {
-  __be32 skc_daddr;
-  __be16 skc_dport;  // network order
-  __u16 skc_num;     // the local port, host order
-  unsigned short skc_family;
-  struct in6_addr skc_v6_daddr;
-} __attribute__((preserve_access_index));
-
-struct sock {
-  struct sock_common __sk_common;
-} __attribute__((preserve_access_index));
-
-struct tcp_sock {
-  __u32 srtt_us;
-} __attribute__((preserve_access_index));
 
 static __always_inline void received(struct sock *sk) {
   __u16 local_port = BPF_CORE_READ(sk, __sk_common.skc_num);

@@ -3,35 +3,11 @@
 // candidate: the BTF-typed sock:sock_send_length/sock_recv_length tracepoints (6.3+), fentry on
 // tcp_sendmsg/tcp_cleanup_rbuf (5.5+), or kprobes on them.
 #include "tcptop.h"
+#include "sock.h"
 
 #include <asm/ptrace.h>  // struct pt_regs
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
-
-// Only the fields read, flat: libbpf finds them through the kernel's anonymous unions by name.
-struct in6_addr {
-  __u8 s6_addr[16];
-} __attribute__((preserve_access_index));
-
-struct sock_common {
-  __u32 skc_daddr;
-  __u32 skc_rcv_saddr;
-  __u16 skc_dport;
-  unsigned short skc_family;
-  struct in6_addr skc_v6_daddr;
-  struct in6_addr skc_v6_rcv_saddr;
-} __attribute__((preserve_access_index));
-
-struct sock {
-  struct sock_common __sk_common;
-  __u16 sk_protocol;  // a u16 since 5.6, so on every kernel with these tracepoints
-} __attribute__((preserve_access_index));
-
-// The local port as connect or bind set it. Not skc_num: a socket that has gone to TIME_WAIT is
-// unhashed and its skc_num zeroed (inet_put_port), while the reader still drains its last bytes.
-struct inet_sock {
-  __u16 inet_sport;
-} __attribute__((preserve_access_index));
 
 #define SK_READ(dst, sk, field) bpf_probe_read(&(dst), sizeof(dst), __builtin_preserve_access_index(&(sk)->field))
 

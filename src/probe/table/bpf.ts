@@ -4,8 +4,7 @@ import type {AttachSpec, BpfAddon, BpfAddonError} from '../../system/bpf-addon.j
 import {bpfObjectPath} from '../../system/paths.js'
 import {type Capability, type Outcome, type ProbeContext, available, unavailable, unknown} from '../types.js'
 import {eventGroup} from '../../tracefs/names.js'
-import {KPROBE_PMU, defineKprobeEvent} from '../../tracefs/kprobe-events.js'
-import {UPROBE_PMU, defineUprobeEvent} from '../../tracefs/uprobe-events.js'
+import {KPROBE_PMU, UPROBE_PMU, defineProbeEvent} from '../../tracefs/probe-events.js'
 import {PROBE_FUNCTION} from './tracefs.js'
 
 // Numbers from include/uapi/linux/bpf.h (enum bpf_map_type).
@@ -99,7 +98,7 @@ async function probeKprobe(ctx: ProbeContext): Promise<AttachSpec> {
   if (!tracefs || (await ctx.files.exists(KPROBE_PMU)) || !(await ctx.files.exists(`${tracefs}/kprobe_events`)))
     return {kind: 'kprobe', function: PROBE_FUNCTION}
   const group = eventGroup(ctx.pid, 'probe')
-  const event = await defineKprobeEvent(ctx.files, tracefs, group, 'bpf_kprobe', PROBE_FUNCTION, false)
+  const event = await defineProbeEvent(ctx.files, tracefs, {group, event: 'bpf_kprobe', site: {kind: 'kprobe', func: PROBE_FUNCTION}})
   ctx.undo.push(`remove ${group}/bpf_kprobe from kprobe_events`, () => event.remove())
   return {kind: 'perf_event', type: PERF_TYPE_TRACEPOINT, config: event.id, cpu: 0}
 }
@@ -116,7 +115,7 @@ async function probeUprobe(ctx: ProbeContext): Promise<AttachSpec> {
   if (!tracefs || (await ctx.files.exists(UPROBE_PMU)) || !(await ctx.files.exists(`${tracefs}/uprobe_events`)))
     return {kind: 'uprobe', binary: target.path, offset: 0}
   const group = eventGroup(ctx.pid, 'probe')
-  const event = await defineUprobeEvent(ctx.files, tracefs, group, 'bpf_uprobe', target, false)
+  const event = await defineProbeEvent(ctx.files, tracefs, {group, event: 'bpf_uprobe', site: {kind: 'uprobe', ...target}})
   ctx.undo.push(`remove ${group}/bpf_uprobe from uprobe_events`, () => event.remove())
   return {kind: 'perf_event', type: PERF_TYPE_TRACEPOINT, config: event.id, cpu: 0}
 }

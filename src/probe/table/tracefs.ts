@@ -1,5 +1,6 @@
 import {errnoName} from '../../errors.js'
 import {eventGroup} from '../../tracefs/names.js'
+import {PROBE_EVENTS_FILE, type ProbeSite, probeDefinition, probeRemoval} from '../../tracefs/probe-events.js'
 import {type PrivateMount, mountPrivateTracefs} from '../../tracefs/private-mount.js'
 import {type Capability, type Outcome, type ProbeContext, available, needsPrivilege, unavailable, unknown} from '../types.js'
 
@@ -105,20 +106,21 @@ async function functionTracer(ctx: ProbeContext): Promise<Outcome> {
   return available('probe', `set a filter (${PROBE_FUNCTION}) in ${dir === ctx.tracefs ? 'the top level' : 'a private instance'}`)
 }
 
-/** Defines a probe event in a pid-named group and deletes it again. */
-function dynamicEvent(file: string, definition: (ctx: ProbeContext) => string, what: string): Capability['probe'] {
+/** Defines a probe event (named after its kind) in a pid-named group and deletes it again. */
+function dynamicEvent(site: ProbeSite): Capability['probe'] {
   return async (ctx) => {
+    const file = PROBE_EVENTS_FILE[site.kind]
     const path = `${ctx.tracefs}/${file}`
     if (!(await ctx.files.exists(path))) return unavailable('file', `no ${file}`)
     const group = eventGroup(ctx.pid, 'probe')
     try {
-      await ctx.files.write(path, `p:${group}/${what} ${definition(ctx)}`, 'append')
+      await ctx.files.write(path, probeDefinition({group, event: site.kind, site}), 'append')
     } catch (error) {
-      return refused(`defining a ${what} in ${file}`, error)
+      return refused(`defining a ${site.kind} in ${file}`, error)
     }
-    const remove = () => ctx.files.write(path, `-:${group}/${what}`, 'append')
-    ctx.undo.push(`remove ${group}/${what} from ${file}`, remove)
-    return available('probe', `defined ${group}/${what} (removed on exit)`)
+    const remove = () => ctx.files.write(path, probeRemoval(group, site.kind), 'append')
+    ctx.undo.push(`remove ${group}/${site.kind} from ${file}`, remove)
+    return available('probe', `defined ${group}/${site.kind} (removed on exit)`)
   }
 }
 
@@ -288,7 +290,7 @@ export const TRACEFS_CAPABILITIES: Capability[] = [
     config: ['KPROBES', 'KPROBE_EVENTS'],
     needs: ['tracefs'],
     live: true,
-    probe: dynamicEvent('kprobe_events', () => PROBE_FUNCTION, 'kprobe'),
+    probe: dynamicEvent({kind: 'kprobe', func: PROBE_FUNCTION}),
   },
   {
     name: 'kprobe-profile',
@@ -308,7 +310,7 @@ export const TRACEFS_CAPABILITIES: Capability[] = [
     config: ['UPROBE_EVENTS'],
     needs: ['tracefs'],
     live: true,
-    probe: dynamicEvent('uprobe_events', () => `${process.execPath}:0x0`, 'uprobe'),
+    probe: dynamicEvent({kind: 'uprobe', path: process.execPath, offset: 0n}),
   },
   {
     name: 'dynamic-events',
