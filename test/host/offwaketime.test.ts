@@ -2,11 +2,17 @@ import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {availableParallelism, hostname, tmpdir} from 'node:os'
 import path from 'node:path'
 
+import {execa} from 'execa'
 import {beforeAll, describe, expect, it} from 'vitest'
+
+import {probeHost} from '../../src/probe/probe.js'
 
 import type {Stack, Stacks} from '../../src/result/kinds/stacks.js'
 import type {ToolResult} from '../../src/result/model.js'
 import {UNKNOWN_WAKER} from '../../src/symbols/stacks.js'
+import {NodeFiles} from '../../src/system/files.js'
+import {UndoLog} from '../../src/system/undo.js'
+import {tracepoint as offwakeOnTracepoint} from '../../tools/offwaketime/bpf.js'
 import {offwaketime} from '../../tools/offwaketime/tool.js'
 import {diagJson} from '../helpers/cli.js'
 import {hostTruths, skipReason} from '../helpers/ground-truth.js'
@@ -103,6 +109,33 @@ describe.skipIf(!isRoot || !built)('offwaketime on this host (needs root and tes
       expect(svg).toMatch(/<g class="f user" data-name="wake_sleeper"/)
     } finally {
       rmSync(dir, {recursive: true, force: true})
+    }
+  })
+
+  // 4.x kernels (the lab's 4.9) have no global data: the build with knobs in maps, for a v1 CPU,
+  // must join the same stacks as the one with globals does.
+  it('bpf-tracepoint from the build with knobs in maps: the same known answer', async (context) => {
+    const lacking = usable.get('bpf-tracepoint')
+    if (lacking) return context.skip(lacking)
+    const needs = offwaketime.candidates.find((c) => c.id === 'bpf-tracepoint')!.needs
+    const undo = new UndoLog()
+    try {
+      const probe = await probeHost({only: [...needs, 'bpf-global-data']}, undo)
+      const old = {...probe, capabilities: probe.capabilities.map((c) => (c.name === 'bpf-global-data' ? {...c, status: 'unavailable' as const} : c))}
+      const options = {minBlockUs: 1, stacks: 'both' as const, perPid: false}
+      const collector = await offwakeOnTracepoint.start({options, probe: old, files: new NodeFiles('/'), undo, pid: process.pid, signal: new AbortController().signal})
+      expect(collector.attach).toContain('tracepoint sched:sched_waking')
+      const maps = JSON.parse((await execa('bpftool', ['map', 'list', '--json'])).stdout) as {name?: string}[]
+      expect(maps.map((m) => m.name)).toEqual(expect.arrayContaining(['knob_next_pid_o', 'knob_woken_pid_', 'knob_min_block_']))
+      await execa(OFFCPU_WORKLOAD, ['wake', '30'])
+      const data = (await collector.collect()) as Stacks
+      const woken = data.stacks.filter((s) => s.frames[0] === 'diag-offcpu' && wakee(s).includes('wait_for_waker') && waker(s).includes('wake_sleeper'))
+      expect(woken.length, JSON.stringify(data.stacks.filter((s) => s.frames[0] === 'diag-offcpu'))).toBeGreaterThan(0)
+      const seconds = woken.reduce((sum, s) => sum + s.value, 0) / 1e6
+      expect(seconds).toBeGreaterThan(0.3 * 0.85)
+      expect(seconds).toBeLessThan(0.3 * 1.15)
+    } finally {
+      expect(await undo.unwind()).toEqual([])
     }
   })
 
