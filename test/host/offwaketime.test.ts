@@ -73,6 +73,20 @@ describe.skipIf(!isRoot || !built)('offwaketime on this host (needs root and tes
     expect(named!.frames.at(-1)).toBe(named!.frames[0])
   })
 
+  it('--pid follows a running process: its blocks only, whoever woke them', async (context) => {
+    if (noBpf()) return context.skip('no BPF candidate is usable here')
+    // 4 s of waits: diag starts (Node.js, probing) well within them on a loaded machine.
+    const child = execa(OFFCPU_WORKLOAD, ['wake', '400'], {reject: false})
+    try {
+      const {json, stdout, stderr} = await diagJson<ToolResult>(['offwaketime', '--pid', String(child.pid), '-d', '1'])
+      expect(json.intervals, `${stdout}\n${stderr}`).toBeDefined()
+      expect(pipeWaits(json).some((s) => waker(s).includes('wake_sleeper'))).toBe(true)
+      expect(stacksOf(json).every((s) => s.frames[0] === 'diag-offcpu')).toBe(true)
+    } finally {
+      await child
+    }
+  })
+
   it('counts blocks whose wakeup it did not see under [unknown waker], never drops them', async (context) => {
     if (noBpf()) return context.skip('no BPF candidate is usable here')
     // More tasks spinning for a second than there are CPUs: preempted while runnable, they are
