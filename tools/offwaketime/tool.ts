@@ -29,7 +29,7 @@ microseconds), so that in a flame graph (--svg FILE) the waker's stack stands on
 A block whose wakeup diag did not see (the task was preempted rather than woken, or woken before
 tracing began) is counted with the waker \`[unknown waker]\`. The waker is taken where the wakeup
 is made (sched_waking), so a wakeup from an interrupt shows the interrupted task and the interrupt's
-kernel frames. BPF only: without BPF no other backend can join the two stacks, and diag refuses.`,
+kernel frames. BPF only, with no ftrace or perf fallback: without BPF diag refuses (exit 3).`,
     origin: `bcc's offwaketime(8) (Brendan Gregg's off-wake flame graphs), on the sched_switch and sched_waking tracepoints.`,
     examples: [
       {description: 'Off-wake time of the whole system for 10 seconds, blocks of 1 ms or more:', command: '<%= config.bin %> offwaketime -d 10 --min-block 1000'},
