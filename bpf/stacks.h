@@ -1,4 +1,4 @@
-// What the tools that sum a value by stack share (offcputime, profile): the key (thread, process,
+// What the tools that sum a value by stack share (offcputime, offwaketime, profile): the key (thread, process,
 // user and kernel stack ids, comm), the stack trace map the ids point into, and the processes
 // behind new stacks. backends/bpf/stack-counts.ts reads them all: keep the layouts together.
 #ifndef DIAG_STACKS_H
@@ -49,22 +49,29 @@ static __always_inline void current_stack_key(void *ctx, struct stack_key *key) 
   bpf_get_current_comm(&key->comm, sizeof(key->comm));
 }
 
-// Adds value to the key's sum in a hash map of u64 by struct stack_key (the key on the BPF stack:
-// map operations take keys from there on 4.x); a new key's process goes into seen_tgids.
-static __always_inline void add_to_stack(void *sums, struct stack_key *key, __u64 value) {
+// Adds value to the key's sum in a hash map of u64 (the key on the BPF stack: map operations take
+// keys from there on 4.x); 1 when the key is new, so that its processes go into seen_tgids.
+static __always_inline int add_to_sum(void *sums, void *key, __u64 value) {
   __u64 *sum = bpf_map_lookup_elem(sums, key);
   if (sum) {
     __sync_fetch_and_add(sum, value);
-    return;
+    return 0;
   }
-  if (bpf_map_update_elem(sums, key, &value, BPF_NOEXIST) == 0) {
-    __u8 yes = 1;
-    bpf_map_update_elem(&seen_tgids, &key->tgid, &yes, BPF_NOEXIST);
-    return;
-  }
+  if (bpf_map_update_elem(sums, key, &value, BPF_NOEXIST) == 0) return 1;
   sum = bpf_map_lookup_elem(sums, key);  // another CPU made it first
   if (sum) __sync_fetch_and_add(sum, value);
   else count_lost();
+  return 0;
+}
+
+static __always_inline void remember_tgid(__u32 tgid) {
+  __u8 yes = 1;
+  bpf_map_update_elem(&seen_tgids, &tgid, &yes, BPF_NOEXIST);
+}
+
+// Adds value to the sum of a struct stack_key; a new key's process goes into seen_tgids.
+static __always_inline void add_to_stack(void *sums, struct stack_key *key, __u64 value) {
+  if (add_to_sum(sums, key, value)) remember_tgid(key->tgid);
 }
 
 #endif

@@ -77,6 +77,9 @@ export function stacksWanted(flags: {'kernel-only': boolean; 'user-only': boolea
   return {stacks: flags['kernel-only'] ? 'kernel' : flags['user-only'] ? 'user' : 'both', perPid: flags['per-pid']}
 }
 
+/** --min-block, for the tools that sum time blocked (offcputime, offwaketime). */
+export const minBlockFlag = Flags.integer({min: 1, default: 1, summary: 'Only count blocks of at least this many microseconds'})
+
 /** --top, with the tool's default number of rows. */
 export const topFlag = (rows: number) => Flags.integer({char: 'T', min: 1, default: rows, summary: 'Show this many rows'})
 

@@ -2,15 +2,16 @@ import type {Stacks} from '../../src/result/kinds/stacks.js'
 import type {HostFiles} from '../../src/system/files.js'
 import type {UndoLog} from '../../src/system/undo.js'
 import {Symbolizer} from '../../src/symbols/symbolizer.js'
-import {type StackTally, stackKey, stacksOf, withoutTracerFrames} from '../../src/symbols/stacks.js'
+import {offWakeKey, type StackTally, stackKey, stacksOf, withoutTracerFrames} from '../../src/symbols/stacks.js'
 import type {Collector} from '../runner.js'
 import type {BpfTool} from './bpf-tool.js'
 
 /**
- * What user space shares for the BPF tools that sum a value by stack (offcputime, profile): the
- * key `struct stack_key` of bpf/stacks.h (pid, tgid, user and kernel stack ids into the `stacks`
- * stack trace map, comm), a u64 value per key in a hash map, and `seen_tgids`, the processes
- * behind new stacks, whose maps diag reads while they live.
+ * What user space shares for the BPF tools that sum a value by stack (offcputime, offwaketime,
+ * profile): the key `struct stack_key` of bpf/stacks.h (pid, tgid, user and kernel stack ids into
+ * the `stacks` stack trace map, comm), or offwaketime's two of them (the blocked task's, then its
+ * waker's), a u64 value per key in a hash map, and `seen_tgids`, the processes behind new stacks,
+ * whose maps diag reads while they live.
  */
 const KEY_SIZE = 32
 // bpf_get_stackid's answer where there is no such stack: no user stack for a kernel thread, no
@@ -64,6 +65,11 @@ export interface StackValues {
   /** What a value counts, once divided by `divisor`: "usecs", "samples". */
   unit: string
   divisor: number
+  /**
+   * The key is offwaketime's struct offwake_key: the blocked task's stack_key, then its waker's
+   * (all zeros where the wakeup was not seen), joined as off-wake stacks.
+   */
+  withWaker?: boolean
 }
 
 /**
@@ -106,6 +112,27 @@ export function stackCountsCollector(bpf: BpfTool, options: StackCountsOptions, 
   const stopRemembering = () => clearInterval(timer)
   undo.push('stop reading process maps', stopRemembering)
 
+  // A key's stacks named, innermost first, as the options ask for them; never dropped.
+  const framesOf = async (key: StackKey): Promise<{user: string[]; kernel: string[]}> => {
+    const user: string[] = []
+    if (options.stacks !== 'kernel') {
+      if (key.userStack >= 0) {
+        const stack = stackOf(key.userStack)
+        if (stack) for (const address of stack) user.push(await symbols.userFrame(key.tgid, Number(address)))
+        else user.push('[lost user stack]')
+      } else if (key.userStack !== EFAULT) user.push('[lost user stack]')
+    }
+    const kernel: string[] = []
+    if (options.stacks !== 'user') {
+      if (key.kernelStack >= 0) {
+        const stack = stackOf(key.kernelStack)
+        if (stack) for (const address of stack) kernel.push(await symbols.kernelFrame(address))
+        else kernel.push('[lost kernel stack]')
+      } else if (key.kernelStack !== EFAULT) kernel.push('[lost kernel stack]')
+    }
+    return {user, kernel: withoutTracerFrames(kernel)}
+  }
+
   return {
     attach: bpf.attachments,
     async collect(): Promise<Stacks> {
@@ -119,27 +146,22 @@ export function stackCountsCollector(bpf: BpfTool, options: StackCountsOptions, 
         if (delta <= 0n) continue
         const key = decodeStackKey(rawKey)
         // Maps read again at each interval while the process lives (it may have loaded more).
-        if (options.stacks !== 'kernel' && !seen.has(key.tgid)) {
-          seen.add(key.tgid)
-          await symbols.remember(key.tgid)
+        const remember = async (tgid: number) => {
+          if (options.stacks === 'kernel' || seen.has(tgid)) return
+          seen.add(tgid)
+          await symbols.remember(tgid)
         }
-        const user: string[] = []
-        if (options.stacks !== 'kernel') {
-          if (key.userStack >= 0) {
-            const stack = stackOf(key.userStack)
-            if (stack) for (const address of stack) user.push(await symbols.userFrame(key.tgid, Number(address)))
-            else user.push('[lost user stack]')
-          } else if (key.userStack !== EFAULT) user.push('[lost user stack]')
-        }
-        const kernel: string[] = []
-        if (options.stacks !== 'user') {
-          if (key.kernelStack >= 0) {
-            const stack = stackOf(key.kernelStack)
-            if (stack) for (const address of stack) kernel.push(await symbols.kernelFrame(address))
-            else kernel.push('[lost kernel stack]')
-          } else if (key.kernelStack !== EFAULT) kernel.push('[lost kernel stack]')
-        }
-        const frames = stackKey(options.perPid ? `${key.comm}-${key.tgid}` : key.comm, user, withoutTracerFrames(kernel))
+        await remember(key.tgid)
+        const {user, kernel} = await framesOf(key)
+        const first = (k: StackKey) => (options.perPid ? `${k.comm}-${k.tgid}` : k.comm)
+        let frames: string
+        if (values.withWaker) {
+          const waker = decodeStackKey(rawKey.subarray(KEY_SIZE, 2 * KEY_SIZE))
+          // An empty comm: the program saw no wakeup for this block.
+          if (waker.comm !== '') await remember(waker.tgid)
+          const wakerFrames = waker.comm === '' ? undefined : {first: first(waker), ...(await framesOf(waker))}
+          frames = offWakeKey(first(key), user, kernel, wakerFrames)
+        } else frames = stackKey(first(key), user, kernel)
         tally.set(frames, (tally.get(frames) ?? 0) + Number(delta) / values.divisor)
       }
       return stacksOf(tally, values.unit)

@@ -13,6 +13,10 @@ export const KNOBS = {uses: ['bpf-global-data']}
 // The tp_btf objects are built only with globals: a kernel with tp_btf (5.5) has global data (5.2).
 export const TP_BTF = ['btf', 'bpf-tp-btf', 'bpf-global-data']
 
+// Time blocked by stack (offcputime, offwaketime): the stack trace map and the helper that fills
+// it, the comm of the blocked task, and the time.
+export const BLOCKED_STACKS = ['bpf-map-stack-trace', 'bpf-helper-get-stackid', 'bpf-helper-get-current-comm', 'bpf-helper-ktime-get-ns']
+
 // Timing kernel functions (funcprofile, funclatency): an entry time per thread in a hash, by fentry/fexit
 // or kprobe/kretprobe pairs (bpf/function-timing.h).
 export const TIMED_FENTRY = [...BPF_COUNTS, 'bpf-helper-ktime-get-ns', 'btf', 'bpf-fentry']

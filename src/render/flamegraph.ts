@@ -1,5 +1,5 @@
 import {combineAll} from '../result/kinds/index.js'
-import type {Stacks} from '../result/kinds/stacks.js'
+import type {Stack, Stacks} from '../result/kinds/stacks.js'
 import type {ToolResult} from '../result/model.js'
 
 /**
@@ -25,8 +25,11 @@ export interface FlameGraphTitle {
   seconds: number
 }
 
-/** Whose frame it is: the kernel's or user space's, unknown when the tool cannot tell, or the root. */
-export type FrameFamily = 'kernel' | 'user' | 'unknown' | 'root'
+/**
+ * Whose frame it is: the kernel's or user space's, unknown when the tool cannot tell, the root, or
+ * the separator between a blocked task's frames and its waker's (off-wake stacks).
+ */
+export type FrameFamily = 'kernel' | 'user' | 'unknown' | 'root' | 'separator'
 
 /** A frame laid out: its start and width in the stacks' unit, its depth (0: the root, "all"). */
 export interface FrameBox {
@@ -52,6 +55,16 @@ interface FrameNode {
   children: Map<string, FrameNode>
 }
 
+/** Whose the stack's frame at index is, by where its kernel frames and its waker's start. */
+export function familyOf(stack: Stack, index: number): FrameFamily {
+  if (stack.kernelFrom === undefined) return 'unknown'
+  if (stack.wakerFrom !== undefined && index >= stack.wakerFrom) {
+    if (index === stack.wakerFrom) return 'separator'
+    return index < (stack.wakerUserFrom ?? stack.frames.length) ? 'kernel' : 'user'
+  }
+  return index >= stack.kernelFrom ? 'kernel' : 'user'
+}
+
 /** The stacks as a tree merged by prefix, laid out: siblings side by side in name order, as flamegraph.pl does. */
 export function layoutFlameGraph(data: Stacks): FlameGraphLayout {
   const root: FrameNode = {name: 'all', family: 'root', value: 0, children: new Map()}
@@ -60,7 +73,7 @@ export function layoutFlameGraph(data: Stacks): FlameGraphLayout {
     root.value += stack.value
     let node = root
     stack.frames.forEach((name, index) => {
-      const family: FrameFamily = stack.kernelFrom === undefined ? 'unknown' : index >= stack.kernelFrom ? 'kernel' : 'user'
+      const family = familyOf(stack, index)
       // A kernel and a user frame of the same name are two frames.
       const key = `${family}\n${name}`
       let child = node.children.get(key)
@@ -133,7 +146,7 @@ function hsl(h: number, s: number, l: number): string {
 /** A frame's colour: its family's hue range, the name picking within it so a function keeps its colour. */
 export function frameColour(name: string, family: FrameFamily): string {
   const v = hash(name)
-  if (family === 'root' || /^\[.*\]$/.test(name)) return hsl(0, 0, 0.62 + 0.1 * v)
+  if (family === 'root' || family === 'separator' || /^\[.*\]$/.test(name)) return hsl(0, 0, 0.62 + 0.1 * v)
   if (family === 'kernel') return hsl(18 + 22 * v, 0.85, 0.56 + 0.08 * v)
   if (family === 'user') return hsl(190 + 28 * v, 0.6, 0.58 + 0.1 * v)
   return hsl(50 * v, 0.9, 0.55 + 0.1 * v)

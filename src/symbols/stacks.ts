@@ -14,10 +14,38 @@ export function stackKey(first: string, userInnermostFirst: string[], kernelInne
   return [String(kernelFrom), first, ...[...userInnermostFirst].reverse(), ...[...kernelInnermostFirst].reverse()].join('\n')
 }
 
+/** The frames between a blocked task's and its waker's in an off-wake stack, as bcc's offwaketime puts them. */
+export const WAKER_SEPARATOR = '--'
+/** The waker of a block whose wakeup diag did not see (preempted, or woken before tracing began). */
+export const UNKNOWN_WAKER = '[unknown waker]'
+
+/** The task that woke a blocked one: its first frame (comm), and its stacks innermost first. */
+export interface WakerFrames {
+  first: string
+  user: string[]
+  kernel: string[]
+}
+
+/**
+ * An off-wake stack's key in a tally: the blocked task's frames as stackKey() puts them, the
+ * separator, then the waker's frames innermost first (kernel, then user, its comm last), so that
+ * in a flame graph the waker's stack stands upside down on the blocked one's, the wakeup in the
+ * middle. An unknown waker (undefined) is one frame, UNKNOWN_WAKER.
+ */
+export function offWakeKey(first: string, userInnermostFirst: string[], kernelInnermostFirst: string[], waker: WakerFrames | undefined): string {
+  const kernelFrom = 1 + userInnermostFirst.length
+  const wakerFrom = kernelFrom + kernelInnermostFirst.length
+  const wakerFrames = waker ? [...waker.kernel, ...waker.user, waker.first] : [UNKNOWN_WAKER]
+  const wakerUserFrom = wakerFrom + 1 + (waker ? waker.kernel.length : 0)
+  const wakee = [first, ...[...userInnermostFirst].reverse(), ...[...kernelInnermostFirst].reverse()]
+  return [`${kernelFrom} ${wakerFrom} ${wakerUserFrom}`, ...wakee, WAKER_SEPARATOR, ...wakerFrames].join('\n')
+}
+
 /** The stack a tally's key stands for, with its value. */
 export function stackOfKey(key: string, value: number): Stack {
-  const [kernelFrom, ...frames] = key.split('\n')
-  return {frames, kernelFrom: Number(kernelFrom), value}
+  const [header, ...frames] = key.split('\n')
+  const [kernelFrom, wakerFrom, wakerUserFrom] = header.split(' ').map(Number)
+  return wakerFrom === undefined ? {frames, kernelFrom, value} : {frames, kernelFrom, wakerFrom, wakerUserFrom, value}
 }
 
 // The tracer's own frames at the top of a kernel stack recorded from inside the tracepoint: the

@@ -3,7 +3,7 @@ import path from 'node:path'
 
 import {TOOLS} from '../../tools/index.js'
 import type {Counts, Histograms, Profile, Row, ToolResult} from '../../src/result/model.js'
-import type {Stacks} from '../../src/result/kinds/stacks.js'
+import type {Stack, Stacks} from '../../src/result/kinds/stacks.js'
 import type {Table} from '../../src/result/kinds/table.js'
 import {schemaErrors} from '../helpers/schema.js'
 
@@ -16,7 +16,10 @@ export interface MatrixEnv {
   name: string
   /** The workload binary, as the environment sees it. */
   workload: string
-  /** The off-CPU workload (test/workload/diag-offcpu.c: sleep_in_nanosleep, 100 times 10 ms), dynamically linked. */
+  /**
+   * The off-CPU workload (test/workload/diag-offcpu.c: sleep_in_nanosleep, 100 times 10 ms; with
+   * `wake`, wait_for_waker woken by wake_sleeper 100 times after 10 ms), dynamically linked.
+   */
   offcpuWorkload: string
   /** The on-CPU workload (test/workload/diag-spin.c: burn_cpu for MS milliseconds), dynamically linked. */
   spinWorkload: string
@@ -139,6 +142,28 @@ export function offcpuWrong(r: ToolResult): string | undefined {
   const seconds = sleeping.reduce((sum, s) => sum + s.value, 0) / 1e6
   const {seconds: expected, tolerance} = OFFCPU
   return within('seconds blocked in nanosleep', Number(seconds.toFixed(3)), expected * (1 - tolerance), expected * (1 + tolerance))
+}
+
+/**
+ * offwaketime's known answer (diag-offcpu wake: 100 reads of a pipe, each woken by a byte the
+ * other thread writes after 10 ms): stacks with wait_for_waker on the blocked side and
+ * wake_sleeper on the waker's, the pipe's kernel frames where the backend records kernel stacks,
+ * their time about 1 s.
+ */
+export function offwakeWrong(r: ToolResult): string | undefined {
+  const stacks = r.intervals.flatMap((i) => (i.data as Stacks).stacks)
+  const wakee = (s: Stack) => s.frames.slice(0, s.wakerFrom)
+  const waker = (s: Stack) => s.frames.slice((s.wakerFrom ?? s.frames.length) + 1)
+  const waiting = stacks.filter((s) => s.frames[0] === 'diag-offcpu' && wakee(s).includes('wait_for_waker'))
+  if (waiting.length === 0) return `no diag-offcpu stack through wait_for_waker: ${JSON.stringify(stacks.slice(0, 3))}`
+  const woken = waiting.filter((s) => waker(s).includes('wake_sleeper') && waker(s).at(-1) === 'diag-offcpu')
+  if (woken.length === 0) return `no wait_for_waker stack woken from wake_sleeper by diag-offcpu: ${waiting.map((s) => s.frames.join(';')).join(' | ')}`
+  if (!woken.some((s) => wakee(s).includes('schedule') && waker(s).some((f) => /^(try_to_wake_up|__wake_up)/.test(f)))) {
+    return `no stack with schedule on the blocked side and the wakeup on the waker's: ${woken.map((s) => s.frames.join(';')).join(' | ')}`
+  }
+  const seconds = woken.reduce((sum, s) => sum + s.value, 0) / 1e6
+  const {seconds: expected, tolerance} = OFFCPU
+  return within('seconds blocked in wait_for_waker, woken by wake_sleeper', Number(seconds.toFixed(3)), expected * (1 - tolerance), expected * (1 + tolerance))
 }
 
 /** Whether a kernel release gives kfree_skb's drop reason (5.17+). */
@@ -339,6 +364,13 @@ function casesFor(tool: string, candidate: string): MatrixCase {
         candidate,
         args: (env) => ['offcputime', ...force, '--json', '--', env.offcpuWorkload],
         check: (r) => offcpuWrong(r),
+      }
+    case 'offwaketime':
+      return {
+        tool,
+        candidate,
+        args: (env) => ['offwaketime', ...force, '--json', '--', env.offcpuWorkload, 'wake'],
+        check: (r) => offwakeWrong(r),
       }
     case 'tcpdrop':
       return {

@@ -1,9 +1,7 @@
-import {Flags} from '@oclif/core'
-
-import {BPF_COUNTS, KNOBS, TP_BTF} from '../../src/plan/needs.js'
+import {BLOCKED_STACKS, BPF_COUNTS, KNOBS, TP_BTF} from '../../src/plan/needs.js'
 import type {ToolOptions} from '../../src/plan/options.js'
 import {defineTool} from '../../src/plan/tool.js'
-import {pidFlag, stackFlags, stacksWanted} from '../../src/tool-flags.js'
+import {minBlockFlag, pidFlag, stackFlags, stacksWanted} from '../../src/tool-flags.js'
 
 export interface OffcputimeOptions extends ToolOptions {
   /** Blocks shorter than this many microseconds are not counted. */
@@ -14,9 +12,6 @@ export interface OffcputimeOptions extends ToolOptions {
   perPid: boolean
 }
 
-// The stack trace map and the helper that fills it, and the comm of the blocked task.
-const STACKS = ['bpf-map-stack-trace', 'bpf-helper-get-stackid', 'bpf-helper-get-current-comm', 'bpf-helper-ktime-get-ns']
-
 export const offcputime = defineTool({
   name: 'offcputime',
   summary: 'time spent blocked (off CPU), by kernel and user stack',
@@ -26,7 +21,7 @@ export const offcputime = defineTool({
     usage: 'offcputime [FLAGS] [-- COMMAND [ARGS...]]',
     flags: {
       pid: pidFlag,
-      'min-block': Flags.integer({min: 1, default: 1, summary: 'Only count blocks of at least this many microseconds'}),
+      'min-block': minBlockFlag,
       ...stackFlags,
     },
   },
@@ -53,14 +48,14 @@ apart. The time includes waiting on a run queue after the wakeup.`,
       id: 'bpf-tp-btf',
       backend: 'bpf',
       method: 'BPF program on the BTF-typed sched_switch (tp_btf): stacks in a stack trace map, time blocked summed by stack in a hash map',
-      needs: [...BPF_COUNTS, ...STACKS, ...TP_BTF],
+      needs: [...BPF_COUNTS, ...BLOCKED_STACKS, ...TP_BTF],
       runner: async () => (await import('./bpf.js')).tpBtf,
     },
     {
       id: 'bpf-tracepoint',
       backend: 'bpf',
       method: 'BPF program on sched_switch: stacks in a stack trace map, time blocked summed by stack in a hash map',
-      needs: [...BPF_COUNTS, ...STACKS, 'bpf-map-array', 'bpf-tracepoint', 'tracepoints'],
+      needs: [...BPF_COUNTS, ...BLOCKED_STACKS, 'bpf-map-array', 'bpf-tracepoint', 'tracepoints'],
       ...KNOBS,
       runner: async () => (await import('./bpf.js')).tracepoint,
     },

@@ -10,11 +10,18 @@ export interface Stack {
    * stack has no kernel frames; absent when the tool cannot tell them apart.
    */
   kernelFrom?: number
+  /**
+   * Off-wake stacks (offwaketime): frames[wakerFrom] is the separator ("--") after the blocked
+   * task's frames; the waker's follow innermost first, its kernel frames up to wakerUserFrom, then
+   * its user frames and its comm last.
+   */
+  wakerFrom?: number
+  wakerUserFrom?: number
   value: number
 }
 
 /**
- * Folded stacks with values (offcputime, profile): what flamegraph.pl, speedscope and Grafana
+ * Folded stacks with values (offcputime, offwaketime, profile): what flamegraph.pl, speedscope and Grafana
  * read. `unit` says what a value counts: "samples", "usecs".
  */
 export interface Stacks {
@@ -38,7 +45,7 @@ function combine(earlier: Stacks, later: Stacks): Stacks {
   const byStack = new Map<string, Stack>()
   for (const stack of [...earlier.stacks, ...later.stacks]) {
     // The same frames split differently between kernel and user are different stacks.
-    const key = `${stack.kernelFrom ?? ''}\n${folded(stack.frames)}`
+    const key = `${stack.kernelFrom ?? ''} ${stack.wakerFrom ?? ''} ${stack.wakerUserFrom ?? ''}\n${folded(stack.frames)}`
     const known = byStack.get(key)
     if (known) known.value += stack.value
     else byStack.set(key, {...stack, frames: [...stack.frames]})
@@ -68,6 +75,8 @@ export const stacks: Kind<Stacks> = {
               minimum: 0,
               description: "the index of the first kernel frame: those before it are user space's (frames' length: no kernel frames); absent when the tool cannot tell",
             },
+            wakerFrom: {type: 'integer', minimum: 0, description: 'off-wake stacks: the index of the separator ("--") before the waker\'s frames, which come innermost first'},
+            wakerUserFrom: {type: 'integer', minimum: 0, description: "off-wake stacks: the index of the waker's first user frame (its kernel frames are before it)"},
             value: {type: 'number', minimum: 0},
           },
         },
