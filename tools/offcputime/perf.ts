@@ -1,5 +1,5 @@
 import type {OffcputimeOptions} from './tool.js'
-import {type PairingOptions, SwitchPairing, threadsOf} from './pairing.js'
+import {SwitchPairing, threadsOf} from './pairing.js'
 import {BackendError} from '../../src/errors.js'
 import type {Stacks} from '../../src/result/kinds/stacks.js'
 import {spawnOwned} from '../../src/system/child.js'
@@ -45,8 +45,7 @@ export const record: Runner<OffcputimeOptions> = {
     const {options, undo, targetPid, probe, files} = ctx
     if (options.states) stateFilter(await readTaskStates(files, probe.tracefs!), options.states)
     const tasks = targetPid === undefined ? undefined : await threadsOf(ctx, targetPid)
-    const pairingOptions: PairingOptions = options
-    const pairing = new SwitchPairing(pairingOptions, tasks)
+    const pairing = new SwitchPairing(options, tasks)
     const events = ['-e', 'sched:sched_switch', '-e', 'sched:sched_wakeup', ...(tasks ? ['-e', 'sched:sched_process_fork'] : []), '-g']
     // A clock that agrees across CPUs (a block often starts on one and ends on another), and
     // buffers for a busy system's switches: a switch in or wakeup perf drops loses its block.
