@@ -1,5 +1,6 @@
 import {type Collector, type Runner, isRowStream} from '../backends/runner.js'
 import {BackendError, BadInputError, NotSupportedError} from './errors.js'
+import {readTaskStates, stateFilter} from './tracefs/task-state.js'
 import type {ToolOptions} from './plan/options.js'
 import {type CandidateVerdict, forcedCandidates, forcesOneCandidate, noRouteError, route} from './plan/route.js'
 import {findTool} from '../tools/index.js'
@@ -148,6 +149,10 @@ export async function runTool<Options extends ToolOptions>(toolName: string, opt
   const functionList = pattern === undefined ? undefined : await readFunctionList(host.files, probe.tracefs)
   const functions = functionList && pattern !== undefined ? matchFunctions(functionList, pattern) : undefined
   const facts: OptionFacts = {functions: functions?.length}
+  // --state's letters (offcputime), checked against those this kernel reports before anything starts.
+  const states = (options as {states?: string[]}).states
+  const taskStates = states && probe.tracefs ? await readTaskStates(host.files, probe.tracefs).catch(() => undefined) : undefined
+  if (states && taskStates) stateFilter(taskStates, states)
 
   const decision = route(tool, probe.capabilities, {
     force: session.backend,

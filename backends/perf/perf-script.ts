@@ -40,3 +40,43 @@ export function parsePerfScript(text: string): ScriptSample[] {
 
 /** Kernel addresses on x86-64 and arm64: the upper half of the address space. */
 export const KERNEL_SPACE = 0xffff800000000000n
+
+/** One tracepoint sample of `perf script -F comm,pid,tid,time,event,trace,ip,sym --ns` output. */
+export interface TraceSample extends ScriptSample {
+  tid: number
+  /** Seconds, to the nanosecond. */
+  time: number
+  /** The event's name without its system: sched_switch. */
+  event: string
+  /** The event's fields as the kernel prints them: "prev_comm=... ==> next_pid=15". */
+  body: string
+}
+
+// "diag-offcpu 11046/11046 35941.608563232:       sched:sched_switch: prev_comm=diag-offcpu ..."
+const TRACE_HEADER = /^\s*(.*?)\s+(\d+)\/(\d+)\s+(\d+\.\d+):\s+[\w-]+:([\w-]+):\s?(.*)$/
+
+/**
+ * The samples of `perf script -F comm,pid,tid,time,event,trace,ip,sym --ns` text, each with its
+ * call chain (when recorded with -g), innermost first. Lines of neither shape are skipped.
+ */
+export function parsePerfTraceScript(text: string): TraceSample[] {
+  const samples: TraceSample[] = []
+  let current: TraceSample | undefined
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') {
+      current = undefined
+      continue
+    }
+    // The header first: perf may pad a short comm on the left.
+    const header = TRACE_HEADER.exec(line)
+    if (!header) {
+      const frame = FRAME.exec(line)
+      if (frame && current) current.frames.push({address: BigInt(`0x${frame[1]}`), symbol: frame[2]})
+      continue
+    }
+    const [, comm, pid, tid, time, event, body] = header
+    current = {comm, pid: Number(pid), tid: Number(tid), time: Number(time), event, body, frames: []}
+    samples.push(current)
+  }
+  return samples
+}

@@ -7,7 +7,7 @@ import {beforeAll, describe, expect, it} from 'vitest'
 
 import type {Stacks} from '../../src/result/kinds/stacks.js'
 import type {ToolResult} from '../../src/result/model.js'
-import {offcputime} from '../../tools/offcputime/tool.js'
+import {type OffcputimeOptions, offcputime} from '../../tools/offcputime/tool.js'
 import {diagJson} from '../helpers/cli.js'
 import {hostTruths, skipReason} from '../helpers/ground-truth.js'
 import {expectKernelStateKept, isRoot} from '../helpers/kernel-state.js'
@@ -43,17 +43,50 @@ describe.skipIf(!isRoot || !built)('offcputime on this host (needs root and test
   }
 
   // Each CPU on its own: Linux 6.18's pid filter lost the switches to the program on every CPU but
-  // the first, so its blocks never ended there (the stream's answer depended on where it ran).
-  it('ftrace-stream: the sleeps of a program pinned to each CPU in turn', async (context) => {
-    const lacking = usable.get('ftrace-stream')
-    if (lacking) return context.skip(lacking)
-    for (const cpu of onlineCpus()) {
-      const args = ['offcputime', '--backend', 'ftrace-stream', '--', 'taskset', '-c', String(cpu), OFFCPU_WORKLOAD]
-      const {json, stderr} = await diagJson<ToolResult>(args)
-      expect(json.backend?.candidate, stderr).toBe('ftrace-stream')
-      expect(offcpuWrong(json), `on CPU ${cpu}`).toBeUndefined()
-    }
-  })
+  // the first, so its blocks never ended there (the stream's answer depended on where it ran); and
+  // the kernel records no switch out of the second CPU's idle task (ftrace and perf alike), so
+  // a block there ends at its wakeup.
+  for (const candidate of ['ftrace-stream', 'perf-record']) {
+    it(`${candidate}: the sleeps of a program pinned to each CPU in turn`, async (context) => {
+      const lacking = usable.get(candidate)
+      if (lacking) return context.skip(lacking)
+      for (const cpu of onlineCpus()) {
+        const args = ['offcputime', '--backend', candidate, '--', 'taskset', '-c', String(cpu), OFFCPU_WORKLOAD]
+        const {json, stderr} = await diagJson<ToolResult>(args)
+        expect(json.backend?.candidate, stderr).toBe(candidate)
+        expect(offcpuWrong(json), `on CPU ${cpu}`).toBeUndefined()
+      }
+    })
+  }
+
+  // The workload sleeps (S) 100 times 10 ms, then writes and fsyncs a file 30 times (D, waiting on
+  // the disk: the file is in the temporary directory, on a disk here, not a tmpfs).
+  const onDisk = (s: Stacks['stacks'][number]) => s.frames.some((f) => f === 'wait_for_disk' || /fsync|sync_file/.test(f))
+  const inSleep = (s: Stacks['stacks'][number]) => s.frames.some((f) => /nanosleep/.test(f))
+  const withState: OffcputimeOptions = {minBlockUs: 1, stacks: 'both', perPid: false, states: ['S']}
+  for (const candidate of offcputime.candidates.filter((c) => (c.accepts?.(withState) ?? []).length === 0).map((c) => c.id)) {
+    it(`${candidate}: --state S counts the sleeps and not the waits on the disk, --state D the other way round`, async (context) => {
+      const lacking = usable.get(candidate)
+      if (lacking) return context.skip(lacking)
+      const dir = mkdtempSync(path.join(tmpdir(), 'diag-offcpu-state-'))
+      try {
+        const run = async (state: string) => {
+          const {json, stderr} = await diagJson<ToolResult>(['offcputime', '--backend', candidate, '--state', state, '--', OFFCPU_WORKLOAD, '100', '10', '30', path.join(dir, 'synced')])
+          expect(json.backend?.candidate, stderr).toBe(candidate)
+          expect(json.command?.exitCode).toBe(0)
+          return json
+        }
+        const sleeping = await run('S')
+        expect(offcpuWrong(sleeping)).toBeUndefined()
+        expect(workloadStacks(sleeping).filter(onDisk)).toEqual([])
+        const waiting = workloadStacks(await run('D'))
+        expect(waiting.filter(onDisk).length, JSON.stringify(waiting)).toBeGreaterThan(0)
+        expect(waiting.filter(inSleep)).toEqual([])
+      } finally {
+        rmSync(dir, {recursive: true, force: true})
+      }
+    })
+  }
 
   it('diag chooses a backend and answers right', async () => {
     const {json} = await diagJson<ToolResult>(['offcputime', '--', OFFCPU_WORKLOAD])
@@ -118,5 +151,12 @@ describe.skipIf(!isRoot || !built)('offcputime on this host (needs root and test
   it('refuses --kernel-only with --user-only before touching the kernel', async () => {
     const run = await diagJson(['offcputime', '--kernel-only', '--user-only', '-d', '1'])
     expect(run.exitCode).toBe(2)
+  })
+
+  it('refuses a --state letter this kernel does not report, on every backend, before touching the kernel', async () => {
+    for (const backend of [[], ...offcputime.candidates.map((c) => ['--backend', c.id])]) {
+      const run = await diagJson(['offcputime', ...backend, '--state', 'SQ', '-d', '1'])
+      expect(run.exitCode, `${backend.join(' ')}: ${run.stderr}`).toBe(2)
+    }
   })
 })

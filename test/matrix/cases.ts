@@ -129,14 +129,15 @@ function within(what: string, value: number, low: number, high: number): string 
 
 /**
  * offcputime's known answer: the workload's sleeps under one stack, which holds the kernel's
- * schedule path and, where the backend records user stacks (BPF), the workload's own function and
+ * schedule path and, where the backend records user stacks (BPF, perf), the workload's own function and
  * main; their time sums to about 1 s.
  */
 export function offcpuWrong(r: ToolResult): string | undefined {
   const stacks = r.intervals.flatMap((i) => (i.data as Stacks).stacks)
   const sleeping = stacks.filter((s) => s.frames[0] === 'diag-offcpu' && s.frames.some((f) => /nanosleep/.test(f)))
   if (sleeping.length === 0) return `no diag-offcpu stack through nanosleep: ${JSON.stringify(stacks.slice(0, 3))}`
-  const user = r.backend.name === 'bpf'
+  // The ftrace stream records kernel stacks only.
+  const user = r.backend.name !== 'ftrace'
   const whole = sleeping.find((s) => s.frames.includes('schedule') && (!user || (s.frames.includes('sleep_in_nanosleep') && s.frames.includes('main'))))
   if (!whole) return `no stack with schedule${user ? ', sleep_in_nanosleep and main' : ''}: ${sleeping.map((s) => s.frames.join(';')).join(' | ')}`
   const seconds = sleeping.reduce((sum, s) => sum + s.value, 0) / 1e6

@@ -8,6 +8,7 @@ import type {HostProbe} from '../../src/probe/probe.js'
 import {UndoLog} from '../../src/system/undo.js'
 import {preemptMarker} from '../../src/tracefs/preempt-marker.js'
 import {MemoryFiles} from '../helpers/memory-files.js'
+import {SCHED_SWITCH_PRINT_4_9, SCHED_SWITCH_PRINT_6} from '../helpers/sched-switch-formats.js'
 
 // Shaped as a 6.1 kernel prints an event with two hist triggers: the pairing's start table (a
 // variable, no values) and a second table; each has its own totals.
@@ -81,10 +82,8 @@ read events: 293796
 })
 
 describe("sched_switch's preempt marker, from its print format", () => {
-  // 6.x (the host's, and debian-6.1's): TASK_REPORT_MAX written out.
-  const v6 = `print fmt: "prev_comm=%s prev_pid=%d prev_prio=%d prev_state=%s%s ==> next_comm=%s next_pid=%d next_prio=%d", REC->prev_comm, REC->prev_pid, REC->prev_prio, (REC->prev_state & ((((0x00000000 | 0x00000001 | 0x00000002 | 0x00000004 | 0x00000008 | 0x00000010 | 0x00000020 | 0x00000040) + 1) << 1) - 1)) ? __print_flags(REC->prev_state & ((((0x00000000 | 0x00000001 | 0x00000002 | 0x00000004 | 0x00000008 | 0x00000010 | 0x00000020 | 0x00000040) + 1) << 1) - 1), "|", { 0x00000001, "S" }, { 0x00000002, "D" }, { 0x00000004, "T" }, { 0x00000008, "t" }, { 0x00000010, "X" }, { 0x00000020, "Z" }, { 0x00000040, "P" }, { 0x00000080, "I" }) : "R", REC->prev_state & (((0x00000000 | 0x00000001 | 0x00000002 | 0x00000004 | 0x00000008 | 0x00000010 | 0x00000020 | 0x00000040) + 1) << 1) ? "+" : "", REC->next_comm, REC->next_pid, REC->next_prio`
-  // 4.9: TASK_STATE_MAX as a number.
-  const v49 = `print fmt: "prev_comm=%s prev_pid=%d prev_prio=%d prev_state=%s%s ==> next_comm=%s next_pid=%d next_prio=%d", REC->prev_comm, REC->prev_pid, REC->prev_prio, REC->prev_state & (2048-1) ? __print_flags(REC->prev_state & (2048-1), "|", { 1, "S"} , { 2, "D" }, { 4, "T" }, { 8, "t" }, { 16, "Z" }, { 32, "X" }, { 64, "x" }, { 128, "K" }, { 256, "W" }, { 512, "P" }, { 1024, "N" }) : "R", REC->prev_state & 2048 ? "+" : "", REC->next_comm, REC->next_pid, REC->next_prio`
+  const v6 = SCHED_SWITCH_PRINT_6
+  const v49 = SCHED_SWITCH_PRINT_4_9
   it.each([
     ['6.x', v6, 0x100],
     ['4.9', v49, 2048],

@@ -8,7 +8,7 @@ import {KernelSymbols} from '../../src/symbols/kallsyms.js'
 import {parseMaps} from '../../src/symbols/process-maps.js'
 import {Symbolizer, UNKNOWN} from '../../src/symbols/symbolizer.js'
 import {parseTraceLine} from '../../backends/ftrace/trace-pipe.js'
-import {SwitchPairing} from '../../tools/offcputime/ftrace.js'
+import {StackTraceLines} from '../../tools/offcputime/ftrace.js'
 import {stackKey, stackOfKey, withoutTracerFrames} from '../../src/symbols/stacks.js'
 import {MemoryFiles} from '../helpers/memory-files.js'
 import {OFFCPU_WORKLOAD} from '../helpers/workload.js'
@@ -168,27 +168,27 @@ describe('offcputime from sched_switch lines with their stack traces (the ftrace
           <idle>-0       [000] d..2.   100.020000: sched_switch: prev_comm=swapper/0 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=other next_pid=77 next_prio=120
 `
 
-  const feed = (pairing: SwitchPairing) => {
+  const feed = (lines: StackTraceLines) => {
     for (const text of PIPE.split('\n')) {
       const line = parseTraceLine(text)
-      if (line) pairing.line(line)
-      else pairing.other(text)
+      if (line) lines.line(line)
+      else lines.other(text)
     }
-    return [...pairing.take()].map(([key, us]) => stackOfKey(key, us)).map((s) => [s.frames.join(';'), Math.round(s.value)])
+    return [...lines.pairing.take()].map(([key, us]) => stackOfKey(key, us)).map((s) => [s.frames.join(';'), Math.round(s.value)])
   }
 
   it('sums each task from switch-out to switch-in under the stack it blocked in, outermost first, without the tracer\'s frames', () => {
-    expect(feed(new SwitchPairing({minBlockUs: 1, perPid: false}))).toEqual([
+    expect(feed(new StackTraceLines({minBlockUs: 1, perPid: false, stacks: 'both'}))).toEqual([
       ['diag-offcpu;entry_SYSCALL_64_after_hwframe;do_syscall_64;hrtimer_nanosleep;do_nanosleep;schedule;__schedule', 10_000],
       ['other;schedule;__schedule', 15_000],
     ])
   })
 
   it('counts only the traced process, blocks of --min-block or more, and names the process with --per-pid', () => {
-    expect(feed(new SwitchPairing({minBlockUs: 1, perPid: true}, [4242])).map(([f]) => f)).toEqual([
+    expect(feed(new StackTraceLines({minBlockUs: 1, perPid: true, stacks: 'both'}, [4242])).map(([f]) => f)).toEqual([
       'diag-offcpu-4242;entry_SYSCALL_64_after_hwframe;do_syscall_64;hrtimer_nanosleep;do_nanosleep;schedule;__schedule',
     ])
-    expect(feed(new SwitchPairing({minBlockUs: 12_000, perPid: false})).map(([f]) => f)).toEqual(['other;schedule;__schedule'])
+    expect(feed(new StackTraceLines({minBlockUs: 12_000, perPid: false, stacks: 'both'})).map(([f]) => f)).toEqual(['other;schedule;__schedule'])
   })
 
   // The 6.18 VM records no switch out of its second CPU's idle task: the task is next seen
@@ -207,11 +207,12 @@ describe('offcputime from sched_switch lines with their stack traces (the ftrace
  => do_nanosleep
      diag-offcpu-4242    [001] d..2.   100.030000: sched_switch: prev_comm=diag-offcpu prev_pid=4242 prev_prio=9 prev_state=S ==> next_comm=swapper/1 next_pid=0 next_prio=120
 `
-    const pairing = new SwitchPairing({minBlockUs: 1, perPid: false}, [4242])
+    const lines = new StackTraceLines({minBlockUs: 1, perPid: false, stacks: 'both'}, [4242])
+    const {pairing} = lines
     for (const text of SLEEPS.split('\n')) {
       const line = parseTraceLine(text)
-      if (line) pairing.line(line)
-      else pairing.other(text)
+      if (line) lines.line(line)
+      else lines.other(text)
     }
     expect([...pairing.take()].map(([key, us]) => stackOfKey(key, us)).map((s) => [s.frames.join(';'), Math.round(s.value)])).toEqual([
       ['diag-offcpu;do_nanosleep;schedule;__schedule', 10_000],

@@ -3,14 +3,20 @@
 // Built dynamically linked with frame pointers (test/workload/Makefile): the user stack is walked
 // by frame pointer, and its frames are named from this file's and libc's symbol tables.
 //
-//   diag-offcpu [N [MS]]        (default 100 times 10 ms)
-//   diag-offcpu wake [N [MS]]   (offwaketime's: N times, a thread in wait_for_waker() blocks
-//                                reading a pipe until one in wake_sleeper() writes a byte to it
-//                                after sleeping MS ms, so about N * MS ms blocked, woken by it)
+//   diag-offcpu [N [MS [SYNCS FILE]]]   (default 100 times 10 ms)
+//   diag-offcpu wake [N [MS]]           (offwaketime's: N times, a thread in wait_for_waker()
+//                                        blocks reading a pipe until one in wake_sleeper() writes
+//                                        a byte to it after sleeping MS ms, so about N * MS ms
+//                                        blocked, woken by it)
+//
+// With SYNCS and FILE it then waits on the disk too: wait_for_disk() writes a block to FILE and
+// fsync(2)s it, SYNCS times, blocking uninterruptibly (D) where the sleeps block interruptibly (S):
+// the known answer of offcputime --state.
 //
 // It runs at a real-time priority where it may (root): off-CPU time runs from switch-out to
 // switch-in, so on a busy machine each wakeup's wait for a CPU would add to the sleeps; at
 // SCHED_FIFO the woken program runs at once and the known answer holds on a loaded test host.
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -82,18 +88,33 @@ static int wake(int times, long ms) {
   return failed;
 }
 
+__attribute__((noinline)) int wait_for_disk(int times, const char *path) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0) return 1;
+  char block[4096];
+  memset(block, 'x', sizeof(block));
+  int failed = 0;
+  for (int i = 0; i < times; i++) failed += pwrite(fd, block, sizeof(block), (off_t)i * sizeof(block)) != sizeof(block) || fsync(fd) != 0;
+  close(fd);
+  unlink(path);
+  __asm__ volatile("" ::: "memory");
+  return failed;
+}
+
 int main(int argc, char **argv) {
   int waking = argc > 1 && strcmp(argv[1], "wake") == 0;
   if (waking) argv++, argc--;
   int times = argc > 1 ? atoi(argv[1]) : 100;
   long ms = argc > 2 ? atol(argv[2]) : 10;
-  if (times < 0 || ms < 0) {
-    fprintf(stderr, "usage: diag-offcpu [wake] [TIMES [MS]]\n");
+  int syncs = argc > 4 ? atoi(argv[3]) : 0;
+  if (times < 0 || ms < 0 || syncs < 0 || argc == 4 || argc > 5 || (waking && syncs > 0)) {
+    fprintf(stderr, "usage: diag-offcpu [TIMES [MS [SYNCS FILE]]] | diag-offcpu wake [TIMES [MS]]\n");
     return 2;
   }
   struct sched_param realtime = {.sched_priority = 10};
   sched_setscheduler(0, SCHED_FIFO, &realtime);  // best effort: without it, only less exact (threads inherit it)
   int failed = waking ? wake(times, ms) : sleep_in_nanosleep(times, ms);
+  if (syncs > 0) failed += wait_for_disk(syncs, argv[4]);
   __asm__ volatile("" ::: "memory");
   return failed ? 1 : 0;
 }
