@@ -74,6 +74,26 @@ if [ -z "${npm_config_nodedir:-}" ] && [ "$headers_major" = "$(node -p 'process.
   export npm_config_nodedir=/usr
 fi
 
+# The lab's debian-6.1 kernel (../shared/kernels) has its network driver as modules that the lab's
+# folder lacks: the fleet lab test takes virtio_net and what it needs from that kernel's own
+# Debian package, fetched once into /var/cache/diag-lab/net-modules (as root, where the lab is).
+LAB_CLOUD_KERNEL=../shared/kernels/debian-6.1-cloud
+LAB_NET_MODULES=/var/cache/diag-lab/net-modules
+LAB_CLOUD_PACKAGE=linux-image-6.1.0-50-cloud-amd64-unsigned=6.1.176-1
+if [ "$(id -u)" = 0 ] && [ -d "$LAB_CLOUD_KERNEL/modules" ] && [ ! -e "$LAB_CLOUD_KERNEL/modules/virtio_net.ko" ] && [ ! -e "$LAB_NET_MODULES/virtio_net.ko" ]; then
+  echo "setup: fetching the lab's debian-6.1 network modules ($LAB_CLOUD_PACKAGE)"
+  fetch=$(mktemp -d)
+  if (cd "$fetch" && apt-get download -q "$LAB_CLOUD_PACKAGE" && dpkg-deb -x ./*.deb unpacked); then
+    mkdir -p "$LAB_NET_MODULES"
+    for module in failover net_failover virtio_net; do
+      find "$fetch/unpacked/lib/modules" -name "$module.ko" -exec cp {} "$LAB_NET_MODULES/" \;
+    done
+  else
+    echo "setup: could not fetch $LAB_CLOUD_PACKAGE: the fleet lab test will leave debian-6.1 out, saying why" >&2
+  fi
+  rm -rf "$fetch"
+fi
+
 npm ci --no-audit --no-fund
 npm run build
 if [ "$(id -u)" = 0 ] || [ -n "${DIAG_PREFIX:-}" ]; then

@@ -18,10 +18,10 @@ export async function diag(args: string[], options: {timeout?: number} = {}): Pr
 }
 
 /** Runs diag with --json and parses what it printed. */
-export async function diagJson<T = Record<string, unknown>>(args: string[]): Promise<CliRun & {json: T}> {
+export async function diagJson<T = Record<string, unknown>>(args: string[], options: {timeout?: number} = {}): Promise<CliRun & {json: T}> {
   // --json goes before any `--`, after which everything belongs to the traced command.
   const dash = args.indexOf('--')
-  const run = await diag(dash < 0 ? [...args, '--json'] : [...args.slice(0, dash), '--json', ...args.slice(dash)])
+  const run = await diag(dash < 0 ? [...args, '--json'] : [...args.slice(0, dash), '--json', ...args.slice(dash)], options)
   let json: T
   try {
     json = JSON.parse(run.stdout) as T

@@ -1,10 +1,9 @@
-import {copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync} from 'node:fs'
-import {createServer} from 'node:net'
+import {copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import {type ResultPromise, execa} from 'execa'
+import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {FleetCapabilities} from '../../src/fleet/matrix.js'
@@ -12,6 +11,7 @@ import type {FleetRun} from '../../src/fleet/merge.js'
 import {diag, diagJson, startDiag} from '../helpers/cli.js'
 import {type KernelState, isRoot, kernelState} from '../helpers/kernel-state.js'
 import {schemaErrors} from '../helpers/schema.js'
+import {SSHD, type TestSshd, children, freePort, makeSshKeys, processesWith, startSshd, waitForSsh, writeSshClientConfig} from '../helpers/sshd.js'
 import {WORKLOAD, workloadBuilt} from '../helpers/workload.js'
 
 /**
@@ -21,48 +21,14 @@ import {WORKLOAD, workloadBuilt} from '../helpers/workload.js'
  * one closed port. The bundle goes to /var/tmp under a version of the test's own, removed after.
  */
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
-const SSHD = '/usr/sbin/sshd'
 const {version} = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {version: string}
 const TEST_VERSION = `${version}-fleettest.${process.pid}`
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const {port} = server.address() as {port: number}
-      server.close(() => resolve(port))
-    })
-    server.on('error', reject)
-  })
-}
-
-/** Processes whose command line mentions `text` (other than this test's own). */
-function processesWith(text: string): string[] {
-  const found: string[] = []
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    try {
-      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')
-      if (cmdline.includes(text) && Number(pid) !== process.pid) found.push(`${pid}: ${cmdline}`)
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found
-}
-
-const children = (pid: number) => processesWith('').filter((line) => {
-  try {
-    return readFileSync(`/proc/${line.split(':')[0]}/stat`, 'utf8').split(') ')[1].split(' ')[1] === String(pid)
-  } catch {
-    return false
-  }
-})
-
 describe.skipIf(!isRoot || !existsSync(SSHD))(`diag fleet capabilities over ssh to an sshd of the test's own (needs root${existsSync(SSHD) ? '' : '; skipped: no /usr/sbin/sshd, install openssh-server'})`, () => {
   let work: string
-  let sshd: ResultPromise
+  let sshd: TestSshd
   let port: number
   let closedPort: number
-  let madeRunSshd = false
   let before: KernelState
   const args = (command = 'capabilities') => ['fleet', command, '--hosts', path.join(work, 'inventory.yaml'), '--ssh-config', path.join(work, 'ssh_config'), '--bundle', path.join(work, `diag-${TEST_VERSION}-linux-x64.tar.gz`), '--connect-timeout', '5']
 
@@ -71,43 +37,20 @@ describe.skipIf(!isRoot || !existsSync(SSHD))(`diag fleet capabilities over ssh 
     work = mkdtempSync(path.join(tmpdir(), 'diag-fleet-test-'))
     await execa('node', [path.join(ROOT, 'scripts/bundle.mjs'), '--out', work])
     copyFileSync(path.join(work, `diag-${version}-linux-x64.tar.gz`), path.join(work, `diag-${TEST_VERSION}-linux-x64.tar.gz`))
-    for (const key of ['host_key', 'user_key']) await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'diag-fleet-test', '-f', path.join(work, key)])
-    copyFileSync(path.join(work, 'user_key.pub'), path.join(work, 'authorized_keys'))
-    port = await freePort()
+    await makeSshKeys(work)
+    sshd = await startSshd(work)
+    port = sshd.port
     closedPort = await freePort()
-    // sshd needs its privilege separation directory, which only the ssh service makes.
-    if (!existsSync('/run/sshd')) {
-      mkdirSync('/run/sshd', {mode: 0o755})
-      madeRunSshd = true
-    }
-    writeFileSync(
-      path.join(work, 'sshd_config'),
-      [`ListenAddress 127.0.0.1`, `Port ${port}`, `HostKey ${work}/host_key`, `AuthorizedKeysFile ${work}/authorized_keys`, 'StrictModes no', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'PermitRootLogin prohibit-password', 'UsePAM no', `PidFile ${work}/sshd.pid`, ''].join('\n'),
-    )
-    const hostKey = readFileSync(path.join(work, 'host_key.pub'), 'utf8').split(' ').slice(0, 2).join(' ')
-    writeFileSync(path.join(work, 'known_hosts'), `[127.0.0.1]:${port} ${hostKey}\n[localhost]:${port} ${hostKey}\n`)
-    writeFileSync(
-      path.join(work, 'ssh_config'),
-      ['Host *', `  IdentityFile ${work}/user_key`, '  IdentitiesOnly yes', `  UserKnownHostsFile ${work}/known_hosts`, '  StrictHostKeyChecking yes', '  User root', ''].join('\n'),
-    )
+    const config = writeSshClientConfig(work, [{address: '127.0.0.1', port}, {address: 'localhost', port}])
     writeFileSync(
       path.join(work, 'inventory.yaml'),
       `all:\n  children:\n    here:\n      hosts:\n        by-address: {ansible_host: 127.0.0.1, ansible_port: ${port}}\n        by-name: {ansible_host: localhost, ansible_port: ${port}}\n    gone:\n      hosts:\n        closed-port: {ansible_host: 127.0.0.1, ansible_port: ${closedPort}}\n`,
     )
-    sshd = execa(SSHD, ['-D', '-e', '-f', path.join(work, 'sshd_config')], {reject: false})
-    const deadline = Date.now() + 10_000
-    for (;;) {
-      const probe = await execa('ssh', ['-F', path.join(work, 'ssh_config'), '-o', 'BatchMode=yes', '-p', String(port), '127.0.0.1', 'true'], {reject: false})
-      if (probe.exitCode === 0) break
-      if (Date.now() > deadline) throw new Error(`sshd did not come up: ${probe.stderr}`)
-      await new Promise((resolve) => setTimeout(resolve, 200))
-    }
+    await waitForSsh(config, port, 10_000)
   }, 120_000)
 
   afterAll(async () => {
-    sshd?.kill('SIGTERM')
-    await sshd
-    if (madeRunSshd) rmdirSync('/run/sshd')
+    await sshd?.stop()
     rmSync(`/var/tmp/diag-${TEST_VERSION}`, {recursive: true, force: true})
     if (work) rmSync(work, {recursive: true, force: true})
     expect(await kernelState()).toEqual(before)
@@ -176,8 +119,8 @@ describe.skipIf(!isRoot || !existsSync(SSHD))(`diag fleet capabilities over ssh 
   it('leaves nothing running: no ssh master, no session on the sshd, no diag on the host', async () => {
     // sshd ends a session's process shortly after its client is gone.
     const deadline = Date.now() + 5000
-    while (children(sshd.pid!).length > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100))
-    expect(children(sshd.pid!)).toEqual([])
+    while (children(sshd.process.pid!).length > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(children(sshd.process.pid!)).toEqual([])
     expect(processesWith('diag-ssh-')).toEqual([])
     expect(processesWith(`/var/tmp/diag-${TEST_VERSION}`)).toEqual([])
   })

@@ -25,7 +25,18 @@ export interface LabKernel {
   config: string
   /** Modules to insmod at boot, in order (the Debian kernel's virtio block driver). */
   modules: string[]
+  /** Modules a guest with networking loads after those, in order (virtio_net and what it needs); [] when built in. */
+  netModules: string[]
 }
+
+// The Debian kernel's virtio_net and its dependencies, from the same package as its vmlinuz: beside
+// the block driver in modules/, or where scripts/setup.sh fetches them from that package (or
+// DIAG_LAB_NET_MODULES) when that folder lacks them.
+const NET_MODULES_DIR = process.env.DIAG_LAB_NET_MODULES ?? '/var/cache/diag-lab/net-modules'
+const DEBIAN_NET_MODULES = ['failover', 'net_failover', 'virtio_net'].map((m) => {
+  const beside = path.join(KERNELS_DIR, 'debian-6.1-cloud/modules', `${m}.ko`)
+  return existsSync(beside) ? beside : path.join(NET_MODULES_DIR, `${m}.ko`)
+})
 
 const ALL_KERNELS: Record<string, LabKernel> = {
   'debian-6.1': {
@@ -35,18 +46,21 @@ const ALL_KERNELS: Record<string, LabKernel> = {
     modules: ['virtio', 'virtio_ring', 'virtio_pci_modern_dev', 'virtio_pci_legacy_dev', 'virtio_pci', 'virtio_blk'].map((m) =>
       path.join(KERNELS_DIR, 'debian-6.1-cloud/modules', `${m}.ko`),
     ),
+    netModules: DEBIAN_NET_MODULES,
   },
   'linux-4.9': {
     name: 'linux-4.9',
     image: path.join(KERNELS_DIR, 'linux-4.9/bzImage'),
     config: path.join(KERNELS_DIR, 'linux-4.9/config'),
     modules: [],
+    netModules: [],
   },
   'nobpf-6.1': {
     name: 'nobpf-6.1',
     image: path.join(KERNELS_DIR, 'nobpf-6.1/bzImage'),
     config: path.join(KERNELS_DIR, 'nobpf-6.1/config'),
     modules: [],
+    netModules: [],
   },
 }
 
@@ -258,12 +272,26 @@ async function cachedBaseInitramfs(): Promise<string> {
     writeFileSync(path.join(root, 'etc/hosts'), '127.0.0.1 localhost\n') // diag-lookups' name resolves from the file
     writeFileSync(path.join(root, 'init'), INIT, {mode: 0o755})
     const partial = `${cache}.partial-${process.pid}`
-    await execa('sh', ['-c', `find . -print0 | sort -z | cpio --null -o -H newc --quiet > '${partial}'`], {cwd: root})
+    await packCpio(root, partial)
     await execa('mv', [partial, cache])
     return cache
   } finally {
     rmSync(root, {recursive: true, force: true})
   }
+}
+
+/** Packs a directory tree as a newc cpio archive (what the kernel unpacks as its initramfs). */
+async function packCpio(dir: string, out: string): Promise<void> {
+  await execa('sh', ['-c', `find . -print0 | sort -z | cpio --null -o -H newc --quiet > '${out}'`], {cwd: dir})
+}
+
+/** The initrd of one boot: a cached base image, then this boot's own files (later archives add to earlier ones). */
+async function initrdWith(base: string, extra: string, work: string): Promise<string> {
+  const extraCpio = path.join(work, 'extra.cpio')
+  await packCpio(extra, extraCpio)
+  const initrd = path.join(work, 'initrd.cpio')
+  await execa('sh', ['-c', `cat '${base}' '${extraCpio}' > '${initrd}'`])
+  return initrd
 }
 
 function readdirSorted(dir: string): string[] {
@@ -358,24 +386,30 @@ function parseConsole(console: string, stalled: boolean, timedOutS?: number): Om
 // for longer means the emulated machine itself stopped.
 const STALL_S = CASE_TIMEOUT_S + 60
 
+/**
+ * qemu's arguments for a boot: with a virtio disk and no network (the lab's boots), or with QEMU
+ * user networking and no disk (a guest), sshd's port forwarded from 127.0.0.1 only.
+ */
+function qemuArgs(kernel: LabKernel, initrd: string, attach: {disk: string} | {sshPort: number}): string[] {
+  return [
+    '-kernel', kernel.image,
+    '-initrd', initrd,
+    '-append', 'console=ttyS0 panic=-1 quiet loglevel=1',
+    // rdrand lets the kernel seed its random generator at boot (random.trust_cpu), so the first
+    // node does not wait in getrandom() for entropy that an idle emulated machine gathers slowly.
+    '-cpu', 'qemu64,+rdrand',
+    // One host thread for both CPUs: with a thread per CPU (MTTCG) the guest sometimes stops dead
+    // while the kernel patches its own text, as every tracepoint enable does (see the README).
+    '-accel', 'tcg,thread=single',
+    '-nographic', '-no-reboot', '-m', '2048', '-smp', '2',
+    ...('disk' in attach
+      ? ['-nic', 'none', '-drive', `file=${attach.disk},format=raw,if=virtio`]
+      : ['-nic', `user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:${attach.sshPort}-:22`]),
+  ]
+}
+
 async function runQemu(kernel: LabKernel, initrd: string, disk: string, timeoutMs: number): Promise<Omit<LabBoot, 'seconds'>> {
-  const qemu = execa(
-    'qemu-system-x86_64',
-    [
-      '-kernel', kernel.image,
-      '-initrd', initrd,
-      '-append', 'console=ttyS0 panic=-1 quiet loglevel=1',
-      // rdrand lets the kernel seed its random generator at boot (random.trust_cpu), so the first
-      // node does not wait in getrandom() for entropy that an idle emulated machine gathers slowly.
-      '-cpu', 'qemu64,+rdrand',
-      // One host thread for both CPUs: with a thread per CPU (MTTCG) the guest sometimes stops dead
-      // while the kernel patches its own text, as every tracepoint enable does (see the README).
-      '-accel', 'tcg,thread=single',
-      '-nographic', '-no-reboot', '-m', '2048', '-smp', '2', '-nic', 'none',
-      '-drive', `file=${disk},format=raw,if=virtio`,
-    ],
-    {reject: false, timeout: timeoutMs, stdin: 'ignore'},
-  )
+  const qemu = execa('qemu-system-x86_64', qemuArgs(kernel, initrd, {disk}), {reject: false, timeout: timeoutMs, stdin: 'ignore'})
   let stalled = false
   const silence = setTimeout(() => {
     stalled = true
@@ -409,10 +443,7 @@ export async function bootLab(kernel: LabKernel, cases: LabCase[], options: LabB
     mkdirSync(path.join(extra, 'lab/modules'), {recursive: true})
     writeFileSync(path.join(extra, 'lab/cases.sh'), casesScript(cases))
     kernel.modules.forEach((module, i) => copyFileSync(module, path.join(extra, 'lab/modules', `${i}-${path.basename(module)}`)))
-    const extraCpio = path.join(work, 'extra.cpio')
-    await execa('sh', ['-c', `find . -print0 | sort -z | cpio --null -o -H newc --quiet > '${extraCpio}'`], {cwd: extra})
-    const initrd = path.join(work, 'initrd.cpio')
-    await execa('sh', ['-c', `cat '${base}' '${extraCpio}' > '${initrd}'`])
+    const initrd = await initrdWith(base, extra, work)
     const disk = path.join(work, 'disk.img')
     for (let attempt = 1; ; attempt++) {
       writeFileSync(disk, '') // a second boot starts from an empty disk too
@@ -486,4 +517,176 @@ export function startLabBoots(jobs: LabBootJob[], limit = labConcurrency()): Map
 /** Reads a kernel config file into symbol -> value, as the lab's ground truth. */
 export function labConfig(kernel: LabKernel): Map<string, string> {
   return existsSync(kernel.config) ? parseConfig(readFileSync(kernel.config, 'utf8')) : new Map()
+}
+
+/*
+ * Guests: a lab kernel that stays up, on the network, as a host of a fleet. QEMU user networking
+ * gives it 10.0.2.15 and forwards a port of 127.0.0.1 (only) to its sshd. Its image has what a
+ * bare host has (busybox, glibc, GNU tar and gzip, the host's OpenSSH sshd with its libraries) and
+ * no Node.js and no diag: `diag fleet` copies its bundle there, which brings its own runtime.
+ */
+
+export interface GuestNetwork {
+  /** The port of 127.0.0.1 forwarded to the guest's sshd. */
+  sshPort: number
+  /** sshd's private host key (a file of the test's); the guest gets a copy. */
+  hostKey: string
+  /** The authorized_keys for root. */
+  authorizedKeys: string
+}
+
+export interface LabGuest {
+  kernel: LabKernel
+  release: string
+  sshPort: number
+  /** Everything qemu printed so far, for failure messages. */
+  console(): string
+  /** Tells the guest to power off, and waits for qemu to end (killing it if the guest does not). */
+  powerOff(): Promise<void>
+  /** Ends qemu at once (SIGKILL): the machine is gone, as in a power cut. */
+  kill(): void
+}
+
+const SSHD_BINARY = '/usr/sbin/sshd'
+// GNU tar: the bundle's install script uses --no-same-owner, which busybox tar does not have. dash
+// as root's shell and as `sh` on PATH (as on Debian): busybox sh runs its own applets (tar among
+// them) before anything on PATH.
+const GUEST_TOOLS = ['/usr/bin/tar', '/usr/bin/gzip', '/usr/bin/dash']
+const GLIBC = /\/(ld-linux[\w-]*|libc|libm|libdl|libpthread|librt|libresolv|libutil)\.so/
+
+/** Why a guest of this kernel cannot boot here, or undefined when it can. */
+export function guestUnavailable(kernel: LabKernel): string | undefined {
+  if (!existsSync(kernel.image)) return `no lab kernel at ${kernel.image}`
+  for (const tool of ['/usr/bin/qemu-system-x86_64', '/bin/busybox', '/usr/bin/cpio', SSHD_BINARY, ...GUEST_TOOLS])
+    if (!existsSync(tool)) return `${tool} is not installed (scripts/setup.sh installs it)`
+  const missing = kernel.netModules.filter((m) => !existsSync(m))
+  if (missing.length > 0)
+    return `its network driver is a module and ${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} missing (from linux-image-6.1.0-50-cloud-amd64-unsigned 6.1.176-1; or name a folder with them in DIAG_LAB_NET_MODULES)`
+  return undefined
+}
+
+const GUEST_INIT = `#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/usr/bin:/bin:/usr/sbin:/sbin HOME=/root
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /tmp
+ip link set lo up
+for module in /lab/modules/*.ko; do [ -e "$module" ] && insmod "$module"; done
+# QEMU user networking: the guest is 10.0.2.15, the gateway (the host) 10.0.2.2.
+ip link set eth0 up
+ip addr add 10.0.2.15/24 dev eth0
+ip route add default via 10.0.2.2
+/usr/sbin/sshd -D -e -f /etc/ssh/sshd_config &
+echo "@@LAB-READY $(cat /proc/sys/kernel/osrelease)"
+# Up until the test writes "poweroff" to the console (qemu's stdin), or closes it.
+while read -r line; do [ "$line" = poweroff ] && break; done
+echo "@@LAB-DONE"
+poweroff -f
+`
+
+const GUEST_SSHD_CONFIG = ['Port 22', 'HostKey /etc/ssh/host_key', 'AuthorizedKeysFile /etc/ssh/authorized_keys', 'PermitRootLogin prohibit-password', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'UsePAM no', 'UseDNS no', 'StrictModes no', 'PidFile /run/sshd.pid', ''].join('\n')
+
+/** The image of every guest (cached like baseInitramfs), without its keys and modules. */
+export async function guestInitramfs(): Promise<string> {
+  const hash = createHash('sha256')
+  for (const file of [SSHD_BINARY, ...GUEST_TOOLS, WORKLOAD]) {
+    const st = statSync(file)
+    hash.update(`${file}:${st.size}:${st.mtimeMs}`)
+  }
+  hash.update(readFileSync(fileURLToPath(import.meta.url)))
+  const cache = path.join(tmpdir(), `diag-lab-guest-${hash.digest('hex').slice(0, 16)}.cpio`)
+  if (existsSync(cache)) return cache
+  // Guest images of older builds: keep only the one being made.
+  for (const old of readdirSync(tmpdir()).filter((f) => /^diag-lab-guest-\w+\.cpio$/.test(f))) rmSync(path.join(tmpdir(), old), {force: true})
+  const root = mkdtempSync(path.join(labRunDir(), 'guest-root-'))
+  try {
+    for (const dir of ['bin', 'usr/bin', 'dev', 'proc', 'sys', 'tmp', 'root', 'run/sshd', 'var/tmp', 'etc/ssh', 'lab/modules', 'sys/kernel/tracing', 'sys/kernel/debug'])
+      mkdirSync(path.join(root, dir), {recursive: true, mode: 0o755})
+    chmodSync(path.join(root, 'tmp'), 0o1777)
+    chmodSync(path.join(root, 'var/tmp'), 0o1777)
+    copyIntoRoot(root, '/bin/busybox')
+    copyIntoRoot(root, SSHD_BINARY)
+    for (const tool of GUEST_TOOLS) copyIntoRoot(root, tool)
+    copyIntoRoot(root, '/usr/bin/dash', '/usr/bin/sh')
+    // glibc as every host has it (the bundle leaves it out), and what sshd and GNU tar need besides.
+    const glibc = (await sharedLibraries([process.execPath])).filter((library) => GLIBC.test(library))
+    for (const library of [...glibc, ...(await sharedLibraries([SSHD_BINARY, ...GUEST_TOOLS]))]) copyIntoRoot(root, library)
+    copyIntoRoot(root, '/lib64/ld-linux-x86-64.so.2')
+    // At the path it has here: `diag fleet run` starts the same command line on every host.
+    copyIntoRoot(root, WORKLOAD)
+    writeFileSync(path.join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/usr/bin/sh\nsshd:x:100:65534::/run/sshd:/usr/sbin/nologin\n')
+    writeFileSync(path.join(root, 'etc/group'), 'root:x:0:\nnogroup:x:65534:\n')
+    writeFileSync(path.join(root, 'etc/shadow'), 'root:*:19000:0:99999:7:::\nsshd:*:19000:0:99999:7:::\n', {mode: 0o600})
+    writeFileSync(path.join(root, 'etc/ssh/sshd_config'), GUEST_SSHD_CONFIG)
+    writeFileSync(path.join(root, 'init'), GUEST_INIT, {mode: 0o755})
+    const partial = `${cache}.partial-${process.pid}`
+    await packCpio(root, partial)
+    await execa('mv', [partial, cache])
+    return cache
+  } finally {
+    rmSync(root, {recursive: true, force: true})
+  }
+}
+
+const WORKLOAD = path.join(REPO, 'test/workload/diag-workload')
+
+/**
+ * Boots a kernel as a guest on the network, with sshd up, and leaves it running: resolves once
+ * the guest said it is ready (sshd started; a login may take a few more seconds under emulation).
+ */
+export async function startGuest(kernel: LabKernel, options: {network: GuestNetwork; readyTimeoutMs?: number}): Promise<LabGuest> {
+  const base = await guestInitramfs()
+  // In this run's directory, which goes at exit also when the run is interrupted.
+  const work = mkdtempSync(path.join(labRunDir(), `guest-${kernel.name}-`))
+  const extra = path.join(work, 'extra')
+  mkdirSync(path.join(extra, 'lab/modules'), {recursive: true})
+  mkdirSync(path.join(extra, 'etc/ssh'), {recursive: true})
+  copyFileSync(options.network.hostKey, path.join(extra, 'etc/ssh/host_key'))
+  chmodSync(path.join(extra, 'etc/ssh/host_key'), 0o600) // sshd refuses a host key others can read
+  copyFileSync(options.network.authorizedKeys, path.join(extra, 'etc/ssh/authorized_keys'))
+  ;[...kernel.modules, ...kernel.netModules].forEach((module, i) => copyFileSync(module, path.join(extra, 'lab/modules', `${String(i).padStart(2, '0')}-${path.basename(module)}`)))
+  const initrd = await initrdWith(base, extra, work)
+  const qemu = execa('qemu-system-x86_64', qemuArgs(kernel, initrd, {sshPort: options.network.sshPort}), {reject: false, stdin: 'pipe', all: true})
+  let output = ''
+  qemu.all?.on('data', (chunk: Buffer) => (output += chunk))
+  const ended = qemu.then(() => rmSync(work, {recursive: true, force: true}))
+  const release = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      qemu.kill('SIGKILL')
+      reject(new Error(`${kernel.name} did not come up in ${(options.readyTimeoutMs ?? 600_000) / 1000} s:\n${output.slice(-4000)}`))
+    }, options.readyTimeoutMs ?? 600_000)
+    const watch = () => {
+      const ready = /@@LAB-READY (\S+)/.exec(output)
+      if (ready) {
+        clearTimeout(timer)
+        qemu.all?.off('data', watch)
+        resolve(ready[1])
+      }
+    }
+    qemu.all?.on('data', watch)
+    void ended.then(() => {
+      clearTimeout(timer)
+      reject(new Error(`${kernel.name} ended before it was ready:\n${output.slice(-4000)}`))
+    })
+  })
+  return {
+    kernel,
+    release,
+    sshPort: options.network.sshPort,
+    console: () => output,
+    async powerOff() {
+      if (qemu.exitCode === null && !qemu.killed) {
+        qemu.stdin?.end('poweroff\n')
+        const timer = setTimeout(() => qemu.kill('SIGKILL'), 60_000)
+        await ended
+        clearTimeout(timer)
+      }
+      await ended
+    },
+    kill() {
+      qemu.kill('SIGKILL')
+    },
+  }
 }
