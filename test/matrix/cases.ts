@@ -21,6 +21,11 @@ export interface MatrixEnv {
    * `wake`, wait_for_waker woken by wake_sleeper 100 times after 10 ms), dynamically linked.
    */
   offcpuWorkload: string
+  /**
+   * A command offcputime's workload runs under, to keep it on one CPU (`taskset -c 0`), where the
+   * environment's kernel cannot show some backend the sleeps on every CPU.
+   */
+  offcpuPin?: string[]
   /** The on-CPU workload (test/workload/diag-spin.c: burn_cpu for MS milliseconds), dynamically linked. */
   spinWorkload: string
   /** A file to read(2) repeatedly. */
@@ -371,7 +376,7 @@ function casesFor(tool: string, candidate: string): MatrixCase {
       return {
         tool,
         candidate,
-        args: (env) => ['offcputime', ...force, '--json', '--', env.offcpuWorkload],
+        args: (env) => ['offcputime', ...force, '--json', '--', ...(env.offcpuPin ?? []), env.offcpuWorkload],
         check: (r, env) => offcpuWrong(r, env),
       }
     case 'offwaketime':
