@@ -1,19 +1,17 @@
 /// <reference lib="dom" />
 // The callbacks given to page.evaluate run in the browser, on its DOM.
-import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
-import {pathToFileURL} from 'node:url'
 
-import puppeteer, {type Browser, type Page} from 'puppeteer-core'
+import type {Browser, Page} from 'puppeteer-core'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {renderFlameGraph} from '../../src/render/flamegraph.js'
 import type {Stacks} from '../../src/result/kinds/stacks.js'
+import {type LoadedSvg, chromiumMissing, launchChromium, openSvg} from '../helpers/browser.js'
 
-// Debian's chromium (scripts/setup.sh installs it), driven by puppeteer-core over the DevTools protocol.
-const CHROMIUM = '/usr/bin/chromium'
-const missing = existsSync(CHROMIUM) ? undefined : 'chromium is not installed'
+const missing = chromiumMissing
 const TITLE = {tool: 'offcputime', host: 'db1', kernel: '6.1.0-18-amd64', backend: 'bpf-tp-btf (bpf)', seconds: 5}
 const HOSTILE = '<script>alert(1)</script>'
 
@@ -39,20 +37,13 @@ function manyStacks(): Stacks {
   return out
 }
 
-interface Loaded {
-  page: Page
-  /** Console errors, page errors, dialogs and requests for anything but the file itself. */
-  problems: string[]
-}
-
 describe('flame graphs in headless Chromium', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'diag-flamegraph-'))
   let browser: Browser
 
   beforeAll(async () => {
     if (missing) return
-    const root = process.getuid?.() === 0
-    browser = await puppeteer.launch({executablePath: CHROMIUM, headless: true, args: root ? ['--no-sandbox'] : []})
+    browser = await launchChromium()
   })
 
   afterAll(async () => {
@@ -60,27 +51,8 @@ describe('flame graphs in headless Chromium', () => {
     rmSync(dir, {recursive: true, force: true})
   })
 
-  async function load(name: string, data: Stacks): Promise<Loaded> {
-    const file = path.join(dir, `${name}.svg`)
-    writeFileSync(file, renderFlameGraph(data, TITLE))
-    const url = pathToFileURL(file).href
-    const page = await browser.newPage()
-    await page.setViewport({width: 1200, height: 800})
-    const problems: string[] = []
-    page.on('console', (message) => message.type() === 'error' && problems.push(`console: ${message.text()}`))
-    page.on('pageerror', (error) => problems.push(`page error: ${(error as Error).message}`))
-    page.on('dialog', (dialog) => {
-      problems.push(`dialog: ${dialog.message()}`)
-      void dialog.dismiss()
-    })
-    page.on('request', (request) => request.url() !== url && problems.push(`request: ${request.url()}`))
-    const response = await page.goto(url, {waitUntil: 'load'})
-    expect(response?.ok() ?? true).toBe(true)
-    // A document that is not well-formed XML loads as Chromium's parser-error page.
-    expect(await page.$('parsererror')).toBeNull()
-    expect(await page.evaluate(() => document.documentElement.localName)).toBe('svg')
-    return {page, problems}
-  }
+  const load = (name: string, data: Stacks): Promise<LoadedSvg> =>
+    openSvg(browser, path.join(dir, `${name}.svg`), renderFlameGraph(data, TITLE), {width: 1200, height: 800})
 
   async function screenshot(page: Page, name: string): Promise<void> {
     const file = path.join(dir, `${name}.png`)

@@ -1,21 +1,19 @@
 /// <reference lib="dom" />
 // The callbacks given to page.evaluate run in the browser, on its DOM.
-import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
-import {pathToFileURL} from 'node:url'
 
-import puppeteer, {type Browser} from 'puppeteer-core'
+import type {Browser} from 'puppeteer-core'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {heatMapOf, renderHeatMapSvg} from '../../src/render/heatmap.js'
 import type {Histogram} from '../../src/result/kinds/histograms.js'
 import type {ToolResult} from '../../src/result/model.js'
+import {chromiumMissing, launchChromium, openSvg} from '../helpers/browser.js'
 import {fakeResult} from '../helpers/results.js'
 
-// Debian's chromium (scripts/setup.sh installs it), driven by puppeteer-core over the DevTools protocol.
-const CHROMIUM = '/usr/bin/chromium'
-const missing = existsSync(CHROMIUM) ? undefined : 'chromium is not installed'
+const missing = chromiumMissing
 const TITLE = {tool: 'biolatency', host: 'db1', kernel: '6.1.0-18-amd64', backend: 'bpf-tracepoint (bpf)', seconds: 30}
 const HOSTILE = '<script>alert(1)</script>'
 
@@ -42,8 +40,7 @@ describe('heat maps in headless Chromium', () => {
 
   beforeAll(async () => {
     if (missing) return
-    const root = process.getuid?.() === 0
-    browser = await puppeteer.launch({executablePath: CHROMIUM, headless: true, args: root ? ['--no-sandbox'] : []})
+    browser = await launchChromium()
   })
 
   afterAll(async () => {
@@ -62,24 +59,7 @@ describe('heat maps in headless Chromium', () => {
     it(`${name}: loads with no console errors, its cells laid out in the plot, and screenshots`, async (context) => {
       if (missing) return context.skip(missing)
       const map = heatMapOf(result)
-      const file = path.join(dir, `${name}.svg`)
-      writeFileSync(file, renderHeatMapSvg(map, TITLE))
-      const url = pathToFileURL(file).href
-      const page = await browser.newPage()
-      await page.setViewport({width: 1100, height: 900})
-      const problems: string[] = []
-      page.on('console', (message) => message.type() === 'error' && problems.push(`console: ${message.text()}`))
-      page.on('pageerror', (error) => problems.push(`page error: ${(error as Error).message}`))
-      page.on('dialog', (dialog) => {
-        problems.push(`dialog: ${dialog.message()}`)
-        void dialog.dismiss()
-      })
-      page.on('request', (request) => request.url() !== url && problems.push(`request: ${request.url()}`))
-      const response = await page.goto(url, {waitUntil: 'load'})
-      expect(response?.ok() ?? true).toBe(true)
-      // A document that is not well-formed XML loads as Chromium's parser-error page.
-      expect(await page.$('parsererror')).toBeNull()
-      expect(await page.evaluate(() => document.documentElement.localName)).toBe('svg')
+      const {page, problems} = await openSvg(browser, path.join(dir, `${name}.svg`), renderHeatMapSvg(map, TITLE), {width: 1100, height: 900})
       expect(await page.$$eval('script', (s) => s.length)).toBe(0)
 
       const panels = await page.$$eval('g.panel', (gs) => gs.map((g) => g.getAttribute('data-label')))
