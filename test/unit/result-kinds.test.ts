@@ -221,6 +221,32 @@ describe('stacks', () => {
     expect(renderData({...data, stacks: []})).toEqual(['(no events)'])
   })
 
+  it('prints a summary of the largest stacks at a terminal, a frame a line, innermost first', () => {
+    const terminal = {terminal: true, color: false, width: 30}
+    expect(renderData(data, terminal)).toEqual([
+      'The 2 largest of 2 stacks (40 usecs in all):',
+      '',
+      '30 usecs (75.0%)  main',
+      '    write',
+      '',
+      '10 usecs (25.0%)  main',
+      '    vfs_read',
+      '    read',
+      '',
+      'Every stack folded: the same command into a pipe or file; --svg FILE draws a flame graph; --json gives frame lists.',
+    ])
+    // Only the largest ten, frames cut at the terminal's width.
+    const many: Stacks = {...data, stacks: Array.from({length: 12}, (_, i) => ({frames: ['app', `a_function_with_a_long_name_${i}`], value: i + 1}))}
+    const lines = renderData(many, terminal)
+    expect(lines[0]).toBe('The 10 largest of 12 stacks (78 usecs in all):')
+    expect(lines.filter((l) => / usecs \(/.test(l))).toHaveLength(10)
+    expect(lines[2]).toBe('12 usecs (15.4%)  app')
+    expect(lines[3]).toBe('    a_function_with_a_long_na…')
+    // An off-wake stack: the blocked task's frames, then its waker's, as they come.
+    const offwake: Stacks = {...data, stacks: [{frames: ['app', 'main', 'read', 'schedule', '--', 'try_to_wake_up', 'write', 'waker'], wakerFrom: 4, value: 5}]}
+    expect(renderData(offwake, {...terminal, width: 80}).slice(2, 11)).toEqual(['5 usecs (100.0%)  app', '    schedule', '    read', '    main', '    -- woken by --', '    try_to_wake_up', '    write', '    waker', ''])
+  })
+
   it('adds values by stack when intervals combine', () => {
     const later: Stacks = {...data, stacks: [{frames: ['main', 'read', 'vfs_read'], value: 25}, {frames: ['idle'], value: 1}]}
     expect(KINDS.stacks.combine(data, later).stacks).toEqual([

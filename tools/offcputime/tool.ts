@@ -38,9 +38,9 @@ export const offcputime = defineTool({
     measures: `Sums the time tasks spend switched out of a CPU, from the moment the scheduler takes one off
 until it runs again, by the stacks it blocked in: the kernel's (why it waited: a lock, I/O, a
 sleep) and its own (which code asked for it). The complement of a CPU profile: where the time
-goes when a program is slow but not busy. Each stack is printed folded, outermost frame first
-(\`comm;main;read_config;...;schedule 12345\`, microseconds), the input of flame graph tools
-(flamegraph.pl, speedscope); --svg FILE writes diag's own flame graph, kernel and user frames
+goes when a program is slow but not busy. Into a pipe or a file each stack is printed folded,
+outermost frame first (\`comm;main;read_config;...;schedule 12345\`, microseconds), the input of
+flame graph tools (flamegraph.pl, speedscope); at a terminal, the ten largest a frame a line; --svg FILE writes diag's own flame graph, kernel and user frames
 apart. The time includes waiting on a run queue after the wakeup. --state D keeps the blocks
 that start in uninterruptible sleep (mostly disk I/O), --state S those in interruptible sleep
 (sleeps, waiting on a socket or a pipe); the letters are the running kernel's, as its

@@ -22,7 +22,8 @@ export const offwaketime = defineTool({
   help: {
     measures: `Sums the time tasks spend switched out of a CPU, as offcputime does, by the stacks they blocked
 in joined with the stacks of the task that woke them: why a task waited, and who ended the wait.
-Each stack is printed folded as bcc's offwaketime prints it: the blocked task's comm and frames
+Into a pipe or a file each stack is printed folded as bcc's offwaketime prints it (at a terminal, the
+ten largest a frame a line): the blocked task's comm and frames
 outermost first, a \`--\` frame, then the waker's frames innermost first (kernel, then user) and
 its comm last (\`app;main;read;...;schedule;--;try_to_wake_up;...;pipe_write;...;write;worker;app 12345\`,
 microseconds), so that in a flame graph (--svg FILE) the waker's stack stands on the blocked one's.

@@ -38,8 +38,9 @@ export const profile = defineTool({
 samples by stack: the running task's user stack (the code it was executing) and its kernel stack
 when the sample came in the kernel (a system call, a page fault, an interrupt). Where the CPU time
 goes: the stacks with the most samples are where the program spends it. Samples of an idle
-CPU are left out. Each stack is printed folded, outermost frame first (\`comm;main;parse;... 42\`, samples),
-the input of flame graph tools (flamegraph.pl, speedscope). Samples come from a cpu-clock timer,
+CPU are left out. Into a pipe or a file each stack is printed folded, outermost frame first
+(\`comm;main;parse;... 42\`, samples), the input of flame graph tools (flamegraph.pl, speedscope);
+at a terminal, the ten largest a frame a line. Samples come from a cpu-clock timer,
 so they work on virtual machines without hardware counters.`,
     origin: `bcc's profile(8), and \`perf record -F 49 -g\` folded as Brendan Gregg's stackcollapse-perf.pl does.`,
     examples: [

@@ -1,3 +1,4 @@
+import {type TextStyle, paint} from '../../render/style.js'
 import type {Kind, Sample} from './kind.js'
 import {NO_EVENTS} from './text.js'
 
@@ -39,6 +40,33 @@ export function renderFolded(data: Stacks): string[] {
     .map((s) => [folded(s.frames), s.value] as const)
     .sort(([a, x], [b, y]) => y - x || a.localeCompare(b))
     .map(([stack, value]) => `${stack} ${value}`)
+}
+
+/** How many stacks a terminal's summary shows. */
+export const SUMMARY_STACKS = 10
+
+/**
+ * A summary for a person at a terminal: the largest stacks with their share of the whole, each a
+ * frame a line, innermost first as bcc prints them (an off-wake stack: the blocked task's frames,
+ * then the waker's after a "woken by" line). Pipes and files get every stack folded instead.
+ */
+export function renderTopStacks(data: Stacks, style: TextStyle): string[] {
+  const total = stacksTotal(data)
+  const largest = [...data.stacks].sort((a, b) => b.value - a.value || folded(a.frames).localeCompare(folded(b.frames))).slice(0, SUMMARY_STACKS)
+  const fit = (line: string) => (line.length > style.width ? `${line.slice(0, Math.max(style.width - 1, 1))}…` : line)
+  const lines = [paint(style, `The ${largest.length} largest of ${data.stacks.length} stacks (${total.toLocaleString('en-US')} ${data.unit} in all):`, 'bold')]
+  for (const stack of largest) {
+    const share = total > 0 ? ((100 * stack.value) / total).toFixed(1) : '0.0'
+    const blocked = stack.wakerFrom === undefined ? stack.frames : stack.frames.slice(0, stack.wakerFrom)
+    lines.push('', paint(style, `${stack.value.toLocaleString('en-US')} ${data.unit} (${share}%)  ${blocked[0] ?? ''}`, 'cyan'))
+    for (const frame of blocked.slice(1).reverse()) lines.push(fit(`    ${frame}`))
+    if (stack.wakerFrom !== undefined) {
+      lines.push(paint(style, '    -- woken by --', 'dim'))
+      for (const frame of stack.frames.slice(stack.wakerFrom + 1)) lines.push(fit(`    ${frame}`))
+    }
+  }
+  lines.push('', paint(style, 'Every stack folded: the same command into a pipe or file; --svg FILE draws a flame graph; --json gives frame lists.', 'dim'))
+  return lines
 }
 
 function combine(earlier: Stacks, later: Stacks): Stacks {
@@ -83,7 +111,7 @@ export const stacks: Kind<Stacks> = {
       },
     },
   },
-  render: (data) => (data.stacks.length === 0 ? [NO_EVENTS] : renderFolded(data)),
+  render: (data, style) => (data.stacks.length === 0 ? [NO_EVENTS] : style.terminal ? renderTopStacks(data, style) : renderFolded(data)),
   combine,
   selectorKey: () => null,
   samples(data): Sample[] {
