@@ -1,7 +1,7 @@
 import {closeSync, openSync, readSync} from 'node:fs'
 import path from 'node:path'
-import {crc32} from 'node:zlib'
 
+import {crc32} from '../system/crc32.js'
 import {ElfSymbols} from './elf.js'
 
 /** Where distributions install separate debug files (Debian's *-dbg, *-dbgsym packages). */

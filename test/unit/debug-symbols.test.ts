@@ -1,9 +1,10 @@
-import {appendFileSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
+import {appendFileSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
-import {crc32} from 'node:zlib'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {gzipCrc32} from '../helpers/crc.js'
 
 import {findDebugFile} from '../../src/symbols/debug-files.js'
 import {ElfSymbols} from '../../src/symbols/elf.js'
@@ -57,7 +58,7 @@ describe('separate debug files of stripped programs (gdb\'s lookups)', () => {
     const elf = ElfSymbols.read(withId.stripped)
     expect(elf.table).toBe('.dynsym')
     expect(elf.ids.buildId).toBe(withId.buildId)
-    expect(elf.ids.debugLink).toEqual({name: 'prog.debug', crc: crc32(readFileSync(withId.debug))})
+    expect(elf.ids.debugLink).toEqual({name: 'prog.debug', crc: gzipCrc32(withId.debug)})
     expect(ElfSymbols.read(linkOnly.stripped).ids.buildId).toBeUndefined()
     expect(ElfSymbols.read(withId.full).ids.debugLink).toBeUndefined()
   })
