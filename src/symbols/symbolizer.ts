@@ -1,3 +1,4 @@
+import {statSync} from 'node:fs'
 import path from 'node:path'
 
 import type {HostFiles} from '../system/files.js'
@@ -36,6 +37,20 @@ export interface SymbolizerOptions {
  * names after it exits. A frame is never dropped: one no table names is `module+0xOFFSET` (the
  * file offset, which addr2line and objdump take) or `[unknown]`.
  */
+/** Mapped files up to this size are read as soon as their process is seen. */
+const EAGER_READ_BYTES = 16 * 2 ** 20
+
+/** The size of a mapped file, through the process's view of it, else diag's; Infinity when it cannot be seen. */
+function mappedFileSize(mapping: Mapping, tgid: number): number {
+  const file = mapping.path.replace(/ \(deleted\)$/, '')
+  const mapFile = `/proc/${tgid}/map_files/${mapping.start.toString(16)}-${mapping.end.toString(16)}`
+  for (const candidate of [path.join(`/proc/${tgid}/root`, file), mapFile, file]) {
+    const size = statSync(candidate, {throwIfNoEntry: false})?.size
+    if (size !== undefined) return size
+  }
+  return Number.POSITIVE_INFINITY
+}
+
 export class Symbolizer {
   private kernel: KernelSymbols | undefined
   private readonly processes = new Map<number, ProcessImage>()
@@ -104,7 +119,11 @@ export class Symbolizer {
     // "Uid:\treal\teffective\tsaved\tfs"
     const uid = /^Uid:\s+\d+\s+(\d+)/m.exec(status)?.[1]
     const image: ProcessImage = {mappings, ...(uid === undefined ? {} : {uid: Number(uid)})}
-    for (const mapping of mappings) if (mapping.path.startsWith('/')) this.elf(mapping, tgid)
+    // Small files are read now, so that a program deleted once it has exited keeps its names. Large
+    // ones (node, a browser) are read when a frame needs them, from their path (the same file only
+    // with the same inode): reading them here would hold up the reading of other new processes,
+    // which may live only a few milliseconds.
+    for (const mapping of mappings) if (mapping.path.startsWith('/') && mappedFileSize(mapping, tgid) <= EAGER_READ_BYTES) this.elf(mapping, tgid)
     image.perfMap = this.readPerfMap(tgid, image)
     this.processes.set(tgid, image)
     return true
