@@ -589,7 +589,15 @@ poweroff -f
 const GUEST_SSHD_CONFIG = ['Port 22', 'HostKey /etc/ssh/host_key', 'AuthorizedKeysFile /etc/ssh/authorized_keys', 'PermitRootLogin prohibit-password', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'UsePAM no', 'UseDNS no', 'StrictModes no', 'PidFile /run/sshd.pid', ''].join('\n')
 
 /** The image of every guest (cached like baseInitramfs), without its keys and modules. */
-export async function guestInitramfs(): Promise<string> {
+let guestImage: Promise<string> | undefined
+
+/** The guests' image, built once per run: guests boot at once, and must not build it side by side. */
+export function guestInitramfs(): Promise<string> {
+  guestImage ??= buildGuestInitramfs()
+  return guestImage
+}
+
+async function buildGuestInitramfs(): Promise<string> {
   const hash = createHash('sha256')
   for (const file of [SSHD_BINARY, ...GUEST_TOOLS, WORKLOAD]) {
     const st = statSync(file)
