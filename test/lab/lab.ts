@@ -666,7 +666,8 @@ export async function startGuest(kernel: LabKernel, options: {network: GuestNetw
       reject(new Error(`${kernel.name} did not come up in ${(options.readyTimeoutMs ?? 600_000) / 1000} s:\n${output.slice(-4000)}`))
     }, options.readyTimeoutMs ?? 600_000)
     const watch = () => {
-      const ready = /@@LAB-READY (\S+)/.exec(output)
+      // The whole line: the console may hand the release over in pieces.
+      const ready = /@@LAB-READY (\S+)\r?\n/.exec(output)
       if (ready) {
         clearTimeout(timer)
         qemu.all?.off('data', watch)
