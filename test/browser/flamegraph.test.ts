@@ -1,15 +1,14 @@
 /// <reference lib="dom" />
 // The callbacks given to page.evaluate run in the browser, on its DOM.
-import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {readFileSync} from 'node:fs'
 import path from 'node:path'
 
-import type {Browser, Page} from 'puppeteer-core'
-import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import type {Page} from 'puppeteer-core'
+import {describe, expect, it} from 'vitest'
 
 import {renderFlameGraph} from '../../src/render/flamegraph.js'
 import type {Stacks} from '../../src/result/kinds/stacks.js'
-import {type LoadedSvg, chromiumMissing, launchChromium, openSvg} from '../helpers/browser.js'
+import {type LoadedSvg, chromiumMissing, chromiumSession, openSvg} from '../helpers/browser.js'
 
 const missing = chromiumMissing
 const TITLE = {tool: 'offcputime', host: 'db1', kernel: '6.1.0-18-amd64', backend: 'bpf-tp-btf (bpf)', seconds: 5}
@@ -38,21 +37,10 @@ function manyStacks(): Stacks {
 }
 
 describe('flame graphs in headless Chromium', () => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'diag-flamegraph-'))
-  let browser: Browser
-
-  beforeAll(async () => {
-    if (missing) return
-    browser = await launchChromium()
-  })
-
-  afterAll(async () => {
-    await browser?.close()
-    rmSync(dir, {recursive: true, force: true})
-  })
+  const {dir, browser} = chromiumSession('diag-flamegraph-')
 
   const load = (name: string, data: Stacks): Promise<LoadedSvg> =>
-    openSvg(browser, path.join(dir, `${name}.svg`), renderFlameGraph(data, TITLE), {width: 1200, height: 800})
+    openSvg(browser(), path.join(dir, `${name}.svg`), renderFlameGraph(data, TITLE), {width: 1200, height: 800})
 
   async function screenshot(page: Page, name: string): Promise<void> {
     const file = path.join(dir, `${name}.png`)

@@ -1,16 +1,14 @@
 /// <reference lib="dom" />
 // The callbacks given to page.evaluate run in the browser, on its DOM.
-import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {readFileSync} from 'node:fs'
 import path from 'node:path'
 
-import type {Browser} from 'puppeteer-core'
-import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {describe, expect, it} from 'vitest'
 
 import {heatMapOf, renderHeatMapSvg} from '../../src/render/heatmap.js'
 import type {Histogram} from '../../src/result/kinds/histograms.js'
 import type {ToolResult} from '../../src/result/model.js'
-import {chromiumMissing, launchChromium, openSvg} from '../helpers/browser.js'
+import {chromiumMissing, chromiumSession, openSvg} from '../helpers/browser.js'
 import {fakeResult} from '../helpers/results.js'
 
 const missing = chromiumMissing
@@ -35,18 +33,7 @@ function run(columns: number, labels: (string | null)[]): ToolResult {
 }
 
 describe('heat maps in headless Chromium', () => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'diag-heatmap-'))
-  let browser: Browser
-
-  beforeAll(async () => {
-    if (missing) return
-    browser = await launchChromium()
-  })
-
-  afterAll(async () => {
-    await browser?.close()
-    rmSync(dir, {recursive: true, force: true})
-  })
+  const {dir, browser} = chromiumSession('diag-heatmap-')
 
   const cases: [string, ToolResult][] = [
     ['one', run(30, [null])],
@@ -59,7 +46,7 @@ describe('heat maps in headless Chromium', () => {
     it(`${name}: loads with no console errors, its cells laid out in the plot, and screenshots`, async (context) => {
       if (missing) return context.skip(missing)
       const map = heatMapOf(result)
-      const {page, problems} = await openSvg(browser, path.join(dir, `${name}.svg`), renderHeatMapSvg(map, TITLE), {width: 1100, height: 900})
+      const {page, problems} = await openSvg(browser(), path.join(dir, `${name}.svg`), renderHeatMapSvg(map, TITLE), {width: 1100, height: 900})
       expect(await page.$$eval('script', (s) => s.length)).toBe(0)
 
       const panels = await page.$$eval('g.panel', (gs) => gs.map((g) => g.getAttribute('data-label')))

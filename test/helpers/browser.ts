@@ -1,12 +1,13 @@
 /// <reference lib="dom" />
 // The SVGs diag writes, opened in a real browser: Debian's chromium (scripts/setup.sh installs
 // it), driven by puppeteer-core over the DevTools protocol.
-import {existsSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {pathToFileURL} from 'node:url'
 
 import puppeteer, {type Browser, type Page} from 'puppeteer-core'
-import {expect} from 'vitest'
+import {afterAll, beforeAll, expect} from 'vitest'
 
 const CHROMIUM = '/usr/bin/chromium'
 /** Why the browser tests cannot run here, or undefined when they can. */
@@ -47,4 +48,21 @@ export async function openSvg(browser: Browser, file: string, svg: string, viewp
   expect(await page.$('parsererror')).toBeNull()
   expect(await page.evaluate(() => document.documentElement.localName)).toBe('svg')
   return {page, problems}
+}
+
+/**
+ * For a describe block: a temporary directory for the SVGs and screenshots, and a browser launched
+ * before its tests (unless chromium is missing) and closed after them, with the directory.
+ */
+export function chromiumSession(prefix: string): {dir: string; browser: () => Browser} {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix))
+  let browser: Browser | undefined
+  beforeAll(async () => {
+    if (!chromiumMissing) browser = await launchChromium()
+  })
+  afterAll(async () => {
+    await browser?.close()
+    rmSync(dir, {recursive: true, force: true})
+  })
+  return {dir, browser: () => browser!}
 }
