@@ -180,3 +180,9 @@ export function setStackKnobs(bpf: BpfTool, options: StackCountsOptions): void {
   bpf.setU8('user_stacks', options.stacks === 'kernel' ? 0 : 1)
   bpf.setU8('kernel_stacks', options.stacks === 'user' ? 0 : 1)
 }
+
+/** The knobs of a blocked-time tool (offcputime, offwaketime): its stacks and --min-block. Call before load(). */
+export function setBlockedKnobs(bpf: BpfTool, options: StackCountsOptions & {minBlockUs: number}): void {
+  bpf.setU64('min_block_ns', options.minBlockUs * 1000)
+  setStackKnobs(bpf, options)
+}

@@ -271,9 +271,7 @@ async function cachedBaseInitramfs(): Promise<string> {
     writeFileSync(path.join(root, 'etc/group'), 'root:x:0:\n')
     writeFileSync(path.join(root, 'etc/hosts'), '127.0.0.1 localhost\n') // diag-lookups' name resolves from the file
     writeFileSync(path.join(root, 'init'), INIT, {mode: 0o755})
-    const partial = `${cache}.partial-${process.pid}`
-    await packCpio(root, partial)
-    await execa('mv', [partial, cache])
+    await packCpioAtomically(root, cache)
     return cache
   } finally {
     rmSync(root, {recursive: true, force: true})
@@ -283,6 +281,13 @@ async function cachedBaseInitramfs(): Promise<string> {
 /** Packs a directory tree as a newc cpio archive (what the kernel unpacks as its initramfs). */
 async function packCpio(dir: string, out: string): Promise<void> {
   await execa('sh', ['-c', `find . -print0 | sort -z | cpio --null -o -H newc --quiet > '${out}'`], {cwd: dir})
+}
+
+/** Packs a cached image under a name of its own first, so that no reader ever sees it half written. */
+async function packCpioAtomically(dir: string, cache: string): Promise<void> {
+  const partial = `${cache}.partial-${process.pid}`
+  await packCpio(dir, partial)
+  await execa('mv', [partial, cache])
 }
 
 /** The initrd of one boot: a cached base image, then this boot's own files (later archives add to earlier ones). */
@@ -629,9 +634,7 @@ async function buildGuestInitramfs(): Promise<string> {
     writeFileSync(path.join(root, 'etc/shadow'), 'root:*:19000:0:99999:7:::\nsshd:*:19000:0:99999:7:::\n', {mode: 0o600})
     writeFileSync(path.join(root, 'etc/ssh/sshd_config'), GUEST_SSHD_CONFIG)
     writeFileSync(path.join(root, 'init'), GUEST_INIT, {mode: 0o755})
-    const partial = `${cache}.partial-${process.pid}`
-    await packCpio(root, partial)
-    await execa('mv', [partial, cache])
+    await packCpioAtomically(root, cache)
     return cache
   } finally {
     rmSync(root, {recursive: true, force: true})

@@ -2,16 +2,11 @@ import type {OffcputimeOptions} from './tool.js'
 import {fieldOffset, readEventFormat} from '../../src/tracefs/format.js'
 import type {Runner} from '../../backends/runner.js'
 import {BpfTool} from '../../backends/bpf/bpf-tool.js'
-import {setStackKnobs, stackCountsCollector} from '../../backends/bpf/stack-counts.js'
+import {setBlockedKnobs, stackCountsCollector} from '../../backends/bpf/stack-counts.js'
 import {readTaskStates, stateFilter} from '../../src/tracefs/task-state.js'
 
 // Nanoseconds blocked by stack key (offcputime.h), as microseconds.
 const BLOCKED = {map: 'blocked', unit: 'usecs', divisor: 1000}
-
-function setKnobs(bpf: BpfTool, options: OffcputimeOptions): void {
-  bpf.setU64('min_block_ns', options.minBlockUs * 1000)
-  setStackKnobs(bpf, options)
-}
 
 /** offcputime from the classic sched_switch, the switched-in pid at its offset from tracefs: no BTF needed. */
 export const tracepoint: Runner<OffcputimeOptions> = {
@@ -21,7 +16,7 @@ export const tracepoint: Runner<OffcputimeOptions> = {
     // Bad letters are refused before the program is loaded.
     const states = options.states && stateFilter(await readTaskStates(files, probe.tracefs!), options.states)
     const bpf = await BpfTool.forRun('offcputime', ctx)
-    setKnobs(bpf, options)
+    setBlockedKnobs(bpf, options)
     bpf.setU32('next_pid_offset', fieldOffset(sched, 'next_pid', [4]))
     if (states) {
       bpf.setU8('filter_state', 1)
@@ -41,7 +36,7 @@ export const tpBtf: Runner<OffcputimeOptions> = {
   async start(ctx) {
     const {options, files, undo} = ctx
     const bpf = await BpfTool.forRun('offcputime.tp_btf', ctx)
-    setKnobs(bpf, options)
+    setBlockedKnobs(bpf, options)
     bpf.load(['sched_switch'])
     bpf.attach('sched_switch', {kind: 'trace'}, 'tp_btf sched:sched_switch')
     return stackCountsCollector(bpf, options, BLOCKED, files, undo)
