@@ -71,7 +71,7 @@ export function parsePerfTraceScript(text: string): TraceSample[] {
     const header = TRACE_HEADER.exec(line)
     if (!header) {
       const frame = FRAME.exec(line)
-      if (frame && current) current.frames.push({address: BigInt(`0x${frame[1]}`), symbol: frame[2]})
+      if (frame && current) current.frames.push({address: BigInt(`0x${frame[1]}`), symbol: frame[2] || '[unknown]'})
       continue
     }
     const [, comm, pid, tid, time, event, body] = header

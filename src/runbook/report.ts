@@ -184,13 +184,12 @@ export function canonicalNumber(value: number): string {
  * of their own (promtool then fails it: no help), so --prometheus writes that format for them.
  */
 export function openMetricsReport(report: RunbookReport): string {
-  const escapeHelp = (text: string) => text.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
   const out: string[] = []
   for (const family of metricFamilies(report)) {
     const name = family.type === 'counter' ? family.name.replace(/_total$/, '') : family.name
     out.push(`# TYPE ${name} ${family.type}`)
     if (name.endsWith('_seconds')) out.push(`# UNIT ${name} seconds`)
-    out.push(`# HELP ${name} ${escapeHelp(family.help)}`)
+    out.push(`# HELP ${name} ${escapeLabel(family.help)}`)
     const hasSum = family.samples.some((s) => s.suffix === '_sum')
     for (const sample of family.samples) {
       if (family.type === 'histogram' && sample.suffix === '_count' && !hasSum) continue

@@ -111,8 +111,6 @@ export class ElfSymbols {
     readonly table: '.symtab' | '.dynsym' | 'none',
     /** What names the separate debug file (gdb's lookups): the GNU build-id (hex), and the .gnu_debuglink. */
     readonly ids: DebugIds = {},
-    /** The separate debug file the names came from, if they did. */
-    readonly debugFile?: string,
   ) {}
 
   /**
@@ -123,7 +121,7 @@ export class ElfSymbols {
   withSymbolsOf(debug: ElfSymbols): ElfSymbols {
     const shift = (this.segments[0]?.vaddr ?? 0) - (debug.segments[0]?.vaddr ?? 0)
     const functions = debug.functions.map((f) => ({...f, address: f.address + shift}))
-    return new ElfSymbols(this.path, this.segments, functions, debug.table, this.ids, debug.path)
+    return new ElfSymbols(this.path, this.segments, functions, debug.table, this.ids)
   }
 
   static read(path: string): ElfSymbols {

@@ -50,7 +50,7 @@ export class PerfMap {
    * The map at `file` when it is a regular file owned by `uid` (the traced process's), else
    * undefined. Opened without following a symbolic link: /tmp is shared by every user.
    */
-  static read(file: string, uid: number): PerfMap | undefined {
+  static read(file: string, uid: number, known?: PerfMap): PerfMap | undefined {
     let fd: number
     try {
       fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
@@ -60,6 +60,8 @@ export class PerfMap {
     try {
       const stat = fstatSync(fd)
       if (!stat.isFile() || stat.uid !== uid || stat.size > MAX_MAP) return undefined
+      // Nothing written since: the map already read holds all it has.
+      if (known && stat.size === known.size) return known
       const buffer = Buffer.alloc(stat.size)
       let done = 0
       for (let n; done < buffer.length && (n = readSync(fd, buffer, done, buffer.length - done, done)) > 0; ) done += n

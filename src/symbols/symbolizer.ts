@@ -40,12 +40,25 @@ export interface SymbolizerOptions {
 /** Mapped files up to this size are read as soon as their process is seen. */
 const EAGER_READ_BYTES = 16 * 2 ** 20
 
-/** The size of a mapped file, through the process's view of it, else diag's; Infinity when it cannot be seen. */
+/** A mapped file's path without the " (deleted)" the kernel appends to a file removed since. */
+/** A mapped file's key among those read: its device and inode, and its path. */
+const elfKey = (mapping: Mapping) => `${mapping.device}:${mapping.inode}:${mappedPath(mapping)}`
+
+const mappedPath = (mapping: Mapping) => mapping.path.replace(/ \(deleted\)$/, '')
+
+/**
+ * Where a mapped file may be opened, best first: through the process's own root, its map_files
+ * entry (a file deleted since it was mapped), then diag's path of the same name.
+ */
+function placesOf(mapping: Mapping, tgid: number): string[] {
+  const file = mappedPath(mapping)
+  return [path.join(`/proc/${tgid}/root`, file), `/proc/${tgid}/map_files/${mapping.start.toString(16)}-${mapping.end.toString(16)}`, file]
+}
+
+/** The size of a mapped file, through the first of its places that can be seen; Infinity when none can. */
 function mappedFileSize(mapping: Mapping, tgid: number): number {
-  const file = mapping.path.replace(/ \(deleted\)$/, '')
-  const mapFile = `/proc/${tgid}/map_files/${mapping.start.toString(16)}-${mapping.end.toString(16)}`
-  for (const candidate of [path.join(`/proc/${tgid}/root`, file), mapFile, file]) {
-    const size = statSync(candidate, {throwIfNoEntry: false})?.size
+  for (const place of placesOf(mapping, tgid)) {
+    const size = statSync(place, {throwIfNoEntry: false})?.size
     if (size !== undefined) return size
   }
   return Number.POSITIVE_INFINITY
@@ -123,7 +136,9 @@ export class Symbolizer {
     // ones (node, a browser) are read when a frame needs them, from their path (the same file only
     // with the same inode): reading them here would hold up the reading of other new processes,
     // which may live only a few milliseconds.
-    for (const mapping of mappings) if (mapping.path.startsWith('/') && mappedFileSize(mapping, tgid) <= EAGER_READ_BYTES) this.elf(mapping, tgid)
+    for (const mapping of mappings) {
+      if (mapping.path.startsWith('/') && !this.elves.has(elfKey(mapping)) && mappedFileSize(mapping, tgid) <= EAGER_READ_BYTES) this.elf(mapping, tgid)
+    }
     image.perfMap = this.readPerfMap(tgid, image)
     this.processes.set(tgid, image)
     return true
@@ -131,7 +146,7 @@ export class Symbolizer {
 
   private readPerfMap(tgid: number, image: ProcessImage): PerfMap | undefined {
     if (image.uid === undefined) return image.perfMap
-    return PerfMap.read(path.join(this.perfMapDir, `perf-${tgid}.map`), image.uid) ?? image.perfMap
+    return PerfMap.read(path.join(this.perfMapDir, `perf-${tgid}.map`), image.uid, image.perfMap) ?? image.perfMap
   }
 
   /** A frame in anonymous memory (or memory mapped since the maps were read), from the JIT map. */
@@ -154,26 +169,26 @@ export class Symbolizer {
    * separate debug file where there is one.
    */
   private elf(mapping: Mapping, tgid: number): ElfSymbols | null {
-    const file = mapping.path.replace(/ \(deleted\)$/, '')
-    const key = `${mapping.device}:${mapping.inode}:${file}`
-    const known = this.elves.get(key)
+    const file = mappedPath(mapping)
+    const known = this.elves.get(elfKey(mapping))
     if (known !== undefined) return known
     let elf: ElfSymbols | null = null
-    const mapFile = `/proc/${tgid}/map_files/${mapping.start.toString(16)}-${mapping.end.toString(16)}`
-    const found = sameFile([path.join(`/proc/${tgid}/root`, file), mapFile, file], mapping.inode)
+    const places = placesOf(mapping, tgid)
+    const found = sameFile(places, mapping.inode)
     // Not found (the process gone): asked again while another process maps it.
     if (!found) return null
     try {
       elf = ElfSymbols.read(found)
       if (elf.table !== '.symtab') {
-        const opened = found === mapFile ? file : found
+        // A map_files entry has no directory of its own: debug files are looked for beside the path.
+        const opened = found === places[1] ? file : found
         const debug = findDebugFile(elf, opened, file, this.debugRoot)
         if (debug) elf = elf.withSymbolsOf(debug)
       }
     } catch {
       // Not ELF: no names.
     }
-    this.elves.set(key, elf)
+    this.elves.set(elfKey(mapping), elf)
     return elf
   }
 

@@ -86,7 +86,9 @@ describe.skipIf(!isRoot || !built)('offcputime on this host (needs root and test
       const dir = mkdtempSync(path.join(tmpdir(), 'diag-offcpu-state-'))
       try {
         const run = async (state: string) => {
-          const {json, stderr} = await diagJson<ToolResult>(['offcputime', '--backend', candidate, '--state', state, '--', OFFCPU_WORKLOAD, '100', '10', '30', path.join(dir, 'synced')])
+          // perf-record on the first CPU, as for its known answer above.
+          const pin = candidate === 'perf-record' ? ['taskset', '-c', '0'] : []
+          const {json, stderr} = await diagJson<ToolResult>(['offcputime', '--backend', candidate, '--state', state, '--', ...pin, OFFCPU_WORKLOAD, '100', '10', '30', path.join(dir, 'synced')])
           expect(json.backend?.candidate, stderr).toBe(candidate)
           expect(json.command?.exitCode).toBe(0)
           return json

@@ -22,8 +22,8 @@ export interface MatrixEnv {
    */
   offcpuWorkload: string
   /**
-   * A command offcputime's workload runs under, to keep it on one CPU (`taskset -c 0`), where the
-   * environment's kernel cannot show some backend the sleeps on every CPU.
+   * A command offcputime's workload runs under on the perf-record backend, to keep it on one CPU
+   * (`taskset -c 0`), where the environment's kernel cannot show perf the sleeps on every CPU.
    */
   offcpuPin?: string[]
   /** The on-CPU workload (test/workload/diag-spin.c: burn_cpu for MS milliseconds), dynamically linked. */
@@ -376,7 +376,7 @@ function casesFor(tool: string, candidate: string): MatrixCase {
       return {
         tool,
         candidate,
-        args: (env) => ['offcputime', ...force, '--json', '--', ...(env.offcpuPin ?? []), env.offcpuWorkload],
+        args: (env) => ['offcputime', ...force, '--json', '--', ...(candidate === 'perf-record' ? (env.offcpuPin ?? []) : []), env.offcpuWorkload],
         check: (r, env) => offcpuWrong(r, env),
       }
     case 'offwaketime':

@@ -43,7 +43,7 @@ export function renderFolded(data: Stacks): string[] {
 }
 
 /** How many stacks a terminal's summary shows. */
-export const SUMMARY_STACKS = 10
+const SUMMARY_STACKS = 10
 
 /**
  * A summary for a person at a terminal: the largest stacks with their share of the whole, each a
