@@ -109,6 +109,15 @@ describe('the perf backend: perf script samples paired as the ftrace stream pair
     expect(samples[2].body).toBe('prev_comm=node (vitest 1) prev_pid=14041 prev_prio=120 prev_state=R ==> next_comm=diag-offcpu next_pid=5325 next_prio=89')
   })
 
+  it('names a frame perf printed without a symbol [unknown], with or without a trailing space', () => {
+    const header = '     diag-offcpu  5325/5325  37486.473200003: sched:sched_switch: prev_comm=diag-offcpu prev_pid=5325 prev_prio=89 prev_state=S ==> next_comm=swapper/0 next_pid=0 next_prio=120'
+    const [sample] = parsePerfTraceScript(`${header}\n\t    7f0a1b2c3d4e \n\t    7f0a1b2c3d50\n\n`)
+    expect(sample.frames).toEqual([
+      {address: 0x7f0a1b2c3d4en, symbol: '[unknown]'},
+      {address: 0x7f0a1b2c3d50n, symbol: '[unknown]'},
+    ])
+  })
+
   it('folds user then kernel frames, keeps [unknown], and ends a block whose switch in is missing at its wakeup', () => {
     const pairing = new SwitchPairing(options, [5325])
     pairSamples(pairing, parsePerfTraceScript(PERF_SCRIPT))
