@@ -4,12 +4,12 @@ import {Args, Flags} from '@oclif/core'
 
 import {DiagCommand} from '../src/command.js'
 import {BadInputError} from '../src/errors.js'
-import {heatMapOf, heatMapTitleOf, renderHeatMapSvg, renderHeatMapText} from '../src/render/heatmap.js'
+import {writeHeatMaps} from '../src/render/heatmap-output.js'
 import {renderFooter, renderHeader, renderInterval} from '../src/render/result.js'
 import {terminalStyle} from '../src/render/style.js'
 import type {ToolResult} from '../src/result/model.js'
 import {parseSavedResult} from '../src/result/saved.js'
-import {checkOutputFile, writeOutputFile} from '../src/system/output-file.js'
+import {checkOutputFile} from '../src/system/output-file.js'
 
 export default class Show extends DiagCommand {
   static override summary = 'Print a result saved with --json as text, as the tool printed it'
@@ -52,13 +52,7 @@ the histograms use its width and colour; piped, or with NO_COLOR set, the text i
       if (result.intervals.some((i) => i.data?.kind !== 'histograms'))
         throw new BadInputError(`${args.file}: ${result.tool} gives ${result.intervals.find((i) => i.data?.kind !== 'histograms')?.data?.kind} data, not log2 histograms: no heat map`)
       // A saved result does not record its host: the title says so.
-      const map = heatMapOf(result)
-      const title = heatMapTitleOf(result, null)
-      if (flags.heatmap !== undefined) await writeOutputFile('--heatmap', flags.heatmap, renderHeatMapSvg(map, title))
-      if (flags['heatmap-terminal']) {
-        if (this.jsonEnabled()) process.stderr.write(`\n${renderHeatMapText(map, title, terminalStyle(process.stderr)).join('\n')}\n`)
-        else this.log(`\n${renderHeatMapText(map, title, terminalStyle()).join('\n')}`)
-      }
+      await writeHeatMaps(result, null, {file: flags.heatmap, terminal: flags['heatmap-terminal']}, {json: this.jsonEnabled(), log: (line) => this.log(line)})
     }
     return result
   }

@@ -5,7 +5,7 @@ import {toolDescription} from './help.js'
 import type {ToolOptions} from './plan/options.js'
 import type {AnyTool} from './plan/tool.js'
 import {flameGraphOf} from './render/flamegraph.js'
-import {heatMapOf, heatMapTitleOf, renderHeatMapSvg, renderHeatMapText} from './render/heatmap.js'
+import {writeHeatMaps} from './render/heatmap-output.js'
 import {readyLine} from './render/ready.js'
 import {renderFooter, renderHeader, renderInterval, renderRow, renderRowsHeader} from './render/result.js'
 import {rowLine, summaryLine} from './result/kinds/rows.js'
@@ -84,19 +84,11 @@ export abstract class ToolCommand extends DiagCommand {
       const data = combineAll(result.intervals.map((i) => i.data))
       if (last && data) this.log(renderInterval({intervals: [{time: last.time, seconds: result.seconds, data}]}, 0, terminalStyle()).join('\n'))
     }
-    if (heatmap !== undefined || heatmapTerminal) {
-      const map = heatMapOf(result)
-      const title = heatMapTitleOf(result, hostname())
-      if (heatmap !== undefined) {
-        await writeOutputFile('--heatmap', heatmap, renderHeatMapSvg(map, title))
-        if (!quiet) process.stderr.write(`wrote the heat map to ${heatmap}\n`)
-      }
-      // On stdout with the text; under --json on stderr, so that stdout stays one JSON document.
-      if (heatmapTerminal) {
-        if (text) this.log(`\n${renderHeatMapText(map, title, terminalStyle()).join('\n')}`)
-        else process.stderr.write(`\n${renderHeatMapText(map, title, terminalStyle(process.stderr)).join('\n')}\n`)
-      }
-    }
+    await writeHeatMaps(result, hostname(), {file: heatmap, terminal: heatmapTerminal}, {
+      json: !text,
+      log: (line) => this.log(line),
+      wrote: quiet ? undefined : (file) => process.stderr.write(`wrote the heat map to ${file}\n`),
+    })
     if (svg !== undefined) {
       await writeOutputFile('--svg', svg, flameGraphOf(result, hostname()))
       if (!quiet) process.stderr.write(`wrote the flame graph to ${svg}\n`)

@@ -1,6 +1,7 @@
 import {combineAll} from '../result/kinds/index.js'
 import type {Stack, Stacks} from '../result/kinds/stacks.js'
 import type {ToolResult} from '../result/model.js'
+import {type RunTitle, countText, runTitleOf, runTitleText} from './picture.js'
 
 /**
  * Flame graphs as one self-contained SVG file: the stacks merged by prefix into a tree, each frame
@@ -16,14 +17,7 @@ import type {ToolResult} from '../result/model.js'
  */
 
 /** What the title names: the run the stacks come from. */
-export interface FlameGraphTitle {
-  tool: string
-  host: string
-  kernel: string | null
-  /** The candidate that ran and its backend: "bpf-tp-btf (bpf)". */
-  backend: string
-  seconds: number
-}
+export type FlameGraphTitle = RunTitle
 
 /**
  * Whose frame it is: the kernel's or user space's, unknown when the tool cannot tell, the root, or
@@ -152,7 +146,6 @@ export function frameColour(name: string, family: FrameFamily): string {
   return hsl(50 * v, 0.9, 0.55 + 0.1 * v)
 }
 
-const number = (n: number) => String(Math.round(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ',')
 const share = (value: number, total: number) => `${((100 * value) / total).toFixed(2)}%`
 
 const STYLE = `
@@ -263,8 +256,7 @@ export function renderFlameGraph(data: Stacks, title: FlameGraphTitle): string {
   const scale = layout.total > 0 ? graphWidth / layout.total : 0
   const split = data.stacks.some((s) => s.kernelFrom !== undefined)
 
-  const titleText = `${title.tool} on ${title.host}, kernel ${title.kernel ?? 'unknown'}, ${title.backend}, ${Number(title.seconds.toFixed(1))} s`
-  const subtitle = layout.total > 0 ? `${number(layout.total)} ${data.unit} in all; width by ${data.unit}` : `no stacks were recorded`
+  const subtitle = layout.total > 0 ? `${countText(layout.total)} ${data.unit} in all; width by ${data.unit}` : `no stacks were recorded`
   const legend = split
     ? [
         `<rect x="${WIDTH - PAD - 190}" y="${TOP - 28}" width="12" height="12" fill="${frameColour('user', 'user')}"/>`,
@@ -284,7 +276,7 @@ export function renderFlameGraph(data: Stacks, title: FlameGraphTitle): string {
     const family = box.family === 'root' ? '' : ` ${box.family}`
     frames.push(
       `<g class="f${family}" data-name="${name}" data-start="${box.start}" data-value="${box.value}" data-depth="${box.depth}">` +
-        `<title>${name} (${number(box.value)} ${xmlEscape(data.unit)}, ${share(box.value, layout.total)})</title>` +
+        `<title>${name} (${countText(box.value)} ${xmlEscape(data.unit)}, ${share(box.value, layout.total)})</title>` +
         `<rect x="${x.toFixed(2)}" y="${y}" width="${width.toFixed(2)}" height="${FRAME_HEIGHT - 1}" rx="2" fill="${frameColour(box.name, box.family)}"/>` +
         `<text x="${(x + 3).toFixed(2)}" y="${y + FRAME_HEIGHT - 4}">${xmlEscape(frameLabel(box.name, width))}</text>` +
         `</g>`,
@@ -304,7 +296,7 @@ export function renderFlameGraph(data: Stacks, title: FlameGraphTitle): string {
       .join(' ')}>`,
     `<style>${STYLE}</style>`,
     `<rect width="100%" height="100%" fill="#f8f8f2"/>`,
-    `<text id="title" x="${PAD}" y="22">${xmlEscape(titleText)}</text>`,
+    `<text id="title" x="${PAD}" y="22">${xmlEscape(runTitleText(title))}</text>`,
     `<text id="subtitle" x="${PAD}" y="${TOP - 18}">${xmlEscape(subtitle)}</text>`,
     `<text id="unzoom" class="hide" x="${PAD + 380}" y="${TOP - 18}">Reset zoom</text>`,
     `<text id="matched" x="${PAD + 480}" y="${TOP - 18}"></text>`,
@@ -327,6 +319,5 @@ export function renderFlameGraph(data: Stacks, title: FlameGraphTitle): string {
 export function flameGraphOf(result: ToolResult, host: string): string {
   const data = combineAll(result.intervals.map((i) => i.data)) ?? ({kind: 'stacks', unit: '', stacks: []} satisfies Stacks)
   if (data.kind !== 'stacks') throw new Error(`${result.tool} gives ${data.kind}, not stacks: no flame graph`)
-  const backend = `${result.backend.candidate} (${result.backend.name})`
-  return renderFlameGraph(data, {tool: result.tool, host, kernel: result.kernel, backend, seconds: result.seconds})
+  return renderFlameGraph(data, runTitleOf(result, host))
 }

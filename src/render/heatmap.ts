@@ -1,6 +1,7 @@
 import type {Histogram, Histograms, TimeUnit} from '../result/kinds/histograms.js'
 import type {ToolResult} from '../result/model.js'
-import {type FlameGraphTitle, xmlEscape} from './flamegraph.js'
+import {xmlEscape} from './flamegraph.js'
+import {type RunTitle, countText, runTitleText, secondsText} from './picture.js'
 import {PLAIN, type TextStyle} from './style.js'
 
 /**
@@ -15,7 +16,7 @@ import {PLAIN, type TextStyle} from './style.js'
  */
 
 /** What the title names; the host is null when it is not known (a saved result read by `diag show`). */
-export type HeatMapTitle = Omit<FlameGraphTitle, 'host'> & {host: string | null}
+export type HeatMapTitle = RunTitle
 
 export interface HeatMapColumn {
   /** When the interval ended (ISO time) and seconds since the run started at its end. */
@@ -136,12 +137,6 @@ export function heatMapOf(result: Pick<ToolResult, 'tool' | 'intervals'>): HeatM
   return {unit: first?.unit ?? 'usecs', labelKey: first?.labelKey ?? null, columns, rows, panels, max}
 }
 
-const number = (n: number) => String(Math.round(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ',')
-const secondsText = (s: number) => `${Number(s.toFixed(1))} s`
-
-export function titleText(title: HeatMapTitle): string {
-  return `${title.tool} on ${title.host ?? 'an unrecorded host'}, kernel ${title.kernel ?? 'unknown'}, ${title.backend}, ${secondsText(title.seconds)}`
-}
 
 /** A panel's heading: "disk = sda", or nothing for the one histogram of the whole system. */
 function panelHeading(map: HeatMap, panel: HeatMapPanel): string | undefined {
@@ -200,7 +195,7 @@ export function renderHeatMapSvg(map: HeatMap, title: HeatMapTitle): string {
   const interval = columns > 0 ? map.columns[0].seconds : 0
   const subtitle =
     total > 0
-      ? `${number(total)} events in ${columns} interval${columns === 1 ? '' : 's'} of ${secondsText(interval)}; colour by events per interval and ${map.unit} bucket`
+      ? `${countText(total)} events in ${columns} interval${columns === 1 ? '' : 's'} of ${secondsText(interval)}; colour by events per interval and ${map.unit} bucket`
       : `no events were recorded in ${columns} interval${columns === 1 ? '' : 's'}`
 
   const legend: string[] = [`<g class="legend">`, `<text x="${LEFT}" y="${HEADER - 52}">events per cell</text>`]
@@ -208,7 +203,7 @@ export function renderHeatMapSvg(map: HeatMap, title: HeatMapTitle): string {
   for (let level = 0; level <= LEVELS; level++) {
     const x = LEFT + 110 + level * (swatch + 4)
     const range = level === 0 ? {low: 0, high: 0} : levelRange(level, map.max)
-    const text = !range ? '' : range.low === range.high ? number(range.low) : `${number(range.low)}-${number(range.high)}`
+    const text = !range ? '' : range.low === range.high ? countText(range.low) : `${countText(range.low)}-${countText(range.high)}`
     legend.push(
       `<rect class="swatch" data-level="${level}" x="${x}" y="${HEADER - 64}" width="${swatch}" height="14" fill="${levelColour(level)}" stroke="#999" stroke-width="0.5"/>`,
       `<text class="tick" x="${x + swatch / 2}" y="${HEADER - 38}" text-anchor="middle">${text}</text>`,
@@ -223,7 +218,7 @@ export function renderHeatMapSvg(map: HeatMap, title: HeatMapTitle): string {
     const plotHeight = rowsShown * ROW_HEIGHT
     const heading = panelHeading(map, panel)
     body.push(`<g class="panel" data-label="${panel.label === null ? '' : xmlEscape(panel.label)}" data-total="${panel.total}">`)
-    if (heading) body.push(`<text class="panel-heading" x="${LEFT}" y="${top + 16}">${xmlEscape(heading)} (${number(panel.total)} events)</text>`)
+    if (heading) body.push(`<text class="panel-heading" x="${LEFT}" y="${top + 16}">${xmlEscape(heading)} (${countText(panel.total)} events)</text>`)
     body.push(`<rect x="${LEFT}" y="${plotTop}" width="${PLOT_WIDTH}" height="${plotHeight}" fill="${EMPTY_COLOUR}"/>`)
     if (map.rows.length === 0) body.push(`<text x="${LEFT + PLOT_WIDTH / 2}" y="${plotTop + 12}" text-anchor="middle">no events</text>`)
     // Rows from the top: the highest bucket first.
@@ -236,7 +231,7 @@ export function renderHeatMapSvg(map: HeatMap, title: HeatMapTitle): string {
         const when = `${secondsText(column.end - column.seconds)}-${secondsText(column.end)}`
         body.push(
           `<rect class="cell" data-column="${c}" data-low="${row.low}" data-count="${count}" x="${(LEFT + c * cellWidth).toFixed(2)}" y="${y}" width="${cellWidth.toFixed(2)}" height="${ROW_HEIGHT}" fill="${levelColour(levelOf(count, map.max))}">` +
-            `<title>${xmlEscape(`${heading ? `${heading}, ` : ''}${when}: ${number(count)} events of ${row.low}-${row.high} ${map.unit}`)}</title></rect>`,
+            `<title>${xmlEscape(`${heading ? `${heading}, ` : ''}${when}: ${countText(count)} events of ${row.low}-${row.high} ${map.unit}`)}</title></rect>`,
         )
       })
     })
@@ -260,7 +255,7 @@ export function renderHeatMapSvg(map: HeatMap, title: HeatMapTitle): string {
     `<svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" data-columns="${columns}" data-rows="${map.rows.length}" data-max="${map.max}">`,
     `<style>${STYLE}</style>`,
     `<rect width="100%" height="100%" fill="#ffffff"/>`,
-    `<text id="title" x="10" y="22">${xmlEscape(`Latency heat map: ${titleText(title)}`)}</text>`,
+    `<text id="title" x="10" y="22">${xmlEscape(`Latency heat map: ${runTitleText(title)}`)}</text>`,
     `<text id="subtitle" x="10" y="42">${xmlEscape(subtitle)}</text>`,
     ...legend,
     ...body,
@@ -287,7 +282,7 @@ function cell(level: number, style: TextStyle, width: number): string {
  * left out and said so.
  */
 export function renderHeatMapText(map: HeatMap, title: HeatMapTitle, style: TextStyle = PLAIN): string[] {
-  const lines = [`Latency heat map: ${titleText(title)}`]
+  const lines = [`Latency heat map: ${runTitleText(title)}`]
   if (map.rows.length === 0) return [...lines, `no events were recorded in ${map.columns.length} intervals`]
   const labelWidth = Math.max(...map.rows.map((r) => `${r.low} -> ${r.high}`.length), map.unit.length)
   const room = Math.max(10, style.width - labelWidth - 3)
@@ -301,7 +296,7 @@ export function renderHeatMapText(map: HeatMap, title: HeatMapTitle, style: Text
   for (const panel of map.panels) {
     const heading = panelHeading(map, panel)
     lines.push('')
-    if (heading) lines.push(`${heading} (${number(panel.total)} events)`)
+    if (heading) lines.push(`${heading} (${countText(panel.total)} events)`)
     lines.push(`${map.unit.padStart(labelWidth)}`)
     for (let r = map.rows.length - 1; r >= 0; r--) {
       const row = map.rows[r]
@@ -317,14 +312,9 @@ export function renderHeatMapText(map: HeatMap, title: HeatMapTitle, style: Text
   for (let level = 1; level <= LEVELS; level++) {
     const range = levelRange(level, map.max)
     if (!range) continue
-    const text = range.low === range.high ? number(range.low) : `${number(range.low)}-${number(range.high)}`
+    const text = range.low === range.high ? countText(range.low) : `${countText(range.low)}-${countText(range.high)}`
     scale.push(`${style.color ? cell(level, style, 2) : `'${RAMP[level]}'`} ${text}`)
   }
   lines.push('', `events per cell: ${scale.join('  ')}`)
   return lines
-}
-
-/** A histograms tool's run as a heat map title: the tool, where it ran, the backend and the run's length. */
-export function heatMapTitleOf(result: ToolResult, host: string | null): HeatMapTitle {
-  return {tool: result.tool, host, kernel: result.kernel, backend: `${result.backend.candidate} (${result.backend.name})`, seconds: result.seconds}
 }

@@ -19,6 +19,8 @@ import {
   renderHeatMapText,
   rowOf,
 } from '../../src/render/heatmap.js'
+import {writeHeatMaps} from '../../src/render/heatmap-output.js'
+import {runTitleOf, runTitleText} from '../../src/render/picture.js'
 import {PLAIN} from '../../src/render/style.js'
 import {type FlagInfo, parseRunbook} from '../../src/runbook/file.js'
 import {locateRunbook} from '../../src/runbook/library.js'
@@ -176,6 +178,41 @@ describe('heat map SVG', () => {
     expect(empty).toMatch(/data-columns="2" data-rows="0"/)
     expect(empty).toContain('>no events</text>')
     expect(empty).toContain('no events were recorded in 2 intervals')
+  })
+})
+
+describe("a run's title, shared with the flame graph", () => {
+  it('names the tool, the host (or that it was not recorded), the kernel, the candidate and backend, the seconds to one decimal', () => {
+    const result = fakeResult('runqlat', {kind: 'histograms', unit: 'usecs', labelKey: null, histograms: []}, {seconds: 2.46})
+    expect(runTitleOf(result, 'db1')).toEqual({tool: 'runqlat', host: 'db1', kernel: '6.18.44', backend: 'bpf-tp-btf (bpf)', seconds: 2.46})
+    expect(runTitleText(runTitleOf(result, 'db1'))).toBe('runqlat on db1, kernel 6.18.44, bpf-tp-btf (bpf), 2.5 s')
+    expect(runTitleText({...runTitleOf(result, null), kernel: null, seconds: 10})).toBe('runqlat on an unrecorded host, kernel unknown, bpf-tp-btf (bpf), 10 s')
+  })
+})
+
+describe('writeHeatMaps (a tool run and diag show both write through it)', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'diag-heatmap-write-'))
+  afterAll(() => rmSync(dir, {recursive: true, force: true}))
+  const result = run([[histogram(null, {3: 2})], [histogram(null, {3: 1})]])
+
+  it('writes the SVG file, says so through wrote, and logs the text beside the text output', async () => {
+    const file = path.join(dir, 'map.svg')
+    const logged: string[] = []
+    const wrote: string[] = []
+    await writeHeatMaps(result, 'db1', {file, terminal: true}, {json: false, log: (text) => logged.push(text), wrote: (f) => wrote.push(f)})
+    expect(readFileSync(file, 'utf8')).toContain('>Latency heat map: biolatency on db1, kernel 6.18.44, bpf-tp-btf (bpf), 2 s</text>')
+    expect(wrote).toEqual([file])
+    expect(logged).toHaveLength(1)
+    expect(logged[0].split('\n').slice(0, 2)).toEqual(['', 'Latency heat map: biolatency on db1, kernel 6.18.44, bpf-tp-btf (bpf), 2 s'])
+  })
+
+  it('writes nothing when neither was asked for, and no text without --heatmap-terminal', async () => {
+    const logged: string[] = []
+    await writeHeatMaps(fakeResult('syscount', {kind: 'counts', key: 'syscall', rows: []} as never), 'db1', {}, {json: false, log: (text) => logged.push(text)})
+    const file = path.join(dir, 'only.svg')
+    await writeHeatMaps(result, null, {file}, {json: false, log: (text) => logged.push(text)})
+    expect(logged).toEqual([])
+    expect(readFileSync(file, 'utf8')).toContain('biolatency on an unrecorded host')
   })
 })
 
