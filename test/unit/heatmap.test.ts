@@ -6,19 +6,7 @@ import {execa} from 'execa'
 import {afterAll, describe, expect, it} from 'vitest'
 
 import {EXIT} from '../../src/errors.js'
-import {
-  COLOURS,
-  LEVELS,
-  RAMP,
-  bucketIndex,
-  heatMapOf,
-  levelColour,
-  levelOf,
-  levelRange,
-  renderHeatMapSvg,
-  renderHeatMapText,
-  rowOf,
-} from '../../src/render/heatmap.js'
+import {COLOURS, RAMP, bucketIndex, heatMapOf, levelColour, levelOf, levelRange, renderHeatMapSvg, renderHeatMapText, rowOf} from '../../src/render/heatmap.js'
 import {writeHeatMaps} from '../../src/render/heatmap-output.js'
 import {runTitleOf, runTitleText} from '../../src/render/picture.js'
 import {PLAIN} from '../../src/render/style.js'
@@ -37,11 +25,14 @@ import {schemaErrors} from '../helpers/schema.js'
 
 const TITLE = {tool: 'biolatency', host: 'db1', kernel: '6.1.0-18-amd64', backend: 'bpf-tracepoint (bpf)', seconds: 3}
 
-/** A log2 histogram from counts by bucket index: {3: 5} is 5 events in [8, 15]. */
+/**
+ * A log2 histogram from counts by bucket index: {3: 5} is 5 events in [8, 15]. The bounds are the
+ * kernel tools' (bucket 0 holds 0 and 1), written out here rather than taken from rowOf under test.
+ */
 function histogram(label: string | null, counts: Record<number, number>): Histogram {
-  const buckets = Object.entries(counts).map(([i, count]) => ({...rowOf(Number(i)), count}))
+  const buckets = Object.entries(counts).map(([i, count]) => ({low: i === '0' ? 0 : 2 ** Number(i), high: 2 ** (Number(i) + 1) - 1, count}))
   buckets.sort((a, b) => a.low - b.low)
-  return {label, buckets: buckets.map(({low, high, count}) => ({low, high, count})), count: buckets.reduce((s, b) => s + b.count, 0)}
+  return {label, buckets, count: buckets.reduce((s, b) => s + b.count, 0)}
 }
 
 function run(columns: Histogram[][], labelKey: string | null = null): ToolResult {
@@ -104,16 +95,45 @@ describe('colour scale', () => {
     expect(levelOf(10, 100)).toBe(5)
     expect(levelOf(60, 100)).toBe(9)
     expect(levelOf(59, 100)).toBe(8)
-    expect(levelOf(100, 100)).toBe(LEVELS)
-    expect(levelOf(1, 1)).toBe(LEVELS)
+    expect(levelOf(100, 100)).toBe(9)
+    expect(levelOf(1, 1)).toBe(9)
     expect(levelOf(1, 1_000_000)).toBe(1)
     expect(levelOf(0, 0)).toBe(0)
+  })
+
+  it('the legend ranges of a known maximum: ceil(9 * log(count) / log(max)) worked by hand', () => {
+    // For max 100 the level is ceil(4.5 * log10(count)): 36 is 7.003 (level 8), 60 is 8.002 (level 9).
+    expect(Array.from({length: 9}, (_, i) => levelRange(i + 1, 100))).toEqual([
+      {low: 1, high: 1},
+      {low: 2, high: 2},
+      {low: 3, high: 4},
+      {low: 5, high: 7},
+      {low: 8, high: 12},
+      {low: 13, high: 21},
+      {low: 22, high: 35},
+      {low: 36, high: 59},
+      {low: 60, high: 100},
+    ])
+    // Few events: levels no count reaches have no range (for max 10, 2 is level 2.7 -> 3).
+    expect(Array.from({length: 9}, (_, i) => levelRange(i + 1, 10))).toEqual([
+      {low: 1, high: 1},
+      undefined,
+      {low: 2, high: 2},
+      undefined,
+      {low: 3, high: 3},
+      {low: 4, high: 4},
+      {low: 5, high: 5},
+      {low: 6, high: 7},
+      {low: 8, high: 10},
+    ])
+    expect(levelRange(0, 100)).toBeUndefined()
+    expect(levelRange(10, 100)).toBeUndefined()
   })
 
   it('the legend ranges cover every count from 1 to the maximum exactly once, and agree with levelOf', () => {
     for (const max of [1, 5, 9, 10, 100, 12_345]) {
       const covered: number[] = []
-      for (let level = 1; level <= LEVELS; level++) {
+      for (let level = 1; level <= 9; level++) {
         const range = levelRange(level, max)
         if (!range) continue
         for (let n = range.low; n <= range.high; n++) {
@@ -125,12 +145,13 @@ describe('colour scale', () => {
     }
   })
 
-  it('colours get darker level by level; the ramp has a character per level', () => {
-    expect(levelColour(0)).not.toBe(levelColour(1))
+  it("colours get darker level by level (ColorBrewer's YlOrRd), an empty cell light grey; the ramp has a character per level", () => {
+    expect([0, 1, 5, 9].map(levelColour)).toEqual(['#f4f4f4', '#ffffcc', '#fd8d3c', '#800026'])
     const luminance = (hex: string) => [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)).reduce((a, b) => a + b)
     const shades = COLOURS.map(luminance)
     for (let i = 1; i < shades.length; i++) expect(shades[i]).toBeLessThan(shades[i - 1])
-    expect(RAMP).toHaveLength(LEVELS + 1)
+    expect(RAMP).toHaveLength(10)
+    expect(RAMP[0]).toBe(' ')
   })
 })
 
@@ -150,9 +171,10 @@ describe('heat map SVG', () => {
     expect(svg).toMatch(/data-columns="3" data-rows="3" data-max="10"/)
     // 2 panels x 3 columns x 3 rows (8-15, 16-31, 32-63).
     expect(count(svg, /<rect class="cell"/g)).toBe(18)
-    expect(svg).toContain(`data-column="0" data-low="8" data-count="10" x="150.00" y="${120 + 24 + 2 * 16}" width="300.00" height="16" fill="${COLOURS[8]}"`)
-    expect(svg).toMatch(new RegExp(`data-column="1" data-low="8" data-count="0" [^>]*fill="${levelColour(0)}"`))
-    expect(svg).toMatch(new RegExp(`data-column="2" data-low="8" data-count="2" [^>]*fill="${COLOURS[2]}"`))
+    expect(svg).toContain(`data-column="0" data-low="8" data-count="10" x="150.00" y="${120 + 24 + 2 * 16}" width="300.00" height="16" fill="#800026"`)
+    expect(svg).toMatch(/data-column="1" data-low="8" data-count="0" [^>]*fill="#f4f4f4"/)
+    // 2 of a largest 10: ceil(9 * log 2 / log 10) = ceil(2.7) = level 3.
+    expect(svg).toMatch(/data-column="2" data-low="8" data-count="2" [^>]*fill="#fed976"/)
     expect(svg).toContain('<title>disk = sda, 0 s-1 s: 10 events of 8-15 usecs</title>')
   })
 
@@ -162,7 +184,7 @@ describe('heat map SVG', () => {
     expect(svg).toContain('time since the start (one column per interval)')
     expect(svg).toContain('>16-31</text>')
     expect(svg).toContain('>3 s</text>')
-    expect(count(svg, /<rect class="swatch"/g)).toBe(LEVELS + 1)
+    expect(count(svg, /<rect class="swatch"/g)).toBe(10)
     expect(svg).toContain('>8-10</text>')
     expect(svg).not.toMatch(/<script|href=|url\(/)
   })
