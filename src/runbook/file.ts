@@ -50,8 +50,18 @@ export interface FlagInfo {
 
 export type FlagsOf = (tool: string) => Record<string, FlagInfo> | undefined
 
-/** Flags a step sets in its own fields, or that belong to diag rather than to the step. */
-const RESERVED_FLAGS = new Set(['json', 'duration', 'quiet', 'help', 'heatmap', 'heatmap-terminal'])
+/**
+ * Flags a step may not set under flags:. Those a step sets through its own field name that field
+ * (what it is, and how it is written); the others belong to diag rather than to the step (null).
+ */
+const RESERVED_FLAGS = new Map<string, {what: string; field: string} | null>([
+  ['json', null],
+  ['quiet', null],
+  ['help', null],
+  ['duration', {what: 'duration', field: 'duration: SECONDS'}],
+  ['heatmap', {what: 'heat map', field: 'heatmap: FILE'}],
+  ['heatmap-terminal', {what: 'heat map', field: 'heatmap: FILE'}],
+])
 
 export class RunbookError extends BadInputError {
   constructor(source: string, line: number | undefined, column: number | undefined, message: string) {
@@ -155,8 +165,8 @@ export function parseRunbook(text: string, source: string, options: LoadOptions)
     for (const [flag, value] of Object.entries(raw.flags ?? {})) {
       const where = [...path, 'flags', flag]
       const info = flagInfo[flag]
-      if (flag === 'heatmap' || flag === 'heatmap-terminal')
-        fail(keyOffset([...path, 'flags'], flag) ?? offsetOf(where), `a step's heat map is its own field, heatmap: FILE, not a flag`)
+      const ownField = RESERVED_FLAGS.get(flag)
+      if (ownField) fail(keyOffset([...path, 'flags'], flag) ?? offsetOf(where), `a step's ${ownField.what} is its own field, ${ownField.field}, not a flag`)
       if (!info || RESERVED_FLAGS.has(flag))
         fail(keyOffset([...path, 'flags'], flag) ?? offsetOf(where), `${raw.tool} has no flag "${flag}"${RESERVED_FLAGS.has(flag) ? ' that a step may set' : ''}; it has: ${Object.keys(flagInfo).filter((f) => !RESERVED_FLAGS.has(f)).join(', ')}`)
       const values = Array.isArray(value) ? value : [value]

@@ -42,9 +42,8 @@ export function markdownReport(report: RunbookReport): string {
       out.push(`| ${step.name} | \`${cell(check.expect)}\` | ${check.severity} | ${MARK[check.status]} | ${cell(measuredText(check))} |`)
   for (const step of report.steps) {
     out.push('', `## ${step.name}: ${step.tool}`, '', stepStatus(step), '', `\`diag ${step.argv.join(' ')}\``)
-    // The heat map the step wrote (--heatmap FILE), linked for a reader of the report.
-    const heatmap = step.argv.indexOf('--heatmap')
-    if (heatmap >= 0 && step.result) out.push('', `Latency heat map: [${step.argv[heatmap + 1]}](${encodeURI(step.argv[heatmap + 1])})`)
+    // The heat map the step wrote (its heatmap: field), linked for a reader of the report.
+    if (step.heatmap !== null && step.result) out.push('', `Latency heat map: [${step.heatmap}](${encodeURI(step.heatmap)})`)
     if (!step.result) continue
     const lines = [...renderHeader(step.result)]
     for (let i = 0; i < step.result.intervals.length; i++) lines.push(...renderInterval(step.result, i))

@@ -37,6 +37,8 @@ export interface StepOutcome {
   name: string
   tool: string
   argv: string[]
+  /** The latency heat map the step writes (its heatmap: field), or null. */
+  heatmap: string | null
   /** ran: a result (possibly cut short by Ctrl-C); skipped: no backend here; failed: an error. */
   status: 'ran' | 'skipped' | 'failed' | 'interrupted'
   backend: {name: string; candidate: string} | null
@@ -87,7 +89,7 @@ function judge(step: Step, result: ToolResult | null, why: string | null): Check
 /** Runs one step to its end (or Ctrl-C) and judges its checks. */
 export async function runStep(step: Step, start: StartStep, signal: AbortSignal, observer: RunObserver = {}): Promise<StepOutcome> {
   const begun = Date.now()
-  const base = {name: step.name, tool: step.tool, argv: step.argv}
+  const base = {name: step.name, tool: step.tool, argv: step.argv, heatmap: step.heatmap ?? null}
   if (signal.aborted) {
     return {...base, status: 'interrupted', backend: null, reason: 'not started: the runbook was interrupted', exitCode: null, seconds: 0, result: null, checks: judge(step, null, 'not started: the runbook was interrupted')}
   }

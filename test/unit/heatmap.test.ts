@@ -385,6 +385,8 @@ describe('heat maps in runbooks', () => {
   it.for([
     ['name: t\nsteps:\n  - tool: syscount\n    duration: 1\n    heatmap: x.svg\n', /test.yaml:5:14: heatmap: is for tools whose output is log2 histograms; syscount gives counts/],
     ['name: t\nsteps:\n  - tool: biolatency\n    duration: 1\n    flags: {heatmap: x.svg}\n', /test.yaml:5:13: a step's heat map is its own field, heatmap: FILE, not a flag/],
+    ['name: t\nsteps:\n  - tool: biolatency\n    duration: 1\n    flags: {heatmap-terminal: true}\n', /test.yaml:5:13: a step's heat map is its own field, heatmap: FILE, not a flag/],
+    ['name: t\nsteps:\n  - tool: biolatency\n    flags: {duration: 1}\n', /test.yaml:4:13: a step's duration is its own field, duration: SECONDS, not a flag/],
     ['name: t\nsteps:\n  - tool: biolatency\n    duration: 1\n    heatmap: ""\n', /test.yaml:5:14: \/steps\/0\/heatmap must NOT have fewer than 1 characters/],
   ] as const)('is refused with its line and column: %s', ([text, message]) => {
     expect(() => parse(text)).toThrow(message)
@@ -423,8 +425,14 @@ describe('heat maps in runbooks', () => {
       verdict: 'pass',
       interrupted: false,
       exitCode: 0,
-      steps: [{name: 'disks', tool: 'biolatency', argv: ['biolatency', '--disks', '--heatmap', 'disk latency.svg'], status: 'ran', backend: {name: 'bpf', candidate: 'bpf-tracepoint'}, reason: null, exitCode: 0, seconds: 1, result, checks: []}],
+      steps: [
+        {name: 'disks', tool: 'biolatency', argv: ['biolatency', '--disks', '--heatmap', 'disk latency.svg'], heatmap: 'disk latency.svg', status: 'ran', backend: {name: 'bpf', candidate: 'bpf-tracepoint'}, reason: null, exitCode: 0, seconds: 1, result, checks: []},
+        // The link comes from the step's heatmap: field, not from its command line.
+        {name: 'other', tool: 'biolatency', argv: ['biolatency', '--heatmap', 'not-a-field.svg'], heatmap: null, status: 'ran', backend: {name: 'bpf', candidate: 'bpf-tracepoint'}, reason: null, exitCode: 0, seconds: 1, result, checks: []},
+      ],
     }
-    expect(markdownReport(report)).toContain('Latency heat map: [disk latency.svg](disk%20latency.svg)')
+    const markdown = markdownReport(report)
+    expect(markdown).toContain('Latency heat map: [disk latency.svg](disk%20latency.svg)')
+    expect(markdown.match(/Latency heat map:/g)).toHaveLength(1)
   })
 })

@@ -179,7 +179,7 @@ describe('running a runbook', () => {
       'name: t',
       'steps:',
       '  - {tool: syscount, duration: 1, checks: ["count(syscall == \\"read\\") == 70", {expect: "lost == 0", severity: warn}]}',
-      '  - {tool: runqlat, duration: 1, checks: ["p99 < 10us"]}',
+      '  - {tool: runqlat, duration: 1, heatmap: runqlat.svg, checks: ["p99 < 10us"]}',
       '  - {tool: funccount, duration: 1, args: ["vfs_*"], checks: ["count > 0"]}',
     ].join('\n'),
     'test.yaml',
@@ -202,6 +202,8 @@ describe('running a runbook', () => {
       ['runqlat', 'ran'],
       ['funccount', 'skipped'],
     ])
+    // The step's heat map is carried into its outcome from its heatmap: field.
+    expect(report.steps.map((s) => s.heatmap)).toEqual([null, 'runqlat.svg', null])
     expect(report.steps[0].checks.map((c) => c.status)).toEqual(['pass', 'unknown'])
     expect(report.steps[1].checks[0]).toMatchObject({status: 'fail', measured: [{text: 'p99 < 16 us (log2 bucket 8 us to 16 us)'}]})
     expect(report.steps[2].checks[0]).toMatchObject({status: 'skipped', reason: 'funccount cannot run on this host'})
@@ -223,6 +225,7 @@ describe('running a runbook', () => {
     expectOpenMetrics(openMetricsReport(report), dir)
 
     expect(markdownReport(report)).toContain('| runqlat | `p99 < 10us` | fail | FAIL | p99 < 16 us (log2 bucket 8 us to 16 us) |')
+    expect(markdownReport(report)).toContain('Latency heat map: [runqlat.svg](runqlat.svg)')
   })
 
   it('exits 9 when nothing failed but a step could not run, and passes only when every check did', async () => {
