@@ -1,6 +1,5 @@
 import {spawnSync} from 'node:child_process'
 import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
-import {type AddressInfo, createServer} from 'node:net'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -13,6 +12,7 @@ import {RUNBOOK_EXIT, type RunbookReport} from '../../src/runbook/run.js'
 import {diag, diagJson} from '../helpers/cli.js'
 import {expectOpenMetrics} from '../helpers/openmetrics.js'
 import {type KernelState, isRoot, kernelState} from '../helpers/kernel-state.js'
+import {freePort} from '../helpers/sshd.js'
 
 const BIN = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
 const JUNIT_XSD = fileURLToPath(new URL('../fixtures/junit.xsd', import.meta.url))
@@ -27,12 +27,7 @@ function normalizeLabels(line: string): string {
 
 /** Runs node_exporter with only its textfile collector over dir, on 127.0.0.1, and scrapes it once. */
 async function scrapeTextfiles(dir: string): Promise<string> {
-  const port = await new Promise<number>((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const {port} = server.address() as AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
+  const port = await freePort()
   const exporter = execa(
     'prometheus-node-exporter',
     [`--web.listen-address=127.0.0.1:${port}`, '--collector.disable-defaults', '--collector.textfile', `--collector.textfile.directory=${dir}`],

@@ -12,11 +12,11 @@ import {PerfMap, parsePerfMap} from '../../src/symbols/perf-map.js'
 import {Symbolizer, UNKNOWN} from '../../src/symbols/symbolizer.js'
 import {type StrippedFixture, buildStrippedFixture, executableMaps, place} from '../helpers/elf-fixtures.js'
 import {MemoryFiles} from '../helpers/memory-files.js'
+import {isRoot} from '../helpers/kernel-state.js'
 
 // No process has this pid (above pid_max): its /proc entries are those of MemoryFiles only.
 const PID = 999_999_999
 const BASE = 0x555555554000
-const isRoot = process.getuid?.() === 0
 const uid = process.geteuid?.() ?? 0
 
 /** A symbolizer that sees process PID mapping `file` at BASE, with this `debugRoot` and `perfMapDir`. */

@@ -10,8 +10,8 @@ import {type Capability, type Outcome, available, unavailable, unknown} from '..
 import {UndoLog} from '../../src/system/undo.js'
 import {NodeFiles} from '../../src/system/files.js'
 import {FAKE_KERNELS, makeFakeHost} from '../helpers/fake-host.js'
+import {isRoot} from '../helpers/kernel-state.js'
 
-const isRoot = process.getuid?.() === 0
 
 /** A cache in memory, as the probe sees it. */
 class MemoryCache implements ProbeCache {
