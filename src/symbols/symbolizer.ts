@@ -40,11 +40,14 @@ export interface SymbolizerOptions {
 /** Mapped files up to this size are read as soon as their process is seen. */
 const EAGER_READ_BYTES = 16 * 2 ** 20
 
-/** A mapped file's path without the " (deleted)" the kernel appends to a file removed since. */
 /** A mapped file's key among those read: its device and inode, and its path. */
 const elfKey = (mapping: Mapping) => `${mapping.device}:${mapping.inode}:${mappedPath(mapping)}`
 
+/** A mapped file's path without the " (deleted)" the kernel appends to a file removed since. */
 const mappedPath = (mapping: Mapping) => mapping.path.replace(/ \(deleted\)$/, '')
+
+/** A mapping of one process as a key: where it can be opened depends on the process and the mapping's addresses (placesOf). */
+const placesKey = (mapping: Mapping, tgid: number) => `${tgid}:${mapping.start.toString(16)}-${mapping.end.toString(16)}:${elfKey(mapping)}`
 
 /**
  * Where a mapped file may be opened, best first: through the process's own root, its map_files
@@ -55,19 +58,25 @@ function placesOf(mapping: Mapping, tgid: number): string[] {
   return [path.join(`/proc/${tgid}/root`, file), `/proc/${tgid}/map_files/${mapping.start.toString(16)}-${mapping.end.toString(16)}`, file]
 }
 
-/** The size of a mapped file, through the first of its places that can be seen; Infinity when none can. */
-function mappedFileSize(mapping: Mapping, tgid: number): number {
+/** The size of a mapped file, through the first of its places that can be seen; undefined when none can. */
+function mappedFileSize(mapping: Mapping, tgid: number): number | undefined {
   for (const place of placesOf(mapping, tgid)) {
     const size = statSync(place, {throwIfNoEntry: false})?.size
     if (size !== undefined) return size
   }
-  return Number.POSITIVE_INFINITY
+  return undefined
 }
 
 export class Symbolizer {
   private kernel: KernelSymbols | undefined
   private readonly processes = new Map<number, ProcessImage>()
   private readonly elves = new Map<string, ElfSymbols | null>()
+  /**
+   * Mappings (placesKey) whose file none of their places showed: not looked for again, for they
+   * would be stat'ed on every interval (remember) and every frame in them (userFrame) to no end.
+   * Per process, as elf() says: another process mapping the same file may still show it.
+   */
+  private readonly unseen = new Set<string>()
 
   private readonly debugRoot: string
   private readonly perfMapDir: string
@@ -137,7 +146,10 @@ export class Symbolizer {
     // with the same inode): reading them here would hold up the reading of other new processes,
     // which may live only a few milliseconds.
     for (const mapping of mappings) {
-      if (mapping.path.startsWith('/') && !this.elves.has(elfKey(mapping)) && mappedFileSize(mapping, tgid) <= EAGER_READ_BYTES) this.elf(mapping, tgid)
+      if (!mapping.path.startsWith('/') || this.elves.has(elfKey(mapping)) || this.unseen.has(placesKey(mapping, tgid))) continue
+      const size = mappedFileSize(mapping, tgid)
+      if (size === undefined) this.unseen.add(placesKey(mapping, tgid))
+      else if (size <= EAGER_READ_BYTES) this.elf(mapping, tgid)
     }
     image.perfMap = this.readPerfMap(tgid, image)
     this.processes.set(tgid, image)
@@ -172,11 +184,15 @@ export class Symbolizer {
     const file = mappedPath(mapping)
     const known = this.elves.get(elfKey(mapping))
     if (known !== undefined) return known
+    if (this.unseen.has(placesKey(mapping, tgid))) return null
     let elf: ElfSymbols | null = null
     const places = placesOf(mapping, tgid)
     const found = sameFile(places, mapping.inode)
-    // Not found (the process gone): asked again while another process maps it.
-    if (!found) return null
+    // Not found (the process gone, or another file at its path): asked again only while another process maps it.
+    if (!found) {
+      this.unseen.add(placesKey(mapping, tgid))
+      return null
+    }
     try {
       elf = ElfSymbols.read(found)
       if (elf.table !== '.symtab') {
