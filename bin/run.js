@@ -1,6 +1,5 @@
 #!/usr/bin/env node
-import {execute} from '@oclif/core'
+// The bundle (npm run build:ts makes it): a few files to load instead of oclif's hundreds of modules.
+import {run} from '../dist/bundle/cli.js'
 
-// `--version` is the `version` command (diag, libbpf and build state), not oclif's one-line default.
-const args = process.argv.slice(2)
-await execute({dir: import.meta.url, args: args[0] === '--version' || args[0] === '-v' ? ['version', ...args.slice(1)] : args})
+await run(process.argv.slice(2))

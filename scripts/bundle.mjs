@@ -1,6 +1,7 @@
 // Writes bundle/diag-<version>-linux-x64.tar.gz (and its .sha256): diag with everything it needs
-// to run on a host that has only glibc: this machine's Node.js runtime, the built JavaScript with
-// the production node_modules, the addon, diag-gate, the BPF objects, schema/, runbooks/, the
+// to run on a host that has only glibc: this machine's Node.js runtime, the built JavaScript as
+// esbuild bundled it (dist/bundle, see scripts/bundle-js.mjs) with the production node_modules
+// (oclif's help plugin loads from there), the addon, diag-gate, the BPF objects, schema/, runbooks/, the
 // shared libraries that node and the addon need beyond glibc (with their licences), and a launcher,
 // bin/diag. `diag fleet` copies it to hosts without diag. Run after `npm run build`.
 //   node scripts/bundle.mjs [--out DIR]
@@ -25,7 +26,7 @@ const GLIBC = /^(linux-vdso|linux-gate|ld-linux[\w-]*|libc|libm|libdl|libpthread
 const ADDON = 'native/build/Release/diag_bpf.node'
 const GATE = 'native/build/Release/diag-gate'
 const bpfObjects = existsSync(path.join(root, 'bpf')) ? readdirSync(path.join(root, 'bpf')).filter((f) => f.endsWith('.bpf.o')) : []
-for (const built of ['dist/commands', 'oclif.manifest.json', ADDON, GATE]) {
+for (const built of ['dist/bundle/cli.js', 'oclif.manifest.json', ADDON, GATE]) {
   if (!existsSync(path.join(root, built))) fail(`${built} is not built: run npm run build first`)
 }
 if (bpfObjects.length === 0) fail('bpf/*.bpf.o are not built: run npm run build first')
@@ -39,7 +40,10 @@ const staging = mkdtempSync(path.join(tmpdir(), 'diag-bundle-'))
 const dir = path.join(staging, name)
 try {
   const copy = (from, to = from) => cpSync(path.join(root, from), path.join(dir, to), {recursive: true, dereference: true})
-  for (const item of ['package.json', 'package-lock.json', 'oclif.manifest.json', 'bin/run.js', 'dist', 'schema', 'runbooks', 'node_modules', ADDON, GATE]) copy(item)
+  for (const item of ['package.json', 'package-lock.json', 'oclif.manifest.json', 'bin/run.js', 'schema', 'runbooks', 'node_modules', ADDON, GATE]) copy(item)
+  // Only the bundled JavaScript runs (bin/run.js starts dist/bundle/cli.js): tsc's separate modules,
+  // the source maps and esbuild's metafile stay here.
+  cpSync(path.join(root, 'dist/bundle'), path.join(dir, 'dist/bundle'), {recursive: true, filter: (file) => !/\.map$|meta\.json$/.test(file)})
   for (const object of bpfObjects) copy(`bpf/${object}`)
   // The development packages (TypeScript, vitest, node-gyp) go: npm works from the lock, offline.
   await execa('npm', ['prune', '--omit=dev', '--offline', '--no-audit', '--no-fund', '--ignore-scripts'], {cwd: dir})

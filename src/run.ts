@@ -7,7 +7,8 @@ import {findTool} from '../tools/index.js'
 import {type AnyTool, type Candidate, type OptionFacts, optionRefusals} from './plan/tool.js'
 import {probeHost} from './probe/probe.js'
 import {type Interval, type PassedOver, RESULT_SCHEMA_VERSION, type Row, type ToolResult} from './result/model.js'
-import {type TracedCommand, checkCommand, startGatedCommand} from './system/child.js'
+import type {TracedCommand} from './system/child.js'
+import {checkCommand} from './system/executable.js'
 import {type Clock, systemClock} from './system/clock.js'
 import {type HostFiles, NodeFiles} from './system/files.js'
 import type {UndoLog} from './system/undo.js'
@@ -162,6 +163,8 @@ export async function runTool<Options extends ToolOptions>(toolName: string, opt
 
   let command: TracedCommand | undefined
   if (session.command) {
+    // execa loads only for a traced command (system/executable.ts).
+    const {startGatedCommand} = await import('./system/child.js')
     command = await startGatedCommand(session.command, {stdoutToStderr: session.json})
     const traced = command
     deps.undo.push('stop the traced command', async () => {

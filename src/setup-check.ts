@@ -1,8 +1,6 @@
 import {existsSync, readdirSync, readFileSync, statSync} from 'node:fs'
 import path from 'node:path'
 
-import {execa} from 'execa'
-
 import {loadBpfAddon} from './system/bpf-addon.js'
 import {packageRoot, packageVersion} from './system/paths.js'
 
@@ -60,6 +58,8 @@ export function bpfObjectsCheck(): SetupCheck & {built: number; total: number} {
 
 /** A program diag or its build runs: there when `program args` runs and exits 0. */
 async function programCheck(name: string, argv: string[], purpose: string, debianPackage: string): Promise<SetupCheck> {
+  // Loaded here, not at the top: `diag --version` reads this module and runs no program.
+  const {execa} = await import('execa')
   const result = await execa(argv[0], argv.slice(1), {reject: false, timeout: 10_000})
   const ok = result.exitCode === 0
   const version = `${result.stdout}\n${result.stderr}`.trim().split('\n')[0]

@@ -49,15 +49,24 @@ function fingerprint(files: string[]): string {
   return hash.digest('hex').slice(0, 16)
 }
 
+/**
+ * The code that runs the probes: every file beside this module, and the capability table. Built
+ * with tsc that is dist/src/probe/ with its table/; in the esbuild bundle (scripts/bundle-js.mjs)
+ * it is the bundle's directory, whose files hold all of diag's code.
+ */
+function probeCodeFiles(): string[] {
+  const here = path.dirname(fileURLToPath(import.meta.url))
+  const files = (dir: string) => readdirSync(dir, {withFileTypes: true}).filter((e) => e.isFile()).map((e) => path.join(dir, e.name))
+  const table = path.join(here, 'table')
+  return [...files(here), ...(statSync(table, {throwIfNoEntry: false})?.isDirectory() ? files(table) : [])]
+}
+
 function diagBuild(): string {
-  const tableDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'table')
-  const tableFiles = readdirSync(tableDir).map((f) => path.join(tableDir, f))
   return fingerprint([
     path.join(packageRoot, 'package.json'),
     bpfObjectPath('probe'),
     path.join(packageRoot, 'native/build/Release/diag_bpf.node'),
-    fileURLToPath(import.meta.url),
-    ...tableFiles,
+    ...probeCodeFiles(),
   ])
 }
 

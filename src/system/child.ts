@@ -1,10 +1,14 @@
-import {accessSync, constants, existsSync, readFileSync, readdirSync, statSync} from 'node:fs'
+import {existsSync, readFileSync, readdirSync} from 'node:fs'
 import path from 'node:path'
 
 import {type Options, type ResultPromise, execa} from 'execa'
 
-import {BackendError, BadInputError} from '../errors.js'
+import {BackendError} from '../errors.js'
+import {checkCommand, findExecutable} from './executable.js'
 import {packageRoot} from './paths.js'
+
+// checkCommand lives in executable.ts, without execa, which a tool's start should not load.
+export {checkCommand}
 
 /**
  * Every process diag starts goes through `diag-gate` (native/diag-gate.c), which asks the kernel
@@ -56,20 +60,6 @@ function gate(): string {
   return GATE
 }
 
-function findExecutable(name: string): string | undefined {
-  const dirs = name.includes('/') ? [''] : (process.env.PATH ?? '/usr/bin:/bin').split(':')
-  for (const dir of dirs) {
-    const candidate = dir ? path.join(dir, name) : name
-    try {
-      accessSync(candidate, constants.X_OK)
-      if (statSync(candidate).isFile()) return path.resolve(candidate)
-    } catch {
-      // next directory
-    }
-  }
-  return undefined
-}
-
 /** Runs a helper program (perf) that dies with diag and carries diag's mark. */
 export function spawnOwned<O extends Options>(file: string, args: string[], options: O): ResultPromise<O> {
   const program = findExecutable(file)
@@ -98,14 +88,6 @@ export interface TracedCommand {
   /** Resolves with the exit status once the command is reaped. */
   exited: Promise<number | null>
   kill(): void
-}
-
-/** Bad input unless argv names a program that can run: checked before anything touches the kernel. */
-export function checkCommand(argv: string[]): string {
-  if (argv.length === 0) throw new BadInputError('no command given after --')
-  const program = findExecutable(argv[0])
-  if (!program) throw new BadInputError(`command not found, or not an executable file: ${argv[0]}`)
-  return program
 }
 
 export async function startGatedCommand(argv: string[], options: {stdoutToStderr: boolean}): Promise<TracedCommand> {

@@ -57,10 +57,12 @@ exec "$0" "$@"`
     })
   }
 
-  it('holds the runtime, the built JavaScript without development packages, the addon, diag-gate, BPF objects, libraries and their licences', () => {
-    for (const file of ['bin/diag', 'runtime/node', 'dist/commands/capabilities.js', 'oclif.manifest.json', 'native/build/Release/diag_bpf.node', 'native/build/Release/diag-gate', 'bpf/probe.bpf.o', 'schema/capabilities.schema.json', 'runbooks/first-look.yaml'])
+  it('holds the runtime, the bundled JavaScript without development packages, the addon, diag-gate, BPF objects, libraries and their licences', () => {
+    for (const file of ['bin/diag', 'runtime/node', 'dist/bundle/cli.js', 'dist/bundle/commands/capabilities.js', 'oclif.manifest.json', 'native/build/Release/diag_bpf.node', 'native/build/Release/diag-gate', 'bpf/probe.bpf.o', 'schema/capabilities.schema.json', 'runbooks/first-look.yaml'])
       expect(existsSync(path.join(bundle, file)), file).toBe(true)
-    for (const dev of ['typescript', 'vitest', 'node-gyp']) expect(existsSync(path.join(bundle, 'node_modules', dev)), dev).toBe(false)
+    for (const dev of ['typescript', 'vitest', 'node-gyp', 'esbuild']) expect(existsSync(path.join(bundle, 'node_modules', dev)), dev).toBe(false)
+    // The bundle is what runs: tsc's separate modules and the source maps are not shipped.
+    for (const unbundled of ['dist/src', 'dist/commands', 'dist/bundle/cli.js.map', 'dist/bundle/meta.json']) expect(existsSync(path.join(bundle, unbundled)), unbundled).toBe(false)
     const libs = readdirSync(path.join(bundle, 'lib'))
     for (const lib of ['libbpf.so.1', 'libelf.so.1', 'libz.so.1']) expect(libs).toContain(lib)
     expect(libs.some((l) => /^lib(c|m|dl|pthread)\.so/.test(l))).toBe(false)

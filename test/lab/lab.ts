@@ -74,7 +74,7 @@ export function labUnavailable(kernel: LabKernel): string | undefined {
   if (!existsSync(kernel.image)) return `no lab kernel at ${kernel.image}`
   for (const tool of ['/usr/bin/qemu-system-x86_64', '/bin/busybox', '/usr/bin/cpio'])
     if (!existsSync(tool)) return `${tool} is not installed (scripts/setup.sh installs it)`
-  if (!existsSync(path.join(REPO, 'dist/commands/capabilities.js'))) return 'diag is not built (npm run build)'
+  if (!existsSync(path.join(REPO, 'dist/bundle/commands/capabilities.js'))) return 'diag is not built (npm run build)'
   return undefined
 }
 
