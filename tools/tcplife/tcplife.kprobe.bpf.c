@@ -1,7 +1,8 @@
 // tcplife from a kprobe on tcp_set_state(sk, state), for kernels before sock:inet_sock_set_state
 // (4.16) and without BTF: the socket's addresses, ports, family and current state are read at
 // offsets of struct sock_common (sock-common.h). The bytes sent and received are in tcp_sock, whose
-// layout moves with the version and with many config options: they stay unknown.
+// layout moves with the version and config: read at the offsets diag calibrated on this kernel
+// (tcplife.h read_calibrated_bytes), else unknown.
 #include "tcplife.h"
 #include "sock-common.h"
 
@@ -32,6 +33,7 @@ int tcp_set_state_entry(struct pt_regs *ctx) {
     bpf_probe_read(event.laddr, 16, sk + KNOB(v6_rcv_saddr_offset));
     bpf_probe_read(event.raddr, 16, sk + KNOB(v6_daddr_offset));
   }
+  read_calibrated_bytes(sk, &event);
   emit(ctx, &event, sizeof(event));
   return 0;
 }
