@@ -18,6 +18,17 @@ import {type TcpLoopbackInfo, loadBpfAddon} from '../system/bpf-addon.js'
 /** The fields calibrated, by their names in struct tcp_sock. */
 export type TcpSockField = 'srtt_us' | 'mdev_us' | 'bytes_acked' | 'bytes_received'
 
+/**
+ * The size of an IPv4 TCP socket's slab object (the TCP cache's objsize in /proc/slabinfo: at
+ * least sizeof(struct tcp_sock)), or undefined where it cannot be read. A dump is searched only
+ * that far: past it lies the next socket of the slab, which can hold the same counts (seen on 4.9).
+ */
+export function tcpSockSize(slabinfo: string): number | undefined {
+  const line = slabinfo.split('\n').find((l) => l.startsWith('TCP '))
+  const size = Number(line?.trim().split(/\s+/)[3])
+  return Number.isInteger(size) && size > 0 ? size : undefined
+}
+
 /** One connection: what TCP_INFO reported, and the socket's head as tcp_get_info began. */
 export interface SockDump {
   info: TcpLoopbackInfo
@@ -70,10 +81,11 @@ function unique(field: TcpSockField, what: string, offsets: number[]): {offset: 
  * tcpi_rttvar: adjacent in every tcp_sock from 3.15 to 6.7, and the pair is what makes a small
  * RTT unmistakable. 6.8 moved mdev_us away (the cache-line groups): with no such pair, srtt_us
  * must be the only u32 that matches tcpi_rtt. bytes_acked and bytes_received are the u64s equal
- * to their tcp_info counts.
+ * to their tcp_info counts. Only the first objectSize bytes (tcpSockSize) are searched, when known.
  */
-export function findTcpSockOffsets(dumps: SockDump[]): TcpSockOffsets {
+export function findTcpSockOffsets(dumps: SockDump[], objectSize?: number): TcpSockOffsets {
   if (dumps.length === 0) throw new Error('no socket dumps')
+  if (objectSize !== undefined) dumps = dumps.map((d) => ({...d, bytes: d.bytes.subarray(0, objectSize)}))
   const srtt = u32Matches(dumps, (v, i) => v !== 0 && v >>> 3 === i.rtt)
   const mdev = u32Matches(dumps, (v, i) => v !== 0 && v >>> 2 === i.rttvar)
   const pairs = srtt.filter((o) => mdev.includes(o + 4))
@@ -134,6 +146,7 @@ export async function calibrateTcpSock<F extends TcpSockField>(
 ): Promise<Record<F, number>> {
   const load = loadBpfAddon()
   if (!load.ok) throw new NotSupportedError(`${load.reason}; tried ${load.tried.join(', ')}`)
+  const objectSize = tcpSockSize(await ctx.files.read('/proc/slabinfo').catch(() => ''))
   const mark = ctx.undo.mark()
   let dumps: SockDump[]
   try {
@@ -158,7 +171,7 @@ export async function calibrateTcpSock<F extends TcpSockField>(
     const failures = await ctx.undo.unwindTo(mark)
     if (failures.length) throw new BackendError(`taking down the tcp_sock calibration: ${failures.map((f) => f.description).join(', ')}`)
   }
-  const offsets = requireOffsets(findTcpSockOffsets(dumps), fields)
+  const offsets = requireOffsets(findTcpSockOffsets(dumps, objectSize), fields)
   const disagree = btfDisagreements(offsets, (field) => load.addon.btfMemberOffset('tcp_sock', field))
   if (disagree.length) throw new BackendError(`calibrated tcp_sock offsets disagree with the kernel's BTF: ${disagree.join('; ')}`)
   return offsets

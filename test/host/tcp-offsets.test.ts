@@ -2,7 +2,9 @@ import {execa} from 'execa'
 import {beforeAll, describe, expect, it} from 'vitest'
 
 import {probeHost} from '../../src/probe/probe.js'
-import {TRANSFERS, type TcpSockField, calibrateTcpSock} from '../../src/net/tcp-offsets.js'
+import {readFileSync} from 'node:fs'
+
+import {TRANSFERS, type TcpSockField, calibrateTcpSock, tcpSockSize} from '../../src/net/tcp-offsets.js'
 import {type BpfAddon, loadBpfAddon} from '../../src/system/bpf-addon.js'
 import {NodeFiles} from '../../src/system/files.js'
 import {UndoLog} from '../../src/system/undo.js'
@@ -11,12 +13,12 @@ import {hostTruths, skipReason} from '../helpers/ground-truth.js'
 
 const FIELDS: TcpSockField[] = ['srtt_us', 'mdev_us', 'bytes_acked', 'bytes_received']
 
-/** tcp_sock's members and their byte offsets as bpftool reads this kernel's BTF: apart from the addon. */
+/** tcp_sock's members and their byte offsets (and its size, as `sizeof`) as bpftool reads this kernel's BTF: apart from the addon. */
 async function bpftoolTcpSock(): Promise<Map<string, number>> {
   const {stdout} = await execa('bpftool', ['btf', 'dump', 'file', '/sys/kernel/btf/vmlinux', '--json'])
-  const types = (JSON.parse(stdout) as {types: {kind: string; name: string; members?: {name: string; bits_offset: number}[]}[]}).types
+  const types = (JSON.parse(stdout) as {types: {kind: string; name: string; size: number; members?: {name: string; bits_offset: number}[]}[]}).types
   const sock = types.find((t) => t.kind === 'STRUCT' && t.name === 'tcp_sock')!
-  return new Map(sock.members!.map((m) => [m.name, m.bits_offset / 8]))
+  return new Map([...sock.members!.map((m): [string, number] => [m.name, m.bits_offset / 8]), ['sizeof', sock.size]])
 }
 
 describe.skipIf(!isRoot)('tcp_sock calibration on this host (needs root)', () => {
@@ -43,6 +45,12 @@ describe.skipIf(!isRoot)('tcp_sock calibration on this host (needs root)', () =>
     const members = await bpftoolTcpSock()
     for (const field of FIELDS) expect(addon.btfMemberOffset('tcp_sock', field), field).toBe(members.get(field))
     expect(addon.btfMemberOffset('tcp_sock', 'no_such_member')).toBeNull()
+  })
+
+  it("bounds the search by the TCP slab's objects, which hold a whole tcp_sock", async (context) => {
+    if (!truths?.get('btf')) return context.skip('this kernel lacks btf')
+    const size = tcpSockSize(readFileSync('/proc/slabinfo', 'utf8'))
+    expect(size).toBeGreaterThanOrEqual((await bpftoolTcpSock()).get('sizeof')!)
   })
 
   // The exact check: on a kernel with BTF as well, what calibration finds is where BTF says.

@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
 import {NotSupportedError} from '../../src/errors.js'
-import {type SockDump, TRANSFERS, btfDisagreements, findTcpSockOffsets, requireOffsets} from '../../src/net/tcp-offsets.js'
+import {type SockDump, TRANSFERS, btfDisagreements, findTcpSockOffsets, requireOffsets, tcpSockSize} from '../../src/net/tcp-offsets.js'
 
 /** Where a synthetic tcp_sock keeps the fields, and other fields that hold the same values. */
 interface Layout {
@@ -87,6 +87,13 @@ describe('findTcpSockOffsets: tcp_sock fields found by their TCP_INFO values', (
     expect(findTcpSockOffsets(all.slice(0, 1)).bytes_acked).toMatchObject({why: expect.stringContaining('2 places (1432, 2000)')})
   })
 
+  it('searches only the socket\'s slab object: the next socket in the slab can hold the same counts', () => {
+    // linux-4.9 in the lab: bytes_received at 1312, and the same count at 3336, a socket further on.
+    const layout = {...ADJACENT, ackedDecoys: [3336]}
+    expect(findTcpSockOffsets(dumps(layout)).bytes_acked).toMatchObject({why: expect.stringContaining('2 places (1432, 3336)')})
+    expect(findTcpSockOffsets(dumps(layout), 2048).bytes_acked).toEqual({offset: 1432})
+  })
+
   it('finds nothing in a socket that has not measured an RTT (zeros are no match)', () => {
     const zero = dumps(ADJACENT).map((d) => ({info: {...d.info, rtt: 0, rttvar: 0}, bytes: Buffer.alloc(4096)}))
     const found = findTcpSockOffsets(zero)
@@ -98,6 +105,19 @@ describe('findTcpSockOffsets: tcp_sock fields found by their TCP_INFO values', (
     const found = findTcpSockOffsets(dumps(ADJACENT, {bytes: false}))
     expect(found.srtt_us).toEqual({offset: 1496})
     expect(found.bytes_acked).toEqual({why: "tcp_sock.bytes_acked: this kernel's tcp_info has no byte counts (4.1+)"})
+  })
+})
+
+describe('tcpSockSize', () => {
+  it("reads the TCP cache's objsize from /proc/slabinfo, not TCPv6's", () => {
+    const slabinfo = [
+      'slabinfo - version: 2.1',
+      '# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab> : tunables <limit> <batchcount> <sharedfactor> : slabdata <active_slabs> <num_slabs> <sharedavail>',
+      'TCPv6                 26     26   2496   13    8 : tunables    0    0    0 : slabdata      2      2      0',
+      'TCP                   91     91   2368   13    8 : tunables    0    0    0 : slabdata      7      7      0',
+    ].join('\n')
+    expect(tcpSockSize(slabinfo)).toBe(2368)
+    expect(tcpSockSize('')).toBeUndefined()
   })
 })
 
