@@ -222,7 +222,10 @@ int GetTcpInfo(int fd, struct tcp_info_head *ti, socklen_t *len) {
 // as long as that takes (milliseconds; 5 s at most). Throws errno.
 Napi::Value TcpLoopbackInfo(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  size_t client_bytes = IntArg(info, 0, "clientBytes"), server_bytes = IntArg(info, 1, "serverBytes");
+  int64_t client_arg = IntArg(info, 0, "clientBytes"), server_arg = IntArg(info, 1, "serverBytes");
+  const int64_t most = 64 << 20;  // a calibration moves a few hundred KiB
+  if (client_arg < 1 || client_arg > most || server_arg < 1 || server_arg > most) ThrowUsage(env, "clientBytes and serverBytes must be from 1 to 64 MiB");
+  size_t client_bytes = client_arg, server_bytes = server_arg;
   int64_t deadline = NowMs() + 5000;
   Fd listener(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (listener.fd < 0) ThrowErrno(env, errno, "socket");
