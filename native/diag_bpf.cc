@@ -10,13 +10,19 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/perf_event.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <uv.h>
 
+#include <chrono>
+#include <cstddef>
 #include <map>
 #include <memory>
 #include <string>
@@ -56,6 +62,8 @@ const char *ErrnoName(int err) {
     case EOPNOTSUPP: return "EOPNOTSUPP";
     case 524: return "ENOTSUPP";  // the kernel-internal "operation not supported"
     case ESTALE: return "ESTALE";
+    case ETIMEDOUT: return "ETIMEDOUT";
+    case ECONNRESET: return "ECONNRESET";
     default: return "EUNKNOWN";
   }
 }
@@ -147,6 +155,149 @@ Napi::Value MapCreateProbe(const Napi::CallbackInfo &info) {
   if (fd < 0) ThrowErrno(info.Env(), errno, "bpf(BPF_MAP_CREATE)");
   close(fd);
   return info.Env().Undefined();
+}
+
+
+// --- A loopback TCP connection of diag's own, for calibrating tcp_sock offsets (src/net/tcp-offsets.ts).
+
+struct Fd {
+  int fd = -1;
+  explicit Fd(int f) : fd(f) {}
+  ~Fd() { if (fd >= 0) close(fd); }
+};
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Sends `count` bytes from `from` and reads them all at `to`, in 4 KiB writes each followed by
+// draining `to` (nonblocking), so neither side waits on the other. -errno on failure or timeout.
+int Transfer(int from, int to, size_t count, int64_t deadline) {
+  static char buf[4096];
+  memset(buf, 0x5a, sizeof(buf));
+  size_t sent = 0, received = 0;
+  while (received < count) {
+    if (NowMs() > deadline) return -ETIMEDOUT;
+    if (sent < count) {
+      ssize_t n = send(from, buf, std::min(sizeof(buf), count - sent), MSG_DONTWAIT);
+      if (n < 0 && errno != EAGAIN) return -errno;
+      if (n > 0) sent += n;
+    }
+    struct pollfd p = {to, POLLIN, 0};
+    if (poll(&p, 1, 10) < 0 && errno != EINTR) return -errno;
+    for (;;) {
+      ssize_t n = recv(to, buf, sizeof(buf), MSG_DONTWAIT);
+      if (n > 0) { received += n; continue; }
+      if (n == 0) return -ECONNRESET;
+      if (errno == EAGAIN) break;
+      return -errno;
+    }
+  }
+  return 0;
+}
+
+// The head of the kernel's struct tcp_info (include/uapi/linux/tcp.h, only ever appended to), up
+// to the byte counts of 4.1, which glibc's own struct tcp_info stops short of.
+struct tcp_info_head {
+  uint8_t flags[8];
+  uint32_t tcpi_rto, tcpi_ato, tcpi_snd_mss, tcpi_rcv_mss;
+  uint32_t tcpi_unacked, tcpi_sacked, tcpi_lost, tcpi_retrans, tcpi_fackets;
+  uint32_t tcpi_last_data_sent, tcpi_last_ack_sent, tcpi_last_data_recv, tcpi_last_ack_recv;
+  uint32_t tcpi_pmtu, tcpi_rcv_ssthresh, tcpi_rtt, tcpi_rttvar, tcpi_snd_ssthresh, tcpi_snd_cwnd, tcpi_advmss, tcpi_reordering;
+  uint32_t tcpi_rcv_rtt, tcpi_rcv_space, tcpi_total_retrans;
+  uint64_t tcpi_pacing_rate, tcpi_max_pacing_rate, tcpi_bytes_acked, tcpi_bytes_received;
+};
+static_assert(offsetof(tcp_info_head, tcpi_rtt) == 68 && offsetof(tcp_info_head, tcpi_bytes_received) == 128, "struct tcp_info's uapi layout");
+
+int GetTcpInfo(int fd, struct tcp_info_head *ti, socklen_t *len) {
+  memset(ti, 0, sizeof(*ti));
+  *len = sizeof(*ti);
+  return getsockopt(fd, IPPROTO_TCP, TCP_INFO, ti, len) < 0 ? -errno : 0;
+}
+
+// tcpLoopbackInfo(clientBytes, serverBytes): opens a TCP connection on 127.0.0.1, sends
+// clientBytes from the client and serverBytes back, waits until every byte is acknowledged both
+// ways, then reads the client socket's TCP_INFO with one last getsockopt (the call a kprobe on
+// tcp_get_info sees) and returns {rtt, rttvar, bytesAcked, bytesReceived, length}. Blocks for
+// as long as that takes (milliseconds; 5 s at most). Throws errno.
+Napi::Value TcpLoopbackInfo(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int64_t client_arg = IntArg(info, 0, "clientBytes"), server_arg = IntArg(info, 1, "serverBytes");
+  const int64_t most = 64 << 20;  // a calibration moves a few hundred KiB
+  if (client_arg < 1 || client_arg > most || server_arg < 1 || server_arg > most) ThrowUsage(env, "clientBytes and serverBytes must be from 1 to 64 MiB");
+  size_t client_bytes = client_arg, server_bytes = server_arg;
+  int64_t deadline = NowMs() + 5000;
+  Fd listener(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (listener.fd < 0) ThrowErrno(env, errno, "socket");
+  struct sockaddr_in addr;
+  memset(&addr, 0, sizeof(addr));
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t addr_len = sizeof(addr);
+  if (bind(listener.fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) ThrowErrno(env, errno, "bind 127.0.0.1");
+  if (listen(listener.fd, 1) < 0) ThrowErrno(env, errno, "listen");
+  if (getsockname(listener.fd, (struct sockaddr *)&addr, &addr_len) < 0) ThrowErrno(env, errno, "getsockname");
+  Fd client(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (client.fd < 0) ThrowErrno(env, errno, "socket");
+  if (connect(client.fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) ThrowErrno(env, errno, "connect 127.0.0.1");
+  Fd server(accept4(listener.fd, nullptr, nullptr, SOCK_CLOEXEC));
+  if (server.fd < 0) ThrowErrno(env, errno, "accept");
+  int rc = Transfer(client.fd, server.fd, client_bytes, deadline);
+  if (rc == 0) rc = Transfer(server.fd, client.fd, server_bytes, deadline);
+  if (rc < 0) ThrowErrno(env, rc, "loopback transfer");
+  struct tcp_info_head ti;
+  socklen_t len;
+  // Quiet: nothing in flight either way, so the client socket no longer changes.
+  for (;;) {
+    struct tcp_info_head peer;
+    socklen_t peer_len;
+    if ((rc = GetTcpInfo(server.fd, &peer, &peer_len)) < 0) ThrowErrno(env, rc, "getsockopt(TCP_INFO)");
+    if ((rc = GetTcpInfo(client.fd, &ti, &len)) < 0) ThrowErrno(env, rc, "getsockopt(TCP_INFO)");
+    if (ti.tcpi_unacked == 0 && peer.tcpi_unacked == 0) break;
+    if (NowMs() > deadline) ThrowErrno(env, ETIMEDOUT, "waiting for the loopback connection's acknowledgements");
+    usleep(1000);
+  }
+  usleep(20000);
+  if ((rc = GetTcpInfo(client.fd, &ti, &len)) < 0) ThrowErrno(env, rc, "getsockopt(TCP_INFO)");
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("length", Napi::Number::New(env, len));
+  out.Set("rtt", Napi::Number::New(env, ti.tcpi_rtt));
+  out.Set("rttvar", Napi::Number::New(env, ti.tcpi_rttvar));
+  // Filled by kernels from 4.1 on; an older kernel returns a shorter struct.
+  bool has_bytes = len >= offsetof(struct tcp_info_head, tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received);
+  out.Set("bytesAcked", has_bytes ? Napi::Value(Napi::Number::New(env, ti.tcpi_bytes_acked)) : env.Null());
+  out.Set("bytesReceived", has_bytes ? Napi::Value(Napi::Number::New(env, ti.tcpi_bytes_received)) : env.Null());
+  return out;
+}
+
+// btfMemberOffset(structName, member): the byte offset of a member of a kernel struct in the
+// running kernel's BTF (/sys/kernel/btf/vmlinux), looking into anonymous structs and unions;
+// null where there is no BTF or no such member.
+int MemberOffset(const struct btf *btf, int type_id, const std::string &member, int base_bits) {
+  const struct btf_type *t = btf__type_by_id(btf, type_id);
+  if (!t || (!btf_is_struct(t) && !btf_is_union(t))) return -1;
+  const struct btf_member *m = btf_members(t);
+  for (int i = 0; i < btf_vlen(t); i++, m++) {
+    int bits = base_bits + btf_member_bit_offset(t, i);
+    const char *name = btf__name_by_offset(btf, m->name_off);
+    if (name && member == name) return bits;
+    if (!name || !*name) {
+      int inner = MemberOffset(btf, btf__resolve_type(btf, m->type), member, bits);
+      if (inner >= 0) return inner;
+    }
+  }
+  return -1;
+}
+
+Napi::Value BtfMemberOffset(const Napi::CallbackInfo &info) {
+  std::string type = StringArg(info, 0, "structName"), member = StringArg(info, 1, "member");
+  g_log.clear();
+  struct btf *btf = btf__load_vmlinux_btf();
+  if (!btf) return info.Env().Null();
+  int id = btf__find_by_name_kind(btf, type.c_str(), BTF_KIND_STRUCT);
+  int bits = id < 0 ? -1 : MemberOffset(btf, id, member, 0);
+  btf__free(btf);
+  return bits < 0 || bits % 8 ? info.Env().Null() : Napi::Number::New(info.Env(), bits / 8);
 }
 
 
@@ -679,6 +830,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("probeMapType", Napi::Function::New(env, ProbeMapType));
   exports.Set("perfEventOpen", Napi::Function::New(env, PerfEventOpenProbe));
   exports.Set("mapCreate", Napi::Function::New(env, MapCreateProbe));
+  exports.Set("tcpLoopbackInfo", Napi::Function::New(env, TcpLoopbackInfo));
+  exports.Set("btfMemberOffset", Napi::Function::New(env, BtfMemberOffset));
   exports.Set("BpfObject", BpfObject::Define(env));
   return exports;
 }

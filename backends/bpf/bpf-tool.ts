@@ -261,6 +261,11 @@ export class BpfTool {
     }
   }
 
+  /** Writes one entry of a loaded object's map. */
+  update(map: string, key: Buffer, value: Buffer): void {
+    this.object.mapUpdate(map, key, value)
+  }
+
   /** One key's value, or undefined when the map has no such key. */
   lookup(map: string, key: Buffer): Buffer | undefined {
     return this.object.mapLookup(map, key) ?? undefined

@@ -57,7 +57,23 @@ export interface BpfAddon {
   probeMapType(type: number): LibbpfProbe
   perfEventOpen(type: number, config: number, pid: number, cpu: number): void
   mapCreate(type: number, keySize: number, valueSize: number, maxEntries: number): void
+  /**
+   * Opens a TCP connection of its own on 127.0.0.1, sends clientBytes and serverBytes back, waits
+   * until all is acknowledged, and returns the client socket's TCP_INFO from one last getsockopt
+   * (the bytes are null where the kernel's tcp_info has none: before 4.1). Blocks (milliseconds).
+   */
+  tcpLoopbackInfo(clientBytes: number, serverBytes: number): TcpLoopbackInfo
+  /** A member's byte offset in a struct of the running kernel's BTF; null without BTF or member. */
+  btfMemberOffset(structName: string, member: string): number | null
   BpfObject: new (pathOrBuffer: string | Buffer) => BpfObjectHandle
+}
+
+/** What the kernel reported in struct tcp_info for a socket: tcpi_rtt, tcpi_rttvar, the byte counts. */
+export interface TcpLoopbackInfo {
+  rtt: number
+  rttvar: number
+  bytesAcked: number | null
+  bytesReceived: number | null
 }
 
 export interface BpfAddonError extends Error {

@@ -2,6 +2,7 @@ import {BpfTool} from '../../backends/bpf/bpf-tool.js'
 import {EventBuffer, eventBufferKind, eventRowsCollector} from '../../backends/bpf/event-buffer.js'
 import type {Collector, RunContext, RowStream, Runner} from '../../backends/runner.js'
 import {NotSupportedError} from '../../src/errors.js'
+import {calibrateTcpSock} from '../../src/net/tcp-offsets.js'
 import {fieldOffset, readEventFormat} from '../../src/tracefs/format.js'
 import {type ClosedSession, sessionRow, wantedPorts} from './session.js'
 import {COLUMNS, NAME, type TcplifeOptions} from './tool.js'
@@ -32,9 +33,9 @@ export function decodeSession(record: Buffer): ClosedSession {
 }
 
 /** The rows of a loaded object's records, as they arrive, filtered by port. */
-function sessionsCollector(bpf: BpfTool, ctx: RunContext<TcplifeOptions>, backend: string): Collector & RowStream {
+function sessionsCollector(bpf: BpfTool, ctx: RunContext<TcplifeOptions>, backend: string, read?: string): Collector & RowStream {
   const events = EventBuffer.open(bpf, ctx.undo)
-  return eventRowsCollector(events, `${bpf.attachments}, records through a ${events.kind} buffer`, COLUMNS, (records) =>
+  return eventRowsCollector(events, `${bpf.attachments}, records through a ${events.kind} buffer${read ? `, ${read}` : ''}`, COLUMNS, (records) =>
     records
       .map(decodeSession)
       .filter((s) => wantedPorts(ctx.options, s))
@@ -58,15 +59,42 @@ const FIELDS: [string, number][] = [
   ['saddr', 4], ['daddr', 4], ['saddr_v6', 16], ['daddr_v6', 16],
 ]
 
-/** tcplife from the classic tracepoint, every field at its offset from the format file: no BTF, no bytes. */
+/**
+ * Where tcp_sock keeps bytes_acked (TX) and bytes_received (RX) on this kernel, calibrated against
+ * its own TCP_INFO (src/net/tcp-offsets.ts), which needs BPF kprobes; else why the bytes stay
+ * unknown. A BTF that disagrees with the calibration is an error, not a reason.
+ */
+export async function calibratedBytes(ctx: RunContext<TcplifeOptions>): Promise<{acked: number; received: number} | {why: string}> {
+  if (ctx.probe.capabilities.find((c) => c.name === 'bpf-kprobe')?.status !== 'available') return {why: 'no BPF kprobes to calibrate tcp_sock with'}
+  if (process.arch !== 'x64' && process.arch !== 'arm64') return {why: `calibrated for 64-bit kernels only, not ${process.arch}`}
+  try {
+    const offsets = await calibrateTcpSock(ctx, ['bytes_acked', 'bytes_received'])
+    return {acked: offsets.bytes_acked, received: offsets.bytes_received}
+  } catch (error) {
+    if (error instanceof NotSupportedError) return {why: error.message}
+    throw error
+  }
+}
+
+/** Sets the byte counters' knobs (tcplife.h read_calibrated_bytes); says what the records carry. */
+function setBytesOffsets(bpf: BpfTool, bytes: Awaited<ReturnType<typeof calibratedBytes>>): string {
+  if ('why' in bytes) return `no bytes (${bytes.why})`
+  bpf.setU32('bytes_acked_offset', bytes.acked)
+  bpf.setU32('bytes_received_offset', bytes.received)
+  return `tcp_sock.bytes_acked at ${bytes.acked} and bytes_received at ${bytes.received} (calibrated against TCP_INFO)`
+}
+
+/** tcplife from the classic tracepoint, every field at its offset from the format file: no BTF; bytes where calibrated. */
 export const tracepoint: Runner<TcplifeOptions> = {
   async start(ctx) {
+    const bytes = await calibratedBytes(ctx)
     const format = await readEventFormat(ctx.files, ctx.probe.tracefs!, 'sock/inet_sock_set_state')
     const bpf = await BpfTool.forRun(NAME, ctx, eventBufferKind(ctx.probe))
     for (const [field, size] of FIELDS) bpf.setU32(`${field}_offset`, fieldOffset(format, field, [size]))
+    const read = setBytesOffsets(bpf, bytes)
     bpf.load(['inet_sock_set_state'])
     bpf.attachTracepoint('inet_sock_set_state', format)
-    return sessionsCollector(bpf, ctx, 'bpf-tracepoint')
+    return sessionsCollector(bpf, ctx, 'bpf-tracepoint', read)
   },
 }
 
@@ -80,16 +108,18 @@ export function ipv6Offsets(netNamespaces: boolean): {daddr: number; rcvSaddr: n
   return {daddr, rcvSaddr: daddr + 16}
 }
 
-/** tcplife from a kprobe on tcp_set_state, the socket read at offsets of struct sock_common: no BTF, no bytes. */
+/** tcplife from a kprobe on tcp_set_state, the socket read at offsets of struct sock_common: no BTF; bytes where calibrated. */
 export const kprobe: Runner<TcplifeOptions> = {
   async start(ctx) {
     if (process.arch !== 'x64' && process.arch !== 'arm64') throw new NotSupportedError(`the socket offsets are those of 64-bit kernels, not ${process.arch}`)
+    const bytes = await calibratedBytes(ctx)
     const v6 = ipv6Offsets(await ctx.files.exists('/proc/self/ns/net'))
     const bpf = await BpfTool.forRun(`${NAME}.kprobe`, ctx, eventBufferKind(ctx.probe))
     bpf.setU32('v6_daddr_offset', v6.daddr)
     bpf.setU32('v6_rcv_saddr_offset', v6.rcvSaddr)
+    const read = setBytesOffsets(bpf, bytes)
     bpf.load(['tcp_set_state_entry'])
     await bpf.attachKprobe('tcp_set_state_entry', 'tcp_set_state', false, ctx.files, ctx.probe.tracefs, ctx.pid)
-    return sessionsCollector(bpf, ctx, 'bpf-kprobe')
+    return sessionsCollector(bpf, ctx, 'bpf-kprobe', read)
   },
 }

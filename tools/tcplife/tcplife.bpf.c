@@ -1,7 +1,7 @@
 // tcplife on the classic sock:inet_sock_set_state tracepoint (4.16+): every field at its offset
 // from the event's format file, so no BTF is needed. The tracepoint does not carry the bytes a
-// session sent and received, and without BTF the offsets of tcp_sock's counters are not known
-// (they move with the kernel's version and config): records say the bytes are unknown.
+// session sent and received: they are read from the socket at the offsets diag calibrated
+// (tcplife.h read_calibrated_bytes), else records say they are unknown.
 #include "tcplife.h"
 
 DIAG_KNOB(__u32, skaddr_offset, 8)
@@ -38,6 +38,7 @@ int inet_sock_set_state(void *ctx) {
     bpf_probe_read(event.laddr, 16, (char *)ctx + KNOB(saddr_v6_offset));
     bpf_probe_read(event.raddr, 16, (char *)ctx + KNOB(daddr_v6_offset));
   }
+  read_calibrated_bytes((char *)sk, &event);
   emit(ctx, &event, sizeof(event));
   return 0;
 }

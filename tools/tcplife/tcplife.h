@@ -1,9 +1,9 @@
 // What tcplife's BPF objects share: one record per TCP session as it closes, and how a session is
 // followed from its first state change to its close, keyed by the socket's address. The objects
 // differ only in where they read a change from: tcplife.bpf.c from the classic
-// sock:inet_sock_set_state (fields at format offsets, no BTF, no byte counts),
+// sock:inet_sock_set_state (fields at format offsets, no BTF, bytes at calibrated offsets),
 // tcplife.tp_btf.bpf.c from the BTF-typed one (the socket itself, bytes included, through CO-RE),
-// tcplife.kprobe.bpf.c from a kprobe on tcp_set_state (kernels before 4.16).
+// tcplife.kprobe.bpf.c from a kprobe on tcp_set_state (kernels before 4.16, bytes as the first).
 #ifndef DIAG_TCPLIFE_H
 #define DIAG_TCPLIFE_H
 
@@ -109,6 +109,19 @@ static __always_inline int session_changed(__u64 sk, int oldstate, int newstate,
   if (oldstate == TCP_LISTEN) return 0;
   if (KNOB(filter_tgid) && !owner) return 0;
   return 1;
+}
+
+// Without BTF (tcplife.bpf.c, tcplife.kprobe.bpf.c): tcp_sock's byte counters at the offsets diag
+// calibrated on this kernel against its own TCP_INFO (src/net/tcp-offsets.ts); 0 where it could not.
+DIAG_KNOB(__u32, bytes_acked_offset, 0)
+DIAG_KNOB(__u32, bytes_received_offset, 0)
+
+static __always_inline void read_calibrated_bytes(char *sk, struct tcplife_event *event) {
+  __u32 acked = KNOB(bytes_acked_offset), received = KNOB(bytes_received_offset);
+  if (!acked || !received) return;
+  bpf_probe_read(&event->tx_bytes, sizeof(event->tx_bytes), sk + acked);
+  bpf_probe_read(&event->rx_bytes, sizeof(event->rx_bytes), sk + received);
+  event->known |= KNOWN_BYTES;
 }
 
 #endif

@@ -1,22 +1,14 @@
 // tcplife from a kprobe on tcp_set_state(sk, state), for kernels before sock:inet_sock_set_state
 // (4.16) and without BTF: the socket's addresses, ports, family and current state are read at
-// offsets of struct sock_common, whose head has not moved since 4.2 (include/net/sock.h: the
-// addresses, ports, family and state first; checked against 6.18's BTF, where it is the same).
-// The IPv6 addresses come after a pointer-sized skc_net that only CONFIG_NET_NS has, so diag sets
-// their offsets by whether the kernel has network namespaces (/proc/self/ns/net). The bytes sent and received are in tcp_sock, whose
-// layout moves with the version and with many config options: they stay unknown.
+// offsets of struct sock_common (sock-common.h). The bytes sent and received are in tcp_sock, whose
+// layout moves with the version and config: read at the offsets diag calibrated on this kernel
+// (tcplife.h read_calibrated_bytes), else unknown.
 #include "tcplife.h"
+#include "sock-common.h"
 
 #include <asm/ptrace.h>  // struct pt_regs, as user space names its registers
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_tracing.h>
-
-#define SKC_DADDR 0
-#define SKC_RCV_SADDR 4
-#define SKC_DPORT 12
-#define SKC_NUM 14
-#define SKC_FAMILY 16
-#define SKC_STATE 18
 
 DIAG_KNOB(__u32, v6_daddr_offset, 56)
 DIAG_KNOB(__u32, v6_rcv_saddr_offset, 72)
@@ -41,6 +33,7 @@ int tcp_set_state_entry(struct pt_regs *ctx) {
     bpf_probe_read(event.laddr, 16, sk + KNOB(v6_rcv_saddr_offset));
     bpf_probe_read(event.raddr, 16, sk + KNOB(v6_daddr_offset));
   }
+  read_calibrated_bytes(sk, &event);
   emit(ctx, &event, sizeof(event));
   return 0;
 }

@@ -68,8 +68,9 @@ remote address and port, the KiB it sent and received, and how long it lasted in
 Short-lived connections that no sampling sees show up here: a client that reconnects per request,
 a health check, a connection refused or reset at once. The owner is the process whose system call
 opened the session (connect) or first closed it: the other state changes happen as packets arrive,
-in whatever process the kernel interrupted. IPv4 and IPv6. A value the backend cannot know (the
-bytes, where the kernel's socket cannot be read) is "-" (null in JSON), never a guess.`,
+in whatever process the kernel interrupted. IPv4 and IPv6. Without BTF, the bytes are read where diag found
+tcp_sock's counters by calibrating them against the kernel's own TCP_INFO. A value the backend
+cannot know (the bytes, where the socket cannot be read) is "-" (null in JSON), never a guess.`,
     origin: `bcc's tcplife(8) (Brendan Gregg), on the sock:inet_sock_set_state tracepoint, or a kprobe on tcp_set_state before 4.16.`,
     examples: [
       {description: 'Every TCP session on the system until Ctrl-C:', command: '<%= config.bin %> tcplife'},
@@ -92,15 +93,15 @@ bytes, where the kernel's socket cannot be read) is "-" (null in JSON), never a 
     {
       id: 'bpf-tracepoint',
       backend: 'bpf',
-      method: 'BPF program on sock:inet_sock_set_state, its fields at offsets from the format file (no BTF), a row per close through a ring buffer (a perf buffer before 5.8); no bytes: the tracepoint does not carry them and without BTF the socket cannot be read',
+      method: 'BPF program on sock:inet_sock_set_state, its fields at offsets from the format file (no BTF), a row per close through a ring buffer (a perf buffer before 5.8); the bytes (which the tracepoint does not carry) read from tcp_sock at offsets calibrated on this kernel against its own TCP_INFO, where it has BPF kprobes to calibrate with, else unknown',
       needs: [...SESSIONS, 'bpf-map-perf-event-array', 'bpf-tracepoint', 'tracepoints'],
-      uses: [...KNOBS.uses, 'bpf-map-ringbuf'],
+      uses: [...KNOBS.uses, 'bpf-map-ringbuf', 'bpf-kprobe'],
       runner: async () => (await import('./bpf.js')).tracepoint,
     },
     {
       id: 'bpf-kprobe',
       backend: 'bpf',
-      method: 'BPF kprobe on tcp_set_state (kernels before the tracepoint, 4.16), the socket read at offsets of struct sock_common (its head unchanged since 4.2; the IPv6 addresses placed by whether it has network namespaces), a row per close through a perf or ring buffer; no bytes: their place in tcp_sock moves with the version and config',
+      method: 'BPF kprobe on tcp_set_state (kernels before the tracepoint, 4.16), the socket read at offsets of struct sock_common (its head unchanged since 4.2; the IPv6 addresses placed by whether it has network namespaces), a row per close through a perf or ring buffer; the bytes read from tcp_sock at offsets calibrated on this kernel against its own TCP_INFO (their place moves with the version and config)',
       needs: [...BPF_COUNTS, 'bpf-helper-ktime-get-ns', 'bpf-helper-get-current-comm', 'bpf-map-perf-event-array', 'bpf-kprobe', 'tracepoints'],
       uses: [...KNOBS.uses, 'bpf-map-ringbuf'],
       runner: async () => (await import('./bpf.js')).kprobe,

@@ -90,5 +90,14 @@ whatever task runs).`,
       needs: ['ftrace-instances', 'tcp-probe-tracepoint'],
       runner: async () => (await import('./ftrace.js')).stream,
     },
+    // Last: where tcp:tcp_probe or BTF is there, the others read the socket without calibrating.
+    {
+      id: 'bpf-kprobe-offsets',
+      backend: 'bpf',
+      method: 'BPF kprobe on tcp_rcv_established without BTF: srtt_us at its offset in tcp_sock calibrated on this kernel against its own TCP_INFO (a kprobe on tcp_get_info during a loopback connection of diag), the ports and address at fixed offsets of sock_common; log2 histogram in a map',
+      needs: [...BPF_COUNTS, 'bpf-kprobe'],
+      ...KNOBS,
+      runner: async () => (await import('./bpf.js')).kprobeOffsets,
+    },
   ],
 })
