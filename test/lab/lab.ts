@@ -431,6 +431,22 @@ export interface LabBootOptions {
   timeoutMs?: number
   /** Sizes the virtio disk. */
   diskMiB?: number
+  /** Host files this boot's image gets on top of the base image, which stays as it is (a bench's bpftrace). */
+  hostFiles?: HostFiles
+}
+
+export interface HostFiles {
+  /** Programs, at their paths, with the shared libraries they link (ldd). */
+  programs?: string[]
+  /** Files and folders, at their paths (the headers a program reads, a script). */
+  paths?: string[]
+}
+
+/** Copies host files into an image's root at the paths they have here, programs with their libraries. */
+export async function addHostFiles(root: string, files: HostFiles): Promise<void> {
+  const programs = files.programs ?? []
+  for (const file of [...programs, ...(await sharedLibraries(programs))]) copyIntoRoot(root, file)
+  for (const file of files.paths ?? []) cpSync(file, path.join(root, file), {recursive: true, dereference: true})
 }
 
 /**
@@ -448,6 +464,7 @@ export async function bootLab(kernel: LabKernel, cases: LabCase[], options: LabB
     mkdirSync(path.join(extra, 'lab/modules'), {recursive: true})
     writeFileSync(path.join(extra, 'lab/cases.sh'), casesScript(cases))
     kernel.modules.forEach((module, i) => copyFileSync(module, path.join(extra, 'lab/modules', `${i}-${path.basename(module)}`)))
+    if (options.hostFiles) await addHostFiles(extra, options.hostFiles)
     const initrd = await initrdWith(base, extra, work)
     const disk = path.join(work, 'disk.img')
     for (let attempt = 1; ; attempt++) {

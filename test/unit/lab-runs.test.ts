@@ -4,7 +4,7 @@ import path from 'node:path'
 
 import {afterEach, describe, expect, it} from 'vitest'
 
-import {labConcurrency, sweepLabTemp, withLimit} from '../lab/lab.js'
+import {addHostFiles, labConcurrency, sweepLabTemp, withLimit} from '../lab/lab.js'
 
 // The lab's bookkeeping (test/lab/lab.ts): boots side by side, and lab runs that share a temp
 // directory without taking each other's files. The boots themselves run in test/lab.
@@ -77,5 +77,26 @@ describe('lab boots side by side', () => {
     expect(labConcurrency({DIAG_LAB_CONCURRENCY: '1'})).toBe(1)
     expect(labConcurrency({DIAG_LAB_CONCURRENCY: '3'})).toBe(3)
     for (const bad of ['0', 'two', '-1', '1.5']) expect(() => labConcurrency({DIAG_LAB_CONCURRENCY: bad})).toThrow(/DIAG_LAB_CONCURRENCY/)
+  })
+})
+
+// A bench's extra programs (bpftrace) go into its own boot's image, not the base every lab run shares.
+describe("a boot's host files", () => {
+  let dir: string
+  afterEach(() => rmSync(dir, {recursive: true, force: true}))
+
+  it('copies a program with the shared libraries it links, and files and folders, at their paths', async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'lab-host-files-'))
+    const folder = mkdtempSync(path.join(tmpdir(), 'lab-host-folder-'))
+    try {
+      writeFileSync(path.join(folder, 'a.h'), '#define A 1\n')
+      await addHostFiles(dir, {programs: ['/usr/bin/env'], paths: [folder]})
+      expect(existsSync(path.join(dir, 'usr/bin/env'))).toBe(true)
+      expect(existsSync(path.join(dir, 'lib64/ld-linux-x86-64.so.2'))).toBe(true)
+      expect(readdirSync(path.join(dir, 'lib/x86_64-linux-gnu'))).toContain('libc.so.6')
+      expect(readdirSync(path.join(dir, folder))).toEqual(['a.h'])
+    } finally {
+      rmSync(folder, {recursive: true, force: true})
+    }
   })
 })
