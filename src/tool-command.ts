@@ -71,10 +71,10 @@ export abstract class ToolCommand extends DiagCommand {
         if (text) this.log(renderHeader(r).join('\n'))
         if (text && rowColumns) this.log(renderRowsHeader(rowColumns, terminalStyle()))
       },
-      // Each row as it comes: a text line in the header's columns, or an NDJSON line.
+      // Each batch of rows as it comes, in one write: text lines in the header's columns, or NDJSON lines.
       onRows: (_, rows) => {
-        if (!rowColumns) return
-        if (text) for (const row of rows) this.log(renderRow(rowColumns, row))
+        if (!rowColumns || rows.length === 0) return
+        if (text) this.log(rows.map((row) => renderRow(rowColumns, row)).join('\n'))
         else process.stdout.write(rows.map((row) => `${JSON.stringify(rowLine(row))}\n`).join(''))
       },
       onInterval: (r, i) => text && !rowColumns && !wholeRunText && this.log(renderInterval(r, i, terminalStyle()).join('\n')),
