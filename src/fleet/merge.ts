@@ -24,21 +24,24 @@ export function parseToolOutput(stdout: string): ToolResult {
 }
 
 /**
- * Every host's rows as one table, a HOST column first: in time order where the rows have a clock
- * column (a stable sort: a host's rows keep their order among equal times), else host after host,
- * each in the order it printed them (its own time order).
+ * Every host's rows as one table, the host's inventory name first: column `host`, or `fleetHost`
+ * where the tool has a host column of its own (gethostlatency's looked-up name). In time order
+ * where the rows have a clock column (a stable sort: equal times keep the hosts' order), else host
+ * after host, each in the order it printed them (its own time order).
  */
 export function mergeRows(hosts: {name: string; data: Rows}[]): Rows | null {
   if (hosts.length === 0) return null
   const columns = hosts[0].data.columns
+  const own = columns.some((c) => c.name === 'host')
+  const column = own ? {name: 'fleetHost', title: 'FLEET_HOST'} : {name: 'host', title: 'HOST'}
   const clock = columns.find((c) => c.type === 'clock')?.name
-  const rows: Row[] = hosts.flatMap(({name, data}) => data.rows.map((row) => ({...row, host: name})))
+  const rows: Row[] = hosts.flatMap(({name, data}) => data.rows.map((row) => ({[column.name]: name, ...row})))
   if (clock) {
     const at = (row: Row) => (typeof row[clock] === 'string' ? Date.parse(row[clock] as string) : Number.NaN)
     rows.sort((a, b) => (at(a) || 0) - (at(b) || 0))
   }
-  const width = Math.max(4, ...hosts.map((h) => h.name.length))
-  return {kind: 'rows', columns: [{name: 'host', title: 'HOST', type: 'string', width}, ...columns], rows}
+  const width = Math.max(column.title.length, ...hosts.map((h) => h.name.length))
+  return {kind: 'rows', columns: [{...column, type: 'string', width}, ...columns], rows}
 }
 
 /** The hosts' data as one: rows gathered with their host (mergeRows), other kinds as the kind combines intervals. */

@@ -16,7 +16,7 @@ import {type KernelState, isRoot, kernelState} from '../helpers/kernel-state.js'
 import {expectOpenMetrics} from '../helpers/openmetrics.js'
 import {schemaErrors} from '../helpers/schema.js'
 import {SSHD, type TestSshd, children, freePort, makeSshKeys, processesWith, startSshd, waitForSsh, writeSshClientConfig} from '../helpers/sshd.js'
-import {WORKLOAD, workloadBuilt} from '../helpers/workload.js'
+import {LOOKUPS, WORKLOAD, workloadBuilt} from '../helpers/workload.js'
 
 /**
  * `diag fleet capabilities` for real: this file starts its own sshd (Debian's openssh-server) on
@@ -120,6 +120,24 @@ describe.skipIf(!isRoot || !existsSync(SSHD))(`diag fleet capabilities over ssh 
     expect(text.exitCode, text.stderr).toBe(0)
     expect(text.stdout).toMatch(/^SYSCALL +TOTAL +by-address +by-name$/m)
     expect(text.stdout).toMatch(/^getppid +200 +100 +100$/m)
+  }, 180_000)
+
+  it.skipIf(!workloadBuilt)("fleet run gethostlatency (rows): every host's rows kept, with the host's name beside the tool's own host column, in time order", async () => {
+    const run = await diagJson<FleetRun>([...args('run'), 'gethostlatency', '--', '--', LOOKUPS, '3', '2', '1'])
+    expect(run.exitCode, run.stderr).toBe(0)
+    const merged = run.json.merged
+    if (merged?.kind !== 'rows') throw new Error(`not rows: ${merged?.kind}`)
+    expect(merged.columns.slice(0, 2).map((c) => c.name)).toEqual(['fleetHost', 'time'])
+    // 3 names looked up twice by each host's own traced command.
+    expect(merged.rows.filter((r) => r.fleetHost === 'by-address')).toHaveLength(6)
+    expect(merged.rows.filter((r) => r.fleetHost === 'by-name')).toHaveLength(6)
+    for (const row of merged.rows) expect(row.host).toBe('localhost')
+    const times = merged.rows.map((r) => Date.parse(r.time as string))
+    expect(times).toEqual([...times].sort((a, b) => a - b))
+    const text = await diag([...args('run'), 'gethostlatency', '--', '--', LOOKUPS, '1', '1'], {timeout: 180_000})
+    expect(text.stdout).toMatch(/^FLEET_HOST +TIME +PID +COMM +LATms +HOST$/m)
+    expect(text.stdout).toMatch(/^by-address +\d\d:\d\d:\d\d .* localhost$/m)
+    expect(text.stdout).toMatch(/^by-name +\d\d:\d\d:\d\d .* localhost$/m)
   }, 180_000)
 
   it.skipIf(!workloadBuilt)('an interrupted fleet run stops diag on every host: the end of the ssh session stops it there, and it undoes its tracing', async () => {

@@ -88,6 +88,13 @@ describe('fleet run: rows from every host', () => {
     ])
     expect(merged?.rows).toEqual([{pid: 2, host: 'a'}, {pid: 1, host: 'a'}, {pid: 0, host: 'b'}])
   })
+
+  it("a tool's own host column (gethostlatency's looked-up name) is kept: the fleet's is fleetHost then", () => {
+    const columns: Rows['columns'] = [{name: 'host', title: 'HOST', type: 'string'}]
+    const merged = mergeRows([{name: 'web1', data: {kind: 'rows', columns, rows: [{host: 'localhost'}]}}])
+    expect(merged?.columns.map((c) => [c.name, c.title])).toEqual([['fleetHost', 'FLEET_HOST'], ['host', 'HOST']])
+    expect(merged?.rows).toEqual([{fleetHost: 'web1', host: 'localhost'}])
+  })
 })
 
 const FLAGS: Record<string, Record<string, FlagInfo>> = {biolatency: {disks: {type: 'boolean'}, interval: {type: 'option'}}, syscount: {top: {type: 'option'}}}
