@@ -36,10 +36,40 @@ export const remoteDiag = (version: string) => `${remoteDir(version)}/bin/diag`
 // that root then runs). The hash file says which bundle it holds.
 const TRUSTED = (dir: string) => `[ -d ${dir} ] && [ ! -L ${dir} ] && [ -O ${dir} ] && [ -z "$(find ${dir} -prune \\( -perm -020 -o -perm -002 \\))" ]`
 
-/** Prints `<machine> <hash of the bundle there, or none>`. */
-export function checkScript(version: string): string {
+/** What the install writes in the bundle's directory: its hash, which also marks the directory as diag's own. */
+export const MARKER = '.bundle-sha256'
+
+/**
+ * Prints `<machine> <hash of the bundle there, or none>`; with `become`, a second line says how
+ * diag would become root there: `root` (it is), `sudo` (sudo -n works), `no-sudo USER`, or
+ * `refused USER: <what sudo -n said>`.
+ */
+export function checkScript(version: string, become = false): string {
   const dir = remoteDir(version)
-  return `if ${TRUSTED(dir)}; then h=$(cat ${dir}/.bundle-sha256 2>/dev/null || echo none); else h=none; fi; echo "$(uname -m) $h"`
+  const check = `if ${TRUSTED(dir)}; then h=$(cat ${dir}/${MARKER} 2>/dev/null || echo none); else h=none; fi; echo "$(uname -m) $h"`
+  if (!become) return check
+  return [
+    check,
+    'if [ "$(id -u)" = 0 ]; then echo root',
+    'elif ! command -v sudo >/dev/null 2>&1; then echo "no-sudo $(id -un)"',
+    'elif m=$(sudo -n true 2>&1 </dev/null); then echo sudo',
+    'else echo "refused $(id -un): $m" | tr "\\n" " "; echo; fi',
+  ].join('\n')
+}
+
+/** How `--become` runs diag on a host, from the second line of checkScript's answer. */
+export function becomeFrom(line: string | undefined): {sudo: boolean} {
+  const [status, ...rest] = (line ?? '').trim().split(' ')
+  if (status === 'root') return {sudo: false}
+  if (status === 'sudo') return {sudo: true}
+  const user = rest[0]?.replace(/:$/, '') ?? 'the login user'
+  if (status === 'no-sudo') throw new HostError('become', `--become: ${user} is not root here and there is no sudo; log in as root, or install sudo with a NOPASSWD rule for ${user}`)
+  if (status === 'refused') {
+    const said = rest.slice(1).join(' ').trim()
+    const password = /password/i.test(said)
+    throw new HostError('become', `--become: sudo -n refused ${user}${said ? ` (sudo: ${said.replace(/^sudo: /, '')})` : ''}; ${password ? 'it needs a password, which diag never types: ' : ''}give ${user} sudo without a password (NOPASSWD), or log in as root`)
+  }
+  throw new HostError('become', `--become: the check said nothing of root or sudo (${line ?? 'no answer'})`)
 }
 
 /**
@@ -65,12 +95,25 @@ export function installScript(version: string, sha256: string): string {
     `mv "$new" ${dir}`,
     'rm -rf "$old"',
     'echo installed',
+    // The bundles of other versions diag installed here (its marker in them, owned by this user,
+    // real directories): the new one is in place, they would only fill /var/tmp. A directory of
+    // that name without the marker, or someone else's, is not diag's to remove.
+    'for other in /var/tmp/diag-*; do',
+    `  [ "$other" = ${dir} ] && continue`,
+    '  case "$other" in *.new.*) continue;; esac',
+    `  if [ -d "$other" ] && [ ! -L "$other" ] && [ -O "$other" ] && [ -f "$other/${MARKER}" ] && [ ! -L "$other/${MARKER}" ]; then`,
+    '    rm -rf "$other" && echo "removed $other"',
+    '  fi',
+    'done',
   ].join('\n')
 }
 
+/** Where a host's work stopped: reaching it, becoming root there, copying the bundle, running diag. */
+export type HostStage = 'connect' | 'become' | 'install' | 'run'
+
 export class HostError extends Error {
   constructor(
-    readonly stage: 'connect' | 'install' | 'run',
+    readonly stage: HostStage,
     message: string,
   ) {
     super(message)
@@ -89,20 +132,35 @@ export interface EnsureOptions {
   signal?: AbortSignal
   /** Told when the bundle is being copied (for progress). */
   onCopy?: () => void
+  /** Run diag as root: through `sudo -n` where the login user is not root (--become). */
+  become?: boolean
 }
 
-/** Makes sure the host has this bundle; returns the path of its diag, and whether it was copied. */
-export async function ensureBundle(transport: Transport, host: FleetHost, bundle: LocalBundle, options: EnsureOptions): Promise<{diag: string; copied: boolean}> {
-  const check = await transport.run(host, checkScript(bundle.version), {timeoutMs: options.timeoutMs, signal: options.signal})
+export interface Installed {
+  /** The host's diag, and the command that runs it (`sudo -n -- DIAG` under --become as another user). */
+  diag: string
+  sudo: boolean
+  copied: boolean
+  /** Bundles of other versions the install removed. */
+  removed: string[]
+}
+
+/** Makes sure the host has this bundle (and, with become, root); says how to run its diag, and whether it was copied. */
+export async function ensureBundle(transport: Transport, host: FleetHost, bundle: LocalBundle, options: EnsureOptions): Promise<Installed> {
+  const check = await transport.run(host, checkScript(bundle.version, options.become), {timeoutMs: options.timeoutMs, signal: options.signal})
   if (check.unreachable || check.timedOut) throw new HostError('connect', remoteReason(check, 'ssh'))
   if (check.exitCode !== 0) throw new HostError('connect', remoteReason(check, 'the check for diag'))
-  const [machine, hash] = check.stdout.trim().split(/\s+/)
+  const [first, second] = check.stdout.trim().split('\n')
+  const [machine, hash] = first.split(/\s+/)
+  const {sudo} = options.become ? becomeFrom(second) : {sudo: false}
   if (machine !== 'x86_64') throw new HostError('install', `the bundle is for x86_64 (linux-x64); this host is ${machine}`)
-  if (hash === bundle.sha256) return {diag: remoteDiag(bundle.version), copied: false}
+  if (hash === bundle.sha256) return {diag: remoteDiag(bundle.version), sudo, copied: false, removed: []}
   options.onCopy?.()
   const install = await transport.run(host, installScript(bundle.version, bundle.sha256), {inputFile: bundle.file, timeoutMs: options.timeoutMs, signal: options.signal})
   if (install.unreachable) throw new HostError('connect', remoteReason(install, 'ssh'))
   if (install.exitCode !== 0 || install.timedOut) throw new HostError('install', `copying the bundle failed: ${remoteReason(install, 'the install')}`)
+  const lines = install.stdout.trim().split('\n')
+  const removed = lines.filter((line) => line.startsWith('removed ')).map((line) => line.slice('removed '.length))
   // Another alias of the same host may have installed it while this copy was on its way.
-  return {diag: remoteDiag(bundle.version), copied: install.stdout.trim() === 'installed'}
+  return {diag: remoteDiag(bundle.version), sudo, copied: lines[0] === 'installed', removed}
 }

@@ -1,12 +1,12 @@
-import {type EnsureOptions, HostError, type LocalBundle, ensureBundle, remoteReason} from './bundle.js'
+import {type EnsureOptions, HostError, type HostStage, type Installed, type LocalBundle, ensureBundle, remoteReason} from './bundle.js'
 import type {FleetHost} from './inventory.js'
 import type {Transport} from './transport.js'
 import {shellQuote} from '../system/shell.js'
 
 /** What happened on one host: its answer, or the error that stopped it, and at which stage. */
 export type HostOutcome<T> =
-  | {host: FleetHost; ok: true; value: T; copied: boolean; seconds: number}
-  | {host: FleetHost; ok: false; error: {stage: 'connect' | 'install' | 'run'; message: string}; seconds: number}
+  | {host: FleetHost; ok: true; value: T; copied: boolean; seconds: number; removed?: string[]}
+  | {host: FleetHost; ok: false; error: {stage: HostStage; message: string}; seconds: number}
 
 export interface HostEvents {
   started?(host: FleetHost): void
@@ -23,6 +23,20 @@ export interface FleetOptions {
   timeoutMs: number
   signal?: AbortSignal
   events?: HostEvents
+  /** Run diag as root on every host: through `sudo -n` where the login user is not root. */
+  become?: boolean
+}
+
+/** What is run on each host around diag, and how its answer is read. */
+export interface RemoteWork<T> {
+  /** diag's arguments (--json is added). */
+  args: string[]
+  /** Reads a host's stdout into its answer; throws when it holds none. */
+  parse: (stdout: string, exitCode: number) => T
+  /** The script run on the host, around the diag command line given (quoted); stopsWithSession by default. */
+  script?: (command: string) => string
+  /** Exit codes besides 0 with which diag still answered (a runbook's verdicts). */
+  answers?: number[]
 }
 
 
@@ -40,7 +54,8 @@ async function pool<I, O>(items: I[], limit: number, work: (item: I) => Promise<
   return results
 }
 
-type Prepared = {host: FleetHost; start: number; diag: string; copied: boolean} | HostOutcome<never>
+type Ready = {host: FleetHost; start: number} & Installed
+type Prepared = Ready | HostOutcome<never>
 
 /**
  * Runs `diag ARGS` (with --json) on every host, copying the bundle first where it is missing (at
@@ -48,14 +63,14 @@ type Prepared = {host: FleetHost; start: number; diag: string; copied: boolean} 
  * every ready host at the same moment (a fleet run: same start, same duration). `parse` reads each
  * host's JSON. A host that fails is an outcome like any other: the others go on.
  */
-export async function onEveryHost<T>(hosts: FleetHost[], args: string[], parse: (stdout: string) => T, options: FleetOptions & {together?: boolean}): Promise<HostOutcome<T>[]> {
+export async function onEveryHost<T>(hosts: FleetHost[], remote: RemoteWork<T>, options: FleetOptions & {together?: boolean}): Promise<HostOutcome<T>[]> {
   const prepared = await pool(hosts, options.concurrency, (host) => prepare(host, options))
   const finish = (outcome: HostOutcome<T>) => {
     options.events?.finished?.(outcome)
     return outcome
   }
   return pool(prepared, options.together ? prepared.length : options.concurrency, async (ready) =>
-    finish('ok' in ready ? ready : await runDiag(ready, args, parse, options)),
+    finish('ok' in ready ? ready : await runDiag(ready, remote, options)),
   )
 }
 
@@ -71,15 +86,16 @@ async function prepare(host: FleetHost, options: FleetOptions): Promise<Prepared
   options.events?.started?.(host)
   try {
     options.signal?.throwIfAborted()
-    const ensure: EnsureOptions = {timeoutMs: options.timeoutMs, signal: options.signal, onCopy: () => options.events?.copying?.(host)}
+    const ensure: EnsureOptions = {timeoutMs: options.timeoutMs, signal: options.signal, become: options.become, onCopy: () => options.events?.copying?.(host)}
     return {host, start, ...(await ensureBundle(options.transport, host, options.bundle, ensure))}
   } catch (error) {
     return failure(host, start, error, options.signal)
   }
 }
 
-async function runDiag<T>(ready: {host: FleetHost; start: number; diag: string; copied: boolean}, args: string[], parse: (stdout: string) => T, options: FleetOptions): Promise<HostOutcome<T>> {
+async function runDiag<T>(ready: Ready, remote: RemoteWork<T>, options: FleetOptions): Promise<HostOutcome<T>> {
   const {host, start} = ready
+  const {args, parse} = remote
   try {
     options.signal?.throwIfAborted()
     options.events?.running?.(host)
@@ -87,21 +103,22 @@ async function runDiag<T>(ready: {host: FleetHost; start: number; diag: string; 
     // --json before any `--`, after which everything is the traced command's.
     const dash = args.indexOf('--')
     const argv = dash < 0 ? [...args, '--json'] : [...args.slice(0, dash), '--json', ...args.slice(dash)]
-    const command = stopsWithSession([ready.diag, ...argv].map(shellQuote).join(' '))
-    const run = await options.transport.run(host, command, {timeoutMs: options.timeoutMs, signal: options.signal, holdStdin: true})
+    const command = [...(ready.sudo ? ['sudo', '-n', '--'] : []), ready.diag, ...argv].map(shellQuote).join(' ')
+    const script = (remote.script ?? stopsWithSession)(command)
+    const run = await options.transport.run(host, script, {timeoutMs: options.timeoutMs, signal: options.signal, holdStdin: true})
     if (options.signal?.aborted) throw new HostError('run', 'interrupted: diag there was stopped with its ssh session')
     if (run.unreachable) throw new HostError('connect', remoteReason(run, 'ssh'))
     if (run.timedOut) throw new HostError('run', `${what} timed out after ${options.timeoutMs / 1000} s`)
     const error = jsonError(run.stdout)
     if (error) throw new HostError('run', `${what}: ${error}`)
-    if (run.exitCode !== 0) throw new HostError('run', remoteReason(run, what))
+    if (run.exitCode !== 0 && !remote.answers?.includes(run.exitCode)) throw new HostError('run', remoteReason(run, what))
     let value: T
     try {
-      value = parse(run.stdout)
+      value = parse(run.stdout, run.exitCode)
     } catch {
       throw new HostError('run', `${what} printed no JSON: ${remoteReason(run, what)}`)
     }
-    return {host, ok: true, value, copied: ready.copied, seconds: (Date.now() - start) / 1000}
+    return {host, ok: true, value, copied: ready.copied, seconds: (Date.now() - start) / 1000, ...(ready.removed.length > 0 ? {removed: ready.removed} : {})}
   } catch (error) {
     return failure(host, start, error, options.signal)
   }
@@ -113,7 +130,7 @@ async function runDiag<T>(ready: {host: FleetHost; start: number; diag: string; 
  * sends SIGTERM to diag when it ends (diag killed, interrupted or timed out here, or the network
  * gone): diag then stops as on Ctrl-C and undoes what it did to the kernel.
  */
-export function stopsWithSession(command: string): string {
+export function stopsWithSession(command: string, then: string[] = []): string {
   return [
     'exec 3<&0',
     `${command} </dev/null &`,
@@ -123,6 +140,7 @@ export function stopsWithSession(command: string): string {
     'wait $pid',
     'status=$?',
     'kill $watcher 2>/dev/null',
+    ...then,
     'exit $status',
   ].join('\n')
 }

@@ -19,7 +19,7 @@ export interface FleetCapabilities {
   bundle: {version: string; sha256: string}
   groups: ProfileGroup[]
   errors: {host: string; stage: string; message: string}[]
-  hosts: ({name: string; destination: string; ok: true; copied: boolean; seconds: number; report: CapabilitiesReport} | {name: string; destination: string; ok: false; seconds: number; error: {stage: string; message: string}})[]
+  hosts: ({name: string; destination: string; ok: true; copied: boolean; removed: string[]; seconds: number; report: CapabilitiesReport} | {name: string; destination: string; ok: false; seconds: number; error: {stage: string; message: string}})[]
 }
 
 // What an operator first wants to know of a kernel, in this order.
@@ -64,7 +64,7 @@ export function fleetCapabilities(outcomes: HostOutcome<CapabilitiesReport>[], b
     errors: outcomes.flatMap((o) => (o.ok ? [] : [{host: o.host.name, ...o.error}])),
     hosts: outcomes.map((o) =>
       o.ok
-        ? {name: o.host.name, destination: o.host.destination, ok: true as const, copied: o.copied, seconds: o.seconds, report: o.value}
+        ? {name: o.host.name, destination: o.host.destination, ok: true as const, copied: o.copied, removed: o.removed ?? [], seconds: o.seconds, report: o.value}
         : {name: o.host.name, destination: o.host.destination, ok: false as const, seconds: o.seconds, error: o.error},
     ),
   }

@@ -1,5 +1,6 @@
 import {combineAll, renderKind} from '../result/kinds/index.js'
-import type {ResultData, ToolResult} from '../result/model.js'
+import type {ResultData, Row, Rows, ToolResult} from '../result/model.js'
+import {parseSavedResult} from '../result/saved.js'
 import type {TextStyle} from '../render/style.js'
 import {columns} from '../render/table.js'
 import type {HostOutcome} from './fleet.js'
@@ -17,19 +18,36 @@ export interface FleetRun {
   errors: {host: string; stage: string; message: string}[]
 }
 
-/**
- * A tool's --json output: one JSON document, or for a rows tool NDJSON whose last line is the
- * summary (the rows themselves are not merged across hosts).
- */
+/** A tool's --json output: one JSON document, or a rows tool's NDJSON (its rows, then the summary line), read back whole. */
 export function parseToolOutput(stdout: string): ToolResult {
-  try {
-    return JSON.parse(stdout) as ToolResult
-  } catch {
-    const last = stdout.trim().split('\n').pop() ?? ''
-    const summary = JSON.parse(last) as ToolResult & {type?: string}
-    if (summary.type !== 'summary') throw new Error('no summary line')
-    return summary
+  return parseSavedResult(stdout)
+}
+
+/**
+ * Every host's rows as one table, the host's inventory name first: column `host`, or `fleetHost`
+ * where the tool has a host column of its own (gethostlatency's looked-up name). In time order
+ * where the rows have a clock column (a stable sort: equal times keep the hosts' order), else host
+ * after host, each in the order it printed them (its own time order).
+ */
+export function mergeRows(hosts: {name: string; data: Rows}[]): Rows | null {
+  if (hosts.length === 0) return null
+  const columns = hosts[0].data.columns
+  const own = columns.some((c) => c.name === 'host')
+  const column = own ? {name: 'fleetHost', title: 'FLEET_HOST'} : {name: 'host', title: 'HOST'}
+  const clock = columns.find((c) => c.type === 'clock')?.name
+  const rows: Row[] = hosts.flatMap(({name, data}) => data.rows.map((row) => ({[column.name]: name, ...row})))
+  if (clock) {
+    const at = (row: Row) => (typeof row[clock] === 'string' ? Date.parse(row[clock] as string) : Number.NaN)
+    rows.sort((a, b) => (at(a) || 0) - (at(b) || 0))
   }
+  const width = Math.max(column.title.length, ...hosts.map((h) => h.name.length))
+  return {kind: 'rows', columns: [{...column, type: 'string', width}, ...columns], rows}
+}
+
+/** The hosts' data as one: rows gathered with their host (mergeRows), other kinds as the kind combines intervals. */
+function mergeData(hosts: {name: string; data: ResultData}[]): ResultData | null {
+  if (hosts.length > 0 && hosts.every((h) => h.data.kind === 'rows')) return mergeRows(hosts as {name: string; data: Rows}[])
+  return combineAll(hosts.map((h) => h.data)) ?? null
 }
 
 export function fleetRun(tool: string, args: string[], outcomes: HostOutcome<ToolResult>[]): FleetRun {
@@ -41,7 +59,7 @@ export function fleetRun(tool: string, args: string[], outcomes: HostOutcome<Too
     schemaVersion: 1,
     tool,
     args,
-    merged: combineAll(hostData.filter((d): d is ResultData => d !== null)) ?? null,
+    merged: mergeData(outcomes.flatMap((o, i) => (hostData[i] ? [{name: o.host.name, data: hostData[i]}] : []))),
     lost: losses.length === 0 || losses.includes(null) ? null : losses.reduce<number>((sum, lost) => sum + (lost ?? 0), 0),
     hosts: outcomes.map((o, i) =>
       o.ok
@@ -64,7 +82,8 @@ export function renderFleetRun(run: FleetRun, style: TextStyle): string {
     const header = [run.merged.key.toUpperCase(), 'TOTAL', ...ok.map((h) => h.name)]
     const rows = keys.map((key) => [key, String(countOf(run.merged, key)), ...ok.map((h) => String(countOf(h.data, key)))])
     out.push('', 'By host', ...columns([header, ...rows]))
-  } else {
+  } else if (run.merged?.kind !== 'rows') {
+    // Rows are all in the merged table already, each with its host.
     for (const host of ok) if (host.data) out.push('', host.name, ...renderKind(host.data, style))
   }
   if (run.errors.length > 0) {

@@ -15,7 +15,9 @@ export interface FleetProgress {
 }
 
 const outcomeLine = (outcome: HostOutcome<unknown>) =>
-  outcome.ok ? `done in ${outcome.seconds.toFixed(1)} s${outcome.copied ? ' (bundle copied)' : ''}` : `${outcome.error.stage} failed: ${outcome.error.message}`
+  outcome.ok
+    ? `done in ${outcome.seconds.toFixed(1)} s${outcome.copied ? ' (bundle copied)' : ''}${outcome.removed ? `; removed the older ${outcome.removed.join(', ')}` : ''}`
+    : `${outcome.error.stage} failed: ${outcome.error.message}`
 
 /** One plain line per event on stderr, for logs and pipes. */
 export function plainFleetProgress(write: (line: string) => void): FleetProgress {

@@ -40,6 +40,8 @@ export interface SshOptions {
   connectTimeout: number
   /** An ssh config file to use instead of ~/.ssh/config (ssh -F). */
   configFile?: string
+  /** A private key to log in with (ssh -i), and only it (IdentitiesOnly). */
+  identityFile?: string
   /** The ssh program; `ssh` from PATH. */
   program?: string
 }
@@ -60,6 +62,7 @@ export class SshTransport implements Transport {
   private args(host: FleetHost): string[] {
     return [
       ...(this.options.configFile ? ['-F', this.options.configFile] : []),
+      ...(this.options.identityFile ? ['-i', this.options.identityFile, '-o', 'IdentitiesOnly=yes'] : []),
       '-o', 'BatchMode=yes',
       '-o', `ConnectTimeout=${this.options.connectTimeout}`,
       // A host that stops answering mid-run is given up after three missed keepalives.

@@ -56,8 +56,18 @@ export function markdownReport(report: RunbookReport): string {
 const xml = (text: string) =>
   text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '')
 
+/** One testsuite's testcases and counts, as JUnit XML lines (for one host's report). */
+export interface JunitSuite {
+  lines: string[]
+  tests: number
+  failures: number
+  errors: number
+  skipped: number
+  seconds: number
+}
+
 /** One testcase per check (a step without checks is one testcase: that it ran). */
-export function junitReport(report: RunbookReport): string {
+export function junitSuite(report: RunbookReport, name = report.runbook.name, hostname = report.host.hostname): JunitSuite {
   const cases: string[] = []
   let failures = 0
   let skipped = 0
@@ -90,20 +100,36 @@ export function junitReport(report: RunbookReport): string {
       cases.push(`    <testcase classname="${classname}" name="${name}" time="${time}">${body}</testcase>`)
     }
   }
-  const attributes = `name="${xml(report.runbook.name)}" tests="${cases.length}" failures="${failures}" errors="0" skipped="${skipped}" time="${report.seconds.toFixed(3)}"`
-  return [
-    '<?xml version="1.0" encoding="UTF-8"?>',
-    `<testsuites ${attributes}>`,
-    `  <testsuite ${attributes} timestamp="${report.startedAt.replace(/\.\d+Z$/, '')}" hostname="${xml(report.host.hostname)}">`,
-    ...cases,
-    '  </testsuite>',
-    '</testsuites>',
-    '',
-  ].join('\n')
+  const counts = {tests: cases.length, failures, errors: 0, skipped, seconds: report.seconds}
+  return {
+    ...counts,
+    lines: [
+      `  <testsuite ${junitCounts(name, counts)} timestamp="${report.startedAt.replace(/\.\d+Z$/, '')}" hostname="${xml(hostname)}">`,
+      ...cases,
+      '  </testsuite>',
+    ],
+  }
 }
 
+/** The name and counts attributes a testsuite and testsuites share. */
+export const junitCounts = (name: string, c: Omit<JunitSuite, 'lines'>) =>
+  `name="${xml(name)}" tests="${c.tests}" failures="${c.failures}" errors="${c.errors}" skipped="${c.skipped}" time="${c.seconds.toFixed(3)}"`
+
+/** JUnit XML testsuites around testsuites, their counts added. */
+export function junitDocument(name: string, seconds: number, suites: JunitSuite[]): string {
+  const sum = (key: 'tests' | 'failures' | 'errors' | 'skipped') => suites.reduce((n, s) => n + s[key], 0)
+  const counts = {tests: sum('tests'), failures: sum('failures'), errors: sum('errors'), skipped: sum('skipped'), seconds}
+  return ['<?xml version="1.0" encoding="UTF-8"?>', `<testsuites ${junitCounts(name, counts)}>`, ...suites.flatMap((s) => s.lines), '</testsuites>', ''].join('\n')
+}
+
+export function junitReport(report: RunbookReport): string {
+  return junitDocument(report.runbook.name, report.seconds, [junitSuite(report)])
+}
+
+export {xml as xmlText}
+
 /** One metric family of the runbook's metrics, before it is written in either format. */
-interface Family {
+export interface Family {
   /** The family name as the Prometheus text format has it (a counter's ends in `_total`). */
   name: string
   type: Sample['type']
@@ -111,15 +137,32 @@ interface Family {
   samples: {suffix: string; labels: Record<string, string>; value: number}[]
 }
 
-/** Each step's metrics as families, by name: each kind's samples (src/result/kinds/), lost events and checks. */
-function metricFamilies(report: RunbookReport): Family[] {
+/** A gauge of one sample per entry, for families of the fleet's own (whether a host answered). */
+export interface ExtraGauge {
+  name: string
+  help: string
+  samples: {labels: Record<string, string>; value: number}[]
+}
+
+/**
+ * Each step's metrics as families, by name: each kind's samples (src/result/kinds/), lost events
+ * and checks; over several hosts' reports (a fleet run), each labelled with the host it is given.
+ */
+export function metricFamilies(reports: {report: RunbookReport; host: string}[], extra: ExtraGauge[] = []): Family[] {
   const families = new Map<string, Family>()
   const add = (name: string, type: Sample['type'], help: string, suffix: string, labels: Record<string, string>, value: number) => {
     const family = families.get(name) ?? {name, type, help, samples: []}
     family.samples.push({suffix, labels, value})
     families.set(name, family)
   }
-  const host = report.host.hostname
+  for (const gauge of extra) for (const sample of gauge.samples) add(gauge.name, 'gauge', gauge.help, '', sample.labels, sample.value)
+  for (const {report, host} of reports) addReport(report, host, add)
+  return [...families.values()].sort((a, b) => a.name.localeCompare(b.name))
+}
+
+type AddSample = (name: string, type: Sample['type'], help: string, suffix: string, labels: Record<string, string>, value: number) => void
+
+function addReport(report: RunbookReport, host: string, add: AddSample): void {
   for (const step of report.steps) {
     const base = {host, runbook: report.runbook.name, step: step.name, tool: step.tool, backend: step.backend?.candidate ?? 'none'}
     add('diag_runbook_step_ran', 'gauge', 'Whether the step ran (1) or could not (0).', '', base, step.status === 'ran' ? 1 : 0)
@@ -134,8 +177,9 @@ function metricFamilies(report: RunbookReport): Family[] {
     if (!data) continue
     for (const sample of kindOf(data).samples(data)) add(sample.name, sample.type, sample.help, sample.suffix ?? '', {...base, ...sample.labels}, sample.value)
   }
-  return [...families.values()].sort((a, b) => a.name.localeCompare(b.name))
 }
+
+const ownFamilies = (report: RunbookReport) => metricFamilies([{report, host: report.host.hostname}])
 
 const escapeLabel = (value: string) => value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
 const labelSet = (pairs: Record<string, string>) =>
@@ -149,8 +193,12 @@ const labelSet = (pairs: Record<string, string>) =>
  * lost events and check outcomes as gauges; labels host, runbook, step, tool, backend.
  */
 export function prometheusReport(report: RunbookReport): string {
+  return prometheusText(ownFamilies(report))
+}
+
+export function prometheusText(families: Family[]): string {
   const out: string[] = []
-  for (const family of metricFamilies(report))
+  for (const family of families)
     out.push(
       `# HELP ${family.name} ${family.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`,
       `# TYPE ${family.name} ${family.type}`,
@@ -183,8 +231,12 @@ export function canonicalNumber(value: number): string {
  * of their own (promtool then fails it: no help), so --prometheus writes that format for them.
  */
 export function openMetricsReport(report: RunbookReport): string {
+  return openMetricsText(ownFamilies(report))
+}
+
+export function openMetricsText(families: Family[]): string {
   const out: string[] = []
-  for (const family of metricFamilies(report)) {
+  for (const family of families) {
     const name = family.type === 'counter' ? family.name.replace(/_total$/, '') : family.name
     out.push(`# TYPE ${name} ${family.type}`)
     if (name.endsWith('_seconds')) out.push(`# UNIT ${name} seconds`)

@@ -1,4 +1,4 @@
-import {existsSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync} from 'node:fs'
+import {existsSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -7,6 +7,7 @@ import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {CapabilitiesReport} from '../../src/plan/report.js'
+import type {RunbookReport} from '../../src/runbook/run.js'
 import {type KernelState, isRoot, kernelState} from '../helpers/kernel-state.js'
 import {schemaErrors} from '../helpers/schema.js'
 
@@ -88,5 +89,17 @@ exec "$0" "$@"`
     const own = await bundled(['syscount', '-q', '--json', '--', ...traced], {LD_LIBRARY_PATH: '/user/lib'})
     expect(own.exitCode, String(own.stderr)).toBe(0)
     expect(readFileSync(seen, 'utf8')).toBe('unset\n/user/lib\n')
+  })
+
+  // A runbook's steps are diag processes of their own: started as bin/run.js under the bundled
+  // node, without the libraries the launcher gives it, they failed where the host has none (the
+  // lab's bare guests; here, with them hidden).
+  it('runs a runbook: its steps, diag processes of their own, start through the launcher', async () => {
+    const runbook = path.join(work, 'one-step.yaml')
+    writeFileSync(runbook, 'name: one-step\nsteps:\n  - tool: syscount\n    duration: 1\n    checks:\n      - expect: lost == 0\n')
+    const run = await bundled(['runbook', 'run', runbook, '--ci', '--json'])
+    const report = JSON.parse(String(run.stdout)) as RunbookReport
+    expect(report.steps.map((s) => [s.status, s.reason]), String(run.stderr)).toEqual([['ran', null]])
+    expect(run.exitCode).toBe(0)
   })
 })

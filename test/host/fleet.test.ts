@@ -1,4 +1,5 @@
-import {copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {spawnSync} from 'node:child_process'
+import {chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -6,13 +7,16 @@ import {fileURLToPath} from 'node:url'
 import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {HostError, becomeFrom, checkScript} from '../../src/fleet/bundle.js'
 import type {FleetCapabilities} from '../../src/fleet/matrix.js'
 import type {FleetRun} from '../../src/fleet/merge.js'
+import type {FleetRunbook} from '../../src/fleet/runbook.js'
 import {diag, diagJson, startDiag} from '../helpers/cli.js'
 import {type KernelState, isRoot, kernelState} from '../helpers/kernel-state.js'
+import {expectOpenMetrics} from '../helpers/openmetrics.js'
 import {schemaErrors} from '../helpers/schema.js'
 import {SSHD, type TestSshd, children, freePort, makeSshKeys, processesWith, startSshd, waitForSsh, writeSshClientConfig} from '../helpers/sshd.js'
-import {WORKLOAD, workloadBuilt} from '../helpers/workload.js'
+import {LOOKUPS, WORKLOAD, workloadBuilt} from '../helpers/workload.js'
 
 /**
  * `diag fleet capabilities` for real: this file starts its own sshd (Debian's openssh-server) on
@@ -23,6 +27,14 @@ import {WORKLOAD, workloadBuilt} from '../helpers/workload.js'
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const {version} = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {version: string}
 const TEST_VERSION = `${version}-fleettest.${process.pid}`
+const JUNIT_XSD = fileURLToPath(new URL('../fixtures/junit.xsd', import.meta.url))
+/** Bundles of other versions the install finds in /var/tmp: only `old` is diag's own to remove. */
+const OTHERS = {
+  old: `/var/tmp/diag-${version}-fleettest-old.${process.pid}`,
+  noMarker: `/var/tmp/diag-${version}-fleettest-nomarker.${process.pid}`,
+  notOurs: `/var/tmp/diag-${version}-fleettest-notours.${process.pid}`,
+  link: `/var/tmp/diag-${version}-fleettest-link.${process.pid}`,
+}
 
 describe.skipIf(!isRoot || !existsSync(SSHD))(`diag fleet capabilities over ssh to an sshd of the test's own (needs root${existsSync(SSHD) ? '' : '; skipped: no /usr/sbin/sshd, install openssh-server'})`, () => {
   let work: string
@@ -47,11 +59,19 @@ describe.skipIf(!isRoot || !existsSync(SSHD))(`diag fleet capabilities over ssh 
       `all:\n  children:\n    here:\n      hosts:\n        by-address: {ansible_host: 127.0.0.1, ansible_port: ${port}}\n        by-name: {ansible_host: localhost, ansible_port: ${port}}\n    gone:\n      hosts:\n        closed-port: {ansible_host: 127.0.0.1, ansible_port: ${closedPort}}\n`,
     )
     await waitForSsh(config, port, 10_000)
+    for (const dir of [OTHERS.old, OTHERS.noMarker, OTHERS.notOurs, path.join(work, 'linked')]) {
+      mkdirSync(path.join(dir, 'bin'), {recursive: true})
+      if (dir !== OTHERS.noMarker) writeFileSync(path.join(dir, '.bundle-sha256'), `${'0'.repeat(64)}\n`)
+    }
+    // Another user's (nobody's): the login user (root here) is not its owner.
+    chownSync(OTHERS.notOurs, 65_534, 65_534)
+    symlinkSync(path.join(work, 'linked'), OTHERS.link)
   }, 120_000)
 
   afterAll(async () => {
     await sshd?.stop()
     rmSync(`/var/tmp/diag-${TEST_VERSION}`, {recursive: true, force: true})
+    for (const dir of Object.values(OTHERS)) rmSync(dir, {recursive: true, force: true})
     if (work) rmSync(work, {recursive: true, force: true})
     expect(await kernelState()).toEqual(before)
   })
@@ -69,6 +89,12 @@ describe.skipIf(!isRoot || !existsSync(SSHD))(`diag fleet capabilities over ssh 
     expect(fleet.hosts.filter((h) => h.ok && h.copied).length).toBeGreaterThanOrEqual(1)
     expect(readFileSync(`/var/tmp/diag-${TEST_VERSION}/.bundle-sha256`, 'utf8').trim()).toBe(fleet.bundle.sha256)
     expect(run.stderr).toContain('[closed-port] connect failed')
+    // The install removed the other version it had installed (its marker, root's: the login
+    // user's), and kept the directory without the marker, nobody's, and the symbolic link.
+    expect(existsSync(OTHERS.old)).toBe(false)
+    expect(fleet.hosts.flatMap((h) => (h.ok ? h.removed : []))).toContain(OTHERS.old)
+    expect(run.stderr).toContain(`removed the older `)
+    for (const kept of [OTHERS.noMarker, OTHERS.notOurs, OTHERS.link, path.join(work, 'linked/.bundle-sha256')]) expect(existsSync(kept), kept).toBe(true)
   }, 180_000)
 
   it('then finds the bundle there and copies nothing; prints the matrix as text', async () => {
@@ -96,6 +122,24 @@ describe.skipIf(!isRoot || !existsSync(SSHD))(`diag fleet capabilities over ssh 
     expect(text.stdout).toMatch(/^getppid +200 +100 +100$/m)
   }, 180_000)
 
+  it.skipIf(!workloadBuilt)("fleet run gethostlatency (rows): every host's rows kept, with the host's name beside the tool's own host column, in time order", async () => {
+    const run = await diagJson<FleetRun>([...args('run'), 'gethostlatency', '--', '--', LOOKUPS, '3', '2', '1'])
+    expect(run.exitCode, run.stderr).toBe(0)
+    const merged = run.json.merged
+    if (merged?.kind !== 'rows') throw new Error(`not rows: ${merged?.kind}`)
+    expect(merged.columns.slice(0, 2).map((c) => c.name)).toEqual(['fleetHost', 'time'])
+    // 3 names looked up twice by each host's own traced command.
+    expect(merged.rows.filter((r) => r.fleetHost === 'by-address')).toHaveLength(6)
+    expect(merged.rows.filter((r) => r.fleetHost === 'by-name')).toHaveLength(6)
+    for (const row of merged.rows) expect(row.host).toBe('localhost')
+    const times = merged.rows.map((r) => Date.parse(r.time as string))
+    expect(times).toEqual([...times].sort((a, b) => a - b))
+    const text = await diag([...args('run'), 'gethostlatency', '--', '--', LOOKUPS, '1', '1'], {timeout: 180_000})
+    expect(text.stdout).toMatch(/^FLEET_HOST +TIME +PID +COMM +LATms +HOST$/m)
+    expect(text.stdout).toMatch(/^by-address +\d\d:\d\d:\d\d .* localhost$/m)
+    expect(text.stdout).toMatch(/^by-name +\d\d:\d\d:\d\d .* localhost$/m)
+  }, 180_000)
+
   it.skipIf(!workloadBuilt)('an interrupted fleet run stops diag on every host: the end of the ssh session stops it there, and it undoes its tracing', async () => {
     const bundled = `/var/tmp/diag-${TEST_VERSION}/`
     const tracing = () => processesWith(bundled).filter((line) => line.includes("bundle-run.mjs syscount"))
@@ -115,6 +159,109 @@ describe.skipIf(!isRoot || !existsSync(SSHD))(`diag fleet capabilities over ssh 
     while (processesWith(bundled).length > 0 && Date.now() < gone) await new Promise((resolve) => setTimeout(resolve, 200))
     expect(processesWith(bundled)).toEqual([])
   }, 120_000)
+
+  it('--identity-file is the key ssh logs in with: without it (a config naming no key) the login is refused', async () => {
+    const noKey = path.join(work, 'ssh_config_nokey')
+    writeFileSync(noKey, readFileSync(path.join(work, 'ssh_config'), 'utf8').replace(/^ {2}IdentityFile .*\n/m, ''))
+    const inventory = path.join(work, 'one-host.txt')
+    writeFileSync(inventory, `127.0.0.1:${port}\n`)
+    const base = ['fleet', 'capabilities', '--hosts', inventory, '--ssh-config', noKey, '--bundle', path.join(work, `diag-${TEST_VERSION}-linux-x64.tar.gz`), '--connect-timeout', '5']
+    const refused = await diagJson<FleetCapabilities>(base)
+    expect(refused.json.errors).toEqual([{host: `127.0.0.1:${port}`, stage: 'connect', message: expect.stringContaining('Permission denied')}])
+    const withKey = await diagJson<FleetCapabilities>([...base, '--identity-file', path.join(work, 'user_key')])
+    expect(withKey.exitCode, withKey.stderr).toBe(0)
+    expect(withKey.json.hosts.map((h) => h.ok)).toEqual([true])
+  }, 120_000)
+
+  it('--become: a root login runs diag as it is, without sudo', async () => {
+    const run = await diagJson<FleetCapabilities>([...args(), '--become'])
+    expect(run.exitCode, run.stderr).toBe(0)
+    expect(run.json.hosts.map((h) => [h.name, h.ok])).toEqual([['by-address', true], ['by-name', true], ['closed-port', false]])
+  }, 180_000)
+
+  // The test's sshd cannot log in as an unprivileged user here (this host's only one, if any, has a
+  // locked password, which sshd without PAM refuses; nobody's shell is nologin): the check that
+  // --become runs first is run as nobody directly, as a login would run it, and must refuse.
+  it('--become: the check refuses a user that is not root, saying whether sudo is missing or wants a password', () => {
+    const check = spawnSync('runuser', ['-u', 'nobody', '--', 'sh', '-c', checkScript(TEST_VERSION, true)], {encoding: 'utf8', cwd: '/'})
+    expect(check.status, check.stderr).toBe(0)
+    const second = check.stdout.trim().split('\n')[1]
+    const sudo = ['/usr/bin/sudo', '/bin/sudo', '/usr/sbin/sudo'].some((file) => existsSync(file))
+    expect(second).toMatch(sudo ? /^refused nobody: / : /^no-sudo nobody$/)
+    let error: unknown
+    try {
+      becomeFrom(second)
+    } catch (caught) {
+      error = caught
+    }
+    expect(error).toBeInstanceOf(HostError)
+    expect(error).toMatchObject({stage: 'become', message: sudo ? expect.stringContaining('sudo -n refused nobody') : expect.stringContaining('nobody is not root here and there is no sudo')})
+  })
+
+  it.skipIf(!workloadBuilt)('fleet run RUNBOOK: each host runs the local runbook and sends back its report and heat map; verdicts, JUnit and metrics per host', async () => {
+    const calls = 5000
+    const runbook = path.join(work, 'fleet-look.yaml')
+    writeFileSync(
+      runbook,
+      [
+        'name: fleet-look',
+        'variables:',
+        '  calls: 1',
+        `  heatmap: ${path.join(work, 'disk.svg')}`,
+        'steps:',
+        '  - name: getppid',
+        '    tool: syscount',
+        '    flags: {syscall: getppid}',
+        `    command: [${WORKLOAD}, getppid, "\${calls}"]`,
+        '    checks:',
+        '      - expect: count(syscall == "getppid") == ${calls}',
+        '  - name: disks',
+        '    tool: biolatency',
+        '    duration: 1',
+        '    heatmap: ${heatmap}',
+        '',
+      ].join('\n'),
+    )
+    const out = (name: string) => path.join(work, name)
+    const leftBefore = readdirSync('/tmp').filter((f) => f.startsWith('diag-runbook.'))
+    const run = await diagJson<FleetRunbook>([
+      ...args('run'), runbook, '--set', `calls=${calls}`, '--junit', out('fleet.xml'), '--prometheus', out('fleet.prom'), '--openmetrics', out('fleet.om'), '--report', out('fleet.md'),
+    ])
+    // The closed port gives no verdict: the fleet's is incomplete (9), unless a check failed (8).
+    const fleet = run.json
+    expect(fleet.hosts.map((h) => [h.name, h.ok])).toEqual([['by-address', true], ['by-name', true], ['closed-port', false]])
+    for (const host of fleet.hosts) {
+      if (!host.ok) continue
+      const [getppid, disks] = host.report.steps
+      expect(getppid.status, getppid.reason ?? '').toBe('ran')
+      expect(getppid.checks.map((c) => c.status)).toEqual(['pass'])
+      expect(host.verdict).toBe(disks.status === 'ran' ? 'pass' : 'incomplete')
+      if (disks.status === 'ran') {
+        // Drawn on the host, sent back, saved with the host's name.
+        expect(host.heatmaps).toEqual([out(`disk.${host.name}.svg`)])
+        expect(readFileSync(out(`disk.${host.name}.svg`), 'utf8')).toMatch(/<svg[\s>]/)
+        expect(disks.argv).toContain(out(`disk.${host.name}.svg`))
+      }
+    }
+    expect(run.exitCode, run.stderr).toBe(fleet.verdict === 'fail' ? 8 : 9)
+    expect(fleet.verdict).toBe('incomplete')
+    expect(fleet.errors).toEqual([{host: 'closed-port', stage: 'connect', message: expect.stringContaining('Connection refused')}])
+
+    const xmllint = spawnSync('xmllint', ['--noout', '--schema', JUNIT_XSD, out('fleet.xml')], {encoding: 'utf8'})
+    expect(xmllint.status, xmllint.stderr).toBe(0)
+    const junit = readFileSync(out('fleet.xml'), 'utf8')
+    for (const name of ['by-address', 'by-name', 'closed-port']) expect(junit).toContain(`<testsuite name="${name}" `)
+    const prometheus = readFileSync(out('fleet.prom'), 'utf8')
+    const promtool = spawnSync('promtool', ['check', 'metrics'], {input: prometheus, encoding: 'utf8'})
+    expect(promtool.status, promtool.stdout + promtool.stderr).toBe(0)
+    for (const name of ['by-address', 'by-name'])
+      expect(prometheus).toMatch(new RegExp(`^diag_events_total\\{host="${name}",runbook="fleet-look",step="getppid",tool="syscount",backend="[^"]+",key="syscall",value="getppid"\\} ${calls}$`, 'm'))
+    expect(prometheus).toContain('diag_fleet_host_answered{host="closed-port",runbook="fleet-look"} 0')
+    expectOpenMetrics(readFileSync(out('fleet.om'), 'utf8'), work)
+    expect(readFileSync(out('fleet.md'), 'utf8')).toMatch(/^## by-address: (PASS|INCOMPLETE)$/m)
+    // The hosts' run directories (in /tmp: ssh passes no TMPDIR) are gone.
+    expect(readdirSync('/tmp').filter((f) => f.startsWith('diag-runbook.'))).toEqual(leftBefore)
+  }, 180_000)
 
   it('leaves nothing running: no ssh master, no session on the sshd, no diag on the host', async () => {
     // sshd ends a session's process shortly after its client is gone.

@@ -8,6 +8,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {FleetCapabilities} from '../../src/fleet/matrix.js'
 import type {FleetRun} from '../../src/fleet/merge.js'
+import type {FleetRunbook} from '../../src/fleet/runbook.js'
 import {diagJson, startDiag} from '../helpers/cli.js'
 import {configured, expectedFromConfig} from '../helpers/ground-truth.js'
 import {isRoot} from '../helpers/kernel-state.js'
@@ -141,6 +142,46 @@ describe.skipIf(missing)(`diag fleet over ssh to lab kernels booted as guests${m
     const counts = fleet.hosts.map((h) => [h.name, h.ok ? getppid(h.data) : h.error.message])
     expect(counts).toEqual(hostNames().map((name) => [name, calls]))
     expect(getppid(fleet.merged)).toBe(calls * fleet.hosts.length)
+  }, 1_200_000)
+
+  it.skipIf(!workloadBuilt)("fleet run RUNBOOK: each kernel runs the local runbook with its own diag (busybox's sh on the guests) and sends back its report and heat map", async () => {
+    const calls = 2000
+    const runbook = path.join(work, 'fleet-look.yaml')
+    writeFileSync(
+      runbook,
+      [
+        'name: fleet-look',
+        'steps:',
+        '  - name: getppid',
+        '    tool: syscount',
+        '    flags: {syscall: getppid}',
+        `    command: [${WORKLOAD}, getppid, "${calls}"]`,
+        '    checks:',
+        `      - expect: count(syscall == "getppid") == ${calls}`,
+        '  - name: disks',
+        '    tool: biolatency',
+        '    duration: 1',
+        `    heatmap: ${path.join(work, 'disk.svg')}`,
+        '',
+      ].join('\n'),
+    )
+    const run = await diagJson<FleetRunbook>([...args('run'), runbook, '--junit', path.join(work, 'fleet.xml')], {timeout: 1_100_000})
+    const fleet = run.json
+    expect(fleet.errors, run.stderr).toEqual([])
+    expect(fleet.hosts.map((h) => h.name)).toEqual(hostNames())
+    for (const host of fleet.hosts) {
+      if (!host.ok) continue
+      const [getppid, disks] = host.report.steps
+      expect(getppid.checks.map((c) => [c.status, c.measured.map((m) => m.value)]), host.name).toEqual([['pass', [calls]]])
+      // biolatency runs where a backend can (else the host's verdict is incomplete, never a pass).
+      expect(host.verdict, host.name).toBe(disks.status === 'ran' ? 'pass' : 'incomplete')
+      if (disks.status === 'ran') expect(readFileSync(path.join(work, `disk.${host.name}.svg`), 'utf8'), host.name).toMatch(/<svg[\s>]/)
+    }
+    expect(run.exitCode, run.stderr).toBe(fleet.verdict === 'pass' ? 0 : 9)
+    for (const guest of guests) {
+      const left = await sshTo(config, guest.sshPort, 'ls /tmp')
+      expect(String(left.stdout), guest.kernel.name).not.toContain('diag-runbook.')
+    }
   }, 1_200_000)
 
   it.skipIf(!workloadBuilt)('a guest killed mid-run (qemu SIGKILL) is an error row; the others complete, and nothing is left running on them', async () => {

@@ -105,10 +105,13 @@ interface FakeHost {
   unreachable?: string
   hang?: boolean
   diagError?: string
+  /** The second line of the check's answer under --become: root, sudo, no-sudo USER, refused USER: ... */
+  become?: string
 }
 
 class FakeTransport implements Transport {
   readonly calls: {host: string; kind: string; inputFile?: string}[] = []
+  readonly scripts = new Map<string, string>()
   inFlight = 0
   maxInFlight = 0
   closed = false
@@ -122,13 +125,14 @@ class FakeTransport implements Transport {
     const fake = this.hosts[host.name]
     const kind = script.includes('uname -m') ? 'check' : script.includes('tar -xzf') ? 'install' : 'diag'
     this.calls.push({host: host.name, kind, inputFile: options.inputFile})
+    if (kind === 'diag') this.scripts.set(host.name, script)
     this.inFlight++
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight)
     try {
       await new Promise((resolve) => setTimeout(resolve, 5))
       const ok = (stdout: string): RemoteRun => ({exitCode: 0, stdout, stderr: '', unreachable: false, timedOut: false})
       if (fake.unreachable) return {exitCode: 255, stdout: '', stderr: `ssh: ${fake.unreachable}\n`, unreachable: true, timedOut: false}
-      if (kind === 'check') return ok(`x86_64 ${fake.hasBundle ? this.bundle.sha256 : 'none'}\n`)
+      if (kind === 'check') return ok(`x86_64 ${fake.hasBundle ? this.bundle.sha256 : 'none'}\n${script.includes('sudo -n true') ? `${fake.become}\n` : ''}`)
       if (kind === 'install') {
         fake.hasBundle = true
         return ok('installed\n')
@@ -173,7 +177,7 @@ describe('fleet capabilities over a fake transport', () => {
     }
     const transport = new FakeTransport(hosts, bundle)
     const inventory = Object.keys(hosts).map((name) => ({name, destination: name, groups: []}))
-    const outcomes = await onEveryHost(inventory, ['capabilities'], (stdout) => JSON.parse(stdout) as CapabilitiesReport, {transport, bundle, concurrency: 3, timeoutMs: 1000})
+    const outcomes = await onEveryHost(inventory, {args: ['capabilities'], parse: (stdout) => JSON.parse(stdout) as CapabilitiesReport}, {transport, bundle, concurrency: 3, timeoutMs: 1000})
     expect(transport.maxInFlight).toBeLessThanOrEqual(3)
     expect(transport.calls.filter((c) => c.kind === 'install')).toEqual([{host: 'cloud-b', kind: 'install', inputFile: bundle.file}])
     expect(outcomes.map((o) => o.host.name)).toEqual(Object.keys(hosts))
@@ -195,6 +199,38 @@ describe('fleet capabilities over a fake transport', () => {
     expect(text).toContain('1 host: 6.1.192 with no BPF')
     expect(text).toContain('4 hosts without an answer:')
     expect(text).toContain('  refused: connect failed: ssh: Permission denied (publickey).')
+  })
+
+  it('--become: diag through sudo -n where the login user is not root; a host where sudo cannot run without a password fails with why, before any copy', async () => {
+    const hosts: Record<string, FakeHost> = {
+      'as-root': {report: debian, hasBundle: true, become: 'root'},
+      'with-sudo': {report: debian, hasBundle: true, become: 'sudo'},
+      'no-sudo': {report: debian, become: 'no-sudo ops'},
+      password: {report: debian, become: 'refused ops: sudo: a password is required'},
+    }
+    const transport = new FakeTransport(hosts, bundle)
+    const inventory = Object.keys(hosts).map((name) => ({name, destination: name, groups: []}))
+    const outcomes = await onEveryHost(inventory, {args: ['capabilities'], parse: (stdout) => JSON.parse(stdout) as CapabilitiesReport}, {transport, bundle, concurrency: 4, timeoutMs: 1000, become: true})
+    expect(outcomes.map((o) => [o.host.name, o.ok])).toEqual([['as-root', true], ['with-sudo', true], ['no-sudo', false], ['password', false]])
+    expect(transport.scripts.get('as-root')).toContain(`/var/tmp/diag-0.1.0/bin/diag capabilities --json </dev/null &`)
+    expect(transport.scripts.get('with-sudo')).toContain(`sudo -n -- /var/tmp/diag-0.1.0/bin/diag capabilities --json </dev/null &`)
+    // Refused before the bundle is copied: no install on either.
+    expect(transport.calls.filter((c) => c.kind !== 'check').map((c) => c.host)).toEqual(['as-root', 'with-sudo'])
+    const errors = Object.fromEntries(outcomes.flatMap((o) => (o.ok ? [] : [[o.host.name, o.error]])))
+    expect(errors['no-sudo']).toEqual({stage: 'become', message: expect.stringMatching(/^--become: ops is not root here and there is no sudo/)})
+    expect(errors.password).toEqual({stage: 'become', message: expect.stringContaining('sudo -n refused ops (sudo: a password is required); it needs a password, which diag never types')})
+    expect(checkScript('0.1.0', true)).toContain('sudo -n true')
+    expect(checkScript('0.1.0')).not.toContain('sudo')
+  })
+
+  it('the install removes, after the new bundle is in place, only directories of other versions with its marker, owned by the login user', () => {
+    const install = installScript('0.1.0', bundle.sha256)
+    const cleanup = install.slice(install.indexOf('for other in /var/tmp/diag-*'))
+    expect(install.indexOf('mv "$new" /var/tmp/diag-0.1.0')).toBeLessThan(install.indexOf('for other in'))
+    expect(cleanup).toContain('[ "$other" = /var/tmp/diag-0.1.0 ] && continue')
+    expect(cleanup).toContain('[ -O "$other" ]')
+    expect(cleanup).toContain('[ ! -L "$other" ]')
+    expect(cleanup).toContain('[ -f "$other/.bundle-sha256" ]')
   })
 
   it('the remote scripts trust only a directory of the login user that no one else may write, and lock around the install', () => {
