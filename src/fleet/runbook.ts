@@ -127,15 +127,19 @@ export interface FleetRunbook {
 }
 
 /**
- * Each host's report as if run here: its heat maps named with the host (and `--heatmap` in the
- * step's command line with them), the runbook's source the local file.
+ * Each host's report as if run here: its heat maps named with the host (the step's `heatmap` and
+ * `--heatmap` in its command line), the runbook's source the local file.
  */
 export function localReport(report: RunbookReport, host: string, runbook: Runbook, heatmaps: HeatmapFile[]): RunbookReport {
   const local = new Map(heatmaps.map((h) => [h.remote, withHost(h.local, host)]))
   return {
     ...report,
     runbook: {...report.runbook, source: runbook.source},
-    steps: report.steps.map((step) => ({...step, argv: step.argv.map((arg) => local.get(arg) ?? arg)})),
+    steps: report.steps.map((step) => ({
+      ...step,
+      argv: step.argv.map((arg) => local.get(arg) ?? arg),
+      heatmap: step.heatmap === null ? null : (local.get(step.heatmap) ?? step.heatmap),
+    })),
   }
 }
 

@@ -178,8 +178,9 @@ describe('fleet run RUNBOOK: what is sent, and what comes back', () => {
           intervals: [{time: new Date(0).toISOString(), seconds: 1, data: {kind: 'counts', key: 'syscall', rows: [{key: 'read', count: 3}]}}],
         },
         checks: [{name: 'lost == 0', expect: 'lost == 0', severity: 'fail', status: checkStatus, measured: [{metric: 'lost', value: 0, text: 'lost = 0'}]}],
+        heatmap: null,
       },
-      {name: 'disks', tool: 'biolatency', argv: ['biolatency', '--duration', '1', '--heatmap', 'heatmap-2.svg'], status: 'skipped', backend: null, reason: 'no backend', exitCode: 3, seconds: 0, result: null, checks: []},
+      {name: 'disks', tool: 'biolatency', argv: ['biolatency', '--duration', '1', '--heatmap', 'heatmap-2.svg'], status: 'skipped', backend: null, reason: 'no backend', exitCode: 3, seconds: 0, result: null, checks: [], heatmap: 'heatmap-2.svg'},
     ],
   })
 
