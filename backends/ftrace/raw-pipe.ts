@@ -21,13 +21,31 @@ export interface RawEventSpec {
 interface CpuPipe {
   cpu: number
   fd: number
+  /** Events read and held back until no CPU can still give an earlier one (ordered reading). */
+  held: RawEvent[]
+}
+
+/** How events are handed on. */
+export interface RawPipeOrder {
+  /**
+   * In time order across CPUs, for consumers that pair events from different CPUs: each read's
+   * events are held until every CPU has given what comes before them.
+   */
+  ordered?: boolean
+  /**
+   * The trace clock's present time in nanoseconds, where Node can read the same clock ("mono" is
+   * CLOCK_MONOTONIC): a CPU found empty then gives nothing earlier than the moment it was read.
+   * Without it an empty CPU holds nothing back, as trace_pipe's own merge of the CPUs does.
+   */
+  clockNowNs?: () => number
 }
 
 /**
  * An instance's binary per-CPU trace_pipe_raw, read as RingReader describes: whole ring-buffer
  * pages, many per system call, decoded at the offsets the kernel's header_page, header_event and
  * the events' format files give. No text is formatted in the kernel nor parsed in Node.
- * Events reach `onEvent` in each CPU's order, CPU after CPU (not in time order across CPUs).
+ * Events reach `onEvent` in each CPU's order, CPU after CPU, or in time order across CPUs when
+ * asked (RawPipeOrder).
  */
 export class RawPipe extends RingReader {
   private readonly pageSize: number
@@ -43,6 +61,7 @@ export class RawPipe extends RingReader {
     private readonly decoders: EventDecoders,
     private readonly onEvent: (event: RawEvent) => void,
     sliceMs: number,
+    private readonly order: RawPipeOrder,
   ) {
     super(session, dir, sliceMs)
     this.pageSize = layout.dataOffset + layout.dataSize
@@ -61,7 +80,7 @@ export class RawPipe extends RingReader {
     dir: string,
     events: RawEventSpec[],
     onEvent: (event: RawEvent) => void,
-    {pollMs = 100, sliceMs = DRAIN_SLICE_MS}: {pollMs?: number; sliceMs?: number} = {},
+    {pollMs = 100, sliceMs = DRAIN_SLICE_MS, ...order}: {pollMs?: number; sliceMs?: number} & RawPipeOrder = {},
   ): Promise<RawPipe> {
     const why = RawPipe.unsupported()
     if (why) throw new NotSupportedError(why)
@@ -75,13 +94,13 @@ export class RawPipe extends RingReader {
     try {
       for (const name of await session.listDir(`${dir}/per_cpu`)) {
         const cpu = /^cpu(\d+)$/.exec(name)
-        if (cpu) cpus.push({cpu: Number(cpu[1]), fd: openSync(`${session.root}/${dir}/per_cpu/${name}/trace_pipe_raw`, constants.O_RDONLY | constants.O_NONBLOCK)})
+        if (cpu) cpus.push({cpu: Number(cpu[1]), fd: openSync(`${session.root}/${dir}/per_cpu/${name}/trace_pipe_raw`, constants.O_RDONLY | constants.O_NONBLOCK), held: []})
       }
     } catch (error) {
       for (const {fd} of cpus) closeSync(fd)
       throw error
     }
-    const pipe = new RawPipe(cpus, session, dir, layout, recordHeader, decoders, onEvent, sliceMs)
+    const pipe = new RawPipe(cpus, session, dir, layout, recordHeader, decoders, onEvent, sliceMs, order)
     await pipe.begin(pollMs)
     return pipe
   }
@@ -89,25 +108,58 @@ export class RawPipe extends RingReader {
   /** One batch of pages from every CPU that has any; true when none had. */
   protected readOnce(): boolean {
     let dry = true
-    for (const {cpu, fd} of this.cpus) {
-      let bytesRead: number
-      try {
-        bytesRead = readvSync(fd, this.segments)
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'EAGAIN') continue
-        throw error
+    // Ordered: the time up to which every CPU has given all its events.
+    let settled = Infinity
+    for (const pipe of this.cpus) {
+      const readAt = this.order.ordered ? this.order.clockNowNs?.() : undefined
+      const bytesRead = this.readPages(pipe.fd)
+      if (bytesRead === 0) {
+        if (readAt !== undefined) settled = Math.min(settled, readAt / 1e9)
+        continue
       }
-      if (bytesRead === 0) continue
       dry = false
-      for (let at = 0; at + this.pageSize <= bytesRead; at += this.pageSize) this.decodePage(this.segments[at / this.pageSize], cpu)
+      const hand = this.order.ordered ? (event: RawEvent) => void pipe.held.push(event) : this.onEvent
+      for (let at = 0; at + this.pageSize <= bytesRead; at += this.pageSize) this.decodePage(this.segments[at / this.pageSize], pipe.cpu, hand)
+      // A CPU's events come in its own time order: what it gives next is no earlier than its last.
+      if (this.order.ordered && pipe.held.length) settled = Math.min(settled, pipe.held[pipe.held.length - 1].timestamp)
     }
+    if (this.order.ordered) this.release(settled)
     return dry
   }
 
-  private decodePage(page: Buffer, cpu: number): void {
+  /** Bytes of whole pages read from one CPU's pipe; 0 when it had none. */
+  private readPages(fd: number): number {
+    try {
+      return readvSync(fd, this.segments)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EAGAIN') return 0
+      throw error
+    }
+  }
+
+  /** Hands on the held events up to `until` (seconds), merged by time. */
+  private release(until: number): void {
+    const heads = this.cpus.map(() => 0)
+    for (;;) {
+      let next = -1
+      for (let i = 0; i < this.cpus.length; i++) {
+        const event = this.cpus[i].held[heads[i]]
+        if (event && event.timestamp <= until && (next < 0 || event.timestamp < this.cpus[next].held[heads[next]].timestamp)) next = i
+      }
+      if (next < 0) break
+      this.onEvent(this.cpus[next].held[heads[next]++])
+    }
+    this.cpus.forEach((pipe, i) => heads[i] && pipe.held.splice(0, heads[i]))
+  }
+
+  protected override flush(): void {
+    this.release(Infinity)
+  }
+
+  private decodePage(page: Buffer, cpu: number, hand: (event: RawEvent) => void): void {
     walkPage(page, this.layout, this.header, (start, end, timestamp) => {
       const event = this.decoders.decode(page, start, end, cpu, timestamp)
-      if (event) this.onEvent(event)
+      if (event) hand(event)
     })
   }
 

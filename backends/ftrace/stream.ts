@@ -25,10 +25,11 @@ export async function excludeSelf(session: TracefsSession, dir: string, events: 
 }
 
 /** The instance's clock: "mono" (monotonic across CPUs, NMI-safe) where the kernel has it, else "global". */
-async function useCrossCpuClock(session: TracefsSession, dir: string): Promise<void> {
+async function useCrossCpuClock(session: TracefsSession, dir: string): Promise<string | undefined> {
   const clocks = (await session.read(`${dir}/trace_clock`)).replace(/[[\]]/g, '').split(/\s+/)
   const clock = ['mono', 'global'].find((c) => clocks.includes(c))
   if (clock) await session.write(`${dir}/trace_clock`, clock)
+  return clock
 }
 
 export interface EventStream {
@@ -69,13 +70,18 @@ export interface StreamOptions {
  * A private instance set up for a stream: made, filtered to the traced process (and the children
  * it forks) when there is one, the events enabled. Each step's undo is recorded as it is taken.
  */
-async function prepareInstance(ctx: RunContext<unknown>, purpose: string, events: string[], options: StreamOptions): Promise<{session: TracefsSession; dir: string}> {
+async function prepareInstance(
+  ctx: RunContext<unknown>,
+  purpose: string,
+  events: string[],
+  options: StreamOptions,
+): Promise<{session: TracefsSession; dir: string; clock?: string}> {
   const session = new TracefsSession(ctx.files, ctx.probe.tracefs!, ctx.pid, ctx.undo)
   const dir = await session.instance(purpose)
   await session.write(`${dir}/buffer_size_kb`, String(BUFFER_KB))
   // The option is the instance's own, and goes with it.
   if (options.recordTgid && (await session.exists(`${dir}/options/record-tgid`))) await session.write(`${dir}/options/record-tgid`, '1')
-  if (options.crossCpuClock) await useCrossCpuClock(session, dir)
+  const clock = options.crossCpuClock ? await useCrossCpuClock(session, dir) : undefined
   for (const option of options.instanceOptions ?? []) await session.write(`${dir}/options/${option}`, '1')
   if (options.filterPid !== false && ctx.targetPid !== undefined) {
     await session.followProcess(dir, ctx.targetPid)
@@ -85,7 +91,7 @@ async function prepareInstance(ctx: RunContext<unknown>, purpose: string, events
   for (const [event, filter] of Object.entries(options.filters ?? {})) await session.write(`${dir}/events/${event}/filter`, filter)
   for (const event of events) await session.enableEvent(dir, event)
   await options.functionTracer?.(session, dir)
-  return {session, dir}
+  return {session, dir, clock}
 }
 
 const eventNames = (events: string[]) => (events.length ? `${events.map((e) => e.replace('/', ':')).join(', ')} events` : 'events')
@@ -111,6 +117,7 @@ export async function startEventStream(
  * Events from a private instance (see prepareInstance), read in binary from its per-CPU
  * trace_pipe_raw: for events whose consumer needs only their fields (not the text of a stack
  * trace, nor a tracer's lines), at a fraction of the text's cost. No comm comes with an event.
+ * With crossCpuClock, events come in time order across CPUs, as trace_pipe gives them.
  */
 export async function startRawEventStream(
   ctx: RunContext<unknown>,
@@ -120,8 +127,10 @@ export async function startRawEventStream(
   options: Omit<StreamOptions, 'instanceOptions' | 'functionTracer'> = {},
 ): Promise<EventStream> {
   const names = events.map((e) => e.event)
-  const {session, dir} = await prepareInstance(ctx, purpose, names, options)
-  const pipe = await RawPipe.open(session, dir, events, onEvent)
+  const {session, dir, clock} = await prepareInstance(ctx, purpose, names, options)
+  // "mono" is the clock Node's hrtime reads (CLOCK_MONOTONIC).
+  const clockNowNs = clock === 'mono' ? () => Number(process.hrtime.bigint()) : undefined
+  const pipe = await RawPipe.open(session, dir, events, onEvent, {ordered: options.crossCpuClock, clockNowNs})
   ctx.undo.push(`close ${dir}/per_cpu/*/trace_pipe_raw`, () => pipe.close())
   return {session, dir, pipe, attach: `${eventNames(names)} from ${dir}/per_cpu/cpu*/trace_pipe_raw`}
 }
