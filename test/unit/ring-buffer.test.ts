@@ -202,36 +202,95 @@ describe('reading per_cpu/cpuN/trace_pipe_raw', () => {
   afterEach(() => {
     if (root) rmSync(root, {recursive: true, force: true})
   })
-
-  // Regular files stand for the per-CPU pipes: whole pages, then the end (read as dry).
-  it('reads many pages per system call from every CPU and decodes every record', async () => {
-    root = mkdtempSync(path.join(tmpdir(), 'diag-raw-pipe-'))
+  function fakeInstance(pagesOf: (cpu: number) => Buffer[]): {root: string; dir: string} {
+    const root = mkdtempSync(path.join(tmpdir(), 'diag-raw-pipe-'))
     const dir = 'instances/diag-1-test'
-    const layout = parseHeaderPage(HEADER_PAGE_64)
     mkdirSync(path.join(root, dir, 'events/raw_syscalls/sys_enter'), {recursive: true})
     writeFileSync(path.join(root, dir, 'events/raw_syscalls/sys_enter/format'), SYS_ENTER)
     mkdirSync(path.join(root, 'events'), {recursive: true})
     writeFileSync(path.join(root, 'events/header_page'), HEADER_PAGE_64)
     writeFileSync(path.join(root, 'events/header_event'), HEADER_EVENT)
-    const perPage = 50
-    const pages = 70 // more than one readv's worth
     for (const cpu of [0, 1]) {
       mkdirSync(path.join(root, dir, `per_cpu/cpu${cpu}`), {recursive: true})
-      const all = Array.from({length: pages}, (_, p) => {
+      writeFileSync(path.join(root, dir, `per_cpu/cpu${cpu}/trace_pipe_raw`), Buffer.concat(pagesOf(cpu)))
+    }
+    return {root, dir}
+  }
+  const layout = parseHeaderPage(HEADER_PAGE_64)
+  const SPEC = [{event: 'raw_syscalls/sys_enter', fields: ['id']}]
+
+  // Regular files stand for the per-CPU pipes: whole pages, then the end (read as dry).
+  it('reads many pages per system call from every CPU and decodes every record', async () => {
+    const perPage = 50
+    const pages = 70 // more than one readv's worth
+    const made = fakeInstance((cpu) =>
+      Array.from({length: pages}, (_, p) => {
         const builder = new PageBuilder(layout, p * 1000)
         for (let i = 0; i < perPage; i++) builder.data(1, sysEnter(100 + cpu, i))
         return builder.build()
-      })
-      writeFileSync(path.join(root, dir, `per_cpu/cpu${cpu}/trace_pipe_raw`), Buffer.concat(all))
-    }
+      }),
+    )
+    root = made.root
     const got = new Map<number, number>()
     const session = new TracefsSession(new NodeFiles('/'), root, 1, new UndoLog())
-    const pipe = await RawPipe.open(session, dir, [{event: 'raw_syscalls/sys_enter', fields: ['id']}], (e) => got.set(e.cpu, (got.get(e.cpu) ?? 0) + 1), {
-      pollMs: 60_000,
-    })
+    const pipe = await RawPipe.open(session, made.dir, SPEC, (e) => got.set(e.cpu, (got.get(e.cpu) ?? 0) + 1), {pollMs: 60_000})
     try {
       await pipe.catchUp()
       expect(Object.fromEntries(got)).toEqual({0: pages * perPage, 1: pages * perPage})
+    } finally {
+      pipe.close()
+    }
+  })
+
+  // CPU 0 writes at even nanoseconds, CPU 1 at odd ones, each over many pages: a consumer that
+  // pairs events across CPUs gets them merged by time.
+  it('ordered: merges the CPUs by time', async () => {
+    const pages = 40
+    const perPage = 10
+    const made = fakeInstance((cpu) =>
+      Array.from({length: pages}, (_, p) => {
+        const builder = new PageBuilder(layout, p * 2 * perPage + cpu)
+        for (let i = 0; i < perPage; i++) builder.data(i === 0 ? 0 : 2, sysEnter(cpu, p * perPage + i))
+        return builder.build()
+      }),
+    )
+    root = made.root
+    const times: number[] = []
+    const session = new TracefsSession(new NodeFiles('/'), root, 1, new UndoLog())
+    const pipe = await RawPipe.open(session, made.dir, SPEC, (e) => times.push(Math.round(e.timestamp * 1e9)), {pollMs: 60_000, ordered: true})
+    try {
+      await pipe.catchUp()
+      expect(times).toEqual(Array.from({length: 2 * pages * perPage}, (_, i) => i))
+    } finally {
+      pipe.close()
+    }
+  })
+
+  // CPU 1 is empty when read at 500 ns: it can still give an event from then on, so CPU 0's
+  // later ones wait, until the end.
+  it('ordered: holds back what an empty CPU could still precede, until the end', async () => {
+    const made = fakeInstance((cpu) =>
+      cpu === 1
+        ? []
+        : Array.from({length: 40}, (_, p) => {
+            const builder = new PageBuilder(layout, p * 20)
+            for (let i = 0; i < 20; i++) builder.data(i === 0 ? 0 : 1, sysEnter(cpu, i))
+            return builder.build()
+          }),
+    )
+    root = made.root
+    const times: number[] = []
+    const session = new TracefsSession(new NodeFiles('/'), root, 1, new UndoLog())
+    const pipe = await RawPipe.open(session, made.dir, SPEC, (e) => times.push(Math.round(e.timestamp * 1e9)), {
+      pollMs: 60_000,
+      ordered: true,
+      clockNowNs: () => 500,
+    })
+    try {
+      await pipe.catchUp()
+      expect(times).toEqual(Array.from({length: 501}, (_, i) => i))
+      await pipe.stop()
+      expect(times).toEqual(Array.from({length: 800}, (_, i) => i))
     } finally {
       pipe.close()
     }
