@@ -1,4 +1,5 @@
-// How fast diag's event-stream reader reads, next to `cat trace_pipe > /dev/null`, in one run: each reads raw_syscalls:sys_enter of one process making getppid calls as
+// How fast diag's event-stream reader (the binary per-CPU trace_pipe_raw, decoded in Node) reads, next to
+// `cat trace_pipe > /dev/null` (the kernel formatting text), in one run: each reads raw_syscalls:sys_enter of one process making getppid calls as
 // fast as one CPU can (faster than any of them reads), in a private instance. Per reader: events
 // read per second of the run, CPU time per event read, and what the kernel overwrote before it was
 // read (the instance's per_cpu/cpuN/stats). (Debian 12's trace-cmd 3.1.6 is not a peer here: on
@@ -108,7 +109,8 @@ if (!existsSync(`${TRACING}/events`)) {
   mounted = spawnSync('mount', ['-t', 'tracefs', 'nodev', TRACING]).status === 0
 }
 try {
-  const readers = {'cat trace_pipe > /dev/null': catReader, 'diag syscount -b ftrace-stream': diagReader}
+  const readers = {'cat trace_pipe > /dev/null': catReader, 'diag syscount -b ftrace-stream (raw)': diagReader}
+  console.log(`load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`)
   console.log(`workload: ${calls} getppid calls from one process; kernel ${spawnSync('uname', ['-r']).stdout.toString().trim()}; ${readdirSync('/sys/devices/system/cpu').filter((n) => /^cpu\d+$/.test(n)).length} CPUs`)
   // diag's own start and stop (node, probing, setting up) costs CPU whatever it reads: measured
   // on a run of 1 call and taken off, so that CPU per event is the reading's.
@@ -122,7 +124,7 @@ try {
   const base = results['cat trace_pipe > /dev/null']
   for (const [name, r] of Object.entries(results)) {
     console.log(
-      `${name.padEnd(32)} read ${String(r.read).padStart(8)}  lost ${String(r.lost).padStart(8)}  ` +
+      `${name.padEnd(38)} read ${String(r.read).padStart(8)}  lost ${String(r.lost).padStart(8)}  ` +
         `${(r.rate / 1000).toFixed(0).padStart(5)}k events/s (${(r.rate / base.rate).toFixed(2)}x cat)  ` +
         `${r.cpuPerEvent.toFixed(0).padStart(5)} ns CPU/event (${(r.cpuPerEvent / base.cpuPerEvent).toFixed(2)}x cat)  ` +
         `read + lost = ${r.read + r.lost}`,

@@ -7,6 +7,10 @@ import {readFileSync} from 'node:fs'
  */
 export class ThreadGroups {
   private readonly known = new Map<number, number>()
+  private recorded: Map<number, number> | undefined
+
+  /** `savedTgids`: the kernel's record of them (tracefs saved_tgids, with the record-tgid option), asked when /proc cannot tell. */
+  constructor(private readonly savedTgids?: string) {}
 
   groupOf(tid: number): number | undefined {
     const cached = this.known.get(tid)
@@ -17,7 +21,66 @@ export class ThreadGroups {
       this.known.set(tid, Number(m[1]))
       return Number(m[1])
     } catch {
-      return undefined
+      return this.kernelRecord().get(tid)
     }
+  }
+
+  private kernelRecord(): Map<number, number> {
+    if (this.recorded) return this.recorded
+    this.recorded = new Map()
+    if (!this.savedTgids) return this.recorded
+    try {
+      for (const m of readFileSync(this.savedTgids, 'utf8').matchAll(/^(\d+) (\d+)$/gm)) if (m[2] !== '0') this.recorded.set(Number(m[1]), Number(m[2]))
+    } catch {
+      // No record to ask: the thread stands for itself.
+    }
+    return this.recorded
+  }
+
+  /** The kernel's record is read again at the next miss (once an interval). */
+  forget(): void {
+    this.recorded = undefined
+  }
+}
+
+/**
+ * A thread's comm, for event sources that give only its id (trace_pipe_raw): from
+ * /proc/<tid>/comm, remembered until forget() (once an interval, so an exec's new name shows up),
+ * else the kernel's comm cache (tracefs saved_cmdlines, read at most once between forgets), else
+ * "<...>" as trace_pipe prints a thread it cannot name.
+ */
+export class ThreadNames {
+  private known = new Map<number, string>()
+  private cached: Map<number, string> | undefined
+
+  constructor(private readonly savedCmdlines?: string) {}
+
+  nameOf(tid: number): string {
+    let name = this.known.get(tid)
+    if (name !== undefined) return name
+    try {
+      name = readFileSync(`/proc/${tid}/comm`, 'utf8').trim()
+    } catch {
+      name = this.kernelCache().get(tid) ?? '<...>'
+    }
+    this.known.set(tid, name)
+    return name
+  }
+
+  private kernelCache(): Map<number, string> {
+    if (this.cached) return this.cached
+    this.cached = new Map()
+    if (!this.savedCmdlines) return this.cached
+    try {
+      for (const m of readFileSync(this.savedCmdlines, 'utf8').matchAll(/^(\d+) (.*)$/gm)) this.cached.set(Number(m[1]), m[2])
+    } catch {
+      // No cache to ask: the name stays unknown.
+    }
+    return this.cached
+  }
+
+  forget(): void {
+    this.known = new Map()
+    this.cached = undefined
   }
 }

@@ -1,6 +1,5 @@
 import {describe, expect, it} from 'vitest'
 
-import {parseBlockRequest} from '../../tools/biolatency/block-request.js'
 import {parseProfiler} from '../../backends/ftrace/function-profiler.js'
 import {parseHist} from '../../backends/ftrace/hist.js'
 import {parseTraceLine} from '../../backends/ftrace/trace-pipe.js'
@@ -40,15 +39,6 @@ describe('trace_pipe lines', () => {
 })
 
 describe('block requests', () => {
-  it.each([
-    ['254,0 W 4096 () 29947720 + 8 [dd]', {major: 254, minor: 0, sector: '29947720'}],
-    ['254,0 RA 4096 () 29947720 + 8 be,0,4 [bash]', {major: 254, minor: 0, sector: '29947720'}],
-    ['8,16 WS () 1024 + 8 [0]', {major: 8, minor: 16, sector: '1024'}],
-    ['254,0 RA () 29947720 + 8 be,0,4 [0]', {major: 254, minor: 0, sector: '29947720'}],
-    // block_io_start (6.5+), the --queued start where the kernel has it
-    ['7,0 WS 4096 () 2048 + 8 none,0,0 [diag-workload]', {major: 7, minor: 0, sector: '2048'}],
-  ])('%s', (body, request) => expect(parseBlockRequest(body)).toEqual(request))
-
   it('--queued starts at block_io_start where the kernel has it, else at block_rq_insert', async () => {
     const files = new MemoryFiles()
     expect(await requestStartEvent(files, '/t', false)).toBe('block/block_rq_issue')

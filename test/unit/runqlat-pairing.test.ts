@@ -1,5 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
+import type {RawEvent} from '../../backends/ftrace/ring-buffer.js'
 import {parseTraceLine} from '../../backends/ftrace/trace-pipe.js'
 import {WakeupPairing} from '../../tools/runqlat/ftrace.js'
 
@@ -27,4 +28,20 @@ describe('runqlat from trace_pipe lines', () => {
           <idle>-0       [000] d..2.   100.500000: sched_switch: prev_comm=swapper/0 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=a next_pid=7 next_prio=120`)
     expect(slots).toEqual({})
   })
+
+  // The same four events as the first test, as trace_pipe_raw gives them: prev_state a number,
+  // preempted marked by the kernel's own bit (0x100 on 4.14+, 2048 on 4.9 with 2048 states).
+  for (const marker of [0x100, 2048]) {
+    it(`from trace_pipe_raw fields: runnable when no state bit below the marker (${marker}) is set`, () => {
+      const pairing = new WakeupPairing('usecs')
+      const ev = (event: string, timestamp: number, fields: Record<string, number>): RawEvent => ({event, pid: 0, cpu: 0, timestamp, fields})
+      pairing.event(ev('sched_wakeup', 100, {pid: 7}), marker)
+      pairing.event(ev('sched_switch', 100.00001, {prev_pid: 0, prev_state: 0, next_pid: 7}), marker)
+      pairing.event(ev('sched_switch', 100.001, {prev_pid: 7, prev_state: marker, next_pid: 8}), marker)
+      pairing.event(ev('sched_switch', 100.0011, {prev_pid: 8, prev_state: 1, next_pid: 7}), marker)
+      // 8 switched out sleeping (S): it does not wait, so its next switch in is no latency.
+      pairing.event(ev('sched_switch', 100.002, {prev_pid: 7, prev_state: 1, next_pid: 8}), marker)
+      expect(Object.fromEntries(pairing.take())).toEqual({3: 1, 6: 1})
+    })
+  }
 })

@@ -4,15 +4,14 @@ import {addSlots, fromMicroseconds, log2Histogram, log2Slot} from '../../src/res
 import {diskLabel, diskNames} from '../../src/system/disks.js'
 import {requestStartEvent} from '../../src/tracefs/block-events.js'
 import type {Runner} from '../../backends/runner.js'
-import {parseBlockRequest} from './block-request.js'
 import {startLatencyHist} from '../../backends/ftrace/latency-hist.js'
-import {startEventStream} from '../../backends/ftrace/stream.js'
+import {startRawEventStream} from '../../backends/ftrace/stream.js'
 
 // Requests issued but not yet completed that diag remembers; beyond this the oldest are dropped
 // (and counted as lost), so a device that never completes cannot grow diag's memory.
 const MAX_IN_FLIGHT = 65536
 
-/** biolatency from the start event (issue, or --queued's) and block_rq_complete events, paired in diag. */
+/** biolatency from the start event (issue, or --queued's) and block_rq_complete events (trace_pipe_raw, in time order across CPUs), paired in diag. */
 export const stream: Runner<BiolatencyOptions> = {
   async start(ctx) {
     const {options} = ctx
@@ -23,7 +22,7 @@ export const stream: Runner<BiolatencyOptions> = {
     // flight at once (a write, and a read of it from udev's blkid, say), and each completion pairs
     // with the oldest issue of its key.
     const inFlight = new Map<string, number[]>()
-    // Completions read before their issue: trace_pipe merges the CPUs' buffers by time, but an
+    // Completions read before their issue: the reader merges the CPUs' buffers by time, but an
     // event still being written on one CPU can come out after a later one from another.
     const early = new Map<string, number[]>()
     let slots = new Map<string, Map<number, number>>()
@@ -48,26 +47,30 @@ export const stream: Runner<BiolatencyOptions> = {
       if (queue?.length === 0) map.delete(key)
       return oldest
     }
-    const {pipe, attach} = await startEventStream(
+    const {pipe, attach} = await startRawEventStream(
       ctx,
       'biolatency',
-      [startEvent, 'block/block_rq_complete'],
-      (line) => {
-        const request = parseBlockRequest(line.body)
-        if (!request) return
-        const key = `${request.major}:${request.minor}:${request.sector}`
-        if (line.event === startName) {
+      [
+        {event: startEvent, fields: ['dev', 'sector']},
+        {event: 'block/block_rq_complete', fields: ['dev', 'sector']},
+      ],
+      (event) => {
+        // dev is the kernel's dev_t: major << 20 | minor, as the events' print formats split it.
+        const dev = event.fields.dev as number
+        const request = {major: Math.floor(dev / 2 ** 20), minor: dev % 2 ** 20}
+        const key = `${dev}:${event.fields.sector}`
+        if (event.event === startName) {
           const completed = early.get(key)?.[0]
-          if (completed !== undefined && completed >= line.timestamp) {
+          if (completed !== undefined && completed >= event.timestamp) {
             take(early, key)
-            count(request, Math.round((completed - line.timestamp) * 1e6))
-          } else remember(inFlight, key, line.timestamp)
+            count(request, Math.round((completed - event.timestamp) * 1e6))
+          } else remember(inFlight, key, event.timestamp)
           return
         }
         const started = take(inFlight, key)
         // Issued before tracing began, or read ahead of its issue (kept until the issue comes).
-        if (started === undefined) return remember(early, key, line.timestamp)
-        count(request, Math.round((line.timestamp - started) * 1e6))
+        if (started === undefined) return remember(early, key, event.timestamp)
+        count(request, Math.round((event.timestamp - started) * 1e6))
       },
       {filterPid: false, excludeSelf: false, crossCpuClock: true},
     )

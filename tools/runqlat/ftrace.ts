@@ -2,8 +2,10 @@ import type {RunqlatOptions} from './tool.js'
 import {addSlots, fromMicroseconds, log2Histogram, log2Slot} from '../../src/result/normalize.js'
 import type {Runner} from '../../backends/runner.js'
 import {startLatencyHist} from '../../backends/ftrace/latency-hist.js'
-import {startEventStream} from '../../backends/ftrace/stream.js'
+import type {RawEvent} from '../../backends/ftrace/ring-buffer.js'
+import {startRawEventStream} from '../../backends/ftrace/stream.js'
 import type {TraceLine} from '../../backends/ftrace/trace-pipe.js'
+import {readTaskStates} from '../../src/tracefs/task-state.js'
 
 const MAX_QUEUED = 65536
 
@@ -27,6 +29,7 @@ export class WakeupPairing {
 
   constructor(private readonly unit: RunqlatOptions['unit']) {}
 
+  /** A trace_pipe line of the three events (the text form of what event() reads). */
   line(line: TraceLine): void {
     if (line.event !== 'sched_switch') {
       const woken = WAKEUP.exec(line.body)
@@ -34,15 +37,27 @@ export class WakeupPairing {
       return
     }
     const m = SWITCH.exec(line.body)
-    if (!m) return
-    const [prev, prevState, next] = [Number(m[1]), m[2], Number(m[3])]
+    if (m) this.switched(Number(m[1]), m[2].startsWith('R'), Number(m[3]), line.timestamp)
+  }
+
+  /** An event from trace_pipe_raw; `preemptMarker` is sched_switch's "+" bit (see preempt-marker.ts). */
+  event(event: RawEvent, preemptMarker: number | undefined): void {
+    const {fields} = event
+    if (event.event !== 'sched_switch') return this.enqueue(fields.pid as number, event.timestamp)
+    const state = fields.prev_state as number
+    // Runnable: no state bit below the marker (4.9's raw task state, or 4.14+'s reported one).
+    const runnable = (preemptMarker ? state % preemptMarker : state) === 0
+    this.switched(fields.prev_pid as number, runnable, fields.next_pid as number, event.timestamp)
+  }
+
+  private switched(prev: number, prevRunnable: boolean, next: number, timestamp: number): void {
     this.queued.delete(prev)
     // A task switched out while runnable (state R, "R+") was preempted: it waits again.
-    if (prevState.startsWith('R')) this.enqueue(prev, line.timestamp)
+    if (prevRunnable) this.enqueue(prev, timestamp)
     const since = this.queued.get(next)
     if (since === undefined) return
     this.queued.delete(next)
-    addSlots(this.slots, log2Slot(fromMicroseconds(Math.round((line.timestamp - since) * 1e6), this.unit)), 1)
+    addSlots(this.slots, log2Slot(fromMicroseconds(Math.round((timestamp - since) * 1e6), this.unit)), 1)
   }
 
   private enqueue(pid: number, at: number): void {
@@ -62,16 +77,21 @@ export class WakeupPairing {
   }
 }
 
-/** runqlat from sched_wakeup(_new) and sched_switch events, paired in diag as the BPF program does. */
+/** runqlat from sched_wakeup(_new) and sched_switch events (trace_pipe_raw, in time order across CPUs), paired in diag as the BPF program does. */
 export const stream: Runner<RunqlatOptions> = {
   async start(ctx) {
     const {options} = ctx
     const pairing = new WakeupPairing(options.unit)
-    const {pipe, attach} = await startEventStream(
+    const {marker} = await readTaskStates(ctx.files, ctx.probe.tracefs!)
+    const {pipe, attach} = await startRawEventStream(
       ctx,
       'runqlat',
-      ['sched/sched_wakeup', 'sched/sched_wakeup_new', 'sched/sched_switch'],
-      (line) => pairing.line(line),
+      [
+        {event: 'sched/sched_wakeup', fields: ['pid']},
+        {event: 'sched/sched_wakeup_new', fields: ['pid']},
+        {event: 'sched/sched_switch', fields: ['prev_pid', 'prev_state', 'next_pid']},
+      ],
+      (event) => pairing.event(event, marker),
       {filterPid: false, excludeSelf: false, crossCpuClock: true},
     )
     return {

@@ -3,46 +3,61 @@ import type {SyscountOptions} from './tool.js'
 import {countsFrom, syscallName} from '../../src/result/normalize.js'
 import {Deltas} from '../../src/result/deltas.js'
 import {TaskCounts} from '../../src/result/task-counts.js'
-import {ThreadGroups} from '../../src/system/threads.js'
+import {ThreadGroups, ThreadNames} from '../../src/system/threads.js'
 import type {Collector, Runner} from '../../backends/runner.js'
 import {parseHist} from '../../backends/ftrace/hist.js'
-import {startEventStream} from '../../backends/ftrace/stream.js'
-import type {TraceLine} from '../../backends/ftrace/trace-pipe.js'
+import type {RawEvent} from '../../backends/ftrace/ring-buffer.js'
+import {startRawEventStream} from '../../backends/ftrace/stream.js'
 import {TracefsSession} from '../../backends/ftrace/tracefs-session.js'
 
 /**
- * syscount from the raw_syscalls:sys_enter event stream, counted in diag. By process, a line's
- * thread group is the one the kernel recorded (record-tgid), else the one /proc gives.
+ * syscount from the raw_syscalls:sys_enter event stream, read in binary from the per-CPU
+ * trace_pipe_raw and counted in diag. Threads are named from /proc, else the kernel's comm cache;
+ * by process, a thread's group is the one /proc gives, else the one the kernel recorded
+ * (record-tgid's saved_tgids), else itself.
  */
 export const stream: Runner<SyscountOptions> = {
   async start(ctx): Promise<Collector> {
     const {options} = ctx
-    const groups = new ThreadGroups()
-    let bySyscall = new Map<string, number>()
+    const root = ctx.probe.tracefs!
+    const groups = new ThreadGroups(`${root}/saved_tgids`)
+    const names = new ThreadNames(`${root}/saved_cmdlines`)
+    let bySyscall = new Map<number, number>()
     const byTask = new TaskCounts()
-    const onLine = (line: TraceLine) => {
-      if (line.event !== 'sys_enter') return
-      const nr = /^NR (\d+)/.exec(line.body)
-      if (!nr) return
+    const onEvent = (event: RawEvent) => {
       if (options.by === 'syscall') {
-        const name = syscallName(Number(nr[1]))
-        bySyscall.set(name, (bySyscall.get(name) ?? 0) + 1)
-      } else if (options.by === 'thread') byTask.add(line.pid, line.comm)
-      else byTask.add(line.tgid ?? groups.groupOf(line.pid) ?? line.pid, line.comm)
+        const nr = event.fields.id as number
+        bySyscall.set(nr, (bySyscall.get(nr) ?? 0) + 1)
+      } else if (options.by === 'thread') byTask.add(event.pid, names.nameOf(event.pid))
+      else byTask.add(groups.groupOf(event.pid) ?? event.pid, names.nameOf(event.pid))
     }
-    const {pipe, attach} = await startEventStream(ctx, 'syscount', ['raw_syscalls/sys_enter'], onLine, {recordTgid: options.by === 'process'})
+    const {pipe, attach} = await startRawEventStream(ctx, 'syscount', [{event: 'raw_syscalls/sys_enter', fields: ['id']}], onEvent, {
+      recordTgid: options.by === 'process',
+    })
     return {
       attach,
       async collect() {
         await pipe.catchUp()
-        const interval = options.by === 'syscall' ? bySyscall : byTask.take()
+        const interval = options.by === 'syscall' ? named(bySyscall) : byTask.take()
         bySyscall = new Map()
+        names.forget()
+        groups.forget()
         return countsFrom(options.by, interval, options.top, options.syscalls)
       },
       stop: () => pipe.stop(),
       lost: () => pipe.lost(),
     }
   },
+}
+
+/** Counts by syscall number, by name (numbers the table does not name keep theirs). */
+function named(byNumber: Map<number, number>): Map<string, number> {
+  const byName = new Map<string, number>()
+  for (const [nr, count] of byNumber) {
+    const name = syscallName(nr)
+    byName.set(name, (byName.get(name) ?? 0) + count)
+  }
+  return byName
 }
 
 /**
