@@ -33,7 +33,9 @@ microseconds), so that in a flame graph (--svg FILE) the waker's stack stands on
 A block whose wakeup diag did not see (the task was preempted rather than woken, or woken before
 tracing began) is counted with the waker \`[unknown waker]\`. The waker is taken where the wakeup
 is made (sched_waking), so a wakeup from an interrupt shows the interrupted task and the interrupt's
-kernel frames. BPF only, with no ftrace or perf fallback: without BPF diag refuses (exit 3).`,
+kernel frames. Without BPF, perf (kernel and user stacks) or the ftrace stream (kernel stacks only)
+records the same events and diag pairs them, each block joined with the stacks recorded at its first
+wakeup.`,
     origin: `bcc's offwaketime(8) (Brendan Gregg's off-wake flame graphs), on the sched_switch and sched_waking tracepoints.`,
     examples: [
       {description: 'Off-wake time of the whole system for 10 seconds, blocks of 1 ms or more:', command: '<%= config.bin %> offwaketime -d 10 --min-block 1000'},
