@@ -12,6 +12,8 @@ export interface TraceLine {
   pid: number
   /** Its process (thread group), where the instance records tgids (options/record-tgid, 4.13+). */
   tgid?: number
+  /** The CPU whose buffer holds the line. */
+  cpu: number
   /** Seconds, as the trace clock gives them (microsecond resolution). */
   timestamp: number
   event: string
@@ -25,13 +27,13 @@ export interface TraceLine {
 // when the kernel has not seen it).
 // The comm is matched lazily (the first "-<pid> " that a CPU column follows): several times
 // cheaper than backtracking from the end of every line.
-const LINE = /^\s*(.+?)-(\d+)\s+(?:\(\s*(\d+|-+)\)\s+)?\[\d+\][^:]*?\s(\d+\.\d+):\s+(?:(\w+):\s)?(.*)$/
+const LINE = /^\s*(.+?)-(\d+)\s+(?:\(\s*(\d+|-+)\)\s+)?\[(\d+)\][^:]*?\s(\d+\.\d+):\s+(?:(\w+):\s)?(.*)$/
 
 export function parseTraceLine(line: string): TraceLine | undefined {
   const m = LINE.exec(line)
   if (!m) return undefined
   const tgid = m[3] && /^\d+$/.test(m[3]) ? Number(m[3]) : undefined
-  return {comm: m[1].trim(), pid: Number(m[2]), tgid, timestamp: Number(m[4]), event: m[5] ?? 'function', body: m[6]}
+  return {comm: m[1].trim(), pid: Number(m[2]), tgid, cpu: Number(m[4]), timestamp: Number(m[5]), event: m[6] ?? 'function', body: m[7]}
 }
 
 /** A thread's comm from /proc when trace_pipe could not name it ("<...>": the kernel's comm cache missed it). */

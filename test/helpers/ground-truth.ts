@@ -81,6 +81,7 @@ export function expectedFromConfig(config: Map<string, string>): [string, boolea
     ['bpf-kprobe-multi', has('BPF_SYSCALL', 'BPF_EVENTS', 'FPROBE')],
     ['perf-event-open', has('PERF_EVENTS')],
     ['btf', has('DEBUG_INFO_BTF')],
+    ['sched-waking-tracepoint', has('EVENT_TRACING') && since('4.3')],
     ['tcp-state-tracepoint', has('INET', 'EVENT_TRACING') && since('4.16')],
     ['tcp-probe-tracepoint', has('INET', 'EVENT_TRACING') && since('4.16')],
   ]

@@ -22,6 +22,7 @@ import {OFFCPU_WORKLOAD} from '../helpers/workload.js'
 import {offwakeWrong} from '../matrix/cases.js'
 
 const built = existsSync(OFFCPU_WORKLOAD)
+const PERF_PIN = ['taskset', '-c', '0']
 const stacksOf = (r: ToolResult) => r.intervals.flatMap((i) => (i.data as Stacks).stacks)
 const wakee = (s: Stack) => s.frames.slice(0, s.wakerFrom)
 const waker = (s: Stack) => s.frames.slice(s.wakerFrom! + 1)
@@ -41,13 +42,55 @@ describe.skipIf(!isRoot || !built)('offwaketime on this host (needs root and tes
     it(`${candidate}: the pipe reads (wait_for_waker) woken by wake_sleeper's writes, about 1 s blocked`, async (context) => {
       const lacking = usable.get(candidate)
       if (lacking) return context.skip(lacking)
-      const {json, exitCode, stderr} = await diagJson<ToolResult>(['offwaketime', '--backend', candidate, '--', OFFCPU_WORKLOAD, 'wake'])
+      // perf-record on the first CPU: this VM shows perf no switch out of the second CPU's idle
+      // task (test/host/offcputime.test.ts has the per-CPU test).
+      const pin = candidate === 'perf-record' ? PERF_PIN : []
+      const {json, exitCode, stderr} = await diagJson<ToolResult>(['offwaketime', '--backend', candidate, '--', ...pin, OFFCPU_WORKLOAD, 'wake'])
       expect(exitCode, stderr).toBe(0)
       expect(schemaErrors('result', json) || undefined).toBeUndefined()
       expect(json.backend.candidate).toBe(candidate)
       expect(offwakeWrong(json)).toBeUndefined()
     })
   }
+
+  // The backends that pair in diag: the waker's stacks are those recorded at the block's first
+  // sched_waking, and a block no wakeup was seen for is kept under [unknown waker].
+  for (const candidate of ['perf-record', 'ftrace-stream']) {
+    it(`${candidate}: --per-pid names the blocked process and its waker, the waker's kernel stack from its wakeup`, async (context) => {
+      const lacking = usable.get(candidate)
+      if (lacking) return context.skip(lacking)
+      const pin = candidate === 'perf-record' ? PERF_PIN : []
+      const {json, exitCode, stderr} = await diagJson<ToolResult>(['offwaketime', '--backend', candidate, '--per-pid', '--', ...pin, OFFCPU_WORKLOAD, 'wake', '20'])
+      expect(exitCode, stderr).toBe(0)
+      expect(schemaErrors('result', json) || undefined).toBeUndefined()
+      const reads = stacksOf(json).filter((s) => /^diag-offcpu-\d+$/.test(s.frames[0]) && wakee(s).some((f) => /pipe_read$/.test(f)))
+      const woken = reads.find((s) => waker(s).some((f) => /pipe_write$/.test(f)))
+      expect(woken, JSON.stringify(reads)).toBeDefined()
+      // The writer is a thread of the same process: the same comm-PID at both ends.
+      expect(woken!.frames.at(-1)).toBe(woken!.frames[0])
+      expect(waker(woken!).slice(0, woken!.wakerUserFrom! - woken!.wakerFrom! - 1).some((f) => /^(try_to_wake_up|__wake_up)/.test(f))).toBe(true)
+      if (candidate === 'perf-record') expect(waker(woken!)).toContain('wake_sleeper')
+      else expect(woken!.wakerUserFrom).toBe(woken!.frames.length - 1)
+    })
+
+    it(`${candidate}: counts blocks whose wakeup it did not see under [unknown waker]`, async (context) => {
+      const lacking = usable.get(candidate)
+      if (lacking) return context.skip(lacking)
+      // Two tasks spinning on the first CPU for a second: each preempted while runnable and
+      // switched back in with no wakeup.
+      const spin = 'timeout 1 sh -c "while :; do :; done" &'
+      const {json} = await diagJson<ToolResult>(['offwaketime', '--backend', candidate, '--', 'taskset', '-c', '0', 'sh', '-c', `${spin.repeat(2)} wait`])
+      const unknown = stacksOf(json).filter((s) => s.frames.at(-1) === UNKNOWN_WAKER)
+      expect(unknown.length, JSON.stringify(stacksOf(json).slice(0, 3))).toBeGreaterThan(0)
+      for (const s of unknown) expect(s.frames[s.wakerFrom!]).toBe('--')
+    })
+  }
+
+  it('ftrace-stream refuses --user-only: it records kernel stacks only', async () => {
+    const run = await diagJson<{error: {kind: string; message: string}}>(['offwaketime', '--backend', 'ftrace-stream', '--user-only', '-d', '1'])
+    expect(run.exitCode).toBe(2)
+    expect(run.json.error).toMatchObject({kind: 'badInput', message: expect.stringContaining('kernel stacks only')})
+  })
 
   it('--kernel-only keeps the kernel frames of both sides, --user-only the user frames', async (context) => {
     if (noBpf()) return context.skip('no BPF candidate is usable here')

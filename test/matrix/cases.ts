@@ -22,7 +22,7 @@ export interface MatrixEnv {
    */
   offcpuWorkload: string
   /**
-   * A command offcputime's workload runs under on the perf-record backend, to keep it on one CPU
+   * A command the off-CPU workload runs under on offcputime's and offwaketime's perf-record backend, to keep it on one CPU
    * (`taskset -c 0`), where the environment's kernel cannot show perf the sleeps on every CPU.
    */
   offcpuPin?: string[]
@@ -165,23 +165,29 @@ export function offcpuWrong(r: ToolResult, env?: MatrixEnv): string | undefined 
 
 /**
  * offwaketime's known answer (diag-offcpu wake: 100 reads of a pipe, each woken by a byte the
- * other thread writes after 10 ms): stacks with wait_for_waker on the blocked side and
- * wake_sleeper on the waker's, the pipe's kernel frames where the backend records kernel stacks,
- * their time about 1 s.
+ * other thread writes after 10 ms): stacks with the pipe read on the blocked side and the pipe
+ * write on the waker's, diag-offcpu at both ends, their time about 1 s. Where the backend records
+ * user stacks (BPF, perf) the sides are told by wait_for_waker and wake_sleeper, and the kernel's
+ * schedule and wakeup frames are there too; the ftrace stream records kernel stacks only, told by
+ * pipe_read and pipe_write (anon_pipe_read and anon_pipe_write since 6.15).
  */
 export function offwakeWrong(r: ToolResult, env?: MatrixEnv): string | undefined {
   const stacks = r.intervals.flatMap((i) => (i.data as Stacks).stacks)
   const wakee = (s: Stack) => s.frames.slice(0, s.wakerFrom)
   const waker = (s: Stack) => s.frames.slice((s.wakerFrom ?? s.frames.length) + 1)
-  const waiting = stacks.filter((s) => s.frames[0] === 'diag-offcpu' && wakee(s).includes('wait_for_waker'))
-  if (waiting.length === 0) return `no diag-offcpu stack through wait_for_waker: ${JSON.stringify(stacks.slice(0, 3))}`
-  const woken = waiting.filter((s) => waker(s).includes('wake_sleeper') && waker(s).at(-1) === 'diag-offcpu')
-  if (woken.length === 0) return `no wait_for_waker stack woken from wake_sleeper by diag-offcpu: ${waiting.map((s) => s.frames.join(';')).join(' | ')}`
+  const user = r.backend.name !== 'ftrace'
+  const blockedIn = user ? (f: string) => f === 'wait_for_waker' : (f: string) => /pipe_read$/.test(f)
+  const wokenFrom = user ? (f: string) => f === 'wake_sleeper' : (f: string) => /pipe_write$/.test(f)
+  const [blockedName, wakerName] = user ? ['wait_for_waker', 'wake_sleeper'] : ['pipe_read', 'pipe_write']
+  const waiting = stacks.filter((s) => s.frames[0] === 'diag-offcpu' && wakee(s).some(blockedIn))
+  if (waiting.length === 0) return `no diag-offcpu stack through ${blockedName}: ${JSON.stringify(stacks.slice(0, 3))}`
+  const woken = waiting.filter((s) => waker(s).some(wokenFrom) && waker(s).at(-1) === 'diag-offcpu')
+  if (woken.length === 0) return `no ${blockedName} stack woken from ${wakerName} by diag-offcpu: ${waiting.map((s) => s.frames.join(';')).join(' | ')}`
   if (!woken.some((s) => wakee(s).includes('schedule') && waker(s).some((f) => /^(try_to_wake_up|__wake_up)/.test(f)))) {
     return `no stack with schedule on the blocked side and the wakeup on the waker's: ${woken.map((s) => s.frames.join(';')).join(' | ')}`
   }
   const seconds = woken.reduce((sum, s) => sum + s.value, 0) / 1e6
-  return within('seconds blocked in wait_for_waker, woken by wake_sleeper', Number(seconds.toFixed(3)), ...offcpuRange(env))
+  return within(`seconds blocked in ${blockedName}, woken from ${wakerName}`, Number(seconds.toFixed(3)), ...offcpuRange(env))
 }
 
 /** Whether a kernel release gives kfree_skb's drop reason (5.17+). */
@@ -389,7 +395,7 @@ function casesFor(tool: string, candidate: string): MatrixCase {
       return {
         tool,
         candidate,
-        args: (env) => ['offwaketime', ...force, '--json', '--', env.offcpuWorkload, 'wake'],
+        args: (env) => ['offwaketime', ...force, '--json', '--', ...(candidate === 'perf-record' ? (env.offcpuPin ?? []) : []), env.offcpuWorkload, 'wake'],
         check: (r, env) => offwakeWrong(r, env),
       }
     case 'tcpdrop':

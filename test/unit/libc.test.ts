@@ -105,7 +105,7 @@ describe.skipIf(!existsSync(LOOKUPS))('the libc of this machine', () => {
 })
 
 describe('pairing uprobe lines into rows', () => {
-  const line = (pid: number, event: string, timestamp: number, body = '(0x7f0000001000)') => ({comm: 'diag-lookups', pid, tgid: 100, timestamp, event, body})
+  const line = (pid: number, event: string, timestamp: number, body = '(0x7f0000001000)') => ({comm: 'diag-lookups', pid, tgid: 100, cpu: 0, timestamp, event, body})
 
   it('pairs each return with its thread\'s entry, and reads the host', () => {
     const pairing = new LookupPairing((t) => `t${t}`)

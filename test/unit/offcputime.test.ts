@@ -4,8 +4,8 @@ import {parsePerfTraceScript} from '../../backends/perf/perf-script.js'
 import {BadInputError, EXIT} from '../../src/errors.js'
 import {stackOfKey} from '../../src/symbols/stacks.js'
 import {parseStateLetters, stateFilter, stateTextWanted, taskStates} from '../../src/tracefs/task-state.js'
-import {type PairingOptions, SwitchPairing} from '../../tools/offcputime/pairing.js'
-import {pairSamples} from '../../tools/offcputime/perf.js'
+import {type PairingOptions, SwitchPairing} from '../../src/sched/switch-pairing.js'
+import {pairSamples} from '../../backends/perf/switch-record.js'
 import {SCHED_SWITCH_PRINT_4_9, SCHED_SWITCH_PRINT_6} from '../helpers/sched-switch-formats.js'
 
 const format = (print: string) => `name: sched_switch\nID: 1\nformat:\n\tfield:long prev_state;\toffset:32;\tsize:8;\tsigned:1;\n\n${print}\n`

@@ -2,9 +2,14 @@ import {describe, expect, it} from 'vitest'
 
 import type {BpfTool} from '../../backends/bpf/bpf-tool.js'
 import {stackCountsCollector} from '../../backends/bpf/stack-counts.js'
+import {StackTraceLines} from '../../backends/ftrace/switch-stream.js'
+import {parseTraceLine} from '../../backends/ftrace/trace-pipe.js'
+import {parsePerfTraceScript} from '../../backends/perf/perf-script.js'
+import {pairSamples} from '../../backends/perf/switch-record.js'
 import {familyOf, layoutFlameGraph, renderFlameGraph} from '../../src/render/flamegraph.js'
 import {combineAll} from '../../src/result/kinds/index.js'
 import {renderFolded, type Stacks} from '../../src/result/kinds/stacks.js'
+import {type PairingOptions, SwitchPairing} from '../../src/sched/switch-pairing.js'
 import {UNKNOWN_WAKER, offWakeKey, stackOfKey} from '../../src/symbols/stacks.js'
 import {UndoLog} from '../../src/system/undo.js'
 import {MemoryFiles} from '../helpers/memory-files.js'
@@ -111,5 +116,139 @@ describe('offwaketime from the BPF maps', () => {
     await collector.stop?.()
     // The waker's kernel stack loses the tracer's frame on top (bpf_trace_run1), as the blocked one's would.
     expect(renderFolded(data)).toEqual(['reader;pipe_read;schedule;--;try_to_wake_up;pipe_write;writer 7000', `reader;pipe_read;schedule;--;${UNKNOWN_WAKER} 2`])
+  })
+})
+
+// perf script of sched_switch and sched_waking with call chains (-g), as the perf-record backend
+// reads them: a reader blocked in a pipe, woken twice (by the writer, then by another task:
+// only the first is its waker), then blocked again with no wakeup seen. A wakeup of the reader
+// while it still runs (before its switch-out) is no block's.
+const PERF_WAKES = `     diag-offcpu  5325/5325  100.000000000: sched:sched_waking: comm=diag-offcpu pid=5325 prio=120 target_cpu=000
+	ffffffff813a0000 try_to_wake_up
+	ffffffff813a1000 early_waker
+
+     diag-offcpu  5325/5325  100.001000000: sched:sched_switch: prev_comm=diag-offcpu prev_pid=5325 prev_prio=120 prev_state=S ==> next_comm=writer next_pid=5400 next_prio=120
+	ffffffff821f8298 __schedule
+	ffffffff821f8c03 schedule
+	ffffffff81500000 pipe_read
+	ffffffff81501000 vfs_read
+	           f1000 __read
+	            1300 wait_for_waker
+	            10c4 main
+	               0 [unknown]
+
+          writer  5400/5400  100.006000000: sched:sched_waking: comm=diag-offcpu pid=5325 prio=120 target_cpu=000
+	ffffffff81390000 perf_trace_sched_wakeup_template
+	ffffffff813a0000 try_to_wake_up
+	ffffffff813a2000 __wake_up_common
+	ffffffff81502000 pipe_write
+	           f2000 write
+	            1400 wake_sleeper
+	           93000 start_thread
+
+           other    77/77    100.007000000: sched:sched_waking: comm=diag-offcpu pid=5325 prio=120 target_cpu=000
+	ffffffff813a0000 try_to_wake_up
+	ffffffff813a3000 other_wakeup
+
+          writer  5400/5400  100.011000000: sched:sched_switch: prev_comm=writer prev_pid=5400 prev_prio=120 prev_state=S ==> next_comm=diag-offcpu next_pid=5325 next_prio=120
+	ffffffff821f8298 __schedule
+
+     diag-offcpu  5325/5325  100.012000000: sched:sched_switch: prev_comm=diag-offcpu prev_pid=5325 prev_prio=120 prev_state=S ==> next_comm=swapper/0 next_pid=0 next_prio=120
+	ffffffff821f8298 __schedule
+	ffffffff821f8c03 schedule
+	ffffffff81500000 pipe_read
+	           f1000 __read
+	            1300 wait_for_waker
+
+         swapper     0/0     100.017000000: sched:sched_switch: prev_comm=swapper/0 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=diag-offcpu next_pid=5325 next_prio=120
+	ffffffff821f8298 __schedule
+`
+
+describe('offwaketime from switches and wakeups paired in diag (perf-record, ftrace-stream)', () => {
+  const options: PairingOptions = {minBlockUs: 1, perPid: false, stacks: 'both'}
+  const stacksOfPairing = (pairing: SwitchPairing) => [...pairing.take()].map(([key, us]) => stackOfKey(key, Math.round(us)))
+  const folded = (pairing: SwitchPairing) => renderFolded({kind: 'stacks', unit: 'usecs', stacks: stacksOfPairing(pairing)})
+
+  it("joins each block's stacks with its first waker's, without the tracer's frames; a block with no wakeup seen gets [unknown waker]", () => {
+    const pairing = new SwitchPairing(options, [5325], {wakers: true})
+    pairSamples(pairing, parsePerfTraceScript(PERF_WAKES))
+    expect(folded(pairing)).toEqual([
+      'diag-offcpu;main;wait_for_waker;__read;vfs_read;pipe_read;schedule;__schedule;--;try_to_wake_up;__wake_up_common;pipe_write;write;wake_sleeper;start_thread;writer 10000',
+      `diag-offcpu;wait_for_waker;__read;pipe_read;schedule;__schedule;--;${UNKNOWN_WAKER} 5000`,
+    ])
+  })
+
+  it('splits the frames as the BPF runners do (kernelFrom, wakerFrom, wakerUserFrom)', () => {
+    const pairing = new SwitchPairing(options, [5325], {wakers: true})
+    pairSamples(pairing, parsePerfTraceScript(PERF_WAKES))
+    const [woken, unknown] = stacksOfPairing(pairing)
+    const waker = {first: 'writer', user: ['write', 'wake_sleeper', 'start_thread'], kernel: ['try_to_wake_up', '__wake_up_common', 'pipe_write']}
+    expect(woken).toEqual(stackOfKey(offWakeKey('diag-offcpu', ['__read', 'wait_for_waker', 'main'], ['__schedule', 'schedule', 'pipe_read', 'vfs_read'], waker), 10_000))
+    expect(unknown).toEqual(stackOfKey(offWakeKey('diag-offcpu', ['__read', 'wait_for_waker'], ['__schedule', 'schedule', 'pipe_read'], undefined), 5000))
+  })
+
+  it('--kernel-only, --user-only and --per-pid apply to the waker too', () => {
+    const kernel = new SwitchPairing({...options, stacks: 'kernel'}, [5325], {wakers: true})
+    pairSamples(kernel, parsePerfTraceScript(PERF_WAKES))
+    expect(folded(kernel)[0]).toBe('diag-offcpu;vfs_read;pipe_read;schedule;__schedule;--;try_to_wake_up;__wake_up_common;pipe_write;writer 10000')
+    const user = new SwitchPairing({...options, stacks: 'user'}, [5325], {wakers: true})
+    pairSamples(user, parsePerfTraceScript(PERF_WAKES))
+    expect(folded(user)[0]).toBe('diag-offcpu;main;wait_for_waker;__read;--;write;wake_sleeper;start_thread;writer 10000')
+    const perPid = new SwitchPairing({...options, perPid: true}, [5325], {wakers: true})
+    pairSamples(perPid, parsePerfTraceScript(PERF_WAKES))
+    expect(folded(perPid)[0]).toMatch(/^diag-offcpu-5325;.*;start_thread;writer-5400 10000$/)
+  })
+
+  it('without wakers (offcputime) the same events fold to the blocked stacks alone', () => {
+    const pairing = new SwitchPairing(options, [5325])
+    pairSamples(pairing, parsePerfTraceScript(PERF_WAKES))
+    expect(folded(pairing)).toEqual(['diag-offcpu;main;wait_for_waker;__read;vfs_read;pipe_read;schedule;__schedule 10000', 'diag-offcpu;wait_for_waker;__read;pipe_read;schedule;__schedule 5000'])
+  })
+
+  // trace_pipe with the stacktrace option: each event's stack follows it in its CPU's buffer, in
+  // the task running then; another CPU's lines may come between. Both CPUs' idle tasks wake
+  // someone at once (pid 0 twice): only the CPU tells their stacks apart.
+  const PIPE = `     diag-offcpu-4242    [001] d..2.   100.000000: sched_switch: prev_comm=diag-offcpu prev_pid=4242 prev_prio=120 prev_state=S ==> next_comm=swapper/1 next_pid=0 next_prio=120
+     diag-offcpu-4242    [001] d..2.   100.000002: <stack trace>
+ => trace_event_raw_event_sched_switch
+ => __schedule
+ => schedule
+ => pipe_read+0x1c0/0x400
+          <idle>-0       [000] dNh2.   100.010000: sched_waking: comm=other pid=77 prio=120 target_cpu=000
+          <idle>-0       [001] dNh2.   100.010001: sched_waking: comm=diag-offcpu pid=4242 prio=120 target_cpu=001
+          <idle>-0       [000] dNh2.   100.010002: <stack trace>
+ => trace_event_raw_event_sched_wakeup_template
+ => try_to_wake_up
+ => hrtimer_wakeup
+          <idle>-0       [001] dNh2.   100.010003: <stack trace>
+ => trace_event_raw_event_sched_wakeup_template
+ => __traceiter_sched_waking
+ => try_to_wake_up
+ => __wake_up_common
+ => pipe_write+0x10/0x400
+          writer-4300    [000] d..2.   100.011000: sched_waking: comm=diag-offcpu pid=4242 prio=120 target_cpu=001
+          writer-4300    [000] d..2.   100.011001: <stack trace>
+ => try_to_wake_up
+ => later_wakeup
+          <idle>-0       [001] d..2.   100.020000: sched_switch: prev_comm=swapper/1 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=diag-offcpu next_pid=4242 next_prio=120
+     diag-offcpu-4242    [001] d..2.   100.030000: sched_switch: prev_comm=diag-offcpu prev_pid=4242 prev_prio=120 prev_state=S ==> next_comm=swapper/1 next_pid=0 next_prio=120
+     diag-offcpu-4242    [001] d..2.   100.030002: <stack trace>
+ => __schedule
+ => schedule
+ => do_nanosleep
+          <idle>-0       [001] d..2.   100.032000: sched_switch: prev_comm=swapper/1 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=diag-offcpu next_pid=4242 next_prio=120
+`
+
+  it('ftrace stream: the kernel stack after a block\'s first sched_waking, matched by CPU, is its waker\'s', () => {
+    const lines = new StackTraceLines({...options, stacks: 'kernel'}, [4242], {wakers: true})
+    for (const text of PIPE.split('\n')) {
+      const line = parseTraceLine(text)
+      if (line) lines.line(line)
+      else lines.other(text)
+    }
+    expect(folded(lines.pairing)).toEqual([
+      'diag-offcpu;pipe_read;schedule;__schedule;--;try_to_wake_up;__wake_up_common;pipe_write;<idle> 20000',
+      `diag-offcpu;do_nanosleep;schedule;__schedule;--;${UNKNOWN_WAKER} 2000`,
+    ])
   })
 })

@@ -16,6 +16,7 @@ describe('trace_pipe lines', () => {
     expect(parseTraceLine('            bash-15696   [000] .....  2355.141045: sys_enter: NR 33 (b, 1, 55d3d1d8e9bc, 0, 7, b)')).toEqual({
       comm: 'bash',
       pid: 15696,
+      cpu: 0,
       timestamp: 2355.141045,
       event: 'sys_enter',
       body: 'NR 33 (b, 1, 55d3d1d8e9bc, 0, 7, b)',
@@ -23,7 +24,7 @@ describe('trace_pipe lines', () => {
   })
   it('reads comms with spaces and dashes, and old kernels without flags', () => {
     expect(parseTraceLine('   kworker/u4:1-ev-77    [001]  1.000001: sched_switch: prev_comm=a')).toMatchObject({comm: 'kworker/u4:1-ev', pid: 77})
-    expect(parseTraceLine('  Web Content-3141  [001] d..2. 10.5: sched_wakeup: comm=x pid=1')).toMatchObject({comm: 'Web Content', pid: 3141})
+    expect(parseTraceLine('  Web Content-3141  [001] d..2. 10.5: sched_wakeup: comm=x pid=1')).toMatchObject({comm: 'Web Content', pid: 3141, cpu: 1})
   })
   it('reads the thread group where the instance records it (record-tgid)', () => {
     expect(parseTraceLine('  diag-workload-4242    (   4240) [001] ..... 10.5: sys_enter: NR 110 (0)')).toMatchObject({pid: 4242, tgid: 4240, event: 'sys_enter'})

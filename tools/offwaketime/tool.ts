@@ -3,6 +3,9 @@ import {defineTool} from '../../src/plan/tool.js'
 import {minBlockFlag, pidFlag, stackFlags, stacksWanted} from '../../src/tool-flags.js'
 import type {OffcputimeOptions} from '../offcputime/tool.js'
 
+// Every candidate but the tp_btf one reads the waker at sched_waking as a tracefs event (4.3+).
+const WAKING = 'sched-waking-tracepoint'
+
 /** The same choices as offcputime's: the blocked tasks, the shortest block, which stacks. */
 export type OffwaketimeOptions = OffcputimeOptions
 
@@ -30,7 +33,9 @@ microseconds), so that in a flame graph (--svg FILE) the waker's stack stands on
 A block whose wakeup diag did not see (the task was preempted rather than woken, or woken before
 tracing began) is counted with the waker \`[unknown waker]\`. The waker is taken where the wakeup
 is made (sched_waking), so a wakeup from an interrupt shows the interrupted task and the interrupt's
-kernel frames. BPF only, with no ftrace or perf fallback: without BPF diag refuses (exit 3).`,
+kernel frames. Without BPF, perf (kernel and user stacks) or the ftrace stream (kernel stacks only)
+records the same events and diag pairs them, each block joined with the stacks recorded at its first
+wakeup.`,
     origin: `bcc's offwaketime(8) (Brendan Gregg's off-wake flame graphs), on the sched_switch and sched_waking tracepoints.`,
     examples: [
       {description: 'Off-wake time of the whole system for 10 seconds, blocks of 1 ms or more:', command: '<%= config.bin %> offwaketime -d 10 --min-block 1000'},
@@ -53,9 +58,26 @@ kernel frames. BPF only, with no ftrace or perf fallback: without BPF diag refus
       id: 'bpf-tracepoint',
       backend: 'bpf',
       method: 'BPF programs on sched_switch and sched_waking: the blocked and the waking stacks in a stack trace map, time blocked summed by both in a hash map',
-      needs: [...BPF_COUNTS, ...BLOCKED_STACKS, 'bpf-map-array', 'bpf-tracepoint', 'tracepoints'],
+      needs: [...BPF_COUNTS, ...BLOCKED_STACKS, 'bpf-map-array', 'bpf-tracepoint', 'tracepoints', WAKING],
       ...KNOBS,
       runner: async () => (await import('./bpf.js')).tracepoint,
+    },
+    {
+      id: 'perf-record',
+      backend: 'perf',
+      method:
+        '`perf record -e sched:sched_switch -e sched:sched_waking -g` on every CPU, read back with `perf script` and paired in diag: each block\'s stacks joined with those recorded at its first sched_waking (the waker\'s), kernel and user',
+      needs: ['perf-tool', 'perf-event-tracepoint', WAKING],
+      runner: async () => (await import('./perf.js')).record,
+    },
+    {
+      id: 'ftrace-stream',
+      backend: 'ftrace',
+      method:
+        'sched_switch and sched_waking events with their kernel stacks (the stacktrace option) from a private instance, paired in diag: each block\'s kernel stack joined with its first waker\'s; kernel stacks only',
+      needs: ['ftrace-instances', 'tracepoints', WAKING],
+      accepts: (options) => (options.stacks === 'user' ? ['records kernel stacks only, not --user-only'] : []),
+      runner: async () => (await import('./ftrace.js')).stream,
     },
   ],
 })

@@ -207,6 +207,16 @@ export const TRACEFS_CAPABILITIES: Capability[] = [
     probe: tracepoints,
   },
   {
+    name: 'sched-waking-tracepoint',
+    section: 'tracefs',
+    description: 'sched:sched_waking tracepoint (a wakeup where it is made, in the waker)',
+    minKernel: '4.3',
+    config: ['EVENT_TRACING'],
+    needs: ['tracefs'],
+    live: false,
+    probe: tracefsFile('events/sched/sched_waking/id', 'sched:sched_waking exists', 'no sched:sched_waking event (came in 4.3)'),
+  },
+  {
     name: 'syscall-tracepoints',
     section: 'tracefs',
     description: 'syscall tracepoints (raw_syscalls and syscalls:sys_enter_*)',
