@@ -72,6 +72,34 @@ describe('the probe cache', () => {
   })
 })
 
+describe('the live tracefs probes, cached for the boot', () => {
+  const host = makeFakeHost(FAKE_KERNELS['5.15'])
+  afterAll(() => host.remove())
+  const tracing = path.join(host.root, 'sys/kernel/tracing')
+
+  it('make no instance and define no event when the cache answers', async () => {
+    const cache = new MemoryCache()
+    const only = ['ftrace-instances', 'kprobe-events', 'uprobe-events']
+    const probe = (refresh = false) => probeHost({files: new NodeFiles(host.root), only, cache, refresh, privileged: true, bpf: () => ({ok: false, reason: 'none', tried: []})}, new UndoLog())
+    const definitions = () => readFileSync(path.join(tracing, 'kprobe_events'), 'utf8') + readFileSync(path.join(tracing, 'uprobe_events'), 'utf8')
+    const status = (p: Awaited<ReturnType<typeof probe>>) => Object.fromEntries(p.capabilities.filter((c) => only.includes(c.name)).map((c) => [c.name, `${c.status} ${c.evidence}${c.cached ? ' cached' : ''}`]))
+
+    expect(status(await probe())).toEqual({'ftrace-instances': 'available probe', 'kprobe-events': 'available probe', 'uprobe-events': 'available probe'})
+    const written = definitions()
+    expect(written).toMatch(/kprobe.*uprobe/s) // each defined, then removed
+    // No pid in what is kept: a later run reads it as its own.
+    for (const name of only) expect(cache.saved.get(name)?.detail).not.toMatch(/\d{2,}/)
+
+    const again = await probe()
+    expect(status(again)).toEqual({'ftrace-instances': 'available probe cached', 'kprobe-events': 'available probe cached', 'uprobe-events': 'available probe cached'})
+    expect(definitions()).toBe(written)
+    expect(again.tracefs).toBe('/sys/kernel/tracing')
+
+    await probe(true)
+    expect(definitions().length).toBeGreaterThan(written.length)
+  })
+})
+
 describe('an installed program\'s answer (perf-tool), cached while its file is the same', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'diag-perf-'))
   const perf = path.join(dir, 'perf')
