@@ -11,17 +11,26 @@ const runs = Number(process.argv[2] ?? 15)
 const diag = fileURLToPath(new URL('../bin/run.js', import.meta.url))
 const node = process.execPath
 
+// NODE_EXTRA_CA_CERTS makes every Node.js process parse that file of certificates as it starts
+// (about 50 ms of CPU for a system bundle of 150 certificates), though diag speaks no TLS: some
+// development machines set it for every process, hosts of a fleet do not. diag is timed without
+// it, and --version once more with it when it is set, to show what it costs.
+const withCaCerts = process.env.NODE_EXTRA_CA_CERTS
+const diagEnv = {...process.env}
+delete diagEnv.NODE_EXTRA_CA_CERTS
+
 // DIAG_BEFORE=/other/diag/bin/run.js adds that build's rows, interleaved with these, to compare a
 // change in one run; it keeps its probe cache apart (DIAG_CACHE_DIR) so that neither evicts the other's.
 const before = process.env.DIAG_BEFORE
-const beforeEnv = {...process.env, DIAG_CACHE_DIR: '/run/diag-bench-before'}
+const beforeEnv = {...diagEnv, DIAG_CACHE_DIR: `${process.env.DIAG_CACHE_DIR ?? '/run/diag'}-bench-before`}
 
 // Whole commands, timed to their exit.
 const commands = {
-  'diag --version (node and oclif alone)': [node, [diag, '--version']],
-  'diag capabilities --json (cached probes)': [node, [diag, 'capabilities', '--json']],
-  'diag capabilities --json --refresh': [node, [diag, 'capabilities', '--json', '--refresh']],
-  'diag capabilities --json --host-root /': [node, [diag, 'capabilities', '--json', '--host-root', '/']],
+  'diag --version (node and oclif alone)': [node, [diag, '--version'], diagEnv],
+  ...(withCaCerts ? {'diag --version, with NODE_EXTRA_CA_CERTS': [node, [diag, '--version']]} : {}),
+  'diag capabilities --json (cached probes)': [node, [diag, 'capabilities', '--json'], diagEnv],
+  'diag capabilities --json --refresh': [node, [diag, 'capabilities', '--json', '--refresh'], diagEnv],
+  'diag capabilities --json --host-root /': [node, [diag, 'capabilities', '--json', '--host-root', '/'], diagEnv],
   'bpftool feature probe': ['bpftool', ['feature', 'probe']],
   ...(before
     ? {
@@ -35,8 +44,8 @@ const commands = {
 // tracepoints only where tracefs is usually mounted: it is mounted for bpftrace's runs alone, so
 // that diag is timed as it starts on this host (mounting tracefs privately when it is not mounted).
 const tracers = {
-  'diag syscount: start to ready line': [node, [diag, 'syscount'], 'Hit Ctrl-C'],
-  'diag syscount --no-cache: start to ready line': [node, [diag, 'syscount', '--no-cache'], 'Hit Ctrl-C'],
+  'diag syscount: start to ready line': [node, [diag, 'syscount'], 'Hit Ctrl-C', undefined, diagEnv],
+  'diag syscount --no-cache: start to ready line': [node, [diag, 'syscount', '--no-cache'], 'Hit Ctrl-C', undefined, diagEnv],
   'bpftrace: start to "Attaching"': ['bpftrace', ['-e', 'tracepoint:raw_syscalls:sys_enter { @[args->id] = count(); }'], 'Attaching', 'tracefs'],
   ...(before
     ? {
@@ -54,7 +63,7 @@ function time([command, args, env]) {
 }
 
 async function timeToReady([command, args, ready, needs, env]) {
-  if (needs === 'tracefs') return withTracefsMounted(() => timeToReady([command, args, ready]))
+  if (needs === 'tracefs') return withTracefsMounted(() => timeToReady([command, args, ready, undefined, env]))
   const start = process.hrtime.bigint()
   const tracer = spawn(command, args, {stdio: ['ignore', 'pipe', 'pipe'], env})
   let output = ''

@@ -16,6 +16,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -138,6 +139,23 @@ Napi::Value PerfEventOpenProbe(const Napi::CallbackInfo &info) {
                          IntArg(info, 3, "cpu"), 0);
   if (fd < 0) ThrowErrno(info.Env(), fd, "perf_event_open");
   close(fd);
+  return info.Env().Undefined();
+}
+
+// mount(fstype, target) and unmount(target): tracefs mounted for one run (src/system/mount.ts)
+// without starting mount(8) and umount(8), two processes in every run on a host that does not
+// mount tracefs. Nothing BPF about it; this addon is simply diag's one piece of native code.
+Napi::Value Mount(const Napi::CallbackInfo &info) {
+  std::string fstype = StringArg(info, 0, "fstype");
+  std::string target = StringArg(info, 1, "target");
+  if (mount("nodev", target.c_str(), fstype.c_str(), 0, nullptr) != 0)
+    ThrowErrno(info.Env(), errno, "mount -t " + fstype + " nodev " + target);
+  return info.Env().Undefined();
+}
+
+Napi::Value Unmount(const Napi::CallbackInfo &info) {
+  std::string target = StringArg(info, 0, "target");
+  if (umount2(target.c_str(), 0) != 0) ThrowErrno(info.Env(), errno, "umount " + target);
   return info.Env().Undefined();
 }
 
@@ -830,6 +848,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("probeMapType", Napi::Function::New(env, ProbeMapType));
   exports.Set("perfEventOpen", Napi::Function::New(env, PerfEventOpenProbe));
   exports.Set("mapCreate", Napi::Function::New(env, MapCreateProbe));
+  exports.Set("mount", Napi::Function::New(env, Mount));
+  exports.Set("unmount", Napi::Function::New(env, Unmount));
   exports.Set("tcpLoopbackInfo", Napi::Function::New(env, TcpLoopbackInfo));
   exports.Set("btfMemberOffset", Napi::Function::New(env, BtfMemberOffset));
   exports.Set("BpfObject", BpfObject::Define(env));

@@ -6,7 +6,8 @@
 // command imports only when it runs (each tool's runners) stays in chunks of its own.
 // bin/run.js starts dist/bundle/cli.js, whose oclif is the one the commands extend. Run after tsc,
 // by `npm run build:ts`.
-import {readdirSync, rmSync, writeFileSync} from 'node:fs'
+import {createHash} from 'node:crypto'
+import {readFileSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
@@ -40,5 +41,11 @@ const result = await esbuild.build({
 })
 // What each output holds: test/unit/start-up.test.ts reads it to keep heavy modules off the start.
 writeFileSync(path.join(out, 'meta.json'), JSON.stringify(result.metafile))
+// The build's identity, a hash of all its code: the probe cache's key takes it (src/probe/cache.ts)
+// instead of looking at each of the bundle's files in every run.
+const code = Object.keys(result.metafile.outputs).filter((f) => f.endsWith('.js')).sort()
+const hash = createHash('sha256')
+for (const file of code) hash.update(file).update(readFileSync(path.resolve(file)))
+writeFileSync(path.join(out, 'build-id'), `${hash.digest('hex').slice(0, 32)}\n`)
 const bytes = Object.values(result.metafile.outputs).reduce((sum, o) => sum + o.bytes, 0)
 console.log(`dist/bundle: ${commandFiles.length} commands, ${Object.keys(result.metafile.outputs).length} files, ${(bytes / 1048576).toFixed(1)} MiB`)

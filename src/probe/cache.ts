@@ -1,5 +1,5 @@
 import {createHash} from 'node:crypto'
-import {lstatSync, readdirSync, statSync} from 'node:fs'
+import {lstatSync, readFileSync, readdirSync, statSync} from 'node:fs'
 import {mkdir, readFile, rename, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -11,7 +11,9 @@ import type {Outcome} from './types.js'
 /**
  * Conclusive answers of the live probes that hold for a whole boot (does a program type load and
  * attach, does a map type exist), kept so that every diag run does not load and attach the same
- * probe programs again: that is most of `diag capabilities`' time and of a tool's start-up.
+ * probe programs again: that is most of `diag capabilities`' time and of a tool's start-up. An
+ * installed program's answer (`perf --version`) is kept too, with the identity of the program's
+ * file (Capability.stableWhile), and reused only while that file is the same.
  *
  * An answer is reused only for the same boot, kernel, diag build and privileges: the key holds
  * the boot id, the release, a fingerprint of the probe object, the addon and the capability table,
@@ -20,24 +22,30 @@ import type {Outcome} from './types.js'
  * diag loads into the kernel.
  */
 export interface ProbeCache {
-  load(): Promise<Map<string, Outcome> | undefined>
-  save(outcomes: Map<string, Outcome>): Promise<void>
+  load(): Promise<Map<string, CachedOutcome> | undefined>
+  save(outcomes: Map<string, CachedOutcome>): Promise<void>
 }
+
+/** A cached answer; `identity` is that of what it holds for (Capability.stableWhile), when it has one. */
+export type CachedOutcome = Outcome & {identity?: string}
 
 interface CacheFile {
   key: Record<string, string>
-  outcomes: Record<string, Outcome>
+  outcomes: Record<string, CachedOutcome>
 }
 
 export const PROBE_CACHE_DIR = process.env.DIAG_CACHE_DIR ?? '/run/diag'
+
+/** Written by scripts/bundle-js.mjs: a hash of every file of the bundle's code. */
+export const BUILD_ID_FILE = 'build-id'
 
 async function readTrimmed(file: string): Promise<string> {
   return (await readTextToEnd(file).catch(() => '')).trim()
 }
 
 /** Size and modification time of each file: a rebuilt diag probes anew. */
-function fingerprint(files: string[]): string {
-  const hash = createHash('sha256')
+function fingerprint(files: string[], extra = ''): string {
+  const hash = createHash('sha256').update(extra)
   for (const file of files) {
     try {
       const s = statSync(file)
@@ -50,35 +58,38 @@ function fingerprint(files: string[]): string {
 }
 
 /**
- * The code that runs the probes: every file beside this module, and the capability table. Built
- * with tsc that is dist/src/probe/ with its table/; in the esbuild bundle (scripts/bundle-js.mjs)
- * it is the bundle's directory, whose files hold all of diag's code.
+ * The code that runs the probes. In the esbuild bundle (scripts/bundle-js.mjs) that is all of the
+ * bundle, named by the build id the bundling wrote: one small file to read rather than a stat of
+ * each of its two hundred files. Built with tsc (or run from sources in tests) it is every file
+ * beside this module and the capability table.
  */
-function probeCodeFiles(): string[] {
-  const here = path.dirname(fileURLToPath(import.meta.url))
+export function probeCode(here: string, bundle: string): {files: string[]; id: string} {
+  if (here.startsWith(`${bundle}${path.sep}`)) {
+    try {
+      return {files: [], id: readFileSync(path.join(bundle, BUILD_ID_FILE), 'utf8').trim()}
+    } catch {
+      // a bundle without its id (built by hand): its files, as below
+    }
+  }
   const files = (dir: string) => readdirSync(dir, {withFileTypes: true}).filter((e) => e.isFile()).map((e) => path.join(dir, e.name))
   const table = path.join(here, 'table')
-  return [...files(here), ...(statSync(table, {throwIfNoEntry: false})?.isDirectory() ? files(table) : [])]
+  return {files: [...files(here), ...(statSync(table, {throwIfNoEntry: false})?.isDirectory() ? files(table) : [])], id: ''}
 }
 
-function diagBuild(): string {
-  return fingerprint([
-    path.join(packageRoot, 'package.json'),
-    bpfObjectPath('probe'),
-    path.join(packageRoot, 'native/build/Release/diag_bpf.node'),
-    ...probeCodeFiles(),
-  ])
+/** The diag build in the key: package.json, the probe object, the addon, and the probe code. */
+export function diagBuild(here = path.dirname(fileURLToPath(import.meta.url)), bundle = path.join(packageRoot, 'dist', 'bundle')): string {
+  const code = probeCode(here, bundle)
+  return fingerprint(
+    [path.join(packageRoot, 'package.json'), bpfObjectPath('probe'), path.join(packageRoot, 'native/build/Release/diag_bpf.node'), ...code.files],
+    code.id,
+  )
 }
 
 async function cacheKey(): Promise<Record<string, string>> {
-  const status = await readTrimmed('/proc/self/status')
-  return {
-    bootId: await readTrimmed('/proc/sys/kernel/random/boot_id'),
-    release: await readTrimmed('/proc/sys/kernel/osrelease'),
-    build: diagBuild(),
-    capabilities: /^CapEff:\s*(\S+)/m.exec(status)?.[1] ?? '',
-    lockdown: await readTrimmed('/sys/kernel/security/lockdown'),
-  }
+  const [bootId, release, status, lockdown] = await Promise.all(
+    ['/proc/sys/kernel/random/boot_id', '/proc/sys/kernel/osrelease', '/proc/self/status', '/sys/kernel/security/lockdown'].map(readTrimmed),
+  )
+  return {bootId, release, build: diagBuild(), capabilities: /^CapEff:\s*(\S+)/m.exec(status)?.[1] ?? '', lockdown}
 }
 
 /** Owned by root and writable by nobody else: the only files whose answers diag trusts. */
@@ -109,7 +120,7 @@ export class FileProbeCache implements ProbeCache {
     return this.key
   }
 
-  async load(): Promise<Map<string, Outcome> | undefined> {
+  async load(): Promise<Map<string, CachedOutcome> | undefined> {
     if (!trusted(this.dir) || !trusted(this.file)) return undefined
     let cached: CacheFile
     try {
@@ -124,14 +135,14 @@ export class FileProbeCache implements ProbeCache {
   }
 
   /** Written whole to a temporary file and renamed, so a reader never sees half of it. */
-  async save(outcomes: Map<string, Outcome>): Promise<void> {
+  async save(outcomes: Map<string, CachedOutcome>): Promise<void> {
     const conclusive = [...outcomes].filter(([, o]) => o.status !== 'unknown')
     if (conclusive.length === 0) return
     const key = await this.currentKey()
     if (key.bootId === '') return
     await mkdir(this.dir, {recursive: true, mode: 0o755})
     if (!trusted(this.dir)) return
-    const previous = (await this.load()) ?? new Map<string, Outcome>()
+    const previous = (await this.load()) ?? new Map<string, CachedOutcome>()
     const merged = Object.fromEntries([...previous, ...conclusive])
     const temporary = `${this.file}.${process.pid}.tmp`
     await writeFile(temporary, `${JSON.stringify({key, outcomes: merged} satisfies CacheFile)}\n`, {mode: 0o644})

@@ -10,20 +10,33 @@ export interface KernelConfig {
   version?: string
 }
 
+/**
+ * Reads the symbols line by line with plain string searches: a regular expression per line took
+ * several milliseconds for a distro config's ten thousand lines, in every run that probes.
+ */
 export function parseKernelConfig(text: string, source: string): KernelConfig {
   const symbols = new Map<string, string>()
-  for (const line of text.split('\n')) {
-    const set = /^CONFIG_(\w+)=(.*)$/.exec(line)
-    if (set) {
-      symbols.set(set[1], set[2].replace(/^"(.*)"$/, '$1'))
-      continue
+  for (let start = 0; start < text.length; ) {
+    const newline = text.indexOf('\n', start)
+    const end = newline < 0 ? text.length : text[newline - 1] === '\r' ? newline - 1 : newline
+    if (text.startsWith('CONFIG_', start)) {
+      const equals = text.indexOf('=', start)
+      const name = equals < end ? text.slice(start + 7, equals) : ''
+      if (SYMBOL.test(name)) {
+        const value = text.slice(equals + 1, end)
+        symbols.set(name, value.length >= 2 && value.startsWith('"') && value.endsWith('"') ? value.slice(1, -1) : value)
+      }
+    } else if (text.startsWith('# CONFIG_', start) && text.endsWith(' is not set', end)) {
+      const name = text.slice(start + 9, end - 11)
+      if (SYMBOL.test(name)) symbols.set(name, 'n')
     }
-    const unset = /^# CONFIG_(\w+) is not set$/.exec(line)
-    if (unset) symbols.set(unset[1], 'n')
+    start = newline < 0 ? text.length : newline + 1
   }
-  const version = /^# Linux\/\S+ (\d+\.\d+\.\d+\S*) Kernel Configuration$/m.exec(text)?.[1]
+  const version = /^# Linux\/\S+ (\d+\.\d+\.\d+\S*) Kernel Configuration\r?$/m.exec(text)?.[1]
   return {source, symbols, ...(version ? {version} : {})}
 }
+
+const SYMBOL = /^\w+$/
 
 /** A config file as distros ship it (/boot/config-*), or gzipped as /proc/config.gz gives it. */
 export function parseKernelConfigBytes(bytes: Buffer, source: string): KernelConfig {

@@ -6,7 +6,7 @@ import {type UndoFailure, UndoLog} from '../system/undo.js'
 import {type KernelConfig, configVerdict, readKernelConfig} from './kernel-config.js'
 import {type KernelVersion, kernelAtLeast, parseKernelRelease} from './kernel-version.js'
 import {instanceName} from '../tracefs/names.js'
-import {FileProbeCache, type ProbeCache} from './cache.js'
+import {type CachedOutcome, FileProbeCache, type ProbeCache} from './cache.js'
 import {CAPABILITIES} from './table/index.js'
 import {type Capability, type CapabilityResult, type Outcome, type ProbeContext, available, needsPrivilege, unavailable, unknown} from './types.js'
 
@@ -126,7 +126,23 @@ function inferred(capability: Capability, kernel: KernelVersion | undefined, con
   return available('version', `kernel ${kernel.version} is at least ${capability.minKernel}${silent}; inferred, not probed`)
 }
 
-async function probeOne(capability: Capability, ctx: ProbeContext, cached: Map<string, Outcome> | undefined): Promise<Outcome> {
+/** The cached answer for this capability, if it holds here: for the boot, or while its identity is the same. */
+function cachedAnswer(capability: Capability, cached: Map<string, CachedOutcome> | undefined, identity: string | undefined): Outcome | undefined {
+  const hit = cached?.get(capability.name)
+  if (!hit) return undefined
+  const {identity: heldFor, ...outcome} = hit
+  if (capability.stableForBoot) return outcome
+  return capability.stableWhile && identity !== undefined && heldFor === identity && outcome.status === 'available' ? outcome : undefined
+}
+
+/** What the cache keeps of an answer probed in this run, if anything. */
+function toCache(capability: Capability, outcome: Outcome, identity: string | undefined): CachedOutcome | undefined {
+  if (outcome.cached || outcome.evidence !== 'probe') return undefined
+  if (capability.stableForBoot) return outcome.status === 'unknown' ? undefined : outcome
+  return identity !== undefined && outcome.status === 'available' ? {...outcome, identity} : undefined
+}
+
+async function probeOne(capability: Capability, ctx: ProbeContext, cached: Map<string, CachedOutcome> | undefined, identity: string | undefined): Promise<Outcome> {
   const unmet = (capability.needs ?? []).map((name) => ctx.result(name)!).filter((r) => r.status !== 'available')
   const fallBack = (why: Outcome) => fallback(capability, ctx.kernel, ctx.config, why)
   const hidden = unmet.find((r) => r.needsPrivilege)
@@ -140,7 +156,7 @@ async function probeOne(capability: Capability, ctx: ProbeContext, cached: Map<s
   }
   if (ctx.whatIf) return inferred(capability, ctx.kernel, ctx.config)
   if (capability.live && !ctx.live) return fallBack(unknown('not-run', 'not probed: --host-root describes another host'))
-  const hit = capability.stableForBoot ? cached?.get(capability.name) : undefined
+  const hit = cachedAnswer(capability, cached, identity)
   if (hit) return {...hit, cached: true}
   let outcome: Outcome
   try {
@@ -206,13 +222,15 @@ export async function probeHost(options: ProbeOptions, sessionUndo: UndoLog): Pr
   const real = options.files === undefined && options.bpf === undefined && options.capabilities === undefined
   const cache = !live ? null : options.cache !== undefined ? options.cache : real && FileProbeCache.usable() ? new FileProbeCache() : null
   const cached = cache && !options.refresh ? await cache.load() : undefined
-  const probed = new Map<string, Outcome>()
+  const probed = new Map<string, CachedOutcome>()
   let cleanupFailures: UndoFailure[]
   try {
     for (const capability of table) {
       options.signal?.throwIfAborted()
-      const outcome = await probeOne(capability, ctx, cached)
-      if (capability.stableForBoot && !outcome.cached && outcome.evidence === 'probe' && outcome.status !== 'unknown') probed.set(capability.name, outcome)
+      const identity = cache && live && capability.stableWhile ? await capability.stableWhile(ctx) : undefined
+      const outcome = await probeOne(capability, ctx, cached, identity)
+      const kept = toCache(capability, outcome, identity)
+      if (kept) probed.set(capability.name, kept)
       const configValues = capability.config && config
         ? Object.fromEntries(capability.config.map((n) => [n, config.symbols.get(n) ?? 'absent']))
         : undefined

@@ -86,6 +86,14 @@ export interface Capability {
    */
   stableForBoot?: boolean
   /**
+   * For a probe whose "available" holds while something outside the kernel stays as it is (an
+   * installed program): that thing's identity (its path, device, inode, size and mtime), or
+   * undefined when there is none (then it is probed). An available answer is cached for the boot
+   * with it and reused only while the identity is the same; other answers are not cached, since a
+   * failure may lie beyond the file (a wrapper script's missing target).
+   */
+  stableWhile?: (ctx: ProbeContext) => Promise<string | undefined> | string | undefined
+  /**
    * Set for what the running host decides rather than its kernel build (a sysctl, the process's
    * privileges, an installed program): what it is. A what-if from a config file cannot tell these.
    */

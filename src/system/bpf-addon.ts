@@ -57,6 +57,9 @@ export interface BpfAddon {
   probeMapType(type: number): LibbpfProbe
   perfEventOpen(type: number, config: number, pid: number, cpu: number): void
   mapCreate(type: number, keySize: number, valueSize: number, maxEntries: number): void
+  /** mount(2) of a pseudo file system ("nodev" source) on target, and umount(2): throw errno. */
+  mount(fstype: string, target: string): void
+  unmount(target: string): void
   /**
    * Opens a TCP connection of its own on 127.0.0.1, sends clientBytes and serverBytes back, waits
    * until all is acknowledged, and returns the client socket's TCP_INFO from one last getsockopt

@@ -1,5 +1,4 @@
-import {constants} from 'node:fs'
-import {access, mkdir, open, readdir, rmdir} from 'node:fs/promises'
+import {accessSync, closeSync, constants, mkdirSync, openSync, readSync, readdirSync, rmdirSync, writeSync} from 'node:fs'
 import path from 'node:path'
 
 /**
@@ -36,44 +35,50 @@ export class NodeFiles implements HostFiles {
     return resolved
   }
 
+  // Synchronous calls behind the promises: the files are the kernel's (procfs, sysfs, tracefs),
+  // answered at once, and a probing run opens dozens of them. Through the thread pool a read is
+  // three or four trips (open, read until empty, close): 32 reads and 32 existence checks of
+  // /proc files took 12 to 22 ms on the loaded development VM, 2 ms synchronously (measured by
+  // hand). Nothing here reads a file that blocks: trace_pipe readers open their own descriptors.
+
   async read(hostPath: string): Promise<string> {
-    return (await readToEnd(this.resolve(hostPath))).toString('utf8')
+    return readSyncToEnd(this.resolve(hostPath)).toString('utf8')
   }
 
-  readBytes(hostPath: string): Promise<Buffer> {
-    return readToEnd(this.resolve(hostPath))
+  async readBytes(hostPath: string): Promise<Buffer> {
+    return readSyncToEnd(this.resolve(hostPath))
   }
 
   async exists(hostPath: string): Promise<boolean> {
     try {
-      await access(this.resolve(hostPath), constants.F_OK)
+      accessSync(this.resolve(hostPath), constants.F_OK)
       return true
     } catch {
       return false
     }
   }
 
-  list(hostPath: string): Promise<string[]> {
-    return readdir(this.resolve(hostPath))
+  async list(hostPath: string): Promise<string[]> {
+    return readdirSync(this.resolve(hostPath))
   }
 
   async write(hostPath: string, text: string, mode: 'append' | 'truncate'): Promise<void> {
-    const handle = await open(this.resolve(hostPath), mode === 'append' ? 'a' : 'w')
+    const fd = openSync(this.resolve(hostPath), mode === 'append' ? 'a' : 'w')
     try {
       const buffer = Buffer.from(text)
-      const {bytesWritten} = await handle.write(buffer, 0, buffer.length)
+      const bytesWritten = writeSync(fd, buffer, 0, buffer.length)
       if (bytesWritten !== buffer.length) throw new Error(`short write to ${hostPath}`)
     } finally {
-      await handle.close()
+      closeSync(fd)
     }
   }
 
   async mkdir(hostPath: string): Promise<void> {
-    await mkdir(this.resolve(hostPath))
+    mkdirSync(this.resolve(hostPath))
   }
 
   async rmdir(hostPath: string): Promise<void> {
-    await rmdir(this.resolve(hostPath))
+    rmdirSync(this.resolve(hostPath))
   }
 }
 
@@ -86,18 +91,22 @@ const READ_CHUNK = 64 * 1024
  * through here.
  */
 export async function readToEnd(file: string): Promise<Buffer> {
-  const handle = await open(file, 'r')
+  return readSyncToEnd(file)
+}
+
+function readSyncToEnd(file: string): Buffer {
+  const fd = openSync(file, 'r')
   try {
     const chunks: Buffer[] = []
     for (;;) {
       const chunk = Buffer.allocUnsafe(READ_CHUNK)
-      const {bytesRead} = await handle.read(chunk, 0, READ_CHUNK, null)
+      const bytesRead = readSync(fd, chunk, 0, READ_CHUNK, null)
       if (bytesRead === 0) break
       chunks.push(chunk.subarray(0, bytesRead))
     }
     return Buffer.concat(chunks)
   } finally {
-    await handle.close()
+    closeSync(fd)
   }
 }
 

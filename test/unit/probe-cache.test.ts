@@ -1,10 +1,10 @@
-import {chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {appendFileSync, chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
 import {afterAll, describe, expect, it} from 'vitest'
 
-import {FileProbeCache, type ProbeCache} from '../../src/probe/cache.js'
+import {BUILD_ID_FILE, type CachedOutcome, FileProbeCache, type ProbeCache, diagBuild, probeCode} from '../../src/probe/cache.js'
 import {probeHost} from '../../src/probe/probe.js'
 import {type Capability, type Outcome, available, unavailable, unknown} from '../../src/probe/types.js'
 import {UndoLog} from '../../src/system/undo.js'
@@ -15,11 +15,11 @@ import {isRoot} from '../helpers/kernel-state.js'
 
 /** A cache in memory, as the probe sees it. */
 class MemoryCache implements ProbeCache {
-  saved = new Map<string, Outcome>()
+  saved = new Map<string, CachedOutcome>()
   async load() {
     return new Map(this.saved)
   }
-  async save(outcomes: Map<string, Outcome>) {
+  async save(outcomes: Map<string, CachedOutcome>) {
     for (const [name, outcome] of outcomes) this.saved.set(name, outcome)
   }
 }
@@ -69,6 +69,129 @@ describe('the probe cache', () => {
     const refreshed = await probe(true)
     expect(refreshed.capabilities.some((c) => c.cached)).toBe(false)
     expect(calls).toEqual({loads: 2, refused: 2, unsure: 3, sysctl: 3})
+  })
+})
+
+describe('the live tracefs probes, cached for the boot', () => {
+  const host = makeFakeHost(FAKE_KERNELS['5.15'])
+  afterAll(() => host.remove())
+  const tracing = path.join(host.root, 'sys/kernel/tracing')
+
+  it('make no instance and define no event when the cache answers', async () => {
+    const cache = new MemoryCache()
+    const only = ['ftrace-instances', 'kprobe-events', 'uprobe-events']
+    const probe = (refresh = false) => probeHost({files: new NodeFiles(host.root), only, cache, refresh, privileged: true, bpf: () => ({ok: false, reason: 'none', tried: []})}, new UndoLog())
+    const definitions = () => readFileSync(path.join(tracing, 'kprobe_events'), 'utf8') + readFileSync(path.join(tracing, 'uprobe_events'), 'utf8')
+    const status = (p: Awaited<ReturnType<typeof probe>>) => Object.fromEntries(p.capabilities.filter((c) => only.includes(c.name)).map((c) => [c.name, `${c.status} ${c.evidence}${c.cached ? ' cached' : ''}`]))
+
+    expect(status(await probe())).toEqual({'ftrace-instances': 'available probe', 'kprobe-events': 'available probe', 'uprobe-events': 'available probe'})
+    const written = definitions()
+    expect(written).toMatch(/kprobe.*uprobe/s) // each defined, then removed
+    // No pid in what is kept: a later run reads it as its own.
+    for (const name of only) expect(cache.saved.get(name)?.detail).not.toMatch(/\d{2,}/)
+
+    const again = await probe()
+    expect(status(again)).toEqual({'ftrace-instances': 'available probe cached', 'kprobe-events': 'available probe cached', 'uprobe-events': 'available probe cached'})
+    expect(definitions()).toBe(written)
+    expect(again.tracefs).toBe('/sys/kernel/tracing')
+
+    await probe(true)
+    expect(definitions().length).toBeGreaterThan(written.length)
+  })
+})
+
+describe('an installed program\'s answer (perf-tool), cached while its file is the same', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'diag-perf-'))
+  const perf = path.join(dir, 'perf')
+  const runs = path.join(dir, 'runs')
+  const savedPath = process.env.PATH
+  afterAll(() => {
+    process.env.PATH = savedPath
+    rmSync(dir, {recursive: true, force: true})
+  })
+  /** A perf that counts its runs, answering its version or failing. */
+  const install = (body: string) => writeFileSync(perf, `#!/bin/sh\necho run >> ${runs}\n${body}\n`, {mode: 0o755})
+  const runCount = () => readFileSync(runs, 'utf8').split('\n').filter(Boolean).length
+  const perfTool = async (cache: ProbeCache, refresh = false) => {
+    process.env.PATH = dir
+    try {
+      const probe = await probeHost({only: ['perf-tool'], cache, refresh, privileged: true}, new UndoLog())
+      return probe.capabilities.find((c) => c.name === 'perf-tool')!
+    } finally {
+      process.env.PATH = savedPath
+    }
+  }
+
+  it('starts perf once, then answers from the cache until the file changes or --refresh', async () => {
+    const cache = new MemoryCache()
+    install('echo "perf version 9.9.9"')
+    expect(await perfTool(cache)).toMatchObject({status: 'available', value: '9.9.9'})
+    expect(runCount()).toBe(1)
+    expect(cache.saved.get('perf-tool')?.identity).toContain(perf)
+
+    const again = await perfTool(cache)
+    expect(again).toMatchObject({status: 'available', value: '9.9.9', cached: true})
+    expect(again).not.toHaveProperty('identity')
+    expect(runCount()).toBe(1)
+
+    expect(await perfTool(cache, true)).not.toHaveProperty('cached')
+    expect(runCount()).toBe(2)
+
+    // Another perf in its place (an upgrade): probed anew.
+    install('echo "perf version 10.0.1"')
+    expect(await perfTool(cache)).toMatchObject({status: 'available', value: '10.0.1'})
+    expect(runCount()).toBe(3)
+    // Same size and contents, another modification time: probed anew too.
+    utimesSync(perf, new Date(), new Date(Date.now() + 5000))
+    expect((await perfTool(cache)).cached).toBeUndefined()
+    expect(runCount()).toBe(4)
+  })
+
+  it('never caches a perf that fails, nor a missing one', async () => {
+    const cache = new MemoryCache()
+    install('echo "perf not found for kernel 9.9" >&2; exit 1')
+    expect(await perfTool(cache)).toMatchObject({status: 'unavailable', detail: 'perf not found for kernel 9.9'})
+    expect(await perfTool(cache)).not.toHaveProperty('cached')
+    expect(cache.saved.has('perf-tool')).toBe(false)
+    rmSync(perf)
+    expect(await perfTool(cache)).toMatchObject({status: 'unavailable', detail: 'no perf in PATH'})
+    expect(cache.saved.has('perf-tool')).toBe(false)
+  })
+})
+
+describe('the build in the cache key', () => {
+  const root = mkdtempSync(path.join(tmpdir(), 'diag-build-'))
+  afterAll(() => rmSync(root, {recursive: true, force: true}))
+
+  it('is the bundle\'s build id, not a look at each of its files', () => {
+    const bundle = path.join(root, 'bundle')
+    const chunks = path.join(bundle, 'chunks')
+    mkdirSync(chunks, {recursive: true})
+    for (const name of ['a.js', 'a.js.map', 'b.js']) writeFileSync(path.join(chunks, name), name)
+    writeFileSync(path.join(bundle, BUILD_ID_FILE), 'id-1\n')
+    expect(probeCode(chunks, bundle)).toEqual({files: [], id: 'id-1'})
+    const first = diagBuild(chunks, bundle)
+    appendFileSync(path.join(chunks, 'a.js.map'), 'more')
+    expect(diagBuild(chunks, bundle)).toBe(first)
+    writeFileSync(path.join(bundle, BUILD_ID_FILE), 'id-2\n')
+    expect(diagBuild(chunks, bundle)).not.toBe(first)
+  })
+
+  it('is every file of the probe code where there is no bundle or no build id', () => {
+    const bundle = path.join(root, 'unbundled')
+    const probe = path.join(root, 'src', 'probe')
+    mkdirSync(path.join(probe, 'table'), {recursive: true})
+    writeFileSync(path.join(probe, 'probe.js'), '1')
+    writeFileSync(path.join(probe, 'table', 'bpf.js'), '1')
+    expect(probeCode(probe, bundle).files.sort()).toEqual([path.join(probe, 'probe.js'), path.join(probe, 'table', 'bpf.js')])
+    const first = diagBuild(probe, bundle)
+    writeFileSync(path.join(probe, 'table', 'bpf.js'), '22')
+    expect(diagBuild(probe, bundle)).not.toBe(first)
+    // A bundle that lost its id falls back to its files.
+    const noId = path.join(root, 'bundle-no-id')
+    mkdirSync(path.join(noId, 'chunks'), {recursive: true})
+    writeFileSync(path.join(noId, 'chunks', 'c.js'), 'c')
+    expect(probeCode(path.join(noId, 'chunks'), noId).files).toEqual([path.join(noId, 'chunks', 'c.js')])
   })
 })
 

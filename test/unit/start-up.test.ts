@@ -73,4 +73,9 @@ describe('start-up', () => {
     expect(run.exitCode).toBe(0)
     expect(run.stdout).toMatch(/^diag \d+\.\d+\.\d+/)
   })
+
+  it('names its build with an id the probe cache keys on, a hash of its code', () => {
+    const id = readFileSync(path.join(BUNDLE, 'build-id'), 'utf8').trim()
+    expect(id).toMatch(/^[0-9a-f]{32}$/)
+  })
 })

@@ -1,4 +1,7 @@
+import {statSync} from 'node:fs'
+
 import type {BpfAddonError} from '../../system/bpf-addon.js'
+import {findExecutable} from '../../system/executable.js'
 import {type Capability, type ProbeContext, available, unavailable, unknown} from '../types.js'
 
 // From include/uapi/linux/perf_event.h.
@@ -71,12 +74,19 @@ export const PERF_CAPABILITIES: Capability[] = [
     description: 'the perf command-line tool',
     minKernel: null,
     live: true,
-    // Node's execFile, not execa: `diag capabilities` would otherwise load execa for this alone.
     setAtRunTime: 'a program installed on the host',
+    // A perf that told its version is cached with its file's identity: a run with the same file
+    // (and boot) does not start it again, which was a fork and exec in every run.
+    stableWhile: () => {
+      const program = findExecutable('perf')
+      const s = program === undefined ? undefined : statSync(program, {throwIfNoEntry: false})
+      return s && `${program}:${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}`
+    },
+    // Node's execFile, not execa: `diag capabilities` would otherwise load execa for this alone.
     probe: async () => {
       const {execFile} = await import('node:child_process')
       return new Promise((resolve) => {
-        execFile('perf', ['--version'], {timeout: 5000}, (error, stdout, stderr) => {
+        execFile(findExecutable('perf') ?? 'perf', ['--version'], {timeout: 5000}, (error, stdout, stderr) => {
           if (error) {
             const missing = (error as NodeJS.ErrnoException).code === 'ENOENT'
             resolve(unavailable('probe', missing ? 'no perf in PATH' : String(stderr).split('\n')[0] || error.message))

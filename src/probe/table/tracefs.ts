@@ -71,8 +71,8 @@ function tracefsFile(file: string, present: string, absent: string): Capability[
 async function instances(ctx: ProbeContext): Promise<Outcome> {
   if (!(await ctx.files.exists(`${ctx.tracefs}/instances`))) return unavailable('file', 'no instances/ directory')
   try {
-    const dir = await ctx.instance()
-    return available('probe', `created ${dir.slice(dir.lastIndexOf('/') + 1)} (removed on exit)`)
+    await ctx.instance()
+    return available('probe', 'created a private instance (removed again)')
   } catch (error) {
     return refused('creating an instance', error)
   }
@@ -120,7 +120,7 @@ function dynamicEvent(site: ProbeSite): Capability['probe'] {
     }
     const remove = () => ctx.files.write(path, probeRemoval(group, site.kind), 'append')
     ctx.undo.push(`remove ${group}/${site.kind} from ${file}`, remove)
-    return available('probe', `defined ${group}/${site.kind} (removed on exit)`)
+    return available('probe', `defined a ${site.kind} event (removed again)`)
   }
 }
 
@@ -177,6 +177,10 @@ async function histBuckets(ctx: ProbeContext): Promise<Outcome> {
     : unavailable('file', 'README does not document .buckets')
 }
 
+// The live probes here (an instance, an event enabled in it, a function filter, a probe event
+// defined) answer what the kernel accepts, which holds for the boot: they are cached as the BPF
+// probes are (src/probe/cache.ts), so that a run with cached answers makes no instance (ring
+// buffers allocated and freed) and defines no event. What tracefs holds is read anew each run.
 export const TRACEFS_CAPABILITIES: Capability[] = [
   {
     name: 'tracefs',
@@ -194,6 +198,7 @@ export const TRACEFS_CAPABILITIES: Capability[] = [
     minKernel: '3.10',
     needs: ['tracefs'],
     live: true,
+    stableForBoot: true,
     probe: instances,
   },
   {
@@ -204,6 +209,7 @@ export const TRACEFS_CAPABILITIES: Capability[] = [
     config: ['EVENT_TRACING'],
     needs: ['tracefs'],
     live: true,
+    stableForBoot: true,
     probe: tracepoints,
   },
   {
@@ -263,6 +269,7 @@ export const TRACEFS_CAPABILITIES: Capability[] = [
     config: ['FUNCTION_TRACER', 'DYNAMIC_FTRACE'],
     needs: ['tracefs'],
     live: true,
+    stableForBoot: true,
     probe: functionTracer,
   },
   {
@@ -300,6 +307,7 @@ export const TRACEFS_CAPABILITIES: Capability[] = [
     config: ['KPROBES', 'KPROBE_EVENTS'],
     needs: ['tracefs'],
     live: true,
+    stableForBoot: true,
     probe: dynamicEvent({kind: 'kprobe', func: PROBE_FUNCTION}),
   },
   {
@@ -320,6 +328,7 @@ export const TRACEFS_CAPABILITIES: Capability[] = [
     config: ['UPROBE_EVENTS'],
     needs: ['tracefs'],
     live: true,
+    stableForBoot: true,
     probe: dynamicEvent({kind: 'uprobe', path: process.execPath, offset: 0n}),
   },
   {
