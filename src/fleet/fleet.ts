@@ -132,7 +132,8 @@ async function runDiag<T>(ready: Ready, remote: RemoteWork<T>, options: FleetOpt
  * A remote command that ends with the ssh session: without a terminal sshd sends no SIGHUP, so a
  * watcher reads the session's stdin (held open by the local side, which never writes to it) and
  * sends SIGTERM to diag when it ends (diag killed, interrupted or timed out here, or the network
- * gone): diag then stops as on Ctrl-C and undoes what it did to the kernel.
+ * gone): diag then stops as on Ctrl-C and undoes what it did to the kernel. Under --become the
+ * signal goes to sudo (the login user may signal it), which passes it on to diag, root.
  */
 export function stopsWithSession(command: string, then: string[] = []): string {
   return [
