@@ -14,11 +14,13 @@ cd "$(dirname "$0")/.."
 # checks their JUnit reports). man-db: `man diag-syscount`.
 # openssh-client, openssh-server: `diag fleet` connects with ssh, and its host test starts its own
 # sshd on 127.0.0.1 (the package's own ssh service is switched off below when setup installs it).
+# sudo: `diag fleet --become` runs diag through sudo -n; that host test logs in as a throwaway user
+# whose sudoers rule allows diag's launcher alone.
 # chromium, fonts-liberation: test/browser loads the flame graphs (--svg) in it, headless, through
 # puppeteer-core, and screenshots them (the fonts are only recommended, and setup installs no recommends).
 PACKAGES=(clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config make g++ python3
   linux-perf bpftool bpftrace qemu-system-x86 seabios busybox-static cpio prometheus prometheus-node-exporter libxml2-utils man-db
-  openssh-client openssh-server chromium fonts-liberation)
+  openssh-client openssh-server sudo chromium fonts-liberation)
 
 # Does `node` satisfy package.json's engines ("^18.20.4 || >=20.19.0": each part ^X.Y.Z or >=X.Y.Z)?
 node_fits() {

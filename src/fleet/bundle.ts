@@ -40,36 +40,56 @@ const TRUSTED = (dir: string) => `[ -d ${dir} ] && [ ! -L ${dir} ] && [ -O ${dir
 export const MARKER = '.bundle-sha256'
 
 /**
+ * The sudoers rule a login user needs for --become: diag's launcher in any version's directory,
+ * as root, without a password (sudoers' `*` matches no `/`). diag runs nothing else through sudo.
+ */
+export const sudoersRule = (user: string) => `${user} ALL=(root) NOPASSWD: /var/tmp/diag-*/bin/diag`
+
+/**
  * Prints `<machine> <hash of the bundle there, or none>`; with `become`, a second line says how
- * diag would become root there: `root` (it is), `sudo` (sudo -n works), `no-sudo USER`, or
- * `refused USER: <what sudo -n said>`.
+ * diag would become root there: `root` (it is), `sudo USER` (sudo -n allows it), `no-sudo USER`,
+ * or `refused USER: <what sudo -n said>`. sudo is asked (`sudo -n -l`, which runs nothing) about
+ * the very command diag runs, the launcher, when the bundle is there; before the first copy, when
+ * there is no launcher to name yet, only whether it has any rule without a password for the user
+ * (so that a host where sudo wants a password fails before the copy). Never `sudo -n true`: a rule
+ * that allows only diag's launcher refuses that.
  */
 export function checkScript(version: string, become = false): string {
   const dir = remoteDir(version)
+  const diag = remoteDiag(version)
   const check = `if ${TRUSTED(dir)}; then h=$(cat ${dir}/${MARKER} 2>/dev/null || echo none); else h=none; fi; echo "$(uname -m) $h"`
   if (!become) return check
   return [
     check,
     'if [ "$(id -u)" = 0 ]; then echo root',
     'elif ! command -v sudo >/dev/null 2>&1; then echo "no-sudo $(id -un)"',
-    'elif m=$(sudo -n true 2>&1 </dev/null); then echo sudo',
-    'else echo "refused $(id -un): $m" | tr "\\n" " "; echo; fi',
+    'else',
+    `  if [ "$h" != none ] && [ -x ${diag} ]; then set -- ${diag}; else set --; fi`,
+    '  if m=$(sudo -n -l "$@" 2>&1 >/dev/null </dev/null); then echo "sudo $(id -un)"',
+    // sudo -l COMMAND that is not allowed, for a user with other rules, fails saying nothing.
+    '  else echo "refused $(id -un): ${m:-not allowed to run $*}" | tr "\\n" " "; echo; fi',
+    'fi',
   ].join('\n')
 }
 
 /** How `--become` runs diag on a host, from the second line of checkScript's answer. */
-export function becomeFrom(line: string | undefined): {sudo: boolean} {
+export function becomeFrom(line: string | undefined): {sudo: boolean; user?: string} {
   const [status, ...rest] = (line ?? '').trim().split(' ')
   if (status === 'root') return {sudo: false}
-  if (status === 'sudo') return {sudo: true}
+  if (status === 'sudo') return {sudo: true, user: rest[0]}
   const user = rest[0]?.replace(/:$/, '') ?? 'the login user'
-  if (status === 'no-sudo') throw new HostError('become', `--become: ${user} is not root here and there is no sudo; log in as root, or install sudo with a NOPASSWD rule for ${user}`)
+  if (status === 'no-sudo') throw new HostError('become', `--become: ${user} is not root here and there is no sudo; log in as root, or install sudo with the rule \`${sudoersRule(user)}\``)
   if (status === 'refused') {
     const said = rest.slice(1).join(' ').trim()
-    const password = /password/i.test(said)
-    throw new HostError('become', `--become: sudo -n refused ${user}${said ? ` (sudo: ${said.replace(/^sudo: /, '')})` : ''}; ${password ? 'it needs a password, which diag never types: ' : ''}give ${user} sudo without a password (NOPASSWD), or log in as root`)
+    throw new HostError('become', sudoRefused(user, said))
   }
   throw new HostError('become', `--become: the check said nothing of root or sudo (${line ?? 'no answer'})`)
+}
+
+/** The `become` error for what sudo -n said when it would not run diag as root. */
+export function sudoRefused(user: string, said: string): string {
+  const password = /password/i.test(said)
+  return `--become: sudo -n refused ${user}${said ? ` (sudo: ${said.replace(/^sudo: /, '')})` : ''}; ${password ? 'it needs a password, which diag never types: ' : ''}give ${user} the rule \`${sudoersRule(user)}\` (in /etc/sudoers.d), or log in as root`
 }
 
 /**
@@ -140,6 +160,8 @@ export interface Installed {
   /** The host's diag, and the command that runs it (`sudo -n -- DIAG` under --become as another user). */
   diag: string
   sudo: boolean
+  /** The login user sudo runs diag for (under --become, when not root). */
+  user?: string
   copied: boolean
   /** Bundles of other versions the install removed. */
   removed: string[]
@@ -152,9 +174,9 @@ export async function ensureBundle(transport: Transport, host: FleetHost, bundle
   if (check.exitCode !== 0) throw new HostError('connect', remoteReason(check, 'the check for diag'))
   const [first, second] = check.stdout.trim().split('\n')
   const [machine, hash] = first.split(/\s+/)
-  const {sudo} = options.become ? becomeFrom(second) : {sudo: false}
+  const {sudo, user} = options.become ? becomeFrom(second) : {sudo: false, user: undefined}
   if (machine !== 'x86_64') throw new HostError('install', `the bundle is for x86_64 (linux-x64); this host is ${machine}`)
-  if (hash === bundle.sha256) return {diag: remoteDiag(bundle.version), sudo, copied: false, removed: []}
+  if (hash === bundle.sha256) return {diag: remoteDiag(bundle.version), sudo, user, copied: false, removed: []}
   options.onCopy?.()
   const install = await transport.run(host, installScript(bundle.version, bundle.sha256), {inputFile: bundle.file, timeoutMs: options.timeoutMs, signal: options.signal})
   if (install.unreachable) throw new HostError('connect', remoteReason(install, 'ssh'))
@@ -162,5 +184,5 @@ export async function ensureBundle(transport: Transport, host: FleetHost, bundle
   const lines = install.stdout.trim().split('\n')
   const removed = lines.filter((line) => line.startsWith('removed ')).map((line) => line.slice('removed '.length))
   // Another alias of the same host may have installed it while this copy was on its way.
-  return {diag: remoteDiag(bundle.version), sudo, copied: lines[0] === 'installed', removed}
+  return {diag: remoteDiag(bundle.version), sudo, user, copied: lines[0] === 'installed', removed}
 }

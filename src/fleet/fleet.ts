@@ -1,4 +1,4 @@
-import {type EnsureOptions, HostError, type HostStage, type Installed, type LocalBundle, ensureBundle, remoteReason} from './bundle.js'
+import {type EnsureOptions, HostError, type HostStage, type Installed, type LocalBundle, ensureBundle, remoteReason, sudoRefused} from './bundle.js'
 import type {FleetHost} from './inventory.js'
 import type {Transport} from './transport.js'
 import {shellQuote} from '../system/shell.js'
@@ -109,6 +109,10 @@ async function runDiag<T>(ready: Ready, remote: RemoteWork<T>, options: FleetOpt
     if (options.signal?.aborted) throw new HostError('run', 'interrupted: diag there was stopped with its ssh session')
     if (run.unreachable) throw new HostError('connect', remoteReason(run, 'ssh'))
     if (run.timedOut) throw new HostError('run', `${what} timed out after ${options.timeoutMs / 1000} s`)
+    // sudo itself refused (exit 1, its own words, no diag output): the check before the first
+    // copy could ask only whether the user has any rule without a password, not one for diag.
+    const refusal = ready.sudo && run.exitCode === 1 && run.stdout.trim() === '' ? /^sudo: (.*)$/m.exec(run.stderr)?.[1] : undefined
+    if (refusal) throw new HostError('become', sudoRefused(ready.user ?? 'the login user', refusal))
     const error = jsonError(run.stdout)
     if (error) throw new HostError('run', `${what}: ${error}`)
     if (run.exitCode !== 0 && !remote.answers?.includes(run.exitCode)) throw new HostError('run', remoteReason(run, what))
@@ -128,7 +132,8 @@ async function runDiag<T>(ready: Ready, remote: RemoteWork<T>, options: FleetOpt
  * A remote command that ends with the ssh session: without a terminal sshd sends no SIGHUP, so a
  * watcher reads the session's stdin (held open by the local side, which never writes to it) and
  * sends SIGTERM to diag when it ends (diag killed, interrupted or timed out here, or the network
- * gone): diag then stops as on Ctrl-C and undoes what it did to the kernel.
+ * gone): diag then stops as on Ctrl-C and undoes what it did to the kernel. Under --become the
+ * signal goes to sudo (the login user may signal it), which passes it on to diag, root.
  */
 export function stopsWithSession(command: string, then: string[] = []): string {
   return [

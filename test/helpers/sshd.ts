@@ -64,9 +64,13 @@ export function writeSshClientConfig(work: string, endpoints: {address: string; 
   return config
 }
 
-/** ssh through the test's client config; never throws. */
-export function sshTo(config: string, port: number, command: string, options: {timeout?: number} = {}) {
-  return execa('ssh', ['-F', config, '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=30', '-p', String(port), '127.0.0.1', command], {reject: false, stdin: 'ignore', timeout: options.timeout ?? 60_000})
+/** ssh through the test's client config (as root, or `user`); never throws. */
+export function sshTo(config: string, port: number, command: string, options: {timeout?: number; user?: string} = {}) {
+  return execa('ssh', ['-F', config, '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=30', '-p', String(port), ...(options.user ? ['-l', options.user] : []), '127.0.0.1', command], {
+    reject: false,
+    stdin: 'ignore',
+    timeout: options.timeout ?? 60_000,
+  })
 }
 
 /** Waits until `ssh ... true` works through this port, or throws with ssh's last complaint. */
@@ -86,9 +90,14 @@ export interface TestSshd {
   stop(): Promise<void>
 }
 
+/** Where the test's sshd looks for a user's authorized keys besides the shared file, in the user's home. */
+export const USER_AUTHORIZED_KEYS = '.ssh/diag-test-authorized_keys'
+
 /**
- * Starts sshd on 127.0.0.1 on a free port with the keys of makeSshKeys, root login by key only.
- * Call writeSshClientConfig first: it waits until a login works.
+ * Starts sshd on 127.0.0.1 on a free port with the keys of makeSshKeys, root login by key only;
+ * another user logs in with the keys in USER_AUTHORIZED_KEYS of its home (sshd reads them as that
+ * user, who cannot read the test's own directory). Call writeSshClientConfig first: it waits
+ * until a login works.
  */
 export async function startSshd(work: string): Promise<TestSshd> {
   const port = await freePort()
@@ -100,7 +109,7 @@ export async function startSshd(work: string): Promise<TestSshd> {
   }
   writeFileSync(
     path.join(work, 'sshd_config'),
-    [`ListenAddress 127.0.0.1`, `Port ${port}`, `HostKey ${work}/host_key`, `AuthorizedKeysFile ${work}/authorized_keys`, 'StrictModes no', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'PermitRootLogin prohibit-password', 'UsePAM no', `PidFile ${work}/sshd.pid`, ''].join('\n'),
+    [`ListenAddress 127.0.0.1`, `Port ${port}`, `HostKey ${work}/host_key`, `AuthorizedKeysFile ${work}/authorized_keys %h/${USER_AUTHORIZED_KEYS}`, 'StrictModes no', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'PermitRootLogin prohibit-password', 'UsePAM no', `PidFile ${work}/sshd.pid`, ''].join('\n'),
   )
   const sshd = execa(SSHD, ['-D', '-e', '-f', path.join(work, 'sshd_config')], {reject: false})
   return {

@@ -1,5 +1,5 @@
 import {spawnSync} from 'node:child_process'
-import {chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
+import {chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -7,7 +7,7 @@ import {fileURLToPath} from 'node:url'
 import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {HostError, becomeFrom, checkScript} from '../../src/fleet/bundle.js'
+import {HostError, becomeFrom, checkScript, sudoersRule} from '../../src/fleet/bundle.js'
 import type {FleetCapabilities} from '../../src/fleet/matrix.js'
 import type {FleetRun} from '../../src/fleet/merge.js'
 import type {FleetRunbook} from '../../src/fleet/runbook.js'
@@ -15,7 +15,7 @@ import {diag, diagJson, startDiag} from '../helpers/cli.js'
 import {type KernelState, isRoot, kernelState} from '../helpers/kernel-state.js'
 import {expectOpenMetrics} from '../helpers/openmetrics.js'
 import {schemaErrors} from '../helpers/schema.js'
-import {SSHD, type TestSshd, children, freePort, makeSshKeys, processesWith, startSshd, waitForSsh, writeSshClientConfig} from '../helpers/sshd.js'
+import {SSHD, type TestSshd, USER_AUTHORIZED_KEYS, children, freePort, makeSshKeys, processesWith, sshTo, startSshd, waitForSsh, writeSshClientConfig} from '../helpers/sshd.js'
 import {LOOKUPS, WORKLOAD, workloadBuilt} from '../helpers/workload.js'
 
 /**
@@ -35,6 +35,7 @@ const OTHERS = {
   notOurs: `/var/tmp/diag-${version}-fleettest-notours.${process.pid}`,
   link: `/var/tmp/diag-${version}-fleettest-link.${process.pid}`,
 }
+const SUDO = ['/usr/bin/sudo', '/bin/sudo', '/usr/sbin/sudo'].find((file) => existsSync(file))
 
 describe.skipIf(!isRoot || !existsSync(SSHD))(`diag fleet capabilities over ssh to an sshd of the test's own (needs root${existsSync(SSHD) ? '' : '; skipped: no /usr/sbin/sshd, install openssh-server'})`, () => {
   let work: string
@@ -179,14 +180,18 @@ describe.skipIf(!isRoot || !existsSync(SSHD))(`diag fleet capabilities over ssh 
     expect(run.json.hosts.map((h) => [h.name, h.ok])).toEqual([['by-address', true], ['by-name', true], ['closed-port', false]])
   }, 180_000)
 
-  // The test's sshd cannot log in as an unprivileged user here (this host's only one, if any, has a
-  // locked password, which sshd without PAM refuses; nobody's shell is nologin): the check that
-  // --become runs first is run as nobody directly, as a login would run it, and must refuse.
+  // The check that --become runs first, run as nobody directly (nobody's shell is nologin, so no
+  // login): it must refuse, saying whether sudo is missing or wants a password. The logins of a
+  // real unprivileged user through a real sudo are below.
   it('--become: the check refuses a user that is not root, saying whether sudo is missing or wants a password', () => {
+    // sudo keeps a time stamp per user it asked about in /run/sudo/ts: nobody's goes if it is this test's.
+    const stamp = '/run/sudo/ts/nobody'
+    const stamped = existsSync(stamp)
     const check = spawnSync('runuser', ['-u', 'nobody', '--', 'sh', '-c', checkScript(TEST_VERSION, true)], {encoding: 'utf8', cwd: '/'})
+    if (!stamped) rmSync(stamp, {force: true})
     expect(check.status, check.stderr).toBe(0)
     const second = check.stdout.trim().split('\n')[1]
-    const sudo = ['/usr/bin/sudo', '/bin/sudo', '/usr/sbin/sudo'].some((file) => existsSync(file))
+    const sudo = SUDO !== undefined
     expect(second).toMatch(sudo ? /^refused nobody: / : /^no-sudo nobody$/)
     let error: unknown
     try {
@@ -263,6 +268,150 @@ describe.skipIf(!isRoot || !existsSync(SSHD))(`diag fleet capabilities over ssh 
     expect(readdirSync('/tmp').filter((f) => f.startsWith('diag-runbook.'))).toEqual(leftBefore)
   }, 180_000)
 
+  /**
+   * --become for real: a throwaway user (its name carries the pid; no password, so a key login only;
+   * its home in a temporary directory with the test's authorized key) logs in through the test's
+   * sshd; sudo (Debian's, which setup installs) with a drop-in in /etc/sudoers.d that changes from
+   * test to test. The user's bundle is its own version, in /var/tmp, owned by the user.
+   */
+  describe.skipIf(!SUDO)(`--become as an unprivileged login user, through sudo${SUDO ? '' : ' (skipped: no sudo; install the sudo package, as scripts/setup.sh does)'}`, () => {
+    const user = `diagfleet${process.pid}`
+    const userVersion = `${version}-fleettest-become.${process.pid}`
+    const userDir = `/var/tmp/diag-${userVersion}`
+    /** Another version's bundle of this user's, with the marker: the user's install removes it. */
+    const userOld = `/var/tmp/diag-${version}-fleettest-become-old.${process.pid}`
+    const sudoers = `/etc/sudoers.d/diag-fleet-test-${process.pid}`
+    let home: string
+    let uid: number
+    const userArgs = (command = 'capabilities') => [
+      'fleet', command, '--hosts', path.join(work, 'user-inventory.yaml'), '--ssh-config', path.join(work, 'ssh_config'),
+      '--bundle', path.join(work, `diag-${userVersion}-linux-x64.tar.gz`), '--connect-timeout', '5',
+    ]
+    const rule = (line: string | undefined) => {
+      if (line === undefined) return rmSync(sudoers, {force: true})
+      writeFileSync(sudoers, `${line}\n`, {mode: 0o440})
+      const visudo = spawnSync('visudo', ['-c', '-f', sudoers], {encoding: 'utf8'})
+      expect(visudo.status, visudo.stdout + visudo.stderr).toBe(0)
+    }
+    const uidOf = (pid: string) => Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1])
+    const report = (fleet: FleetCapabilities) => {
+      const host = fleet.hosts[0]
+      if (!host.ok) throw new Error(`no report: ${JSON.stringify(fleet.errors)}`)
+      return Object.fromEntries(host.report.capabilities.map((c) => [c.name, c]))
+    }
+
+    beforeAll(async () => {
+      // An unprivileged login's shell writes to /dev/null (the watcher, the check): a host where only
+      // root may is broken for every user, and would fail here for that, not for sudo.
+      expect(statSync('/dev/null').mode & 0o002, '/dev/null is not writable by other users (chmod 666 /dev/null)').not.toBe(0)
+      home = mkdtempSync(path.join(tmpdir(), 'diag-fleet-home-'))
+      // `*`: no password, but not locked (sshd without PAM refuses a locked account, `!`).
+      await execa('useradd', ['-M', '-d', home, '-s', '/bin/sh', '-p', '*', user])
+      uid = Number((await execa('id', ['-u', user])).stdout)
+      mkdirSync(path.join(home, path.dirname(USER_AUTHORIZED_KEYS)), {mode: 0o700})
+      copyFileSync(path.join(work, 'user_key.pub'), path.join(home, USER_AUTHORIZED_KEYS))
+      await execa('chown', ['-R', `${user}:`, home])
+      copyFileSync(path.join(work, `diag-${version}-linux-x64.tar.gz`), path.join(work, `diag-${userVersion}-linux-x64.tar.gz`))
+      writeFileSync(path.join(work, 'user-inventory.yaml'), `all:\n  hosts:\n    unprivileged: {ansible_host: 127.0.0.1, ansible_port: ${port}, ansible_user: ${user}}\n`)
+      mkdirSync(path.join(userOld, 'bin'), {recursive: true})
+      writeFileSync(path.join(userOld, '.bundle-sha256'), `${'0'.repeat(64)}\n`)
+      await execa('chown', ['-R', `${user}:`, userOld])
+      const login = await sshTo(path.join(work, 'ssh_config'), port, 'id -un', {user})
+      expect(login.exitCode, String(login.stderr)).toBe(0)
+      expect(String(login.stdout).trim()).toBe(user)
+    }, 60_000)
+
+    afterAll(async () => {
+      rmSync(sudoers, {force: true})
+      rmSync(`/run/sudo/ts/${user}`, {force: true})
+      // -f: even were a process of the user's still running (a failed test); the last test looks.
+      await execa('userdel', ['-f', user], {reject: false})
+      for (const dir of [home, userDir, userOld]) if (dir) rmSync(dir, {recursive: true, force: true})
+    })
+
+    it('without a sudoers rule: the become stage fails with sudo\'s words, and the bundle is not copied', async () => {
+      rule(undefined)
+      const run = await diagJson<FleetCapabilities>([...userArgs(), '--become'])
+      expect(run.json.errors, run.stderr).toEqual([
+        {host: 'unprivileged', stage: 'become', message: `--become: sudo -n refused ${user} (sudo: a password is required); it needs a password, which diag never types: give ${user} the rule \`${sudoersRule(user)}\` (in /etc/sudoers.d), or log in as root`},
+      ])
+      expect(existsSync(userDir)).toBe(false)
+    }, 120_000)
+
+    it('a rule for other commands only: the bundle is copied (the user\'s own, in /var/tmp), then sudo refuses diag, at the become stage', async () => {
+      rule(`${user} ALL=(root) NOPASSWD: /usr/bin/true`)
+      const run = await diagJson<FleetCapabilities>([...userArgs(), '--become'])
+      expect(run.json.errors, run.stderr).toEqual([{host: 'unprivileged', stage: 'become', message: expect.stringContaining(`--become: sudo -n refused ${user} (sudo: a password is required)`)}])
+      // The login user's bundle: its directory, no one else may write it; root's of this file's
+      // other tests and the directories of other users are not its to remove; its own old one is.
+      const stat = statSync(userDir)
+      expect([stat.uid, stat.mode & 0o022]).toEqual([uid, 0])
+      expect(existsSync(path.join(userDir, 'bin/diag'))).toBe(true)
+      expect(existsSync(userOld)).toBe(false)
+      for (const kept of [`/var/tmp/diag-${TEST_VERSION}`, OTHERS.noMarker, OTHERS.notOurs]) expect(existsSync(kept), kept).toBe(true)
+      // With the launcher there, the check asks sudo about it and refuses before running anything.
+      const again = await diagJson<FleetCapabilities>([...userArgs(), '--become'])
+      expect(again.json.errors).toEqual([{host: 'unprivileged', stage: 'become', message: expect.stringContaining(`sudo -n refused ${user} (sudo: not allowed to run ${userDir}/bin/diag)`)}])
+    }, 180_000)
+
+    it('without --become, diag runs as the login user: not root, BPF refused', async () => {
+      const run = await diagJson<FleetCapabilities>(userArgs())
+      expect(run.exitCode, run.stderr).toBe(0)
+      const capabilities = report(run.json)
+      expect(capabilities.root).toMatchObject({status: 'unavailable', detail: `uid ${uid}`})
+      expect(capabilities['bpf-tracepoint'].status).not.toBe('available')
+    }, 120_000)
+
+    it('with the rule for diag\'s launcher alone (sudo -n true refused): capabilities --become answers as root', async () => {
+      rule(sudoersRule(user))
+      const sudoTrue = await sshTo(path.join(work, 'ssh_config'), port, 'sudo -n true', {user})
+      expect(String(sudoTrue.stderr)).toContain('a password is required')
+      const run = await diagJson<FleetCapabilities>([...userArgs(), '--become'])
+      expect(run.exitCode, run.stderr).toBe(0)
+      expect(run.json.errors).toEqual([])
+      const capabilities = report(run.json)
+      expect(capabilities.root).toMatchObject({status: 'available', detail: 'uid 0'})
+      expect(capabilities['cap-sys-admin'].status).toBe('available')
+      // A root-only probe: loading a BPF tracepoint program.
+      expect(capabilities['bpf-tracepoint'].status).toBe('available')
+      expect(run.json.hosts[0]).toMatchObject({ok: true, copied: false})
+    }, 120_000)
+
+    it.skipIf(!workloadBuilt)('fleet run syscount --become: the exact count, traced as root', async () => {
+      const calls = 20_000
+      const run = await diagJson<FleetRun>([...userArgs('run'), '--become', 'syscount', '--', '--syscall', 'getppid', '--', WORKLOAD, 'getppid', String(calls)])
+      expect(run.exitCode, run.stderr).toBe(0)
+      const host = run.json.hosts[0]
+      if (!host.ok) throw new Error(JSON.stringify(run.json.errors))
+      expect(host.data?.kind === 'counts' ? host.data.rows.find((r) => r.key === 'getppid')?.count : undefined).toBe(calls)
+    }, 180_000)
+
+    it('SIGTERM of diag stops the remote diag under sudo with the ssh session: nothing left running, tracing undone', async () => {
+      const tracing = () => processesWith(`${userDir}/`).filter((line) => line.includes('bundle-run.mjs syscount'))
+      const fleet = startDiag([...userArgs('run'), '--become', 'syscount', '--', '--syscall', 'getppid'])
+      try {
+        const deadline = Date.now() + 60_000
+        while (tracing().length < 1 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200))
+        expect(tracing()).toHaveLength(1)
+        // diag there is root, the child of sudo, which the login user's shell started.
+        const pid = tracing()[0].split(':')[0]
+        expect(uidOf(pid)).toBe(0)
+        const parent = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1]
+        expect(readFileSync(`/proc/${parent}/cmdline`, 'utf8').split('\0').slice(0, 4)).toEqual(['sudo', '-n', '--', `${userDir}/bin/diag`])
+        await new Promise((resolve) => setTimeout(resolve, 1000))
+      } finally {
+        fleet.kill('SIGTERM')
+      }
+      const ended = await fleet
+      expect(ended.exitCode).toBe(130)
+      expect(String(ended.stderr)).toContain('interrupted: diag there was stopped with its ssh session')
+      const gone = Date.now() + 15_000
+      while (processesWith(`${userDir}/`).length > 0 && Date.now() < gone) await new Promise((resolve) => setTimeout(resolve, 200))
+      expect(processesWith(`${userDir}/`)).toEqual([])
+      expect(await kernelState()).toEqual(before)
+    }, 120_000)
+  })
+
   it('leaves nothing running: no ssh master, no session on the sshd, no diag on the host', async () => {
     // sshd ends a session's process shortly after its client is gone.
     const deadline = Date.now() + 5000
@@ -270,5 +419,6 @@ describe.skipIf(!isRoot || !existsSync(SSHD))(`diag fleet capabilities over ssh 
     expect(children(sshd.process.pid!)).toEqual([])
     expect(processesWith('diag-ssh-')).toEqual([])
     expect(processesWith(`/var/tmp/diag-${TEST_VERSION}`)).toEqual([])
+    expect(processesWith(`/var/tmp/diag-${version}-fleettest-become.`)).toEqual([])
   })
 })

@@ -3,7 +3,7 @@ import {readFileSync} from 'node:fs'
 import {beforeAll, describe, expect, it} from 'vitest'
 
 import {BadInputError} from '../../src/errors.js'
-import {type LocalBundle, checkScript, installScript} from '../../src/fleet/bundle.js'
+import {type LocalBundle, becomeFrom, checkScript, installScript} from '../../src/fleet/bundle.js'
 import {type HostOutcome, onEveryHost} from '../../src/fleet/fleet.js'
 import {type FleetHost, parseInventory} from '../../src/fleet/inventory.js'
 import {fleetCapabilities, renderFleetCapabilities} from '../../src/fleet/matrix.js'
@@ -105,8 +105,10 @@ interface FakeHost {
   unreachable?: string
   hang?: boolean
   diagError?: string
-  /** The second line of the check's answer under --become: root, sudo, no-sudo USER, refused USER: ... */
+  /** The second line of the check's answer under --become: root, sudo USER, no-sudo USER, refused USER: ... */
   become?: string
+  /** What sudo says on stderr (exit 1) when diag is run through it: a rule for other commands only. */
+  sudoRefuses?: string
 }
 
 class FakeTransport implements Transport {
@@ -132,11 +134,12 @@ class FakeTransport implements Transport {
       await new Promise((resolve) => setTimeout(resolve, 5))
       const ok = (stdout: string): RemoteRun => ({exitCode: 0, stdout, stderr: '', unreachable: false, timedOut: false})
       if (fake.unreachable) return {exitCode: 255, stdout: '', stderr: `ssh: ${fake.unreachable}\n`, unreachable: true, timedOut: false}
-      if (kind === 'check') return ok(`x86_64 ${fake.hasBundle ? this.bundle.sha256 : 'none'}\n${script.includes('sudo -n true') ? `${fake.become}\n` : ''}`)
+      if (kind === 'check') return ok(`x86_64 ${fake.hasBundle ? this.bundle.sha256 : 'none'}\n${script.includes('sudo -n -l') ? `${fake.become}\n` : ''}`)
       if (kind === 'install') {
         fake.hasBundle = true
         return ok('installed\n')
       }
+      if (fake.sudoRefuses && script.includes('sudo -n --')) return {exitCode: 1, stdout: '', stderr: `${fake.sudoRefuses}\n`, unreachable: false, timedOut: false}
       if (fake.hang) return {exitCode: -1, stdout: '', stderr: '', unreachable: false, timedOut: true}
       if (fake.diagError) return {exitCode: 2, stdout: JSON.stringify({error: {kind: 'badInput', message: fake.diagError}}), stderr: '', unreachable: false, timedOut: false}
       return ok(JSON.stringify(fake.report))
@@ -204,23 +207,35 @@ describe('fleet capabilities over a fake transport', () => {
   it('--become: diag through sudo -n where the login user is not root; a host where sudo cannot run without a password fails with why, before any copy', async () => {
     const hosts: Record<string, FakeHost> = {
       'as-root': {report: debian, hasBundle: true, become: 'root'},
-      'with-sudo': {report: debian, hasBundle: true, become: 'sudo'},
+      'with-sudo': {report: debian, hasBundle: true, become: 'sudo ops'},
       'no-sudo': {report: debian, become: 'no-sudo ops'},
       password: {report: debian, become: 'refused ops: sudo: a password is required'},
+      // sudo -n -l allows ops something without a password, but not diag: found when diag runs.
+      'other-rule': {report: debian, become: 'sudo ops', sudoRefuses: 'sudo: a password is required'},
     }
     const transport = new FakeTransport(hosts, bundle)
     const inventory = Object.keys(hosts).map((name) => ({name, destination: name, groups: []}))
     const outcomes = await onEveryHost(inventory, {args: ['capabilities'], parse: (stdout) => JSON.parse(stdout) as CapabilitiesReport}, {transport, bundle, concurrency: 4, timeoutMs: 1000, become: true})
-    expect(outcomes.map((o) => [o.host.name, o.ok])).toEqual([['as-root', true], ['with-sudo', true], ['no-sudo', false], ['password', false]])
+    expect(outcomes.map((o) => [o.host.name, o.ok])).toEqual([['as-root', true], ['with-sudo', true], ['no-sudo', false], ['password', false], ['other-rule', false]])
     expect(transport.scripts.get('as-root')).toContain(`/var/tmp/diag-0.1.0/bin/diag capabilities --json </dev/null &`)
     expect(transport.scripts.get('with-sudo')).toContain(`sudo -n -- /var/tmp/diag-0.1.0/bin/diag capabilities --json </dev/null &`)
-    // Refused before the bundle is copied: no install on either.
-    expect(transport.calls.filter((c) => c.kind !== 'check').map((c) => c.host)).toEqual(['as-root', 'with-sudo'])
+    // Refused before the bundle is copied: no install on either (other-rule gets it: its sudo had a rule).
+    expect(transport.calls.filter((c) => c.kind !== 'check').map((c) => `${c.host} ${c.kind}`)).toEqual(['other-rule install', 'as-root diag', 'with-sudo diag', 'other-rule diag'])
     const errors = Object.fromEntries(outcomes.flatMap((o) => (o.ok ? [] : [[o.host.name, o.error]])))
-    expect(errors['no-sudo']).toEqual({stage: 'become', message: expect.stringMatching(/^--become: ops is not root here and there is no sudo/)})
-    expect(errors.password).toEqual({stage: 'become', message: expect.stringContaining('sudo -n refused ops (sudo: a password is required); it needs a password, which diag never types')})
-    expect(checkScript('0.1.0', true)).toContain('sudo -n true')
+    const rule = '`ops ALL=(root) NOPASSWD: /var/tmp/diag-*/bin/diag`'
+    expect(errors['no-sudo']).toEqual({stage: 'become', message: `--become: ops is not root here and there is no sudo; log in as root, or install sudo with the rule ${rule}`})
+    expect(errors.password).toEqual({stage: 'become', message: `--become: sudo -n refused ops (sudo: a password is required); it needs a password, which diag never types: give ops the rule ${rule} (in /etc/sudoers.d), or log in as root`})
+    expect(errors['other-rule']).toEqual(errors.password)
+  })
+
+  it('--become asks sudo about the launcher itself once it is there (sudo -n -l, never sudo -n true, which a rule for the launcher alone refuses)', () => {
+    const check = checkScript('0.1.0', true)
+    expect(check).toContain('set -- /var/tmp/diag-0.1.0/bin/diag')
+    expect(check).toContain('sudo -n -l "$@"')
+    expect(check).not.toContain('sudo -n true')
     expect(checkScript('0.1.0')).not.toContain('sudo')
+    expect(becomeFrom('sudo ops')).toEqual({sudo: true, user: 'ops'})
+    expect(() => becomeFrom('refused ops: not allowed to run /var/tmp/diag-0.1.0/bin/diag')).toThrow(/^--become: sudo -n refused ops \(sudo: not allowed to run \/var\/tmp\/diag-0\.1\.0\/bin\/diag\); give ops the rule/)
   })
 
   it('the install removes, after the new bundle is in place, only directories of other versions with its marker, owned by the login user', () => {
