@@ -73,8 +73,12 @@ export interface RawEvent {
   fields: Record<string, FieldValue>
 }
 
-/** A field's value: an integer, a string, or the bytes of a fixed byte array (an address, a struct sockaddr). */
-export type FieldValue = number | string | Uint8Array
+/**
+ * A field's value: an integer, a string, or the bytes of a fixed byte array (an address, a struct
+ * sockaddr); null for a __data_loc string the kernel stored none for (a probe's fetch that faulted,
+ * which trace_pipe prints as "(fault)").
+ */
+export type FieldValue = number | string | Uint8Array | null
 
 type FieldRead = (data: Buffer, offset: number, end: number) => FieldValue
 const TWO_32 = 2 ** 32
@@ -85,7 +89,7 @@ const BYTE_ARRAY = /^(?:const\s+)?(?:__u8|u8|uint8_t|unsigned char)\s+\w+\[[^\]]
 
 /**
  * Reads a field at its format's offset and size: integers as numbers (64-bit ones exact to 2^53),
- * char arrays and __data_loc strings as text, fixed byte arrays as their bytes (a copy: the page
+ * char arrays and __data_loc strings as text (null for none), fixed byte arrays as their bytes (a copy: the page
  * they are read from is read into again).
  */
 export function fieldReader(format: EventFormat, name: string): FieldRead {
@@ -96,6 +100,8 @@ export function fieldReader(format: EventFormat, name: string): FieldRead {
     // A 32-bit word: the string's offset in the record (low half) and length (high half).
     return (data, offset, end) => {
       const loc = data.readUInt32LE(offset + at)
+      // A stored string has at least its NUL: a length of 0 is none.
+      if (loc >>> 16 === 0) return null
       const start = offset + (loc & 0xffff)
       return cString(data, start, Math.min(end, start + (loc >>> 16)))
     }

@@ -9,7 +9,7 @@ import {EventDecoders, type PageLayout, type RawEvent, parseHeaderEvent, parseHe
 import {TracefsSession} from '../../backends/ftrace/tracefs-session.js'
 import {parseEventFormat} from '../../src/tracefs/format.js'
 import {NodeFiles} from '../../src/system/files.js'
-import {INET_SOCK_SET_STATE, recordOf} from '../helpers/tcp-formats.js'
+import {INET_SOCK_SET_STATE, recordOf} from '../helpers/event-records.js'
 import {UndoLog} from '../../src/system/undo.js'
 
 // As x86_64 kernels print them, 4.9 and 6.x alike.

@@ -4,10 +4,11 @@ import type {RawEvent} from '../../backends/ftrace/ring-buffer.js'
 import {BadInputError} from '../../src/errors.js'
 import {formatIp} from '../../src/net/address.js'
 import {decodeSession, ipv6Offsets} from '../../tools/tcplife/bpf.js'
-import {FORK_FIELDS, STATE_FIELDS, SessionTracker, type ThreadInfo} from '../../tools/tcplife/ftrace.js'
+import type {ThreadInfo} from '../../src/system/threads.js'
+import {FORK_FIELDS, STATE_FIELDS, SessionTracker} from '../../tools/tcplife/ftrace.js'
 import {sessionRow} from '../../tools/tcplife/session.js'
 import {tcplife} from '../../tools/tcplife/tool.js'
-import {INET_SOCK_SET_STATE, RecordRoundTrip, SCHED_PROCESS_FORK} from '../helpers/tcp-formats.js'
+import {INET_SOCK_SET_STATE, RecordRoundTrip, SCHED_PROCESS_FORK} from '../helpers/event-records.js'
 
 const events = new RecordRoundTrip({
   'sock/inet_sock_set_state': {text: INET_SOCK_SET_STATE, fields: STATE_FIELDS},

@@ -3,7 +3,7 @@ import {describe, expect, it} from 'vitest'
 import {hostLabel} from '../../tools/tcprtt/bpf.js'
 import {portFilter, probeSample} from '../../tools/tcprtt/ftrace.js'
 import {tcprtt} from '../../tools/tcprtt/tool.js'
-import {RecordRoundTrip, TCP_PROBE_6, TCP_PROBE_OLD, sockaddr} from '../helpers/tcp-formats.js'
+import {RecordRoundTrip, TCP_PROBE_6, TCP_PROBE_OLD, sockaddr} from '../helpers/event-records.js'
 
 describe('tcprtt', () => {
   it('reads the remote address and srtt of tcp_probe records (trace_pipe_raw), new and old formats', () => {

@@ -5,7 +5,7 @@ import type {RawEvent} from '../../backends/ftrace/ring-buffer.js'
 import {startRawEventStream} from '../../backends/ftrace/stream.js'
 import {AF_INET6, formatIp} from '../../src/net/address.js'
 import type {Row} from '../../src/result/model.js'
-import {ThreadGroups, ThreadNames} from '../../src/system/threads.js'
+import {type ThreadInfo, TracedThreads} from '../../src/system/threads.js'
 import {type ClosedSession, sessionRow, wantedPorts} from './session.js'
 import {COLUMNS, NAME, type TcplifeOptions} from './tool.js'
 
@@ -30,12 +30,6 @@ const OPEN_STATES = new Set([TCP_SYN_SENT, TCP_SYN_RECV, TCP_ESTABLISHED])
 /** The fields of each event the tracker reads. */
 export const STATE_FIELDS = ['oldstate', 'newstate', 'sport', 'dport', 'family', 'protocol', 'saddr', 'daddr', 'saddr_v6', 'daddr_v6']
 export const FORK_FIELDS = ['parent_pid', 'child_pid']
-
-/** Who a thread is: its process and its name (ThreadGroups and ThreadNames, for the stream). */
-export interface ThreadInfo {
-  groupOf(tid: number): number | undefined
-  nameOf(tid: number): string
-}
 
 interface Owner {
   pid: number
@@ -134,10 +128,8 @@ function threadsOf(pid: number): number[] {
 export const stream: Runner<TcplifeOptions> = {
   async start(ctx): Promise<Collector & RowStream> {
     const traced = ctx.targetPid === undefined ? undefined : new Set(threadsOf(ctx.targetPid))
-    const root = ctx.probe.tracefs!
-    const groups = new ThreadGroups(`${root}/saved_tgids`)
-    const names = new ThreadNames(`${root}/saved_cmdlines`)
-    const tracker = new SessionTracker({groupOf: (tid) => groups.groupOf(tid), nameOf: (tid) => names.nameOf(tid)}, traced)
+    const threads = new TracedThreads(ctx.probe.tracefs!)
+    const tracker = new SessionTracker(threads, traced)
     const queue = new RowQueue()
     const events = [{event: STATE_EVENT, fields: STATE_FIELDS}, ...(traced ? [{event: FORK_EVENT, fields: FORK_FIELDS}] : [])]
     const stream = await startRawEventStream(
@@ -155,8 +147,7 @@ export const stream: Runner<TcplifeOptions> = {
       onRows: (emit: (rows: Row[]) => void) => queue.onRows(emit),
       async collect() {
         await stream.pipe.catchUp()
-        names.forget()
-        groups.forget()
+        threads.forget()
         return {kind: 'rows', columns: COLUMNS, rows: []}
       },
       stop: () => stream.pipe.stop(),

@@ -1,5 +1,5 @@
-// The format files of the TCP tools' events as kernels write them, and records laid out by them:
-// the unit tests of what diag reads from trace_pipe_raw for tcplife and tcprtt.
+// The format files of the events tools read from trace_pipe_raw as kernels write them, and records
+// laid out by them, decoded as the raw reader decodes them: the unit tests of what those tools read.
 
 import {EventDecoders, type RawEvent} from '../../backends/ftrace/ring-buffer.js'
 import {type EventFormat, parseEventFormat} from '../../src/tracefs/format.js'
@@ -86,16 +86,51 @@ ${COMMON}
 \tfield:__u32 rcv_wnd;\toffset:100;\tsize:4;\tsigned:0;
 `
 
+/** uprobe_events' entry probe with a string fetch (`host=+0(%di):string`) and return probe, as 6.x defines them. */
+export const UPROBE_ENTRY = (id: number, name: string) => `name: ${name}
+ID: ${id}
+format:
+${COMMON}
+\tfield:unsigned long __probe_ip;\toffset:8;\tsize:8;\tsigned:0;
+\tfield:__data_loc char[] host;\toffset:16;\tsize:4;\tsigned:1;
+`
+export const UPROBE_RETURN = (id: number, name: string) => `name: ${name}
+ID: ${id}
+format:
+${COMMON}
+\tfield:unsigned long __probe_func;\toffset:8;\tsize:8;\tsigned:0;
+\tfield:unsigned long __probe_ret_ip;\toffset:16;\tsize:8;\tsigned:0;
+`
+
+export type RecordValue = number | Uint8Array | string | null
+
 /**
  * A record of `format` as the kernel writes one into the ring buffer: each value at its field's
- * offset (integers little-endian at the field's size, bytes as they are).
+ * offset (integers little-endian at the field's size, bytes as they are); a __data_loc field's
+ * string after the fixed fields, NUL-terminated, its word the string's offset and length (null: a
+ * length of 0, as a probe's faulted fetch stores).
  */
-export function recordOf(format: EventFormat, pid: number, values: Record<string, number | Uint8Array>): Buffer {
-  const size = Math.max(...[...format.fields.values()].map((f) => f.offset + f.size))
-  const record = Buffer.alloc(Math.ceil(size / 4) * 4)
+export function recordOf(format: EventFormat, pid: number, values: Record<string, RecordValue>): Buffer {
+  const fixed = Math.max(...[...format.fields.values()].map((f) => f.offset + f.size))
+  const strings: Buffer[] = []
+  let dynamicAt = fixed
+  const locs: [number, number][] = []
+  for (const [name, value] of Object.entries(values)) {
+    if (typeof value !== 'string' && value !== null) continue
+    const field = format.fields.get(name)
+    if (!field?.type.startsWith('__data_loc')) throw new Error(`${format.event} has no __data_loc field ${name}`)
+    const text = value === null ? Buffer.alloc(0) : Buffer.from(`${value}\0`)
+    locs.push([field.offset, ((text.length << 16) | dynamicAt) >>> 0])
+    strings.push(text)
+    dynamicAt += text.length
+  }
+  const record = Buffer.alloc(Math.ceil(dynamicAt / 4) * 4)
   record.writeUInt16LE(format.id, 0)
   record.writeInt32LE(pid, 4)
+  Buffer.concat(strings).copy(record, fixed)
+  for (const [offset, loc] of locs) record.writeUInt32LE(loc, offset)
   for (const [name, value] of Object.entries(values)) {
+    if (typeof value === 'string' || value === null) continue
     const field = format.fields.get(name)
     if (!field) throw new Error(`${format.event} has no ${name}`)
     if (value instanceof Uint8Array) {
@@ -116,7 +151,7 @@ export class RecordRoundTrip {
     this.decoders = new EventDecoders(Object.entries(events).map(([event, {fields}]) => ({format: this.formats.get(event)!, fields})))
   }
 
-  event(event: string, pid: number, timestamp: number, values: Record<string, number | Uint8Array>): RawEvent {
+  event(event: string, pid: number, timestamp: number, values: Record<string, RecordValue> = {}): RawEvent {
     const record = recordOf(this.formats.get(event)!, pid, values)
     return this.decoders.decode(record, 0, record.length, 0, Math.round(timestamp * 1e9))!
   }
