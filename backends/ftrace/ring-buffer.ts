@@ -70,13 +70,28 @@ export interface RawEvent {
   cpu: number
   /** Seconds, as the instance's trace clock gives them (nanosecond resolution). */
   timestamp: number
-  fields: Record<string, number | string>
+  fields: Record<string, FieldValue>
 }
 
-type FieldRead = (data: Buffer, offset: number, end: number) => number | string
+/**
+ * A field's value: an integer, a string, or the bytes of a fixed byte array (an address, a struct
+ * sockaddr); null for a __data_loc string the kernel stored none for (a probe's fetch that faulted,
+ * which trace_pipe prints as "(fault)").
+ */
+export type FieldValue = number | string | Uint8Array | null
+
+type FieldRead = (data: Buffer, offset: number, end: number) => FieldValue
 const TWO_32 = 2 ** 32
 
-/** Reads a field at its format's offset and size: integers as numbers (64-bit ones exact to 2^53), char arrays and __data_loc strings as text. */
+// "__u8 saddr[4]", "u8 daddr[16]", "__u8 saddr[sizeof(struct sockaddr_in6)]" (kernels that print the
+// array's length as its source wrote it): bytes, not text. Arrays of char stay strings.
+const BYTE_ARRAY = /^(?:const\s+)?(?:__u8|u8|uint8_t|unsigned char)\s+\w+\[[^\]]*\]$/
+
+/**
+ * Reads a field at its format's offset and size: integers as numbers (64-bit ones exact to 2^53),
+ * char arrays and __data_loc strings as text (null for none), fixed byte arrays as their bytes (a copy: the page
+ * they are read from is read into again).
+ */
 export function fieldReader(format: EventFormat, name: string): FieldRead {
   const field = format.fields.get(name)
   if (!field) throw new NotSupportedError(`${format.event} has no field ${name}`, {event: format.event, field: name})
@@ -85,10 +100,13 @@ export function fieldReader(format: EventFormat, name: string): FieldRead {
     // A 32-bit word: the string's offset in the record (low half) and length (high half).
     return (data, offset, end) => {
       const loc = data.readUInt32LE(offset + at)
+      // A stored string has at least its NUL: a length of 0 is none.
+      if (loc >>> 16 === 0) return null
       const start = offset + (loc & 0xffff)
       return cString(data, start, Math.min(end, start + (loc >>> 16)))
     }
   }
+  if (BYTE_ARRAY.test(field.type)) return (data, offset) => new Uint8Array(data.subarray(offset + at, offset + at + field.size))
   if (/\[\d+\]$/.test(field.type) && /\bchar\b/.test(field.type)) return (data, offset) => cString(data, offset + at, offset + at + field.size)
   switch (field.size) {
     case 1:
@@ -133,7 +151,7 @@ export class EventDecoders {
       const name = format.event.split('/').pop()!
       const readers = fields.map((field) => [field, fieldReader(format, field)] as const)
       this.byType.set(format.id, (data, offset, end, cpu, timestamp) => {
-        const values: Record<string, number | string> = {}
+        const values: Record<string, FieldValue> = {}
         for (const [field, read] of readers) values[field] = read(data, offset, end)
         return {event: name, pid: data.readInt32LE(offset + this.pidAt), cpu, timestamp, fields: values}
       })

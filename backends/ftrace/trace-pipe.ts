@@ -1,4 +1,4 @@
-import {closeSync, constants, openSync, readFileSync, readSync} from 'node:fs'
+import {closeSync, constants, openSync, readSync} from 'node:fs'
 import {StringDecoder} from 'node:string_decoder'
 import {DRAIN_SLICE_MS, RingReader} from './ring-reader.js'
 import type {TracefsSession} from './tracefs-session.js'
@@ -34,16 +34,6 @@ export function parseTraceLine(line: string): TraceLine | undefined {
   if (!m) return undefined
   const tgid = m[3] && /^\d+$/.test(m[3]) ? Number(m[3]) : undefined
   return {comm: m[1].trim(), pid: Number(m[2]), tgid, cpu: Number(m[4]), timestamp: Number(m[5]), event: m[6] ?? 'function', body: m[7]}
-}
-
-/** A thread's comm from /proc when trace_pipe could not name it ("<...>": the kernel's comm cache missed it). */
-export function commOf(line: TraceLine): string {
-  if (line.comm !== '<...>') return line.comm
-  try {
-    return readFileSync(`/proc/${line.pid}/comm`, 'utf8').trim()
-  } catch {
-    return line.comm
-  }
 }
 
 const CHUNK = 1024 * 1024

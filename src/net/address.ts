@@ -21,39 +21,21 @@ export function formatIp(bytes: Uint8Array): string {
   return `${hex(groups.slice(0, best.at))}::${hex(groups.slice(best.at + best.length))}`
 }
 
+/** Address families as Linux numbers them (sa_family, and the tracepoints' family fields). */
+export const AF_INET = 2
+export const AF_INET6 = 10
+
 /**
- * The bytes of an address as the kernel prints it in trace text (%pI4, %pI6c, or %pISpc without its
- * port and brackets): 4 for IPv4, 16 for IPv6 (an embedded IPv4 tail, "::ffff:1.2.3.4", included).
- * Undefined for text that is not an address. With formatIp, any backend's address prints one way.
+ * The address and port of a struct sockaddr_in or sockaddr_in6 as the kernel stores one in a
+ * tracepoint's byte array (tcp_probe's saddr and daddr): the family in the kernel's byte order
+ * (little-endian: diag reads records only there), the port in network order, then the address.
+ * Undefined for another family (the kernel leaves the array zeroed for one).
  */
-export function parseIp(text: string): Uint8Array | undefined {
-  const v4 = (part: string) => {
-    const octets = part.split('.')
-    if (octets.length !== 4 || !octets.every((o) => /^\d{1,3}$/.test(o) && Number(o) <= 255)) return undefined
-    return Uint8Array.from(octets.map(Number))
-  }
-  if (!text.includes(':')) return v4(text)
-  const halves = text.split('::')
-  if (halves.length > 2) return undefined
-  const groups = (half: string): number[] | undefined => {
-    if (half === '') return []
-    const out: number[] = []
-    const parts = half.split(':')
-    for (const [i, part] of parts.entries()) {
-      if (i === parts.length - 1 && part.includes('.')) {
-        const tail = v4(part)
-        if (!tail) return undefined
-        out.push((tail[0] << 8) | tail[1], (tail[2] << 8) | tail[3])
-      } else if (/^[\da-f]{1,4}$/i.test(part)) out.push(Number.parseInt(part, 16))
-      else return undefined
-    }
-    return out
-  }
-  const head = groups(halves[0])
-  const tail = halves.length === 2 ? groups(halves[1]) : []
-  if (!head || !tail) return undefined
-  const zeros = 8 - head.length - tail.length
-  if (halves.length === 2 ? zeros < 1 : zeros !== 0) return undefined
-  const all = [...head, ...Array<number>(halves.length === 2 ? zeros : 0).fill(0), ...tail]
-  return Uint8Array.from(all.flatMap((g) => [g >> 8, g & 0xff]))
+export function sockaddrAddress(bytes: Uint8Array): {address: Uint8Array; port: number} | undefined {
+  if (bytes.length < 8) return undefined
+  const family = bytes[0] | (bytes[1] << 8)
+  const port = (bytes[2] << 8) | bytes[3]
+  if (family === AF_INET) return {address: bytes.slice(4, 8), port}
+  if (family === AF_INET6 && bytes.length >= 24) return {address: bytes.slice(8, 24), port}
+  return undefined
 }

@@ -84,3 +84,36 @@ export class ThreadNames {
     this.cached = undefined
   }
 }
+
+/** Who a thread is, for event sources that give only its id: its process and its name. */
+export interface ThreadInfo {
+  groupOf(tid: number): number | undefined
+  nameOf(tid: number): string
+}
+
+/**
+ * ThreadGroups and ThreadNames over one tracefs's records of them (saved_tgids, which the
+ * record-tgid option fills, and saved_cmdlines), forgotten together once an interval.
+ */
+export class TracedThreads implements ThreadInfo {
+  private readonly groups: ThreadGroups
+  private readonly names: ThreadNames
+
+  constructor(tracefs: string) {
+    this.groups = new ThreadGroups(`${tracefs}/saved_tgids`)
+    this.names = new ThreadNames(`${tracefs}/saved_cmdlines`)
+  }
+
+  groupOf(tid: number): number | undefined {
+    return this.groups.groupOf(tid)
+  }
+
+  nameOf(tid: number): string {
+    return this.names.nameOf(tid)
+  }
+
+  forget(): void {
+    this.groups.forget()
+    this.names.forget()
+  }
+}

@@ -22,9 +22,10 @@ export function parseEventFormat(event: string, text: string): EventFormat {
   const id = Number(/^ID: (\d+)$/m.exec(text)?.[1])
   const fields = new Map<string, EventField>()
   for (const m of text.matchAll(/^\s*field:(.+?);\s*offset:(\d+);\s*size:(\d+);\s*signed:(\d);/gm)) {
-    // "unsigned long args[6]" -> name args, type "unsigned long [6]"
+    // "unsigned long args[6]" -> name args; older kernels print an array's length as its source
+    // wrote it: "__u8 saddr[sizeof(struct sockaddr_in6)]" -> saddr (its size says how long).
     const declaration = m[1].trim()
-    const name = /(\w+)(\[\d*\])?$/.exec(declaration)?.[1] ?? declaration
+    const name = /(\w+)(\[[^\]]*\])?$/.exec(declaration)?.[1] ?? declaration
     fields.set(name, {type: declaration, offset: Number(m[2]), size: Number(m[3]), signed: m[4] === '1'})
   }
   return {event, id, fields, print: /^print fmt: (.*)$/m.exec(text)?.[1] ?? ''}

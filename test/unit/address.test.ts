@@ -2,7 +2,7 @@ import {isIP} from 'node:net'
 
 import {describe, expect, it} from 'vitest'
 
-import {formatIp, parseIp} from '../../src/net/address.js'
+import {formatIp, sockaddrAddress} from '../../src/net/address.js'
 
 describe('formatIp', () => {
   it('prints IPv4 dotted and IPv6 in its shortest form', () => {
@@ -21,16 +21,18 @@ describe('formatIp', () => {
   })
 })
 
-describe('parseIp', () => {
-  it('reads the forms the kernel prints, back to the same bytes formatIp prints', () => {
-    for (const text of ['127.0.0.1', '::1', '::', '2001:db8::1:0:0:1', '::ffff:127.0.0.1', 'fe80::1', '1:2:3:4:5:6:7:8'])
-      expect(formatIp(parseIp(text)!)).toBe(text)
-    expect(parseIp('0:0:0:0:0:0:0:1')).toEqual(parseIp('::1'))
-    expect(formatIp(parseIp('FE80::A')!)).toBe('fe80::a')
+describe('sockaddrAddress', () => {
+  const sockaddr = (hex: string) => Uint8Array.from(Buffer.from(hex.replace(/ /g, ''), 'hex'))
+  it('reads the address and port of a struct sockaddr_in or sockaddr_in6 (family little-endian, port big-endian)', () => {
+    expect(sockaddrAddress(sockaddr('0200 1f90 7f000001 0000000000000000'))).toEqual({address: Uint8Array.of(127, 0, 0, 1), port: 8080})
+    const v6 = sockaddrAddress(sockaddr('0a00 01bb 00000000 20010db8000000000000000000000001 00000000'))!
+    expect([formatIp(v6.address), v6.port]).toEqual(['2001:db8::1', 443])
   })
 
-  it('refuses text that is not an address', () => {
-    for (const text of ['', 'localhost', '1.2.3', '256.1.1.1', '1::2::3', '1:2:3:4:5:6:7:8:9', '1:2:3:4:5:6:7', '::1::', 'g::1', '1:2:3:4:5:6:7::8'])
-      expect(parseIp(text), text).toBeUndefined()
+  it('gives nothing for another family, a zeroed array, or too few bytes', () => {
+    expect(sockaddrAddress(new Uint8Array(28))).toBeUndefined()
+    expect(sockaddrAddress(sockaddr('0100 0000 00000000'))).toBeUndefined()
+    expect(sockaddrAddress(sockaddr('0a00 01bb 00000000 2001'))).toBeUndefined()
+    expect(sockaddrAddress(sockaddr('0200'))).toBeUndefined()
   })
 })

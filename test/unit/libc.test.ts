@@ -10,10 +10,11 @@ import {wallTime} from '../../src/system/clock.js'
 import {readElf} from '../../src/system/elf.js'
 import {LOOKUP_FUNCTIONS, findLibc, isLibcName, parseLoaderCache} from '../../src/system/libc.js'
 import {mappedFiles} from '../../src/symbols/process-maps.js'
-import {LookupPairing, hostOf} from '../../tools/gethostlatency/ftrace.js'
+import {LookupPairing} from '../../tools/gethostlatency/ftrace.js'
 import {TracefsSession} from '../../backends/ftrace/tracefs-session.js'
 import {UndoLog} from '../../src/system/undo.js'
 import {MemoryFiles} from '../helpers/memory-files.js'
+import {RecordRoundTrip, UPROBE_ENTRY, UPROBE_RETURN} from '../helpers/event-records.js'
 
 const LOOKUPS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../workload/diag-lookups')
 const STATIC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../workload/diag-workload')
@@ -104,19 +105,32 @@ describe.skipIf(!existsSync(LOOKUPS))('the libc of this machine', () => {
   })
 })
 
-describe('pairing uprobe lines into rows', () => {
-  const line = (pid: number, event: string, timestamp: number, body = '(0x7f0000001000)') => ({comm: 'diag-lookups', pid, tgid: 100, cpu: 0, timestamp, event, body})
+describe('pairing uprobe events (trace_pipe_raw records) into rows', () => {
+  const events = new RecordRoundTrip({
+    'diag_1_gethostlatency/getaddrinfo': {text: UPROBE_ENTRY(2601, 'getaddrinfo'), fields: ['host']},
+    'diag_1_gethostlatency/getaddrinfo_return': {text: UPROBE_RETURN(2602, 'getaddrinfo_return'), fields: []},
+    'diag_1_gethostlatency/gethostbyname': {text: UPROBE_ENTRY(2603, 'gethostbyname'), fields: ['host']},
+    'diag_1_gethostlatency/gethostbyname_return': {text: UPROBE_RETURN(2604, 'gethostbyname_return'), fields: []},
+  })
+  const event = (pid: number, name: string, timestamp: number, host?: string | null) =>
+    events.event(`diag_1_gethostlatency/${name}`, pid, timestamp, host === undefined ? {} : {host, __probe_ip: 0x7f0000001000})
+  // Threads 101 and 102 of process 100.
+  const threads = {groupOf: () => 100, nameOf: () => 'diag-lookups'}
 
-  it('pairs each return with its thread\'s entry, and reads the host', () => {
-    const pairing = new LookupPairing((t) => `t${t}`)
-    expect(hostOf('(0x7f0000001000) host="example.org"')).toBe('example.org')
-    expect(hostOf('(0x7f0000001000) host=(fault)')).toBeNull()
-    expect(pairing.line(line(101, 'getaddrinfo', 1.0, '(0x7f) host="a.example"'))).toBeUndefined()
-    expect(pairing.line(line(102, 'gethostbyname', 1.1, '(0x7f) host="b.example"'))).toBeUndefined()
-    expect(pairing.line(line(102, 'gethostbyname_return', 1.1025, '(0x55 <- 0x7f)'))).toEqual({time: 't1.1025', pid: 100, comm: 'diag-lookups', latMs: 2.5, host: 'b.example'})
-    expect(pairing.line(line(101, 'getaddrinfo_return', 1.5, '(0x55 <- 0x7f)'))).toEqual({time: 't1.5', pid: 100, comm: 'diag-lookups', latMs: 500, host: 'a.example'})
+  it("pairs each return with its thread's entry, and reads the host (null where its read faulted)", () => {
+    const pairing = new LookupPairing(threads, (t) => `t${t}`)
+    expect(event(101, 'getaddrinfo', 1.0, 'a.example').fields).toEqual({host: 'a.example'})
+    expect(pairing.event(event(101, 'getaddrinfo', 1.0, 'a.example'))).toBeUndefined()
+    expect(pairing.event(event(102, 'gethostbyname', 1.1, 'b.example'))).toBeUndefined()
+    expect(pairing.event(event(102, 'gethostbyname_return', 1.1025))).toEqual({time: 't1.1025', pid: 100, comm: 'diag-lookups', latMs: 2.5, host: 'b.example'})
+    expect(pairing.event(event(101, 'getaddrinfo_return', 1.5))).toEqual({time: 't1.5', pid: 100, comm: 'diag-lookups', latMs: 500, host: 'a.example'})
     // A return whose entry came before tracing makes no row.
-    expect(pairing.line(line(101, 'getaddrinfo_return', 2))).toBeUndefined()
+    expect(pairing.event(event(101, 'getaddrinfo_return', 2))).toBeUndefined()
+    // A faulted fetch (a length of 0), and an empty name (its NUL alone).
+    expect(pairing.event(event(101, 'getaddrinfo', 3, null))).toBeUndefined()
+    expect(pairing.event(event(101, 'getaddrinfo_return', 3.001))).toMatchObject({host: null})
+    expect(pairing.event(event(101, 'getaddrinfo', 4, ''))).toBeUndefined()
+    expect(pairing.event(event(101, 'getaddrinfo_return', 4.001))).toMatchObject({host: ''})
   })
 })
 

@@ -9,6 +9,7 @@ import {EventDecoders, type PageLayout, type RawEvent, parseHeaderEvent, parseHe
 import {TracefsSession} from '../../backends/ftrace/tracefs-session.js'
 import {parseEventFormat} from '../../src/tracefs/format.js'
 import {NodeFiles} from '../../src/system/files.js'
+import {INET_SOCK_SET_STATE, recordOf} from '../helpers/event-records.js'
 import {UndoLog} from '../../src/system/undo.js'
 
 // As x86_64 kernels print them, 4.9 and 6.x alike.
@@ -194,6 +195,16 @@ describe('ring-buffer pages (trace_pipe_raw)', () => {
       timestamp: 0,
       fields: {filename: '/bin/true', comm: 'bash', prio: -20},
     })
+  })
+
+  it('reads fixed byte arrays as their bytes, copied out of the page that is read into again', () => {
+    const format = parseEventFormat('sock/inet_sock_set_state', INET_SOCK_SET_STATE)
+    const d = new EventDecoders([{format, fields: ['saddr', 'daddr_v6', 'family']}])
+    const rec = recordOf(format, 9, {saddr: Uint8Array.of(10, 0, 0, 1), daddr_v6: Uint8Array.from({length: 16}, (_, i) => i), family: 2})
+    const event = d.decode(rec, 0, rec.length, 0, 0)!
+    rec.fill(0xee)
+    expect(event.fields).toEqual({saddr: Uint8Array.of(10, 0, 0, 1), daddr_v6: Uint8Array.from({length: 16}, (_, i) => i), family: 2})
+    expect(event.fields.saddr).toBeInstanceOf(Uint8Array)
   })
 })
 

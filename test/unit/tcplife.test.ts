@@ -1,73 +1,119 @@
 import {describe, expect, it} from 'vitest'
 
-import {parseTraceLine} from '../../backends/ftrace/trace-pipe.js'
+import type {RawEvent} from '../../backends/ftrace/ring-buffer.js'
 import {BadInputError} from '../../src/errors.js'
 import {formatIp} from '../../src/net/address.js'
 import {decodeSession, ipv6Offsets} from '../../tools/tcplife/bpf.js'
-import {SessionTracker, addressBytes} from '../../tools/tcplife/ftrace.js'
+import type {ThreadInfo} from '../../src/system/threads.js'
+import {FORK_FIELDS, STATE_FIELDS, SessionTracker} from '../../tools/tcplife/ftrace.js'
 import {sessionRow} from '../../tools/tcplife/session.js'
 import {tcplife} from '../../tools/tcplife/tool.js'
+import {INET_SOCK_SET_STATE, RecordRoundTrip, SCHED_PROCESS_FORK} from '../helpers/event-records.js'
+
+const events = new RecordRoundTrip({
+  'sock/inet_sock_set_state': {text: INET_SOCK_SET_STATE, fields: STATE_FIELDS},
+  'sched/sched_process_fork': {text: SCHED_PROCESS_FORK, fields: FORK_FIELDS},
+})
+const STATES = {ESTABLISHED: 1, SYN_SENT: 2, SYN_RECV: 3, FIN_WAIT1: 4, FIN_WAIT2: 5, CLOSE: 7, CLOSE_WAIT: 8, LAST_ACK: 9, LISTEN: 10}
+type State = keyof typeof STATES
+const LOOPBACK = [127, 0, 0, 1]
+const ANY = [0, 0, 0, 0]
+const MAPPED_PREFIX = [...Array(10).fill(0), 0xff, 0xff]
+const V6_LOOPBACK = [...Array(15).fill(0), 1]
+
+/**
+ * An inet_sock_set_state record, encoded as the 6.18 format lays it out and decoded by the raw
+ * reader: IPv4 (the IPv6 fields holding the mapped addresses, as the kernel fills them), or IPv6 (`v4` null).
+ */
+function stateChange(pid: number, timestamp: number, sport: number, dport: number, old: State, now: State, v4: {saddr: number[]; daddr: number[]} | null = {saddr: LOOPBACK, daddr: LOOPBACK}) {
+  const v6 = !v4
+  return events.event('sock/inet_sock_set_state', pid, timestamp, {
+    family: v6 ? 10 : 2,
+    protocol: 6,
+    sport,
+    dport,
+    oldstate: STATES[old],
+    newstate: STATES[now],
+    saddr: Uint8Array.from(v6 ? ANY : v4.saddr),
+    daddr: Uint8Array.from(v6 ? ANY : v4.daddr),
+    saddr_v6: Uint8Array.from(v6 ? V6_LOOPBACK : [...MAPPED_PREFIX, ...v4.saddr]),
+    daddr_v6: Uint8Array.from(v6 ? V6_LOOPBACK : [...MAPPED_PREFIX, ...v4.daddr]),
+  })
+}
 
 // One diag-tcp client session (pid 1022) to a server (pid 1013) listening on 44215, as the 6.18 VM
-// recorded it (with record-tgid): the client's SYN_SENT has no local port yet, and its close comes
-// in the server's context (the server's FIN, processed as the server sends it).
+// recorded it: the client's SYN_SENT has no local port yet, and its close comes in the server's
+// context (the server's FIN, processed as the server sends it).
 const V4 = [
-  ' diag-tcp-1013 (   1013) [001] ..... 23169.318265: inet_sock_set_state: family=AF_INET protocol=IPPROTO_TCP sport=44215 dport=0 saddr=127.0.0.1 daddr=0.0.0.0 saddrv6=::ffff:127.0.0.1 daddrv6=:: oldstate=TCP_CLOSE newstate=TCP_LISTEN',
-  ' diag-tcp-1022 (   1022) [001] ..... 23169.620288: inet_sock_set_state: family=AF_INET protocol=IPPROTO_TCP sport=0 dport=44215 saddr=127.0.0.1 daddr=127.0.0.1 saddrv6=::ffff:127.0.0.1 daddrv6=::ffff:127.0.0.1 oldstate=TCP_CLOSE newstate=TCP_SYN_SENT',
-  ' diag-tcp-1022 (   1022) [001] ..... 23169.620386: inet_sock_set_state: family=AF_INET protocol=IPPROTO_TCP sport=53074 dport=44215 saddr=127.0.0.1 daddr=127.0.0.1 saddrv6=::ffff:127.0.0.1 daddrv6=::ffff:127.0.0.1 oldstate=TCP_SYN_SENT newstate=TCP_ESTABLISHED',
-  ' diag-tcp-1022 (   1022) [001] ..s2. 23169.620396: inet_sock_set_state: family=AF_INET protocol=IPPROTO_TCP sport=44215 dport=53074 saddr=127.0.0.1 daddr=127.0.0.1 saddrv6=::ffff:127.0.0.1 daddrv6=::ffff:127.0.0.1 oldstate=TCP_LISTEN newstate=TCP_SYN_RECV',
-  ' diag-tcp-1022 (   1022) [001] ..s2. 23169.620402: inet_sock_set_state: family=AF_INET protocol=IPPROTO_TCP sport=44215 dport=53074 saddr=127.0.0.1 daddr=127.0.0.1 saddrv6=::ffff:127.0.0.1 daddrv6=::ffff:127.0.0.1 oldstate=TCP_SYN_RECV newstate=TCP_ESTABLISHED',
-  ' diag-tcp-1022 (   1022) [001] ..... 23169.620527: inet_sock_set_state: family=AF_INET protocol=IPPROTO_TCP sport=53074 dport=44215 saddr=127.0.0.1 daddr=127.0.0.1 saddrv6=::ffff:127.0.0.1 daddrv6=::ffff:127.0.0.1 oldstate=TCP_ESTABLISHED newstate=TCP_FIN_WAIT1',
-  ' diag-tcp-1022 (   1022) [001] ..s2. 23169.620530: inet_sock_set_state: family=AF_INET protocol=IPPROTO_TCP sport=44215 dport=53074 saddr=127.0.0.1 daddr=127.0.0.1 saddrv6=::ffff:127.0.0.1 daddrv6=::ffff:127.0.0.1 oldstate=TCP_ESTABLISHED newstate=TCP_CLOSE_WAIT',
-  ' diag-tcp-1013 (   1013) [001] ..s2. 23169.620543: inet_sock_set_state: family=AF_INET protocol=IPPROTO_TCP sport=53074 dport=44215 saddr=127.0.0.1 daddr=127.0.0.1 saddrv6=::ffff:127.0.0.1 daddrv6=::ffff:127.0.0.1 oldstate=TCP_FIN_WAIT1 newstate=TCP_FIN_WAIT2',
-  ' diag-tcp-1013 (   1013) [001] ..... 23169.620550: inet_sock_set_state: family=AF_INET protocol=IPPROTO_TCP sport=44215 dport=53074 saddr=127.0.0.1 daddr=127.0.0.1 saddrv6=::ffff:127.0.0.1 daddrv6=::ffff:127.0.0.1 oldstate=TCP_CLOSE_WAIT newstate=TCP_LAST_ACK',
-  ' diag-tcp-1013 (   1013) [001] ..s2. 23169.620557: inet_sock_set_state: family=AF_INET protocol=IPPROTO_TCP sport=53074 dport=44215 saddr=127.0.0.1 daddr=127.0.0.1 saddrv6=::ffff:127.0.0.1 daddrv6=::ffff:127.0.0.1 oldstate=TCP_FIN_WAIT2 newstate=TCP_CLOSE',
-  ' diag-tcp-1013 (   1013) [001] ..... 23169.620561: inet_sock_set_state: family=AF_INET protocol=IPPROTO_TCP sport=44215 dport=53074 saddr=127.0.0.1 daddr=127.0.0.1 saddrv6=::ffff:127.0.0.1 daddrv6=::ffff:127.0.0.1 oldstate=TCP_LAST_ACK newstate=TCP_CLOSE',
-  ' diag-tcp-1013 (   1013) [001] ..... 23169.621784: inet_sock_set_state: family=AF_INET protocol=IPPROTO_TCP sport=44215 dport=0 saddr=127.0.0.1 daddr=0.0.0.0 saddrv6=::ffff:127.0.0.1 daddrv6=:: oldstate=TCP_LISTEN newstate=TCP_CLOSE',
+  stateChange(1013, 23169.318265, 44215, 0, 'CLOSE', 'LISTEN', {saddr: LOOPBACK, daddr: ANY}),
+  stateChange(1022, 23169.620288, 0, 44215, 'CLOSE', 'SYN_SENT'),
+  stateChange(1022, 23169.620386, 53074, 44215, 'SYN_SENT', 'ESTABLISHED'),
+  stateChange(1022, 23169.620396, 44215, 53074, 'LISTEN', 'SYN_RECV'),
+  stateChange(1022, 23169.620402, 44215, 53074, 'SYN_RECV', 'ESTABLISHED'),
+  stateChange(1022, 23169.620527, 53074, 44215, 'ESTABLISHED', 'FIN_WAIT1'),
+  stateChange(1022, 23169.62053, 44215, 53074, 'ESTABLISHED', 'CLOSE_WAIT'),
+  stateChange(1013, 23169.620543, 53074, 44215, 'FIN_WAIT1', 'FIN_WAIT2'),
+  stateChange(1013, 23169.62055, 44215, 53074, 'CLOSE_WAIT', 'LAST_ACK'),
+  stateChange(1013, 23169.620557, 53074, 44215, 'FIN_WAIT2', 'CLOSE'),
+  stateChange(1013, 23169.620561, 44215, 53074, 'LAST_ACK', 'CLOSE'),
+  stateChange(1013, 23169.621784, 44215, 0, 'LISTEN', 'CLOSE', {saddr: LOOPBACK, daddr: ANY}),
 ]
 
-const run = (tracker: SessionTracker, lines: string[]) => lines.flatMap((text) => {
-  const session = tracker.line(parseTraceLine(text)!)
-  return session ? [sessionRow(session, 'ftrace-stream')] : []
-})
+// Both are single-threaded processes of that name; 1000 (the traced shell in one test) is another.
+const threads: ThreadInfo = {groupOf: (tid) => tid, nameOf: (tid) => (tid === 1000 ? 'sh' : 'diag-tcp')}
 
+const run = (tracker: SessionTracker, list: RawEvent[]) =>
+  list.flatMap((event) => {
+    const session = tracker.event(event)
+    return session ? [sessionRow(session, 'ftrace-stream')] : []
+  })
 
-describe('tcplife from the inet_sock_set_state event stream (SessionTracker)', () => {
+describe('tcplife from the inet_sock_set_state event stream (SessionTracker, trace_pipe_raw records)', () => {
+  it('decodes the addresses as bytes: IPv4 from saddr and daddr, IPv6 from saddr_v6 and daddr_v6', () => {
+    expect(V4[2].fields).toMatchObject({family: 2, protocol: 6, sport: 53074, dport: 44215, oldstate: 2, newstate: 1, saddr: Uint8Array.from(LOOPBACK)})
+    expect(formatIp(V4[2].fields.daddr_v6 as Uint8Array)).toBe('::ffff:127.0.0.1')
+  })
+
   it('makes a row per closed session, the owner from its system calls, the listener none, the bytes null', () => {
-    const rows = run(new SessionTracker(undefined), V4)
+    const rows = run(new SessionTracker(threads), V4)
     expect(rows).toEqual([
       {pid: 1022, comm: 'diag-tcp', laddr: '127.0.0.1', lport: 53074, raddr: '127.0.0.1', rport: 44215, txKb: null, rxKb: null, ms: 0.269, backend: 'ftrace-stream'},
       {pid: 1013, comm: 'diag-tcp', laddr: '127.0.0.1', lport: 44215, raddr: '127.0.0.1', rport: 53074, txKb: null, rxKb: null, ms: 0.165, backend: 'ftrace-stream'},
     ])
   })
 
+  it("names the owner's process, not its thread", () => {
+    const rows = run(new SessionTracker({groupOf: (tid) => (tid === 1022 ? 1020 : tid), nameOf: () => 'diag-tcp'}), V4)
+    expect(rows.map((r) => r.pid)).toEqual([1020, 1013])
+  })
+
   it('keeps only sessions the traced threads owned, following their forks', () => {
-    expect(run(new SessionTracker(new Set([1022])), V4).map((r) => r.pid)).toEqual([1022])
-    expect(run(new SessionTracker(new Set([1013])), V4).map((r) => r.pid)).toEqual([1013])
-    const fork = ' sh-1000 (   1000) [000] ..... 23169.100000: sched_process_fork: comm=sh pid=1000 child_comm=sh child_pid=1022'
-    expect(run(new SessionTracker(new Set([1000])), [fork, ...V4]).map((r) => r.pid)).toEqual([1022])
-    expect(run(new SessionTracker(new Set([1000])), V4)).toEqual([])
+    expect(run(new SessionTracker(threads, new Set([1022])), V4).map((r) => r.pid)).toEqual([1022])
+    expect(run(new SessionTracker(threads, new Set([1013])), V4).map((r) => r.pid)).toEqual([1013])
+    const fork = events.event('sched/sched_process_fork', 1000, 23169.1, {parent_pid: 1000, child_pid: 1022})
+    expect(fork.fields).toEqual({parent_pid: 1000, child_pid: 1022})
+    expect(run(new SessionTracker(threads, new Set([1000])), [fork, ...V4]).map((r) => r.pid)).toEqual([1022])
+    expect(run(new SessionTracker(threads, new Set([1000])), V4)).toEqual([])
   })
 
   it('follows an IPv6 session, and one whose beginning it did not see (no owner, no duration: null)', () => {
-    const v6 = (pid: number, ts: string, sport: number, oldstate: string, newstate: string) =>
-      ` diag-tcp-${pid} (   ${pid}) [000] ..... ${ts}: inet_sock_set_state: family=AF_INET6 protocol=IPPROTO_TCP sport=${sport} dport=45409 saddr=0.0.0.0 daddr=0.0.0.0 saddrv6=::1 daddrv6=::1 oldstate=${oldstate} newstate=${newstate}`
-    const lines = [
-      v6(7, '10.000000', 0, 'TCP_CLOSE', 'TCP_SYN_SENT'),
-      v6(7, '10.000100', 45042, 'TCP_SYN_SENT', 'TCP_ESTABLISHED'),
-      v6(7, '10.000200', 45042, 'TCP_ESTABLISHED', 'TCP_FIN_WAIT1'),
-      v6(8, '10.003840', 45042, 'TCP_FIN_WAIT2', 'TCP_CLOSE'),
-      v6(8, '11.000000', 45050, 'TCP_FIN_WAIT2', 'TCP_CLOSE'),
+    const v6 = (pid: number, ts: number, sport: number, old: State, now: State) => stateChange(pid, ts, sport, 45409, old, now, null)
+    const list = [
+      v6(7, 10.0, 0, 'CLOSE', 'SYN_SENT'),
+      v6(7, 10.0001, 45042, 'SYN_SENT', 'ESTABLISHED'),
+      v6(7, 10.0002, 45042, 'ESTABLISHED', 'FIN_WAIT1'),
+      v6(8, 10.00384, 45042, 'FIN_WAIT2', 'CLOSE'),
+      v6(8, 11.0, 45050, 'FIN_WAIT2', 'CLOSE'),
     ]
-    expect(run(new SessionTracker(undefined), lines)).toEqual([
+    expect(run(new SessionTracker(threads), list)).toEqual([
       {pid: 7, comm: 'diag-tcp', laddr: '::1', lport: 45042, raddr: '::1', rport: 45409, txKb: null, rxKb: null, ms: 3.84, backend: 'ftrace-stream'},
       {pid: null, comm: null, laddr: '::1', lport: 45050, raddr: '::1', rport: 45409, txKb: null, rxKb: null, ms: null, backend: 'ftrace-stream'},
     ])
   })
 
-  it('reads the addresses the kernel prints (%pI4, %pI6c) back to their bytes', () => {
-    for (const text of ['127.0.0.1', '::1', '::', '::ffff:127.0.0.1', 'fe80::1:2', '2001:db8::8:800:200c:417a', '1:2:3:4:5:6:7:8'])
-      expect(formatIp(addressBytes(text))).toBe(text)
+  it('leaves out sockets of other protocols (SCTP, MPTCP share the event)', () => {
+    const sctp = V4.map((e) => ({...e, fields: {...e.fields, protocol: 132}}))
+    expect(run(new SessionTracker(threads), sctp)).toEqual([])
   })
 })
 

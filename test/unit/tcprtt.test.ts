@@ -1,17 +1,26 @@
 import {describe, expect, it} from 'vitest'
 
 import {hostLabel} from '../../tools/tcprtt/bpf.js'
-import {parseProbeLine, portFilter} from '../../tools/tcprtt/ftrace.js'
+import {portFilter, probeSample} from '../../tools/tcprtt/ftrace.js'
 import {tcprtt} from '../../tools/tcprtt/tool.js'
+import {RecordRoundTrip, TCP_PROBE_6, TCP_PROBE_OLD, sockaddr} from '../helpers/event-records.js'
 
 describe('tcprtt', () => {
-  it('reads the remote address and srtt of tcp_probe lines, old and new formats', () => {
-    // 6.x, from the 6.18 host
-    expect(parseProbeLine('family=AF_INET src=127.0.0.1:40045 dest=127.0.0.1:54746 mark=0x0 data_len=0 snd_nxt=0x1 snd_una=0x1 snd_cwnd=10 ssthresh=2147483647 snd_wnd=65483 srtt=12 rcv_wnd=65536 sock_cookie=3 skbaddr=0 skaddr=0')).toEqual({host: '127.0.0.1', srttUs: 12})
-    expect(parseProbeLine('family=AF_INET6 src=[::1]:40725 dest=[::1]:33118 mark=0x0 data_len=1000 snd_nxt=0x1 snd_una=0x1 snd_cwnd=10 ssthresh=2147483647 snd_wnd=65483 srtt=7 rcv_wnd=65536 sock_cookie=4')).toEqual({host: '::1', srttUs: 7})
-    // 4.16-4.19: no family=, length= for data_len; an IPv4-mapped peer of an IPv6 socket
-    expect(parseProbeLine('src=[::ffff:127.0.0.1]:80 dest=[::ffff:127.0.0.1]:41000 mark=0x0 length=0 snd_nxt=0x1 snd_una=0x1 snd_cwnd=10 ssthresh=7 snd_wnd=43690 srtt=2048 rcv_wnd=43690')).toEqual({host: '::ffff:127.0.0.1', srttUs: 2048})
-    expect(parseProbeLine('family=AF_INET src=1.2.3.4:1 dest=nonsense:2 srtt=1')).toBeUndefined()
+  it('reads the remote address and srtt of tcp_probe records (trace_pipe_raw), new and old formats', () => {
+    const events = new RecordRoundTrip({'tcp/tcp_probe': {text: TCP_PROBE_6, fields: ['daddr', 'srtt']}})
+    const probe = (daddr: Uint8Array, srtt: number) => probeSample(events.event('tcp/tcp_probe', 0, 1, {saddr: sockaddr([127, 0, 0, 1], 40045), daddr, srtt, family: daddr[0]}))
+    // 6.x, as on the 6.18 host: an IPv4 socket's sockaddr_in, an IPv6 one's sockaddr_in6
+    expect(probe(sockaddr([127, 0, 0, 1], 54746), 12)).toEqual({host: '127.0.0.1', srttUs: 12})
+    expect(probe(sockaddr([...Array(15).fill(0), 1], 33118), 7)).toEqual({host: '::1', srttUs: 7})
+    // an IPv4-mapped peer of an IPv6 socket
+    expect(probe(sockaddr([...Array(10).fill(0), 0xff, 0xff, 127, 0, 0, 1], 41000), 2048)).toEqual({host: '::ffff:127.0.0.1', srttUs: 2048})
+    // a family the kernel does not fill in: the array stays zeroed
+    expect(probe(new Uint8Array(28), 1)).toBeUndefined()
+    // no family field, the arrays' lengths as the source wrote them
+    const old = new RecordRoundTrip({'tcp/tcp_probe': {text: TCP_PROBE_OLD, fields: ['daddr', 'srtt']}})
+    const event = old.event('tcp/tcp_probe', 0, 1, {daddr: sockaddr([10, 1, 2, 3], 80), srtt: 300, snd_wnd: 43690})
+    expect(event.fields.daddr).toHaveLength(28)
+    expect(probeSample(event)).toEqual({host: '10.1.2.3', srttUs: 300})
   })
 
   it('filters by port with numbers only, and not at all without ports', () => {

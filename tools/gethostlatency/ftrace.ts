@@ -1,21 +1,20 @@
 import {type Collector, type Runner, RowQueue, type RowStream} from '../../backends/runner.js'
-import {startEventStream} from '../../backends/ftrace/stream.js'
-import {type TraceLine, commOf} from '../../backends/ftrace/trace-pipe.js'
+import type {RawEventSpec} from '../../backends/ftrace/raw-pipe.js'
+import type {RawEvent} from '../../backends/ftrace/ring-buffer.js'
+import {startRawEventStream} from '../../backends/ftrace/stream.js'
 import {TracefsSession} from '../../backends/ftrace/tracefs-session.js'
 import {NotSupportedError} from '../../src/errors.js'
 import type {Row} from '../../src/result/model.js'
 import {wallTime} from '../../src/system/clock.js'
+import {type ThreadInfo, TracedThreads} from '../../src/system/threads.js'
 import {COLUMNS, type GethostlatencyOptions, NAME} from './tool.js'
 
 // The first argument (the host name) as the probe syntax names its register, by architecture.
 const FIRST_ARGUMENT: Record<string, string> = {x64: '%di', arm64: '%x0'}
 const RETURN_SUFFIX = '_return'
 
-/** The host string of an entry event's body: `(0x7f0c1d2e3f40) host="localhost"`; null when the read faulted. */
-export function hostOf(body: string): string | null {
-  const m = /\shost="(.*)"$/.exec(body)
-  return m ? m[1] : null
-}
+/** The field the entry uprobe fetches the host name into (null in its event when the read faulted). */
+const HOST_FIELD = 'host'
 
 /**
  * Pairs each lookup's entry with its return on the same thread (a stack per thread, should one
@@ -25,27 +24,30 @@ export function hostOf(body: string): string | null {
 export class LookupPairing {
   private readonly open = new Map<number, {lookup: string; timestamp: number; host: string | null}[]>()
 
-  constructor(private readonly toTime: (timestamp: number) => string = wallTime) {}
+  constructor(
+    private readonly threads: ThreadInfo,
+    private readonly toTime: (timestamp: number) => string = wallTime,
+  ) {}
 
-  /** The row a line completes, if it does. */
-  line(line: TraceLine): Row | undefined {
-    const ret = line.event.endsWith(RETURN_SUFFIX)
-    const lookup = ret ? line.event.slice(0, -RETURN_SUFFIX.length) : line.event
-    const stack = this.open.get(line.pid) ?? []
+  /** The row an event completes, if it does. */
+  event(event: RawEvent): Row | undefined {
+    const ret = event.event.endsWith(RETURN_SUFFIX)
+    const lookup = ret ? event.event.slice(0, -RETURN_SUFFIX.length) : event.event
+    const stack = this.open.get(event.pid) ?? []
     if (!ret) {
-      stack.push({lookup, timestamp: line.timestamp, host: hostOf(line.body)})
-      this.open.set(line.pid, stack)
+      stack.push({lookup, timestamp: event.timestamp, host: (event.fields[HOST_FIELD] as string | null) ?? null})
+      this.open.set(event.pid, stack)
       return undefined
     }
     const at = stack.map((e) => e.lookup).lastIndexOf(lookup)
     if (at < 0) return undefined
     const [entry] = stack.splice(at, 1)
-    if (stack.length === 0) this.open.delete(line.pid)
+    if (stack.length === 0) this.open.delete(event.pid)
     return {
-      time: this.toTime(line.timestamp),
-      pid: line.tgid ?? line.pid,
-      comm: commOf(line),
-      latMs: Math.round((line.timestamp - entry.timestamp) * 1e6) / 1e3,
+      time: this.toTime(event.timestamp),
+      pid: this.threads.groupOf(event.pid) ?? event.pid,
+      comm: this.threads.nameOf(event.pid),
+      latMs: Math.round((event.timestamp - entry.timestamp) * 1e6) / 1e3,
       host: entry.host,
     }
   }
@@ -54,7 +56,9 @@ export class LookupPairing {
 /**
  * uprobe_events: an entry uprobe (fetching the host string) and a return uprobe on each lookup
  * function, defined in diag's pid-named group, enabled in a private instance (filtered to the
- * traced process), their lines paired in diag into rows as trace_pipe gives them.
+ * traced process), read in binary from its per-CPU trace_pipe_raw in time order and paired in diag
+ * into rows. A thread is named from /proc, else the kernel's comm cache, and placed in its process
+ * from /proc, else record-tgid's saved_tgids.
  */
 export const uprobeEvents: Runner<GethostlatencyOptions> = {
   async start(ctx): Promise<Collector & RowStream> {
@@ -62,19 +66,20 @@ export const uprobeEvents: Runner<GethostlatencyOptions> = {
     if (!register) throw new NotSupportedError(`diag does not know which register holds the first argument on ${process.arch}`)
     const {libc} = ctx.options
     const definitions = new TracefsSession(ctx.files, ctx.probe.tracefs!, ctx.pid, ctx.undo)
-    const events: string[] = []
+    const events: RawEventSpec[] = []
     for (const {name, offset} of libc.functions) {
-      events.push(await definitions.uprobe(NAME, name, {path: libc.path, offset}, false, [`host=+0(${register}):string`]))
-      events.push(await definitions.uprobe(NAME, `${name}${RETURN_SUFFIX}`, {path: libc.path, offset}, true))
+      events.push({event: await definitions.uprobe(NAME, name, {path: libc.path, offset}, false, [`${HOST_FIELD}=+0(${register}):string`]), fields: [HOST_FIELD]})
+      events.push({event: await definitions.uprobe(NAME, `${name}${RETURN_SUFFIX}`, {path: libc.path, offset}, true), fields: []})
     }
     const queue = new RowQueue()
-    const pairing = new LookupPairing()
-    const stream = await startEventStream(
+    const threads = new TracedThreads(ctx.probe.tracefs!)
+    const pairing = new LookupPairing(threads)
+    const stream = await startRawEventStream(
       ctx,
       NAME,
       events,
-      (line) => {
-        const row = pairing.line(line)
+      (event) => {
+        const row = pairing.event(event)
         if (row) queue.push(row)
       },
       {recordTgid: true, crossCpuClock: true},
@@ -84,6 +89,7 @@ export const uprobeEvents: Runner<GethostlatencyOptions> = {
       onRows: (emit) => queue.onRows(emit),
       async collect() {
         await stream.pipe.catchUp()
+        threads.forget()
         return {kind: 'rows', columns: COLUMNS, rows: []}
       },
       stop: () => stream.pipe.stop(),

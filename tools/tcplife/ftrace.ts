@@ -1,9 +1,11 @@
 import {readdirSync} from 'node:fs'
 
 import {type Collector, type Runner, RowQueue, type RowStream} from '../../backends/runner.js'
-import {startEventStream} from '../../backends/ftrace/stream.js'
-import {type TraceLine, commOf} from '../../backends/ftrace/trace-pipe.js'
+import type {RawEvent} from '../../backends/ftrace/ring-buffer.js'
+import {startRawEventStream} from '../../backends/ftrace/stream.js'
+import {AF_INET6, formatIp} from '../../src/net/address.js'
 import type {Row} from '../../src/result/model.js'
+import {type ThreadInfo, TracedThreads} from '../../src/system/threads.js'
 import {type ClosedSession, sessionRow, wantedPorts} from './session.js'
 import {COLUMNS, NAME, type TcplifeOptions} from './tool.js'
 
@@ -11,36 +13,23 @@ const STATE_EVENT = 'sock/inet_sock_set_state'
 const FORK_EVENT = 'sched/sched_process_fork'
 const BACKEND = 'ftrace-stream'
 
+// TCP states as include/net/tcp_states.h numbers them (the event's oldstate and newstate).
+const TCP_ESTABLISHED = 1
+const TCP_SYN_SENT = 2
+const TCP_SYN_RECV = 3
+const TCP_FIN_WAIT1 = 4
+const TCP_CLOSE = 7
+const TCP_LAST_ACK = 9
+const TCP_LISTEN = 10
+const IPPROTO_TCP = 6
+
 // The changes a system call of the owning process makes (tcplife.h: session_changed).
-const OWNER_STATES = new Set(['TCP_SYN_SENT', 'TCP_FIN_WAIT1', 'TCP_LAST_ACK'])
-const OPEN_STATES = new Set(['TCP_SYN_SENT', 'TCP_SYN_RECV', 'TCP_ESTABLISHED'])
+const OWNER_STATES = new Set([TCP_SYN_SENT, TCP_FIN_WAIT1, TCP_LAST_ACK])
+const OPEN_STATES = new Set([TCP_SYN_SENT, TCP_SYN_RECV, TCP_ESTABLISHED])
 
-/** An address as the kernel prints it (%pI4, %pI6c) as its bytes, network order. */
-export function addressBytes(text: string): Uint8Array {
-  if (!text.includes(':')) return Uint8Array.from(text.split('.').map(Number))
-  let groups = text
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text)
-  if (v4) {
-    const [a, b, c, d] = v4[1].split('.').map(Number)
-    groups = `${text.slice(0, -v4[1].length)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`
-  }
-  const [head, tail] = groups.split('::')
-  const part = (s: string | undefined) => (s ? s.split(':').map((g) => parseInt(g, 16)) : [])
-  const front = part(head)
-  const back = part(tail)
-  const words = tail === undefined ? front : [...front, ...new Array(8 - front.length - back.length).fill(0), ...back]
-  const bytes = new Uint8Array(16)
-  words.forEach((w, i) => {
-    bytes[2 * i] = w >> 8
-    bytes[2 * i + 1] = w & 0xff
-  })
-  return bytes
-}
-
-/** The fields of an event line's body: `family=AF_INET protocol=IPPROTO_TCP sport=0 ...`. */
-function fieldsOf(body: string): Map<string, string> {
-  return new Map([...body.matchAll(/(\w+)=(\S+)/g)].map((m) => [m[1], m[2]]))
-}
+/** The fields of each event the tracker reads. */
+export const STATE_FIELDS = ['oldstate', 'newstate', 'sport', 'dport', 'family', 'protocol', 'saddr', 'daddr', 'saddr_v6', 'daddr_v6']
+export const FORK_FIELDS = ['parent_pid', 'child_pid']
 
 interface Owner {
   pid: number
@@ -53,8 +42,8 @@ interface Session {
 }
 
 /**
- * Follows TCP sessions through inet_sock_set_state lines into a row per session as it closes,
- * as tcplife.h does in BPF. The event prints no socket address, so a session is known by its
+ * Follows TCP sessions through inet_sock_set_state events into a row per session as it closes,
+ * as tcplife.h does in BPF. The event carries no socket address, so a session is known by its
  * addresses and ports; a connecting socket has no local port yet at SYN_SENT (the kernel picks
  * it just after), so its SYN_SENT waits, by remote address and port, for the socket's next
  * change, which has the port: two connects to the same remote address and port at once from
@@ -65,55 +54,56 @@ export class SessionTracker {
   private readonly sessions = new Map<string, Session>()
   private readonly connecting = new Map<string, Session[]>()
 
-  constructor(private readonly traced?: Set<number>) {}
+  constructor(
+    private readonly threads: ThreadInfo,
+    private readonly traced?: Set<number>,
+  ) {}
 
-  /** The session a state-change line closes, if it closes one. */
-  line(line: TraceLine): ClosedSession | undefined {
-    if (line.event === 'sched_process_fork') {
-      const f = fieldsOf(line.body)
-      if (this.traced?.has(Number(f.get('pid')))) this.traced.add(Number(f.get('child_pid')))
+  /** The session an event closes, if it closes one. */
+  event(event: RawEvent): ClosedSession | undefined {
+    const f = event.fields
+    if (event.event === 'sched_process_fork') {
+      if (this.traced?.has(f.parent_pid as number)) this.traced.add(f.child_pid as number)
       return undefined
     }
-    if (line.event !== 'inet_sock_set_state') return undefined
-    const f = fieldsOf(line.body)
-    if (f.has('protocol') && f.get('protocol') !== 'IPPROTO_TCP') return undefined
-    const oldstate = f.get('oldstate')!
-    const newstate = f.get('newstate')!
+    if (event.event !== 'inet_sock_set_state' || f.protocol !== IPPROTO_TCP) return undefined
+    const oldstate = f.oldstate as number
+    const newstate = f.newstate as number
     // A listening socket opening and closing is no session.
-    if (newstate === 'TCP_LISTEN' || (oldstate === 'TCP_LISTEN' && newstate === 'TCP_CLOSE')) return undefined
-    const v6 = f.get('family') === 'AF_INET6'
-    const laddr = f.get(v6 ? 'saddrv6' : 'saddr')!
-    const raddr = f.get(v6 ? 'daddrv6' : 'daddr')!
-    const lport = Number(f.get('sport'))
-    const rport = Number(f.get('dport'))
-    const remote = `${f.get('family')} ${raddr} ${rport}`
-    const key = `${remote} ${laddr} ${lport}`
+    if (newstate === TCP_LISTEN || (oldstate === TCP_LISTEN && newstate === TCP_CLOSE)) return undefined
+    const v6 = f.family === AF_INET6
+    const laddr = f[v6 ? 'saddr_v6' : 'saddr'] as Uint8Array
+    const raddr = f[v6 ? 'daddr_v6' : 'daddr'] as Uint8Array
+    const lport = f.sport as number
+    const rport = f.dport as number
+    const remote = `${f.family} ${formatIp(raddr)} ${rport}`
+    const key = `${remote} ${formatIp(laddr)} ${lport}`
 
     let session = this.sessions.get(key)
-    if (!session && oldstate === 'TCP_SYN_SENT') {
+    if (!session && oldstate === TCP_SYN_SENT) {
       session = this.connecting.get(remote)?.shift()
       if (session) this.sessions.set(key, session)
     }
     if (!session) {
-      session = {birth: OPEN_STATES.has(newstate) ? line.timestamp : null, owner: null}
-      if (newstate === 'TCP_SYN_SENT' && lport === 0) this.connecting.set(remote, [...(this.connecting.get(remote) ?? []), session])
+      session = {birth: OPEN_STATES.has(newstate) ? event.timestamp : null, owner: null}
+      if (newstate === TCP_SYN_SENT && lport === 0) this.connecting.set(remote, [...(this.connecting.get(remote) ?? []), session])
       else this.sessions.set(key, session)
     }
-    if (OWNER_STATES.has(newstate) && !session.owner && (!this.traced || this.traced.has(line.pid)))
-      session.owner = {pid: line.tgid ?? line.pid, comm: commOf(line)}
-    if (newstate !== 'TCP_CLOSE') return undefined
+    if (OWNER_STATES.has(newstate) && !session.owner && (!this.traced || this.traced.has(event.pid)))
+      session.owner = {pid: this.threads.groupOf(event.pid) ?? event.pid, comm: this.threads.nameOf(event.pid)}
+    if (newstate !== TCP_CLOSE) return undefined
     this.sessions.delete(key)
     if (this.traced && !session.owner) return undefined
     return {
       pid: session.owner?.pid ?? null,
       comm: session.owner?.comm ?? null,
-      laddr: addressBytes(laddr),
-      raddr: addressBytes(raddr),
+      laddr,
+      raddr,
       lport,
       rport,
       txBytes: null,
       rxBytes: null,
-      spanMs: session.birth === null ? null : (line.timestamp - session.birth) * 1000,
+      spanMs: session.birth === null ? null : (event.timestamp - session.birth) * 1000,
     }
   }
 }
@@ -128,23 +118,26 @@ function threadsOf(pid: number): number[] {
 }
 
 /**
- * sock:inet_sock_set_state events from a private instance, unfiltered: a session's last changes
- * come from packets, recorded under whatever task the kernel interrupted (the peer, on
- * loopback), so the kernel's pid filter would drop them. The traced process is followed in diag
- * instead, through sched_process_fork. The event carries no byte counts: they are null.
+ * sock:inet_sock_set_state events from a private instance, unfiltered, read in binary from its
+ * per-CPU trace_pipe_raw in time order: a session's last changes come from packets, recorded
+ * under whatever task the kernel interrupted (the peer, on loopback), so the kernel's pid filter
+ * would drop them. The traced process is followed in diag instead, through sched_process_fork.
+ * An owner is named from /proc, else the kernel's comm cache, and placed in its process from
+ * /proc, else record-tgid's saved_tgids. The event carries no byte counts: they are null.
  */
 export const stream: Runner<TcplifeOptions> = {
   async start(ctx): Promise<Collector & RowStream> {
     const traced = ctx.targetPid === undefined ? undefined : new Set(threadsOf(ctx.targetPid))
-    const tracker = new SessionTracker(traced)
+    const threads = new TracedThreads(ctx.probe.tracefs!)
+    const tracker = new SessionTracker(threads, traced)
     const queue = new RowQueue()
-    const events = traced ? [STATE_EVENT, FORK_EVENT] : [STATE_EVENT]
-    const stream = await startEventStream(
+    const events = [{event: STATE_EVENT, fields: STATE_FIELDS}, ...(traced ? [{event: FORK_EVENT, fields: FORK_FIELDS}] : [])]
+    const stream = await startRawEventStream(
       ctx,
       NAME,
       events,
-      (line) => {
-        const session = tracker.line(line)
+      (event) => {
+        const session = tracker.event(event)
         if (session && wantedPorts(ctx.options, session)) queue.push(sessionRow(session, BACKEND))
       },
       {filterPid: false, excludeSelf: false, recordTgid: true, crossCpuClock: true},
@@ -154,6 +147,7 @@ export const stream: Runner<TcplifeOptions> = {
       onRows: (emit: (rows: Row[]) => void) => queue.onRows(emit),
       async collect() {
         await stream.pipe.catchUp()
+        threads.forget()
         return {kind: 'rows', columns: COLUMNS, rows: []}
       },
       stop: () => stream.pipe.stop(),

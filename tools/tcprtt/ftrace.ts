@@ -1,11 +1,12 @@
 import type {TcprttOptions} from './tool.js'
-import {formatIp, parseIp} from '../../src/net/address.js'
+import {formatIp, sockaddrAddress} from '../../src/net/address.js'
 import type {Histogram} from '../../src/result/model.js'
 import {Deltas} from '../../src/result/deltas.js'
 import {addSlots, fromMicroseconds, log2Histogram, log2Slot} from '../../src/result/normalize.js'
 import type {Runner} from '../../backends/runner.js'
 import {parseHist} from '../../backends/ftrace/hist.js'
-import {startEventStream} from '../../backends/ftrace/stream.js'
+import type {RawEvent} from '../../backends/ftrace/ring-buffer.js'
+import {startRawEventStream} from '../../backends/ftrace/stream.js'
 import {TracefsSession} from '../../backends/ftrace/tracefs-session.js'
 
 const EVENT = 'tcp/tcp_probe'
@@ -18,31 +19,25 @@ export function portFilter(options: Pick<TcprttOptions, 'lport' | 'rport'>): str
   return terms.length ? terms.join(' && ') : undefined
 }
 
-// "family=AF_INET src=127.0.0.1:41234 dest=127.0.0.1:8080 mark=0x0 data_len=0 ... srtt=17 rcv_wnd=..."
-// (before 5.x without family=, and length= for data_len); IPv6 as "[::1]:8080".
-const PROBE_LINE = /\bdest=(?:\[([^\]]+)\]|([^\s:]+)):\d+\s.*?\bsrtt=(\d+)/
-
-/** The remote address (as formatIp prints it) and the srtt in µs of a tcp_probe line. */
-export function parseProbeLine(body: string): {host: string; srttUs: number} | undefined {
-  const m = PROBE_LINE.exec(body)
-  if (!m) return undefined
-  const bytes = parseIp(m[1] ?? m[2])
-  if (!bytes) return undefined
-  return {host: formatIp(bytes), srttUs: Number(m[3])}
+/** The remote address (as formatIp prints it) and the srtt in µs of a tcp_probe event; undefined when its daddr holds no IP address. */
+export function probeSample(event: RawEvent): {host: string; srttUs: number} | undefined {
+  const remote = sockaddrAddress(event.fields.daddr as Uint8Array)
+  return remote && {host: formatIp(remote.address), srttUs: event.fields.srtt as number}
 }
 
-/** tcprtt from tcp_probe events, read from a private instance's trace_pipe. */
+/** tcprtt from tcp_probe events, read in binary from a private instance's per-CPU trace_pipe_raw. */
 export const stream: Runner<TcprttOptions> = {
   async start(ctx) {
     const {options} = ctx
     let slots = new Map<string, Map<number, number>>()
     const filter = portFilter(options)
-    const {pipe, attach} = await startEventStream(
+    const {pipe, attach} = await startRawEventStream(
       ctx,
       'tcprtt',
-      [EVENT],
-      (line) => {
-        const sample = parseProbeLine(line.body)
+      // daddr: a struct sockaddr_in or sockaddr_in6 (the event has no family field before 5.x).
+      [{event: EVENT, fields: ['daddr', 'srtt']}],
+      (event) => {
+        const sample = probeSample(event)
         if (!sample) return
         const label = options.byHost ? sample.host : ''
         if (!slots.has(label)) slots.set(label, new Map())
