@@ -26,9 +26,12 @@ const V4 = [
   ' diag-tcp-1013 (   1013) [001] ..... 23169.621784: inet_sock_set_state: family=AF_INET protocol=IPPROTO_TCP sport=44215 dport=0 saddr=127.0.0.1 daddr=0.0.0.0 saddrv6=::ffff:127.0.0.1 daddrv6=:: oldstate=TCP_LISTEN newstate=TCP_CLOSE',
 ]
 
+// Monotonic seconds as a wall-clock time, fixed for the tests: the epoch plus them.
+const clock = (seconds: number) => new Date(Math.round(seconds * 1000)).toISOString()
+
 const run = (tracker: SessionTracker, lines: string[]) => lines.flatMap((text) => {
   const session = tracker.line(parseTraceLine(text)!)
-  return session ? [sessionRow(session, 'ftrace-stream')] : []
+  return session ? [sessionRow(session, 'ftrace-stream', clock)] : []
 })
 
 
@@ -36,8 +39,8 @@ describe('tcplife from the inet_sock_set_state event stream (SessionTracker)', (
   it('makes a row per closed session, the owner from its system calls, the listener none, the bytes null', () => {
     const rows = run(new SessionTracker(undefined), V4)
     expect(rows).toEqual([
-      {pid: 1022, comm: 'diag-tcp', laddr: '127.0.0.1', lport: 53074, raddr: '127.0.0.1', rport: 44215, txKb: null, rxKb: null, ms: 0.269, backend: 'ftrace-stream'},
-      {pid: 1013, comm: 'diag-tcp', laddr: '127.0.0.1', lport: 44215, raddr: '127.0.0.1', rport: 53074, txKb: null, rxKb: null, ms: 0.165, backend: 'ftrace-stream'},
+      {time: clock(23169.620557), start: clock(23169.620288), pid: 1022, comm: 'diag-tcp', laddr: '127.0.0.1', lport: 53074, raddr: '127.0.0.1', rport: 44215, txKb: null, rxKb: null, ms: 0.269, backend: 'ftrace-stream'},
+      {time: clock(23169.620561), start: clock(23169.620396), pid: 1013, comm: 'diag-tcp', laddr: '127.0.0.1', lport: 44215, raddr: '127.0.0.1', rport: 53074, txKb: null, rxKb: null, ms: 0.165, backend: 'ftrace-stream'},
     ])
   })
 
@@ -60,8 +63,8 @@ describe('tcplife from the inet_sock_set_state event stream (SessionTracker)', (
       v6(8, '11.000000', 45050, 'TCP_FIN_WAIT2', 'TCP_CLOSE'),
     ]
     expect(run(new SessionTracker(undefined), lines)).toEqual([
-      {pid: 7, comm: 'diag-tcp', laddr: '::1', lport: 45042, raddr: '::1', rport: 45409, txKb: null, rxKb: null, ms: 3.84, backend: 'ftrace-stream'},
-      {pid: null, comm: null, laddr: '::1', lport: 45050, raddr: '::1', rport: 45409, txKb: null, rxKb: null, ms: null, backend: 'ftrace-stream'},
+      {time: '1970-01-01T00:00:10.004Z', start: '1970-01-01T00:00:10.000Z', pid: 7, comm: 'diag-tcp', laddr: '::1', lport: 45042, raddr: '::1', rport: 45409, txKb: null, rxKb: null, ms: 3.84, backend: 'ftrace-stream'},
+      {time: '1970-01-01T00:00:11.000Z', start: null, pid: null, comm: null, laddr: '::1', lport: 45050, raddr: '::1', rport: 45409, txKb: null, rxKb: null, ms: null, backend: 'ftrace-stream'},
     ])
   })
 
@@ -73,28 +76,41 @@ describe('tcplife from the inet_sock_set_state event stream (SessionTracker)', (
 
 describe("tcplife's BPF record (tcplife.h struct tcplife_event)", () => {
   const record = (known: number, family: number) => {
-    const r = Buffer.alloc(92) // a perf buffer pads the 88 bytes
-    r.writeBigUInt64LE(2_500_000n, 0) // 2.5 ms
-    r.writeBigUInt64LE(100_000n, 8)
-    r.writeBigUInt64LE(51_200n, 16)
-    r.writeUInt32LE(4242, 24)
-    r.writeUInt16LE(40000, 28)
-    r.writeUInt16LE(443, 30)
-    r.writeUInt16LE(family, 32)
-    r.writeUInt8(known, 34)
-    r.write('curl\0', 36)
-    Buffer.from(family === 2 ? [10, 0, 0, 1] : [0x20, 0x01, 0x0d, 0xb8, ...new Array(11).fill(0), 1]).copy(r, 52)
-    Buffer.from(family === 2 ? [10, 0, 0, 2] : [0x20, 0x01, 0x0d, 0xb8, ...new Array(11).fill(0), 2]).copy(r, 68)
+    const r = Buffer.alloc(100) // a perf buffer pads the 96 bytes
+    r.writeBigUInt64LE(3_000_000n, 0) // 3 ms
+    r.writeBigUInt64LE(86_400_250_000_000n, 8) // closed a day and 250 ms after boot
+    r.writeBigUInt64LE(100_000n, 16)
+    r.writeBigUInt64LE(51_200n, 24)
+    r.writeUInt32LE(4242, 32)
+    r.writeUInt16LE(40000, 36)
+    r.writeUInt16LE(443, 38)
+    r.writeUInt16LE(family, 40)
+    r.writeUInt8(known, 42)
+    r.write('curl\0', 44)
+    Buffer.from(family === 2 ? [10, 0, 0, 1] : [0x20, 0x01, 0x0d, 0xb8, ...new Array(11).fill(0), 1]).copy(r, 60)
+    Buffer.from(family === 2 ? [10, 0, 0, 2] : [0x20, 0x01, 0x0d, 0xb8, ...new Array(11).fill(0), 2]).copy(r, 76)
     return r
   }
 
   it('reads every field at its offset, and what the program did not know as null', () => {
-    expect(sessionRow(decodeSession(record(7, 2)), 'bpf-tp-btf')).toEqual({
-      pid: 4242, comm: 'curl', laddr: '10.0.0.1', lport: 40000, raddr: '10.0.0.2', rport: 443, txKb: 97.65625, rxKb: 50, ms: 2.5, backend: 'bpf-tp-btf',
+    expect(sessionRow(decodeSession(record(7, 2)), 'bpf-tp-btf', clock)).toEqual({
+      time: '1970-01-02T00:00:00.250Z', start: '1970-01-02T00:00:00.247Z',
+      pid: 4242, comm: 'curl', laddr: '10.0.0.1', lport: 40000, raddr: '10.0.0.2', rport: 443, txKb: 97.65625, rxKb: 50, ms: 3, backend: 'bpf-tp-btf',
     })
-    expect(sessionRow(decodeSession(record(0, 10)), 'bpf-tracepoint')).toEqual({
+    expect(sessionRow(decodeSession(record(0, 10)), 'bpf-tracepoint', clock)).toEqual({
+      time: '1970-01-02T00:00:00.250Z', start: null,
       pid: null, comm: null, laddr: '2001:db8::1', lport: 40000, raddr: '2001:db8::2', rport: 443, txKb: null, rxKb: null, ms: null, backend: 'bpf-tracepoint',
     })
+  })
+
+  it('turns the close on the monotonic clock into wall-clock time as tcpdrop does (src/system/clock.ts wallTime)', () => {
+    // Without a clock of its own, the row's time is the close's distance before now, from now.
+    const nowMonotonic = Number(process.hrtime.bigint()) / 1e9
+    const r = record(7, 2)
+    r.writeBigUInt64LE(BigInt(Math.round((nowMonotonic - 60) * 1e9)), 8)
+    const row = sessionRow(decodeSession(r), 'bpf-tp-btf')
+    expect(Math.abs(Date.now() - 60_000 - Date.parse(String(row.time)))).toBeLessThan(1000)
+    expect(Date.parse(String(row.time)) - Date.parse(String(row.start))).toBeGreaterThanOrEqual(2)
   })
 })
 

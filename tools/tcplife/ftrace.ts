@@ -114,6 +114,7 @@ export class SessionTracker {
       txBytes: null,
       rxBytes: null,
       spanMs: session.birth === null ? null : (line.timestamp - session.birth) * 1000,
+      closedAt: line.timestamp,
     }
   }
 }
@@ -131,7 +132,9 @@ function threadsOf(pid: number): number[] {
  * sock:inet_sock_set_state events from a private instance, unfiltered: a session's last changes
  * come from packets, recorded under whatever task the kernel interrupted (the peer, on
  * loopback), so the kernel's pid filter would drop them. The traced process is followed in diag
- * instead, through sched_process_fork. The event carries no byte counts: they are null.
+ * instead, through sched_process_fork. The event carries no byte counts: they are null. The
+ * instance's clock is "mono" (crossCpuClock), CLOCK_MONOTONIC as BPF's ktime, so the times of
+ * the close and the beginning become wall-clock times the same way (tcpdrop's stream too).
  */
 export const stream: Runner<TcplifeOptions> = {
   async start(ctx): Promise<Collector & RowStream> {
