@@ -44,6 +44,21 @@ describe('tcplife from the inet_sock_set_state event stream (SessionTracker)', (
     ])
   })
 
+  it('makes no row of a child that closes from SYN_RECV: the duplicate of a handshake two CPUs completed at once, or a lone one dropped', () => {
+    // The client's ACK and its first data both complete the handshake, each on its CPU: the
+    // listener clones two children with the same addresses; the kernel keeps one and closes the other.
+    const clone = V4[3].replace('[001]', '[000]').replace('23169.620396', '23169.620397')
+    const duplicateClosed = clone.replace('23169.620397', '23169.620404').replace('oldstate=TCP_LISTEN newstate=TCP_SYN_RECV', 'oldstate=TCP_SYN_RECV newstate=TCP_CLOSE')
+    const raced = [...V4.slice(0, 4), clone, V4[4], duplicateClosed, ...V4.slice(5)]
+    expect(run(new SessionTracker(undefined), raced)).toEqual(run(new SessionTracker(undefined), V4))
+    // The same, the duplicate closing before the kept child is established.
+    expect(run(new SessionTracker(undefined), [...V4.slice(0, 4), clone, duplicateClosed, ...V4.slice(4)])).toEqual(run(new SessionTracker(undefined), V4))
+    // A lone child closed from SYN_RECV: no row, and nothing left behind for the next session with its addresses.
+    const tracker = new SessionTracker(undefined)
+    expect(run(tracker, [V4[3], V4[3].replace('oldstate=TCP_LISTEN newstate=TCP_SYN_RECV', 'oldstate=TCP_SYN_RECV newstate=TCP_CLOSE')])).toEqual([])
+    expect(run(tracker, V4)).toEqual(run(new SessionTracker(undefined), V4))
+  })
+
   it('keeps only sessions the traced threads owned, following their forks', () => {
     expect(run(new SessionTracker(new Set([1022])), V4).map((r) => r.pid)).toEqual([1022])
     expect(run(new SessionTracker(new Set([1013])), V4).map((r) => r.pid)).toEqual([1013])

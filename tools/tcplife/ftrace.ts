@@ -50,6 +50,8 @@ interface Owner {
 interface Session {
   birth: number | null
   owner: Owner | null
+  /** The listener's children with these addresses: two when two CPUs completed its handshake at once. */
+  children: number
 }
 
 /**
@@ -89,16 +91,25 @@ export class SessionTracker {
     const remote = `${f.get('family')} ${raddr} ${rport}`
     const key = `${remote} ${laddr} ${lport}`
 
+    // A child that closes from SYN_RECV never became the connection: no row (tcplife.h). When it is
+    // the duplicate of a handshake two CPUs completed at once, the connection has its addresses:
+    // the session stays, unless this was its only child.
+    if (oldstate === 'TCP_SYN_RECV' && newstate === 'TCP_CLOSE') {
+      const child = this.sessions.get(key)
+      if (child && --child.children <= 0) this.sessions.delete(key)
+      return undefined
+    }
     let session = this.sessions.get(key)
     if (!session && oldstate === 'TCP_SYN_SENT') {
       session = this.connecting.get(remote)?.shift()
       if (session) this.sessions.set(key, session)
     }
     if (!session) {
-      session = {birth: OPEN_STATES.has(newstate) ? line.timestamp : null, owner: null}
+      session = {birth: OPEN_STATES.has(newstate) ? line.timestamp : null, owner: null, children: 0}
       if (newstate === 'TCP_SYN_SENT' && lport === 0) this.connecting.set(remote, [...(this.connecting.get(remote) ?? []), session])
       else this.sessions.set(key, session)
     }
+    if (oldstate === 'TCP_LISTEN') session.children++
     if (OWNER_STATES.has(newstate) && !session.owner && (!this.traced || this.traced.has(line.pid)))
       session.owner = {pid: line.tgid ?? line.pid, comm: commOf(line)}
     if (newstate !== 'TCP_CLOSE') return undefined

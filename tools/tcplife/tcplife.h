@@ -16,6 +16,7 @@
 
 // The kernel's TCP states (include/net/tcp_states.h), stable since 2.6.
 #define TCP_SYN_SENT 2
+#define TCP_SYN_RECV 3
 #define TCP_FIN_WAIT1 4
 #define TCP_CLOSE 7
 #define TCP_LAST_ACK 9
@@ -109,8 +110,12 @@ static __always_inline int session_changed(__u64 sk, int oldstate, int newstate,
   }
   bpf_map_delete_elem(&births, &sk);
   bpf_map_delete_elem(&owners, &sk);
-  // A listening socket closing is no session.
-  if (oldstate == TCP_LISTEN) return 0;
+  // A listening socket closing is no session. Nor is a socket that closes from SYN_RECV: a child
+  // the listener made that never became the connection (the duplicate when two CPUs complete one
+  // handshake at once, which the kernel closes as it keeps the other; one dropped before any
+  // accept), which no process ever held. (A TCP Fast Open child reset before the handshake's end
+  // is left out with them.)
+  if (oldstate == TCP_LISTEN || oldstate == TCP_SYN_RECV) return 0;
   if (KNOB(filter_tgid) && !owner) return 0;
   return 1;
 }
