@@ -48,14 +48,15 @@ const TIMED = [
   'echo "seconds $(echo "$a $b" | awk \'{printf "%.2f", $2 - $1}\')"',
 ]
 // Counts a tracer's rows of this server's sessions: the client's side has the server's port as its
-// remote port, the server's side as its local port (both tools print PID COMM LADDR LPORT RADDR RPORT
-// first). A client port may carry several sessions (loopback reuses ports in TIME_WAIT), but as many
-// on each side: a port whose sides differ is printed, a row of it. bpftrace's "Attaching" line is on
-// its stdout: the counter marks it in a file.
+// remote port, the server's side as its local port (both tools print PID COMM LADDR LPORT RADDR RPORT,
+// diag after its TIME, HH:MM:SS). A client port may carry several sessions (loopback reuses ports in
+// TIME_WAIT), but as many on each side: a port whose sides differ is printed, a row of it.
+// bpftrace's "Attaching" line is on its stdout: the counter marks it in a file.
 const COUNT_ROWS = `
 /^Attaching/ { print > "/tmp/attached"; fflush() }
-$6 == p { c++; client[$4]++; line[$4] = $0 }
-$4 == p { s++; server[$6]++; line[$6] = $0 }
+{ t = $1 ~ /^[0-9][0-9]:[0-9][0-9]:[0-9][0-9]$/ }
+$(6 + t) == p { c++; client[$(4 + t)]++; line[$(4 + t)] = $0 }
+$(4 + t) == p { s++; server[$(6 + t)]++; line[$(6 + t)] = $0 }
 END {
   print "rows", c + 0, s + 0
   for (port in line) if (client[port] + 0 != server[port] + 0 && n++ < 10) print "odd", client[port] + 0, "client and", server[port] + 0, "server rows:", line[port]

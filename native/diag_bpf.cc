@@ -442,6 +442,7 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
                            InstanceMethod("eventBufferLost", &BpfObject::EventBufferLost),
                            InstanceMethod("closeEventBuffer", &BpfObject::CloseEventBuffer),
                            InstanceMethod("mapLookup", &BpfObject::MapLookup),
+                           InstanceMethod("testRun", &BpfObject::TestRun),
                            InstanceMethod("destroy", &BpfObject::Destroy),
                        });
   }
@@ -833,6 +834,19 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
     if (errno == ENOENT) return info.Env().Null();
     ThrowErrno(info.Env(), errno, "map lookup");
     return info.Env().Null();
+  }
+
+  // testRun(program, ctx): runs a loaded program once, attached to nothing, on ctx (for a raw
+  // tracepoint program, its arguments, 8 bytes each) through BPF_PROG_TEST_RUN, in the calling
+  // thread; returns the program's return value. For tests of a program's logic (5.10+ for raw_tp).
+  Napi::Value TestRun(const Napi::CallbackInfo &info) {
+    g_log.clear();
+    struct bpf_program *prog = Prog(info, 0);
+    if (info.Length() < 2 || !info[1].IsBuffer()) ThrowUsage(info.Env(), "ctx must be a Buffer");
+    Napi::Buffer<uint8_t> ctx = info[1].As<Napi::Buffer<uint8_t>>();
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = ctx.Data(), .ctx_size_in = (__u32)ctx.Length());
+    if (bpf_prog_test_run_opts(bpf_program__fd(prog), &opts) != 0) ThrowErrno(info.Env(), errno, "BPF_PROG_TEST_RUN");
+    return Napi::Number::New(info.Env(), opts.retval);
   }
 
   Napi::Value Destroy(const Napi::CallbackInfo &info) {

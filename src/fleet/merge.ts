@@ -26,8 +26,9 @@ export function parseToolOutput(stdout: string): ToolResult {
 /**
  * Every host's rows as one table, the host's inventory name first: column `host`, or `fleetHost`
  * where the tool has a host column of its own (gethostlatency's looked-up name). In time order
- * where the rows have a clock column (a stable sort: equal times keep the hosts' order), else host
- * after host, each in the order it printed them (its own time order).
+ * where the rows have a clock column, by the first (tcplife's TIME, its close, not its START; a
+ * stable sort: equal times keep the hosts' order), else host after host, each in the order it
+ * printed them (its own time order).
  */
 export function mergeRows(hosts: {name: string; data: Rows}[]): Rows | null {
   if (hosts.length === 0) return null

@@ -46,6 +46,8 @@ export interface BpfObjectHandle {
   closeEventBuffer(buffer: number): void
   /** One key's value, null when absent (stack trace maps cannot be walked before 4.15). */
   mapLookup(map: string, key: Buffer): Buffer | null
+  /** Runs a loaded program once on ctx (BPF_PROG_TEST_RUN; a raw tracepoint's arguments), attached to nothing: its return value. For tests. */
+  testRun(program: string, ctx: Buffer): number
   destroy(): void
 }
 

@@ -241,8 +241,9 @@ export function spinWrong(r: ToolResult): string | undefined {
 
 /**
  * tcplife's known answer: exactly the client's sessions, one process's, each from its own local
- * port to the server's, with the bytes sent and received within 1 KiB where the backend knows
- * them and null where it cannot (and each row naming that backend).
+ * port to the server's, closed during the run and begun MS before, with the bytes sent and
+ * received within 1 KiB where the backend knows them and null where it cannot (and each row
+ * naming that backend).
  */
 export function tcplifeWrong(r: ToolResult, rows: Row[], port: number, lab: boolean): string | undefined {
   if (rows.length !== TCP.sessions) return `${rows.length} rows, expected ${TCP.sessions}: ${JSON.stringify(rows)}`
@@ -254,6 +255,11 @@ export function tcplifeWrong(r: ToolResult, rows: Row[], port: number, lab: bool
     if (row.backend !== candidate) return `a row names backend ${row.backend}, the run was ${candidate}`
     if (row.comm !== 'diag-tcp' || row.laddr !== '127.0.0.1' || row.raddr !== '127.0.0.1' || row.rport !== port) return `not a diag-tcp session to 127.0.0.1:${port}: ${JSON.stringify(row)}`
     if (!(Number(row.lport) > 0) || !(Number(row.ms) >= 0) || row.ms === null) return `no local port or duration: ${JSON.stringify(row)}`
+    // Closed while the run ran (a second's slack for clock steps), and began MS before that.
+    const closed = Date.parse(String(row.time))
+    const began = Date.parse(String(r.startedAt))
+    if (!(closed >= began - 1000 && closed <= began + r.seconds * 1000 + 1000)) return `closed at ${row.time}, not during the run (${r.startedAt}, ${r.seconds} s): ${JSON.stringify(row)}`
+    if (typeof row.start !== 'string' || Math.abs(closed - Date.parse(row.start) - Number(row.ms)) > 2) return `began at ${row.start}, not ${row.ms} ms before ${row.time}`
     if (!TCP_BYTES_KNOWN.has(candidate) && !calibrated) {
       if (row.txKb !== null || row.rxKb !== null) return `${candidate} cannot know the bytes, yet gave ${row.txKb} and ${row.rxKb} KiB`
       continue

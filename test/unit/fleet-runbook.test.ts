@@ -11,6 +11,7 @@ import {EXIT} from '../../src/errors.js'
 import type {HostOutcome} from '../../src/fleet/fleet.js'
 import type {FleetHost} from '../../src/fleet/inventory.js'
 import {fleetRun, mergeRows, parseToolOutput, renderFleetRun} from '../../src/fleet/merge.js'
+import {renderKind} from '../../src/result/kinds/index.js'
 import {
   fleetJunitReport,
   fleetMarkdownReport,
@@ -28,6 +29,7 @@ import type {RunbookReport} from '../../src/runbook/run.js'
 import {PLAIN} from '../../src/render/style.js'
 import type {Rows, ToolResult} from '../../src/result/model.js'
 import {shellQuote} from '../../src/system/shell.js'
+import {COLUMNS as TCPLIFE_COLUMNS} from '../../tools/tcplife/tool.js'
 import {diag} from '../helpers/cli.js'
 import {expectOpenMetrics} from '../helpers/openmetrics.js'
 
@@ -78,6 +80,18 @@ describe('fleet run: rows from every host', () => {
     const text = renderFleetRun(run, PLAIN)
     expect(text).toMatch(/^HOST +TIME +PID$/m)
     expect(text.match(/^(web-a|b) +\d\d:\d\d:\d\d +\d$/gm)).toHaveLength(4)
+  })
+
+  it("orders tcplife's sessions by when they closed (TIME), not when they began (START, JSON only)", () => {
+    const session = (closed: number, began: number, lport: number) => ({time: at(closed), start: at(began), pid: 7, comm: 'curl', laddr: '10.0.0.1', lport, raddr: '10.0.0.9', rport: 443, txKb: 1, rxKb: 2, ms: (closed - began) * 1000, backend: 'bpf-tp-btf'})
+    const merged = mergeRows([
+      {name: 'a', data: {kind: 'rows', columns: TCPLIFE_COLUMNS, rows: [session(5, 0, 40001)]}},
+      {name: 'b', data: {kind: 'rows', columns: TCPLIFE_COLUMNS, rows: [session(3, 2, 40002), session(6, 4, 40003)]}},
+    ])!
+    expect(merged.rows.map((r) => [r.host, r.lport])).toEqual([['b', 40002], ['a', 40001], ['b', 40003]])
+    const text = renderKind(merged, PLAIN)
+    expect(text[0]).toMatch(/^HOST +TIME +PID +COMM /)
+    expect(text[0]).not.toContain('START')
   })
 
   it('without a clock column, host after host, each in the order it printed them', () => {

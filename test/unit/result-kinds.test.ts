@@ -122,6 +122,14 @@ describe('rows', () => {
     expect(renderRowsHeader(COLUMNS, {terminal: true, color: true, width: 80})).toBe('\u001B[1mTIME         PID COMM                  LATms HOST\u001B[0m')
   })
 
+  it('leaves a JSON-only column out of text (the row keeps it for JSON)', () => {
+    const columns: RowColumn[] = [COLUMNS[0], {name: 'start', title: 'START', type: 'clock', jsonOnly: true}, ...COLUMNS.slice(1)]
+    const row = {...LOOKUP, start: '2026-11-27T10:01:01.000Z'}
+    expect(renderRowsHeader(columns)).toBe(renderRowsHeader(COLUMNS))
+    expect(renderRow(columns, row)).toBe(renderRow(COLUMNS, LOOKUP))
+    expect(rowLine(row)).toMatchObject({start: '2026-11-27T10:01:01.000Z'})
+  })
+
   it('renders a whole result as the stream printed it: the header, then the rows', () => {
     const data: Rows = {kind: 'rows', columns: COLUMNS, rows: [LOOKUP, {...LOOKUP, pid: 7, host: 'example.org'}]}
     expect(renderData(data)).toEqual([renderRowsHeader(COLUMNS), renderRow(COLUMNS, data.rows[0]), renderRow(COLUMNS, data.rows[1])])

@@ -61,11 +61,13 @@ const V4 = [
 
 // Both are single-threaded processes of that name; 1000 (the traced shell in one test) is another.
 const threads: ThreadInfo = {groupOf: (tid) => tid, nameOf: (tid) => (tid === 1000 ? 'sh' : 'diag-tcp')}
+// Monotonic seconds as a wall-clock time, fixed for the tests: the epoch plus them.
+const clock = (seconds: number) => new Date(Math.round(seconds * 1000)).toISOString()
 
 const run = (tracker: SessionTracker, list: RawEvent[]) =>
   list.flatMap((event) => {
     const session = tracker.event(event)
-    return session ? [sessionRow(session, 'ftrace-stream')] : []
+    return session ? [sessionRow(session, 'ftrace-stream', clock)] : []
   })
 
 describe('tcplife from the inet_sock_set_state event stream (SessionTracker, trace_pipe_raw records)', () => {
@@ -77,14 +79,31 @@ describe('tcplife from the inet_sock_set_state event stream (SessionTracker, tra
   it('makes a row per closed session, the owner from its system calls, the listener none, the bytes null', () => {
     const rows = run(new SessionTracker(threads), V4)
     expect(rows).toEqual([
-      {pid: 1022, comm: 'diag-tcp', laddr: '127.0.0.1', lport: 53074, raddr: '127.0.0.1', rport: 44215, txKb: null, rxKb: null, ms: 0.269, backend: 'ftrace-stream'},
-      {pid: 1013, comm: 'diag-tcp', laddr: '127.0.0.1', lport: 44215, raddr: '127.0.0.1', rport: 53074, txKb: null, rxKb: null, ms: 0.165, backend: 'ftrace-stream'},
+      {time: clock(23169.620557), start: clock(23169.620288), pid: 1022, comm: 'diag-tcp', laddr: '127.0.0.1', lport: 53074, raddr: '127.0.0.1', rport: 44215, txKb: null, rxKb: null, ms: 0.269, backend: 'ftrace-stream'},
+      {time: clock(23169.620561), start: clock(23169.620396), pid: 1013, comm: 'diag-tcp', laddr: '127.0.0.1', lport: 44215, raddr: '127.0.0.1', rport: 53074, txKb: null, rxKb: null, ms: 0.165, backend: 'ftrace-stream'},
     ])
   })
 
   it("names the owner's process, not its thread", () => {
     const rows = run(new SessionTracker({groupOf: (tid) => (tid === 1022 ? 1020 : tid), nameOf: () => 'diag-tcp'}), V4)
     expect(rows.map((r) => r.pid)).toEqual([1020, 1013])
+  })
+
+  it('makes no row of a child that closes from SYN_RECV: the duplicate of a handshake two CPUs completed at once, or a lone one dropped', () => {
+    // The client's ACK and its first data both complete the handshake, each on its CPU: the
+    // listener clones two children with the same addresses; the kernel keeps one and closes the other.
+    const at = (e: RawEvent, cpu: number, timestamp: number, fields: Record<string, number> = {}): RawEvent => ({...e, cpu, timestamp, fields: {...e.fields, ...fields}})
+    const dropped = {oldstate: STATES.SYN_RECV, newstate: STATES.CLOSE}
+    const clone = at(V4[3], 0, 23169.620397)
+    const duplicateClosed = at(V4[3], 0, 23169.620404, dropped)
+    const raced = [...V4.slice(0, 4), clone, V4[4], duplicateClosed, ...V4.slice(5)]
+    expect(run(new SessionTracker(threads), raced)).toEqual(run(new SessionTracker(threads), V4))
+    // The same, the duplicate closing before the kept child is established.
+    expect(run(new SessionTracker(threads), [...V4.slice(0, 4), clone, duplicateClosed, ...V4.slice(4)])).toEqual(run(new SessionTracker(threads), V4))
+    // A lone child closed from SYN_RECV: no row, and nothing left behind for the next session with its addresses.
+    const tracker = new SessionTracker(threads)
+    expect(run(tracker, [V4[3], at(V4[3], V4[3].cpu, V4[3].timestamp, dropped)])).toEqual([])
+    expect(run(tracker, V4)).toEqual(run(new SessionTracker(threads), V4))
   })
 
   it('keeps only sessions the traced threads owned, following their forks', () => {
@@ -106,8 +125,8 @@ describe('tcplife from the inet_sock_set_state event stream (SessionTracker, tra
       v6(8, 11.0, 45050, 'FIN_WAIT2', 'CLOSE'),
     ]
     expect(run(new SessionTracker(threads), list)).toEqual([
-      {pid: 7, comm: 'diag-tcp', laddr: '::1', lport: 45042, raddr: '::1', rport: 45409, txKb: null, rxKb: null, ms: 3.84, backend: 'ftrace-stream'},
-      {pid: null, comm: null, laddr: '::1', lport: 45050, raddr: '::1', rport: 45409, txKb: null, rxKb: null, ms: null, backend: 'ftrace-stream'},
+      {time: '1970-01-01T00:00:10.004Z', start: '1970-01-01T00:00:10.000Z', pid: 7, comm: 'diag-tcp', laddr: '::1', lport: 45042, raddr: '::1', rport: 45409, txKb: null, rxKb: null, ms: 3.84, backend: 'ftrace-stream'},
+      {time: '1970-01-01T00:00:11.000Z', start: null, pid: null, comm: null, laddr: '::1', lport: 45050, raddr: '::1', rport: 45409, txKb: null, rxKb: null, ms: null, backend: 'ftrace-stream'},
     ])
   })
 
@@ -119,28 +138,41 @@ describe('tcplife from the inet_sock_set_state event stream (SessionTracker, tra
 
 describe("tcplife's BPF record (tcplife.h struct tcplife_event)", () => {
   const record = (known: number, family: number) => {
-    const r = Buffer.alloc(92) // a perf buffer pads the 88 bytes
-    r.writeBigUInt64LE(2_500_000n, 0) // 2.5 ms
-    r.writeBigUInt64LE(100_000n, 8)
-    r.writeBigUInt64LE(51_200n, 16)
-    r.writeUInt32LE(4242, 24)
-    r.writeUInt16LE(40000, 28)
-    r.writeUInt16LE(443, 30)
-    r.writeUInt16LE(family, 32)
-    r.writeUInt8(known, 34)
-    r.write('curl\0', 36)
-    Buffer.from(family === 2 ? [10, 0, 0, 1] : [0x20, 0x01, 0x0d, 0xb8, ...new Array(11).fill(0), 1]).copy(r, 52)
-    Buffer.from(family === 2 ? [10, 0, 0, 2] : [0x20, 0x01, 0x0d, 0xb8, ...new Array(11).fill(0), 2]).copy(r, 68)
+    const r = Buffer.alloc(100) // a perf buffer pads the 96 bytes
+    r.writeBigUInt64LE(3_000_000n, 0) // 3 ms
+    r.writeBigUInt64LE(86_400_250_000_000n, 8) // closed a day and 250 ms after boot
+    r.writeBigUInt64LE(100_000n, 16)
+    r.writeBigUInt64LE(51_200n, 24)
+    r.writeUInt32LE(4242, 32)
+    r.writeUInt16LE(40000, 36)
+    r.writeUInt16LE(443, 38)
+    r.writeUInt16LE(family, 40)
+    r.writeUInt8(known, 42)
+    r.write('curl\0', 44)
+    Buffer.from(family === 2 ? [10, 0, 0, 1] : [0x20, 0x01, 0x0d, 0xb8, ...new Array(11).fill(0), 1]).copy(r, 60)
+    Buffer.from(family === 2 ? [10, 0, 0, 2] : [0x20, 0x01, 0x0d, 0xb8, ...new Array(11).fill(0), 2]).copy(r, 76)
     return r
   }
 
   it('reads every field at its offset, and what the program did not know as null', () => {
-    expect(sessionRow(decodeSession(record(7, 2)), 'bpf-tp-btf')).toEqual({
-      pid: 4242, comm: 'curl', laddr: '10.0.0.1', lport: 40000, raddr: '10.0.0.2', rport: 443, txKb: 97.65625, rxKb: 50, ms: 2.5, backend: 'bpf-tp-btf',
+    expect(sessionRow(decodeSession(record(7, 2)), 'bpf-tp-btf', clock)).toEqual({
+      time: '1970-01-02T00:00:00.250Z', start: '1970-01-02T00:00:00.247Z',
+      pid: 4242, comm: 'curl', laddr: '10.0.0.1', lport: 40000, raddr: '10.0.0.2', rport: 443, txKb: 97.65625, rxKb: 50, ms: 3, backend: 'bpf-tp-btf',
     })
-    expect(sessionRow(decodeSession(record(0, 10)), 'bpf-tracepoint')).toEqual({
+    expect(sessionRow(decodeSession(record(0, 10)), 'bpf-tracepoint', clock)).toEqual({
+      time: '1970-01-02T00:00:00.250Z', start: null,
       pid: null, comm: null, laddr: '2001:db8::1', lport: 40000, raddr: '2001:db8::2', rport: 443, txKb: null, rxKb: null, ms: null, backend: 'bpf-tracepoint',
     })
+  })
+
+  it('turns the close on the monotonic clock into wall-clock time as tcpdrop does (src/system/clock.ts wallTime)', () => {
+    // Without a clock of its own, the row's time is the close's distance before now, from now.
+    const nowMonotonic = Number(process.hrtime.bigint()) / 1e9
+    const r = record(7, 2)
+    r.writeBigUInt64LE(BigInt(Math.round((nowMonotonic - 60) * 1e9)), 8)
+    const row = sessionRow(decodeSession(r), 'bpf-tp-btf')
+    expect(Math.abs(Date.now() - 60_000 - Date.parse(String(row.time)))).toBeLessThan(1000)
+    expect(Date.parse(String(row.time)) - Date.parse(String(row.start))).toBeGreaterThanOrEqual(2)
   })
 })
 

@@ -8,7 +8,7 @@ import {type ClosedSession, sessionRow, wantedPorts} from './session.js'
 import {COLUMNS, NAME, type TcplifeOptions} from './tool.js'
 
 // struct tcplife_event (tcplife.h).
-const EVENT = {spanNs: 0, txBytes: 8, rxBytes: 16, pid: 24, lport: 28, rport: 30, family: 32, known: 34, comm: 36, laddr: 52, raddr: 68, commLength: 16}
+const EVENT = {spanNs: 0, endNs: 8, txBytes: 16, rxBytes: 24, pid: 32, lport: 36, rport: 38, family: 40, known: 42, comm: 44, laddr: 60, raddr: 76, commLength: 16}
 const KNOWN = {owner: 1, span: 2, bytes: 4}
 const AF_INET = 2
 
@@ -29,6 +29,7 @@ export function decodeSession(record: Buffer): ClosedSession {
     txBytes: has(KNOWN.bytes) ? Number(record.readBigUInt64LE(EVENT.txBytes)) : null,
     rxBytes: has(KNOWN.bytes) ? Number(record.readBigUInt64LE(EVENT.rxBytes)) : null,
     spanMs: has(KNOWN.span) ? Number(record.readBigUInt64LE(EVENT.spanNs)) / 1e6 : null,
+    closedAt: Number(record.readBigUInt64LE(EVENT.endNs)) / 1e9,
   }
 }
 

@@ -39,6 +39,8 @@ interface Owner {
 interface Session {
   birth: number | null
   owner: Owner | null
+  /** The listener's children with these addresses: two when two CPUs completed its handshake at once. */
+  children: number
 }
 
 /**
@@ -79,16 +81,25 @@ export class SessionTracker {
     const remote = `${f.family} ${formatIp(raddr)} ${rport}`
     const key = `${remote} ${formatIp(laddr)} ${lport}`
 
+    // A child that closes from SYN_RECV never became the connection: no row (tcplife.h). When it is
+    // the duplicate of a handshake two CPUs completed at once, the connection has its addresses:
+    // the session stays, unless this was its only child.
+    if (oldstate === TCP_SYN_RECV && newstate === TCP_CLOSE) {
+      const child = this.sessions.get(key)
+      if (child && --child.children <= 0) this.sessions.delete(key)
+      return undefined
+    }
     let session = this.sessions.get(key)
     if (!session && oldstate === TCP_SYN_SENT) {
       session = this.connecting.get(remote)?.shift()
       if (session) this.sessions.set(key, session)
     }
     if (!session) {
-      session = {birth: OPEN_STATES.has(newstate) ? event.timestamp : null, owner: null}
+      session = {birth: OPEN_STATES.has(newstate) ? event.timestamp : null, owner: null, children: 0}
       if (newstate === TCP_SYN_SENT && lport === 0) this.connecting.set(remote, [...(this.connecting.get(remote) ?? []), session])
       else this.sessions.set(key, session)
     }
+    if (oldstate === TCP_LISTEN) session.children++
     if (OWNER_STATES.has(newstate) && !session.owner && (!this.traced || this.traced.has(event.pid)))
       session.owner = {pid: this.threads.groupOf(event.pid) ?? event.pid, comm: this.threads.nameOf(event.pid)}
     if (newstate !== TCP_CLOSE) return undefined
@@ -104,6 +115,7 @@ export class SessionTracker {
       txBytes: null,
       rxBytes: null,
       spanMs: session.birth === null ? null : (event.timestamp - session.birth) * 1000,
+      closedAt: event.timestamp,
     }
   }
 }
@@ -123,7 +135,9 @@ function threadsOf(pid: number): number[] {
  * under whatever task the kernel interrupted (the peer, on loopback), so the kernel's pid filter
  * would drop them. The traced process is followed in diag instead, through sched_process_fork.
  * An owner is named from /proc, else the kernel's comm cache, and placed in its process from
- * /proc, else record-tgid's saved_tgids. The event carries no byte counts: they are null.
+ * /proc, else record-tgid's saved_tgids. The event carries no byte counts: they are null. The
+ * instance's clock is "mono" (crossCpuClock), CLOCK_MONOTONIC as BPF's ktime, so the times of
+ * the close and the beginning become wall-clock times the same way (tcpdrop's stream too).
  */
 export const stream: Runner<TcplifeOptions> = {
   async start(ctx): Promise<Collector & RowStream> {

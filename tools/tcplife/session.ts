@@ -1,5 +1,6 @@
 import {formatIp} from '../../src/net/address.js'
 import type {Row} from '../../src/result/model.js'
+import {wallTime} from '../../src/system/clock.js'
 import type {TcplifeOptions} from './tool.js'
 
 /** What a backend knows of a closed session; null where it could not know. */
@@ -15,14 +16,19 @@ export interface ClosedSession {
   rxBytes: number | null
   /** From the session's first state change to its close. */
   spanMs: number | null
+  /** When it closed, on the monotonic clock (bpf_ktime_get_ns(), a "mono" trace clock), in seconds. */
+  closedAt: number
 }
 
 /**
- * A session as its row, the same whatever backend saw it: the addresses printed one way
- * (src/net/address.ts), KiB exact (text rounds them), and the candidate that saw it.
+ * A session as its row, the same whatever backend saw it: when it closed (and began, where its
+ * beginning was seen) as wall-clock times, the addresses printed one way (src/net/address.ts),
+ * KiB exact (text rounds them), and the candidate that saw it.
  */
-export function sessionRow(session: ClosedSession, backend: string): Row {
+export function sessionRow(session: ClosedSession, backend: string, toTime: (monotonicSeconds: number) => string = wallTime): Row {
   return {
+    time: toTime(session.closedAt),
+    start: session.spanMs === null ? null : toTime(session.closedAt - session.spanMs / 1000),
     pid: session.pid,
     comm: session.comm,
     laddr: formatIp(session.laddr),

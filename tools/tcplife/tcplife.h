@@ -16,6 +16,7 @@
 
 // The kernel's TCP states (include/net/tcp_states.h), stable since 2.6.
 #define TCP_SYN_SENT 2
+#define TCP_SYN_RECV 3
 #define TCP_FIN_WAIT1 4
 #define TCP_CLOSE 7
 #define TCP_LAST_ACK 9
@@ -26,20 +27,22 @@
 #define KNOWN_SPAN 2   // span_ns
 #define KNOWN_BYTES 4  // tx_bytes and rx_bytes
 
-// tools/tcplife/bpf.ts decodes this layout (offsets in its EVENT): keep them together. 88 bytes.
+// tools/tcplife/bpf.ts decodes this layout (offsets in its EVENT): keep them together. 96 bytes.
 struct tcplife_event {
   __u64 span_ns;   // 0: from the first state change of the session to its close
-  __u64 tx_bytes;  // 8: bytes the peer acknowledged (tcp_sock.bytes_acked)
-  __u64 rx_bytes;  // 16: bytes received (tcp_sock.bytes_received)
-  __u32 pid;       // 24: the process that owned the session (thread group)
-  __u16 lport;     // 28: host order
-  __u16 rport;     // 30: host order
-  __u16 family;    // 32: AF_INET or AF_INET6
-  __u8 known;      // 34: KNOWN_* bits
+  __u64 end_ns;    // 8: bpf_ktime_get_ns() at the close (CLOCK_MONOTONIC), always known
+  __u64 tx_bytes;  // 16: bytes the peer acknowledged (tcp_sock.bytes_acked)
+  __u64 rx_bytes;  // 24: bytes received (tcp_sock.bytes_received)
+  __u32 pid;       // 32: the process that owned the session (thread group)
+  __u16 lport;     // 36: host order
+  __u16 rport;     // 38: host order
+  __u16 family;    // 40: AF_INET or AF_INET6
+  __u8 known;      // 42: KNOWN_* bits
   __u8 pad;
-  char comm[COMM_LEN];  // 36
-  __u8 laddr[16];       // 52: network order; an IPv4 address in the first 4 bytes
-  __u8 raddr[16];       // 68
+  char comm[COMM_LEN];  // 44
+  __u8 laddr[16];       // 60: network order; an IPv4 address in the first 4 bytes
+  __u8 raddr[16];       // 76
+  __u32 pad2;           // 92
 };
 
 struct owner {
@@ -73,11 +76,12 @@ static __always_inline void keep_first(void *map, __u64 *key, void *value) {
 
 /*
  * One state change of socket `sk`. Returns 1 when the session closed and its record should be
- * sent: `event` then has the owner and the span, and the caller fills in the addresses, ports and
- * bytes. A session begins at its first change to an open state (SYN_SENT, SYN_RECV, ESTABLISHED).
- * Its owner is the process current at the first change one of its own system calls makes:
- * SYN_SENT (connect), FIN_WAIT1 (close or shutdown first), LAST_ACK (close or shutdown after the
- * peer's); the other changes come from packets, in whatever process the softirq interrupted.
+ * sent: `event` then has the owner, the span and the time of the close, and the caller fills in
+ * the addresses, ports and bytes. A session begins at its first change to an open state
+ * (SYN_SENT, SYN_RECV, ESTABLISHED). Its owner is the process current at the first change one of
+ * its own system calls makes: SYN_SENT (connect), FIN_WAIT1 (close or shutdown first), LAST_ACK
+ * (close or shutdown after the peer's); the other changes come from packets, in whatever process
+ * the softirq interrupted.
  * With a process filter, only sessions that a traced process owned are sent.
  */
 static __always_inline int session_changed(__u64 sk, int oldstate, int newstate, struct tcplife_event *event) {
@@ -92,9 +96,10 @@ static __always_inline int session_changed(__u64 sk, int oldstate, int newstate,
     keep_first(&owners, &sk, &me);
   }
   if (newstate != TCP_CLOSE) return 0;
+  event->end_ns = bpf_ktime_get_ns();
   __u64 *birth = bpf_map_lookup_elem(&births, &sk);
   if (birth) {
-    event->span_ns = bpf_ktime_get_ns() - *birth;
+    event->span_ns = event->end_ns - *birth;
     event->known |= KNOWN_SPAN;
   }
   struct owner *owner = bpf_map_lookup_elem(&owners, &sk);
@@ -105,8 +110,12 @@ static __always_inline int session_changed(__u64 sk, int oldstate, int newstate,
   }
   bpf_map_delete_elem(&births, &sk);
   bpf_map_delete_elem(&owners, &sk);
-  // A listening socket closing is no session.
-  if (oldstate == TCP_LISTEN) return 0;
+  // A listening socket closing is no session. Nor is a socket that closes from SYN_RECV: a child
+  // the listener made that never became the connection (the duplicate when two CPUs complete one
+  // handshake at once, which the kernel closes as it keeps the other; one dropped before any
+  // accept), which no process ever held. (A TCP Fast Open child reset before the handshake's end
+  // is left out with them.)
+  if (oldstate == TCP_LISTEN || oldstate == TCP_SYN_RECV) return 0;
   if (KNOB(filter_tgid) && !owner) return 0;
   return 1;
 }

@@ -21,11 +21,15 @@ export interface TcplifeOptions extends ToolOptions {
 export const NAME = 'tcplife'
 
 /**
- * bcc's columns. The pid and comm are the process that owned the session; TX_KB and RX_KB are
- * KiB (exact in JSON, rounded in text); MS is from the session's first state change to its close.
- * A value the backend could not know is null (`-` in text).
+ * bcc's columns, with its -T TIME first: when the session closed (so that rows from several hosts
+ * merge in time order), and START, when it began, in JSON only (TIME and MS give it in text). The
+ * pid and comm are the process that owned the session; TX_KB and RX_KB are KiB (exact in JSON,
+ * rounded in text); MS is from the session's first state change to its close. A value the backend
+ * could not know is null (`-` in text): START and MS of a session whose beginning was not seen.
  */
 export const COLUMNS: RowColumn[] = [
+  {name: 'time', title: 'TIME', type: 'clock'},
+  {name: 'start', title: 'START', type: 'clock', jsonOnly: true},
   {name: 'pid', title: 'PID', type: 'integer'},
   {name: 'comm', title: 'COMM', type: 'string', width: 16},
   {name: 'laddr', title: 'LADDR', type: 'string', width: 15},
@@ -63,8 +67,9 @@ export const tcplife = defineTool({
     },
   },
   help: {
-    measures: `Prints a line for every TCP session as it closes: the process that owned it, its local and
-remote address and port, the KiB it sent and received, and how long it lasted in milliseconds.
+    measures: `Prints a line for every TCP session as it closes: when, the process that owned it, its local
+and remote address and port, the KiB it sent and received, and how long it lasted in milliseconds
+(JSON has when it began too).
 Short-lived connections that no sampling sees show up here: a client that reconnects per request,
 a health check, a connection refused or reset at once. The owner is the process whose system call
 opened the session (connect) or first closed it: the other state changes happen as packets arrive,

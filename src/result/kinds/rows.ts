@@ -19,6 +19,8 @@ export interface RowColumn {
   unit?: 'ms' | 'us' | 'ns'
   /** The text width the column is padded to; by default its title's or its type's, the wider. */
   width?: number
+  /** Left out of text (JSON has it): a value the text shows otherwise (tcplife's START: TIME less MS). */
+  jsonOnly?: boolean
 }
 
 /** One row per event, as it happens (gethostlatency, tcplife): printed as each arrives. */
@@ -60,8 +62,8 @@ export function renderRowsHeader(columns: RowColumn[], style: TextStyle = PLAIN)
   return paint(style, line(shown, shown.map((c) => c.title)), 'bold')
 }
 
-/** A rows result's columns that print on its line: all but the frames, which go under it. */
-const onLine = (columns: RowColumn[]) => columns.filter((c) => c.type !== 'frames')
+/** A rows result's columns that print on its line: all but the frames, which go under it, and those for JSON only. */
+const onLine = (columns: RowColumn[]) => columns.filter((c) => c.type !== 'frames' && !c.jsonOnly)
 
 /**
  * One row as a line under renderRowsHeader's, so that a stream prints each row as it arrives; a
@@ -70,7 +72,7 @@ const onLine = (columns: RowColumn[]) => columns.filter((c) => c.type !== 'frame
 export function renderRow(columns: RowColumn[], row: Row): string {
   const shown = onLine(columns)
   const text = line(shown, shown.map((c) => cellText(c, row[c.name])))
-  const frames = columns.filter((c) => c.type === 'frames').flatMap((c) => {
+  const frames = columns.filter((c) => c.type === 'frames' && !c.jsonOnly).flatMap((c) => {
     const value = row[c.name]
     return Array.isArray(value) ? value : [cellText(c, value)]
   })
@@ -88,6 +90,7 @@ export const COLUMN_SCHEMA: JsonSchema = {
     type: {enum: ['string', 'integer', 'number', 'time', 'clock', 'frames']},
     unit: {enum: ['ms', 'us', 'ns']},
     width: {type: 'integer', minimum: 1},
+    jsonOnly: {type: 'boolean'},
   },
 }
 
