@@ -21,8 +21,62 @@ export interface RawEventSpec {
 interface CpuPipe {
   cpu: number
   fd: number
-  /** Events read and held back until no CPU can still give an earlier one (ordered reading). */
-  held: RawEvent[]
+}
+
+// An event's timestamp is taken when the kernel reserves its room, and the pipe gives it only once
+// it is committed: a CPU read as empty can still give an event stamped before that read, when its
+// writer was between the two (on a VM, a vCPU the hypervisor stopped there). An empty CPU bounds
+// the merge this far below the moment it was read, rather than at that moment.
+export const EMPTY_CPU_MARGIN_NS = 20_000_000
+
+/** How far (seconds) a CPU read as empty at `readAtNs` bounds the merge. */
+export const emptyCpuBound = (readAtNs: number): number => (readAtNs - EMPTY_CPU_MARGIN_NS) / 1e9
+
+/**
+ * The ordered merge of the CPUs' events: each CPU's events are held until every CPU has given
+ * what comes before them (`release(until)`), then handed on by timestamp. An event that still
+ * comes below what was already handed on (a writer stopped longer than EMPTY_CPU_MARGIN_NS) is
+ * handed on, and counted in `late`: a consumer that pairs events may have missed its pair.
+ */
+export class TimeOrderedMerge {
+  private readonly held: RawEvent[][]
+  private handedUpTo = -Infinity
+  /** Events handed on after a later one from another CPU. */
+  late = 0
+
+  constructor(
+    cpus: number,
+    private readonly onEvent: (event: RawEvent) => void,
+  ) {
+    this.held = Array.from({length: cpus}, () => [])
+  }
+
+  hold(cpuIndex: number, event: RawEvent): void {
+    this.held[cpuIndex].push(event)
+  }
+
+  /** The timestamp of the last event held from a CPU: it gives nothing earlier next. */
+  lastHeld(cpuIndex: number): number | undefined {
+    return this.held[cpuIndex].at(-1)?.timestamp
+  }
+
+  /** Hands on the held events up to `until` (seconds), merged by time. */
+  release(until: number): void {
+    const heads = this.held.map(() => 0)
+    for (;;) {
+      let next = -1
+      for (let i = 0; i < this.held.length; i++) {
+        const event = this.held[i][heads[i]]
+        if (event && event.timestamp <= until && (next < 0 || event.timestamp < this.held[next][heads[next]].timestamp)) next = i
+      }
+      if (next < 0) break
+      const event = this.held[next][heads[next]++]
+      if (event.timestamp < this.handedUpTo) this.late++
+      else this.handedUpTo = event.timestamp
+      this.onEvent(event)
+    }
+    this.held.forEach((events, i) => heads[i] && events.splice(0, heads[i]))
+  }
 }
 
 /** How events are handed on. */
@@ -34,7 +88,8 @@ export interface RawPipeOrder {
   ordered?: boolean
   /**
    * The trace clock's present time in nanoseconds, where Node can read the same clock ("mono" is
-   * CLOCK_MONOTONIC): a CPU found empty then gives nothing earlier than the moment it was read.
+   * CLOCK_MONOTONIC): a CPU found empty then gives nothing earlier than the moment it was read,
+   * less EMPTY_CPU_MARGIN_NS.
    * Without it an empty CPU holds nothing back, as trace_pipe's own merge of the CPUs does.
    */
   clockNowNs?: () => number
@@ -51,6 +106,7 @@ export class RawPipe extends RingReader {
   private readonly pageSize: number
   private readonly pages: Buffer
   private readonly segments: Buffer[]
+  private readonly merge: TimeOrderedMerge
 
   private constructor(
     private readonly cpus: CpuPipe[],
@@ -67,6 +123,7 @@ export class RawPipe extends RingReader {
     this.pageSize = layout.dataOffset + layout.dataSize
     this.pages = Buffer.alloc(this.pageSize * PAGES_PER_READ)
     this.segments = Array.from({length: PAGES_PER_READ}, (_, i) => this.pages.subarray(i * this.pageSize, (i + 1) * this.pageSize))
+    this.merge = new TimeOrderedMerge(cpus.length, onEvent)
   }
 
   /** Why this host's kernel cannot be read this way, or undefined when it can. */
@@ -94,7 +151,7 @@ export class RawPipe extends RingReader {
     try {
       for (const name of await session.listDir(`${dir}/per_cpu`)) {
         const cpu = /^cpu(\d+)$/.exec(name)
-        if (cpu) cpus.push({cpu: Number(cpu[1]), fd: openSync(`${session.root}/${dir}/per_cpu/${name}/trace_pipe_raw`, constants.O_RDONLY | constants.O_NONBLOCK), held: []})
+        if (cpu) cpus.push({cpu: Number(cpu[1]), fd: openSync(`${session.root}/${dir}/per_cpu/${name}/trace_pipe_raw`, constants.O_RDONLY | constants.O_NONBLOCK)})
       }
     } catch (error) {
       for (const {fd} of cpus) closeSync(fd)
@@ -110,20 +167,21 @@ export class RawPipe extends RingReader {
     let dry = true
     // Ordered: the time up to which every CPU has given all its events.
     let settled = Infinity
-    for (const pipe of this.cpus) {
+    this.cpus.forEach((pipe, index) => {
       const readAt = this.order.ordered ? this.order.clockNowNs?.() : undefined
       const bytesRead = this.readPages(pipe.fd)
       if (bytesRead === 0) {
-        if (readAt !== undefined) settled = Math.min(settled, readAt / 1e9)
-        continue
+        if (readAt !== undefined) settled = Math.min(settled, emptyCpuBound(readAt))
+        return
       }
       dry = false
-      const hand = this.order.ordered ? (event: RawEvent) => void pipe.held.push(event) : this.onEvent
+      const hand = this.order.ordered ? (event: RawEvent) => this.merge.hold(index, event) : this.onEvent
       for (let at = 0; at + this.pageSize <= bytesRead; at += this.pageSize) this.decodePage(this.segments[at / this.pageSize], pipe.cpu, hand)
       // A CPU's events come in its own time order: what it gives next is no earlier than its last.
-      if (this.order.ordered && pipe.held.length) settled = Math.min(settled, pipe.held[pipe.held.length - 1].timestamp)
-    }
-    if (this.order.ordered) this.release(settled)
+      const last = this.order.ordered ? this.merge.lastHeld(index) : undefined
+      if (last !== undefined) settled = Math.min(settled, last)
+    })
+    if (this.order.ordered) this.merge.release(settled)
     return dry
   }
 
@@ -137,23 +195,13 @@ export class RawPipe extends RingReader {
     }
   }
 
-  /** Hands on the held events up to `until` (seconds), merged by time. */
-  private release(until: number): void {
-    const heads = this.cpus.map(() => 0)
-    for (;;) {
-      let next = -1
-      for (let i = 0; i < this.cpus.length; i++) {
-        const event = this.cpus[i].held[heads[i]]
-        if (event && event.timestamp <= until && (next < 0 || event.timestamp < this.cpus[next].held[heads[next]].timestamp)) next = i
-      }
-      if (next < 0) break
-      this.onEvent(this.cpus[next].held[heads[next]++])
-    }
-    this.cpus.forEach((pipe, i) => heads[i] && pipe.held.splice(0, heads[i]))
+  protected override flush(): void {
+    this.merge.release(Infinity)
   }
 
-  protected override flush(): void {
-    this.release(Infinity)
+  /** Late events (TimeOrderedMerge) are lost to a consumer that pairs them, as far as it can tell. */
+  override async lost(): Promise<number> {
+    return (await super.lost()) + this.merge.late
   }
 
   private decodePage(page: Buffer, cpu: number, hand: (event: RawEvent) => void): void {

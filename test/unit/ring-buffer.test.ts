@@ -4,7 +4,7 @@ import path from 'node:path'
 
 import {afterEach, describe, expect, it} from 'vitest'
 
-import {RawPipe} from '../../backends/ftrace/raw-pipe.js'
+import {EMPTY_CPU_MARGIN_NS, RawPipe} from '../../backends/ftrace/raw-pipe.js'
 import {EventDecoders, type PageLayout, type RawEvent, parseHeaderEvent, parseHeaderPage, walkPage} from '../../backends/ftrace/ring-buffer.js'
 import {TracefsSession} from '../../backends/ftrace/tracefs-session.js'
 import {parseEventFormat} from '../../src/tracefs/format.js'
@@ -277,8 +277,9 @@ describe('reading per_cpu/cpuN/trace_pipe_raw', () => {
     }
   })
 
-  // CPU 1 is empty when read at 500 ns: it can still give an event from then on, so CPU 0's
-  // later ones wait, until the end.
+  // CPU 1 is empty when read at EMPTY_CPU_MARGIN_NS + 500 ns: it can still give an event from
+  // 500 ns on (one stamped before the read but committed after it), so CPU 0's later ones wait,
+  // until the end.
   it('ordered: holds back what an empty CPU could still precede, until the end', async () => {
     const made = fakeInstance((cpu) =>
       cpu === 1
@@ -295,7 +296,7 @@ describe('reading per_cpu/cpuN/trace_pipe_raw', () => {
     const pipe = await RawPipe.open(session, made.dir, SPEC, (e) => times.push(Math.round(e.timestamp * 1e9)), {
       pollMs: 60_000,
       ordered: true,
-      clockNowNs: () => 500,
+      clockNowNs: () => EMPTY_CPU_MARGIN_NS + 500,
     })
     try {
       await pipe.catchUp()
