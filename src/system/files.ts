@@ -1,4 +1,5 @@
-import {accessSync, closeSync, constants, mkdirSync, openSync, readSync, readdirSync, rmdirSync, writeSync} from 'node:fs'
+import {accessSync, closeSync, constants, openSync, readSync, readdirSync} from 'node:fs'
+import {mkdir, open, rmdir} from 'node:fs/promises'
 import path from 'node:path'
 
 /**
@@ -35,11 +36,14 @@ export class NodeFiles implements HostFiles {
     return resolved
   }
 
-  // Synchronous calls behind the promises: the files are the kernel's (procfs, sysfs, tracefs),
-  // answered at once, and a probing run opens dozens of them. Through the thread pool a read is
-  // three or four trips (open, read until empty, close): 32 reads and 32 existence checks of
-  // /proc files took 12 to 22 ms on the loaded development VM, 2 ms synchronously (measured by
+  // Reads are synchronous behind their promises: the files are the kernel's (procfs, sysfs,
+  // tracefs), answered at once, and a probing run opens dozens of them. Through the thread pool a
+  // read is three or four trips (open, read until empty, close): 32 reads and 32 existence checks
+  // of /proc files took 12 to 22 ms on the loaded development VM, 2 ms synchronously (measured by
   // hand). Nothing here reads a file that blocks: trace_pipe readers open their own descriptors.
+  // Changes (write, mkdir, rmdir) stay asynchronous: they are the set-up and the undo, where the
+  // kernel may take its time (a long set_ftrace_filter, an instance busy being removed), and a
+  // blocked event loop would not see the third Ctrl-C that quits without waiting for them.
 
   async read(hostPath: string): Promise<string> {
     return readSyncToEnd(this.resolve(hostPath)).toString('utf8')
@@ -63,22 +67,22 @@ export class NodeFiles implements HostFiles {
   }
 
   async write(hostPath: string, text: string, mode: 'append' | 'truncate'): Promise<void> {
-    const fd = openSync(this.resolve(hostPath), mode === 'append' ? 'a' : 'w')
+    const handle = await open(this.resolve(hostPath), mode === 'append' ? 'a' : 'w')
     try {
       const buffer = Buffer.from(text)
-      const bytesWritten = writeSync(fd, buffer, 0, buffer.length)
+      const {bytesWritten} = await handle.write(buffer, 0, buffer.length)
       if (bytesWritten !== buffer.length) throw new Error(`short write to ${hostPath}`)
     } finally {
-      closeSync(fd)
+      await handle.close()
     }
   }
 
   async mkdir(hostPath: string): Promise<void> {
-    mkdirSync(this.resolve(hostPath))
+    await mkdir(this.resolve(hostPath))
   }
 
   async rmdir(hostPath: string): Promise<void> {
-    rmdirSync(this.resolve(hostPath))
+    await rmdir(this.resolve(hostPath))
   }
 }
 
