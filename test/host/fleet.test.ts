@@ -153,12 +153,7 @@ describe.skipIf(!isRoot || !existsSync(SSHD))(`diag fleet capabilities over ssh 
     } finally {
       fleet.kill('SIGTERM')
     }
-    const ended = await fleet
-    expect(ended.exitCode).toBe(130)
-    expect(String(ended.stderr)).toContain('interrupted: diag there was stopped with its ssh session')
-    const gone = Date.now() + 15_000
-    while (processesWith(bundled).length > 0 && Date.now() < gone) await new Promise((resolve) => setTimeout(resolve, 200))
-    expect(processesWith(bundled)).toEqual([])
+    await expectStoppedWithSession(fleet, bundled)
   }, 120_000)
 
   it('--identity-file is the key ssh logs in with: without it (a config naming no key) the login is refused', async () => {
@@ -402,12 +397,7 @@ describe.skipIf(!isRoot || !existsSync(SSHD))(`diag fleet capabilities over ssh 
       } finally {
         fleet.kill('SIGTERM')
       }
-      const ended = await fleet
-      expect(ended.exitCode).toBe(130)
-      expect(String(ended.stderr)).toContain('interrupted: diag there was stopped with its ssh session')
-      const gone = Date.now() + 15_000
-      while (processesWith(`${userDir}/`).length > 0 && Date.now() < gone) await new Promise((resolve) => setTimeout(resolve, 200))
-      expect(processesWith(`${userDir}/`)).toEqual([])
+      await expectStoppedWithSession(fleet, `${userDir}/`)
       expect(await kernelState()).toEqual(before)
     }, 120_000)
   })
@@ -422,3 +412,13 @@ describe.skipIf(!isRoot || !existsSync(SSHD))(`diag fleet capabilities over ssh 
     expect(processesWith(`/var/tmp/diag-${version}-fleettest-become.`)).toEqual([])
   })
 })
+
+/** A fleet run stopped with SIGTERM: interrupted (130), and nothing of the bundle at `place` left running on the host. */
+async function expectStoppedWithSession(fleet: PromiseLike<{exitCode?: number; stderr?: unknown}>, place: string): Promise<void> {
+  const ended = await fleet
+  expect(ended.exitCode).toBe(130)
+  expect(String(ended.stderr)).toContain('interrupted: diag there was stopped with its ssh session')
+  const gone = Date.now() + 15_000
+  while (processesWith(place).length > 0 && Date.now() < gone) await new Promise((resolve) => setTimeout(resolve, 200))
+  expect(processesWith(place)).toEqual([])
+}
