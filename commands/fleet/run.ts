@@ -11,7 +11,7 @@ import {
   fleetOpenMetricsReport,
   fleetPrometheusReport,
   fleetRunbook,
-  localReport,
+  localAnswers,
   remoteRunbook,
   renderFleetRunbook,
   runbookWork,
@@ -21,7 +21,7 @@ import {runOnFleet} from '../../src/fleet/session.js'
 import {locateRunbook} from '../../src/runbook/library.js'
 import {loadRunbook} from '../../src/runbook/load.js'
 import {terminalStyle} from '../../src/render/style.js'
-import {checkOutputFile, writeAtomically, writeOutputFile} from '../../src/system/output-file.js'
+import {checkOutputFile, writeAtomically} from '../../src/system/output-file.js'
 import {TOOLS} from '../../tools/index.js'
 
 const REPORT_FLAGS = ['report', 'junit', 'openmetrics', 'prometheus'] as const
@@ -110,22 +110,7 @@ on the host and saved here as FILE with the host's name before its extension. Ex
         for (const heatmap of remote.heatmaps) for (const host of hosts) await checkOutputFile(`step ${heatmap.step}: heatmap:`, withHost(heatmap.local, host.name))
       },
     })
-    const answers = []
-    for (const outcome of outcomes) {
-      if (!outcome.ok) {
-        answers.push(outcome)
-        continue
-      }
-      const heatmaps: string[] = []
-      for (const heatmap of remote.heatmaps) {
-        const content = outcome.value.files.get(heatmap.remote)
-        if (content === undefined) continue
-        const file = withHost(heatmap.local, outcome.host.name)
-        await writeOutputFile(`step ${heatmap.step}: heatmap:`, file, content)
-        heatmaps.push(file)
-      }
-      answers.push({...outcome, value: {report: localReport(outcome.value.report, outcome.host.name, runbook, remote.heatmaps), heatmaps}})
-    }
+    const answers = await localAnswers(outcomes, remote, runbook)
     const fleet = fleetRunbook(runbook, startedAt, answers, this.abort.signal.aborted)
     const written: string[] = []
     const save = async (file: string | undefined, text: () => string) => {

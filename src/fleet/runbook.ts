@@ -7,6 +7,7 @@ import {EXIT} from '../errors.js'
 import type {Runbook} from '../runbook/file.js'
 import {junitDocument, junitCounts, junitSuite, markdownReport, metricFamilies, openMetricsText, prometheusText, xmlText, type ExtraGauge, type JunitSuite} from '../runbook/report.js'
 import {RUNBOOK_EXIT, type RunbookReport} from '../runbook/run.js'
+import {writeOutputFile} from '../system/output-file.js'
 import {shellQuote} from '../system/shell.js'
 import type {HostStage} from './bundle.js'
 import {type HostOutcome, type RemoteWork, stopsWithSession} from './fleet.js'
@@ -141,6 +142,30 @@ export function localReport(report: RunbookReport, host: string, runbook: Runboo
       heatmap: step.heatmap === null ? null : (local.get(step.heatmap) ?? step.heatmap),
     })),
   }
+}
+
+/**
+ * Each host's answer as if run here: the heat maps it sent back saved under their local names
+ * with the host's (checked writable before any host was asked), its report named after them.
+ */
+export async function localAnswers(outcomes: HostOutcome<HostRunbook>[], remote: RemoteRunbook, runbook: Runbook): Promise<HostOutcome<{report: RunbookReport; heatmaps: string[]}>[]> {
+  const answers: HostOutcome<{report: RunbookReport; heatmaps: string[]}>[] = []
+  for (const outcome of outcomes) {
+    if (!outcome.ok) {
+      answers.push(outcome)
+      continue
+    }
+    const heatmaps: string[] = []
+    for (const heatmap of remote.heatmaps) {
+      const content = outcome.value.files.get(heatmap.remote)
+      if (content === undefined) continue
+      const file = withHost(heatmap.local, outcome.host.name)
+      await writeOutputFile(`step ${heatmap.step}: heatmap:`, file, content)
+      heatmaps.push(file)
+    }
+    answers.push({...outcome, value: {report: localReport(outcome.value.report, outcome.host.name, runbook, remote.heatmaps), heatmaps}})
+  }
+  return answers
 }
 
 export function fleetRunbook(runbook: Runbook, startedAt: Date, outcomes: HostOutcome<{report: RunbookReport; heatmaps: string[]}>[], interrupted: boolean): FleetRunbook {
