@@ -4,15 +4,9 @@ import type {Runner} from '../../backends/runner.js'
 import {startLatencyHist} from '../../backends/ftrace/latency-hist.js'
 import type {RawEvent} from '../../backends/ftrace/ring-buffer.js'
 import {startRawEventStream} from '../../backends/ftrace/stream.js'
-import type {TraceLine} from '../../backends/ftrace/trace-pipe.js'
 import {readTaskStates} from '../../src/tracefs/task-state.js'
 
 const MAX_QUEUED = 65536
-
-// "comm=bash pid=15696 prio=120 target_cpu=001"
-const WAKEUP = /(?:^|\s)pid=(\d+) /
-// "prev_comm=bash prev_pid=15696 prev_prio=120 prev_state=S ==> next_comm=dd next_pid=15705 next_prio=120"
-const SWITCH = /prev_pid=(\d+) .*prev_state=(\S+) ==> .*next_pid=(\d+)/
 
 /**
  * Pairs each task's wakeup (or preemption) with the switch that runs it, as the BPF program does,
@@ -28,17 +22,6 @@ export class WakeupPairing {
   dropped = 0
 
   constructor(private readonly unit: RunqlatOptions['unit']) {}
-
-  /** A trace_pipe line of the three events (the text form of what event() reads). */
-  line(line: TraceLine): void {
-    if (line.event !== 'sched_switch') {
-      const woken = WAKEUP.exec(line.body)
-      if (woken) this.enqueue(Number(woken[1]), line.timestamp)
-      return
-    }
-    const m = SWITCH.exec(line.body)
-    if (m) this.switched(Number(m[1]), m[2].startsWith('R'), Number(m[3]), line.timestamp)
-  }
 
   /** An event from trace_pipe_raw; `preemptMarker` is sched_switch's "+" bit (see preempt-marker.ts). */
   event(event: RawEvent, preemptMarker: number | undefined): void {
