@@ -5,7 +5,10 @@
 //   diag-workload paced N RATE     N getppid() syscalls at RATE per second (sleeping between bursts)
 //   diag-workload read FILE N      N one-byte pread()s of FILE (N vfs_read calls)
 //   diag-workload dwrite FILE N    N 4 KiB O_DIRECT writes to FILE (a block device or a file)
-//   diag-workload wakeups N        N pipe round trips between two processes (2N wakeups)
+//   diag-workload wakeups N [switches]
+//                                  N pipe round trips between two processes (2N wakeups);
+//                                  with "switches", prints the two processes' context switches
+//                                  (getrusage: each is followed by one switch back in) to stderr
 //   diag-workload calls N          N getppid, 2N getpid, 3N getuid and 4N getgid syscalls
 //   diag-workload threads T N      T threads making N getppid syscalls each, main thread none
 #define _GNU_SOURCE
@@ -15,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -120,7 +124,7 @@ int main(int argc, char **argv) {
       if (pwrite(fd, buffer, 4096, (i % 4096) * 8192) != 4096) return fail("pwrite");
     return 0;
   }
-  if (argc == 3 && strcmp(argv[1], "wakeups") == 0) {
+  if ((argc == 3 || (argc == 4 && strcmp(argv[3], "switches") == 0)) && strcmp(argv[1], "wakeups") == 0) {
     int ping[2], pong[2];
     if (pipe(ping) || pipe(pong)) return fail("pipe");
     long n = count(argv[2]);
@@ -136,8 +140,14 @@ int main(int argc, char **argv) {
       if (write(ping[1], &token, 1) != 1 || read(pong[0], &token, 1) != 1) return fail("round trip");
     int status;
     waitpid(child, &status, 0);
+    if (argc == 4) {
+      struct rusage self, children;
+      getrusage(RUSAGE_SELF, &self);
+      getrusage(RUSAGE_CHILDREN, &children);
+      fprintf(stderr, "diag-workload: %ld context switches\n", self.ru_nvcsw + self.ru_nivcsw + children.ru_nvcsw + children.ru_nivcsw);
+    }
     return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
   }
-  fprintf(stderr, "usage: diag-workload getppid N [P] | paced N RATE | nosys NR N | calls N | threads T N | read FILE N | dwrite FILE N | wakeups N\n");
+  fprintf(stderr, "usage: diag-workload getppid N [P] | paced N RATE | nosys NR N | calls N | threads T N | read FILE N | dwrite FILE N | wakeups N [switches]\n");
   return 2;
 }
