@@ -10,7 +10,9 @@ export default class FleetCapabilitiesCommand extends DiagCommand {
 it never asks), copies the bundle (npm run bundle) to /var/tmp/diag-<version> where it is missing
 or another build, runs \`diag capabilities --json\` there, and prints the hosts grouped by kernel
 release, capabilities and the backend each tool would use. A host that cannot be reached or fails
-gets its error in the matrix; the others go on. --json gives every host's full report.`
+gets its error in the matrix; the others go on. --json gives every host's full report.
+Exit 0 when every host answered; 9 (as for \`diag fleet run\`) when one or more did not, after the
+matrix (or the JSON) is printed in full.`
   static override examples = ['<%= config.bin %> fleet capabilities --hosts inventory.ini', '<%= config.bin %> fleet capabilities --hosts ~/.ssh/config --concurrency 50 --json']
 
   static override flags = fleetFlags
@@ -29,6 +31,7 @@ gets its error in the matrix; the others go on. --json gives every host's full r
     this.checkAborted()
     const fleet = fleetCapabilities(outcomes, bundle, new Date())
     if (!this.jsonEnabled()) this.log(renderFleetCapabilities(fleet))
+    process.exitCode = fleet.exitCode
     return fleet
   }
 }

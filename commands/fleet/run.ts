@@ -5,11 +5,8 @@ import {BadInputError} from '../../src/errors.js'
 import {fleetFlags} from '../../src/fleet/flags.js'
 import {type FleetRun, fleetRun, parseToolOutput, renderFleetRun} from '../../src/fleet/merge.js'
 import {
+  FLEET_RUNBOOK_REPORTS,
   type FleetRunbook,
-  fleetJunitReport,
-  fleetMarkdownReport,
-  fleetOpenMetricsReport,
-  fleetPrometheusReport,
   fleetRunbook,
   localAnswers,
   remoteRunbook,
@@ -20,11 +17,11 @@ import {
 import {runOnFleet} from '../../src/fleet/session.js'
 import {locateRunbook} from '../../src/runbook/library.js'
 import {loadRunbook} from '../../src/runbook/load.js'
+import {REPORT_FLAGS, checkReportFiles, writeReportFiles} from '../../src/runbook/report-files.js'
 import {terminalStyle} from '../../src/render/style.js'
-import {checkOutputFile, writeAtomically} from '../../src/system/output-file.js'
+import {checkOutputFile} from '../../src/system/output-file.js'
 import {TOOLS} from '../../tools/index.js'
 
-const REPORT_FLAGS = ['report', 'junit', 'openmetrics', 'prometheus'] as const
 const RUNBOOK_FLAGS = ['set', ...REPORT_FLAGS] as const
 
 export default class FleetRunCommand extends DiagCommand {
@@ -96,7 +93,7 @@ on the host and saved here as FILE with the host's name before its extension. Ex
     // Checked here, against this diag, before any host is asked; each host checks it again.
     const runbook = loadRunbook(nameOrFile, flags.set, this.config)
     const remote = remoteRunbook(locateRunbook(nameOrFile).text, runbook)
-    for (const name of REPORT_FLAGS) if (flags[name] !== undefined) await checkOutputFile(`--${name}`, flags[name])
+    await checkReportFiles(flags)
     const startedAt = new Date()
     const {outcomes} = await runOnFleet(flags, {
       ...runbookWork(remote, flags.set ?? []),
@@ -112,16 +109,7 @@ on the host and saved here as FILE with the host's name before its extension. Ex
     })
     const answers = await localAnswers(outcomes, remote, runbook)
     const fleet = fleetRunbook(runbook, startedAt, answers, this.abort.signal.aborted)
-    const written: string[] = []
-    const save = async (file: string | undefined, text: () => string) => {
-      if (file === undefined) return
-      await writeAtomically(file, text())
-      written.push(file)
-    }
-    await save(flags.report, () => fleetMarkdownReport(fleet))
-    await save(flags.junit, () => fleetJunitReport(fleet))
-    await save(flags.openmetrics, () => fleetOpenMetricsReport(fleet))
-    await save(flags.prometheus, () => fleetPrometheusReport(fleet))
+    const written = await writeReportFiles(flags, FLEET_RUNBOOK_REPORTS, fleet)
     if (!this.jsonEnabled()) {
       this.log(renderFleetRunbook(fleet))
       for (const file of [...written, ...fleet.hosts.flatMap((h) => (h.ok ? h.heatmaps : []))]) this.log(`wrote ${file}`)

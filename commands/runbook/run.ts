@@ -4,9 +4,10 @@ import {DiagCommand} from '../../src/command.js'
 import {loadRunbook} from '../../src/runbook/load.js'
 import {startStepProcess} from '../../src/runbook/process.js'
 import {listrProgress, plainProgress} from '../../src/runbook/progress.js'
-import {junitReport, markdownReport, openMetricsReport, prometheusReport} from '../../src/runbook/report.js'
+import {RUNBOOK_REPORTS} from '../../src/runbook/report.js'
+import {checkReportFiles, writeReportFiles} from '../../src/runbook/report-files.js'
 import {type RunbookReport, runRunbook} from '../../src/runbook/run.js'
-import {checkOutputFile, writeAtomically} from '../../src/system/output-file.js'
+import {checkOutputFile} from '../../src/system/output-file.js'
 
 export default class RunbookRun extends DiagCommand {
   static override summary = 'Run a runbook: diag tools with checks, a verdict and reports'
@@ -38,8 +39,7 @@ not run here or a check could not be judged (it is reported as skipped, never as
   async run(): Promise<RunbookReport> {
     const {args, flags} = await this.parse(RunbookRun)
     const runbook = loadRunbook(args.runbook, flags.set, this.config)
-    // A report that could not be written is known before minutes of tracing, not after.
-    for (const name of ['report', 'junit', 'openmetrics', 'prometheus'] as const) if (flags[name] !== undefined) await checkOutputFile(`--${name}`, flags[name])
+    await checkReportFiles(flags)
     // A step's heat map path is refused before any step runs, not when that step starts.
     for (const step of runbook.entries.flat()) if (step.heatmap !== undefined) await checkOutputFile(`step ${step.name}: heatmap:`, step.heatmap)
     const signal = this.abort.signal
@@ -48,11 +48,7 @@ not run here or a check could not be judged (it is reported as skipped, never as
     const write = (line: string) => process.stderr.write(`${line}\n`)
     const runEntry = plain ? plainProgress(startStepProcess, signal, write) : listrProgress(startStepProcess, signal)
     const report = await runRunbook(runbook, runEntry, signal)
-    const written: string[] = []
-    if (flags.report) written.push(await this.save(flags.report, markdownReport(report)))
-    if (flags.junit) written.push(await this.save(flags.junit, junitReport(report)))
-    if (flags.openmetrics) written.push(await this.save(flags.openmetrics, openMetricsReport(report)))
-    if (flags.prometheus) written.push(await this.save(flags.prometheus, prometheusReport(report)))
+    const written = await writeReportFiles(flags, RUNBOOK_REPORTS, report)
     if (!this.jsonEnabled()) {
       const checks = report.steps.flatMap((s) => s.checks)
       const count = (status: string) => checks.filter((c) => c.status === status).length
@@ -64,10 +60,5 @@ not run here or a check could not be judged (it is reported as skipped, never as
     }
     process.exitCode = report.exitCode
     return report
-  }
-
-  private async save(file: string, text: string): Promise<string> {
-    await writeAtomically(file, text)
-    return file
   }
 }

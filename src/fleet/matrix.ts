@@ -1,4 +1,6 @@
+import {EXIT} from '../errors.js'
 import type {CapabilitiesReport} from '../plan/report.js'
+import {RUNBOOK_EXIT} from '../runbook/run.js'
 import type {HostOutcome} from './fleet.js'
 
 /** Hosts whose kernels answer alike: same release, same capabilities, same route for every tool. */
@@ -17,6 +19,8 @@ export interface FleetCapabilities {
   schemaVersion: 1
   generatedAt: string
   bundle: {version: string; sha256: string}
+  /** 0 when every host answered, else 9 as for `fleet run`: a host without an answer is never a pass. */
+  exitCode: number
   groups: ProfileGroup[]
   errors: {host: string; stage: string; message: string}[]
   hosts: ({name: string; destination: string; ok: true; copied: boolean; removed: string[]; seconds: number; report: CapabilitiesReport} | {name: string; destination: string; ok: false; seconds: number; error: {stage: string; message: string}})[]
@@ -45,6 +49,7 @@ export function profileOf(report: CapabilitiesReport): Omit<ProfileGroup, 'hosts
 }
 
 export function fleetCapabilities(outcomes: HostOutcome<CapabilitiesReport>[], bundle: {version: string; sha256: string}, now: Date): FleetCapabilities {
+  const errors = outcomes.flatMap((o) => (o.ok ? [] : [{host: o.host.name, ...o.error}]))
   const groups = new Map<string, ProfileGroup>()
   for (const outcome of outcomes) {
     if (!outcome.ok) continue
@@ -59,9 +64,10 @@ export function fleetCapabilities(outcomes: HostOutcome<CapabilitiesReport>[], b
     schemaVersion: 1,
     generatedAt: now.toISOString(),
     bundle,
+    exitCode: errors.length === 0 ? EXIT.ok : RUNBOOK_EXIT.incomplete,
     // The commonest profile first.
     groups: [...groups.values()].sort((a, b) => b.hosts.length - a.hosts.length),
-    errors: outcomes.flatMap((o) => (o.ok ? [] : [{host: o.host.name, ...o.error}])),
+    errors,
     hosts: outcomes.map((o) =>
       o.ok
         ? {name: o.host.name, destination: o.host.destination, ok: true as const, copied: o.copied, removed: o.removed ?? [], seconds: o.seconds, report: o.value}

@@ -5,6 +5,7 @@ import {isMap, isSeq, parseDocument} from 'yaml'
 
 import {EXIT} from '../errors.js'
 import type {Runbook} from '../runbook/file.js'
+import type {ReportFormats} from '../runbook/report-files.js'
 import {junitDocument, junitCounts, junitSuite, markdownReport, metricFamilies, openMetricsText, prometheusText, xmlText, type ExtraGauge, type JunitSuite} from '../runbook/report.js'
 import {RUNBOOK_EXIT, type RunbookReport} from '../runbook/run.js'
 import {writeOutputFile} from '../system/output-file.js'
@@ -282,6 +283,14 @@ function fleetFamilies(fleet: FleetRunbook) {
 
 export const fleetPrometheusReport = (fleet: FleetRunbook) => prometheusText(fleetFamilies(fleet))
 export const fleetOpenMetricsReport = (fleet: FleetRunbook) => openMetricsText(fleetFamilies(fleet))
+
+/** Every report of a fleet's runbook run, by its flag (`diag fleet run RUNBOOK --junit FILE`...). */
+export const FLEET_RUNBOOK_REPORTS: ReportFormats<FleetRunbook> = {
+  report: fleetMarkdownReport,
+  junit: fleetJunitReport,
+  openmetrics: fleetOpenMetricsReport,
+  prometheus: fleetPrometheusReport,
+}
 
 /** The work a host is given: `diag runbook run` on the runbook sent, its report and heat maps read back. */
 export function runbookWork(runbook: RemoteRunbook, sets: string[]): RemoteWork<HostRunbook> {

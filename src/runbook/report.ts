@@ -2,6 +2,7 @@ import {kindOf} from '../result/kinds/index.js'
 import type {Sample} from '../result/kinds/kind.js'
 import {renderFooter, renderHeader, renderInterval} from '../render/result.js'
 import {combinedData} from './metrics.js'
+import type {ReportFormats} from './report-files.js'
 import type {CheckOutcome, RunbookReport, StepOutcome} from './run.js'
 
 /**
@@ -253,3 +254,6 @@ export function openMetricsText(families: Family[]): string {
   out.push('# EOF')
   return `${out.join('\n')}\n`
 }
+
+/** Every report of one runbook run, by its flag (`diag runbook run --junit FILE`...). */
+export const RUNBOOK_REPORTS: ReportFormats<RunbookReport> = {report: markdownReport, junit: junitReport, openmetrics: openMetricsReport, prometheus: prometheusReport}

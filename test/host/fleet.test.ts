@@ -11,6 +11,7 @@ import {HostError, becomeFrom, checkScript, sudoersRule} from '../../src/fleet/b
 import type {FleetCapabilities} from '../../src/fleet/matrix.js'
 import type {FleetRun} from '../../src/fleet/merge.js'
 import type {FleetRunbook} from '../../src/fleet/runbook.js'
+import {RUNBOOK_EXIT} from '../../src/runbook/run.js'
 import {diag, diagJson, startDiag} from '../helpers/cli.js'
 import {type KernelState, isRoot, kernelState} from '../helpers/kernel-state.js'
 import {expectOpenMetrics} from '../helpers/openmetrics.js'
@@ -77,10 +78,11 @@ describe.skipIf(!isRoot || !existsSync(SSHD))(`diag fleet capabilities over ssh 
     expect(await kernelState()).toEqual(before)
   })
 
-  it('copies the bundle, and reports both names of this host as one profile and the closed port as an error', async () => {
+  it('copies the bundle, and reports both names of this host as one profile and the closed port as an error (exit 9: a host did not answer)', async () => {
     const run = await diagJson<FleetCapabilities>(args())
-    expect(run.exitCode, run.stderr).toBe(0)
+    expect(run.exitCode, run.stderr).toBe(RUNBOOK_EXIT.incomplete)
     const fleet = run.json
+    expect(fleet.exitCode).toBe(RUNBOOK_EXIT.incomplete)
     expect(fleet.hosts.map((h) => [h.name, h.ok])).toEqual([['by-address', true], ['by-name', true], ['closed-port', false]])
     for (const host of fleet.hosts) if (host.ok) expect(schemaErrors('capabilities', host.report)).toBe('')
     expect(fleet.groups).toHaveLength(1)
@@ -98,9 +100,9 @@ describe.skipIf(!isRoot || !existsSync(SSHD))(`diag fleet capabilities over ssh 
     for (const kept of [OTHERS.noMarker, OTHERS.notOurs, OTHERS.link, path.join(work, 'linked/.bundle-sha256')]) expect(existsSync(kept), kept).toBe(true)
   }, 180_000)
 
-  it('then finds the bundle there and copies nothing; prints the matrix as text', async () => {
+  it('then finds the bundle there and copies nothing; prints the matrix as text, in full before its exit 9', async () => {
     const run = await diag(args(), {timeout: 180_000})
-    expect(run.exitCode, run.stderr).toBe(0)
+    expect(run.exitCode, run.stderr).toBe(RUNBOOK_EXIT.incomplete)
     expect(run.stdout).toMatch(/^2 hosts: \S+ with BPF, BTF, .*: syscount bpf-/m)
     expect(run.stdout).toContain('  by-address by-name')
     expect(run.stdout).toMatch(/^ {2}closed-port: connect failed: .*Connection refused/m)
@@ -163,15 +165,18 @@ describe.skipIf(!isRoot || !existsSync(SSHD))(`diag fleet capabilities over ssh 
     writeFileSync(inventory, `127.0.0.1:${port}\n`)
     const base = ['fleet', 'capabilities', '--hosts', inventory, '--ssh-config', noKey, '--bundle', path.join(work, `diag-${TEST_VERSION}-linux-x64.tar.gz`), '--connect-timeout', '5']
     const refused = await diagJson<FleetCapabilities>(base)
+    expect(refused.exitCode, refused.stderr).toBe(RUNBOOK_EXIT.incomplete)
     expect(refused.json.errors).toEqual([{host: `127.0.0.1:${port}`, stage: 'connect', message: expect.stringContaining('Permission denied')}])
     const withKey = await diagJson<FleetCapabilities>([...base, '--identity-file', path.join(work, 'user_key')])
+    // Every host answered: only then 0.
     expect(withKey.exitCode, withKey.stderr).toBe(0)
+    expect(withKey.json.exitCode).toBe(0)
     expect(withKey.json.hosts.map((h) => h.ok)).toEqual([true])
   }, 120_000)
 
   it('--become: a root login runs diag as it is, without sudo', async () => {
     const run = await diagJson<FleetCapabilities>([...args(), '--become'])
-    expect(run.exitCode, run.stderr).toBe(0)
+    expect(run.exitCode, run.stderr).toBe(RUNBOOK_EXIT.incomplete)
     expect(run.json.hosts.map((h) => [h.name, h.ok])).toEqual([['by-address', true], ['by-name', true], ['closed-port', false]])
   }, 180_000)
 
@@ -327,6 +332,7 @@ describe.skipIf(!isRoot || !existsSync(SSHD))(`diag fleet capabilities over ssh 
     it('without a sudoers rule: the become stage fails with sudo\'s words, and the bundle is not copied', async () => {
       rule(undefined)
       const run = await diagJson<FleetCapabilities>([...userArgs(), '--become'])
+      expect(run.exitCode, run.stderr).toBe(RUNBOOK_EXIT.incomplete)
       expect(run.json.errors, run.stderr).toEqual([
         {host: 'unprivileged', stage: 'become', message: `--become: sudo -n refused ${user} (sudo: a password is required); it needs a password, which diag never types: give ${user} the rule \`${sudoersRule(user)}\` (in /etc/sudoers.d), or log in as root`},
       ])

@@ -1,12 +1,15 @@
-import {readFileSync} from 'node:fs'
+import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {type Server, type Socket, createServer} from 'node:net'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
 
-import {beforeAll, describe, expect, it} from 'vitest'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {BadInputError} from '../../src/errors.js'
+import {BadInputError, EXIT} from '../../src/errors.js'
 import {type LocalBundle, becomeFrom, checkScript, installScript} from '../../src/fleet/bundle.js'
 import {type HostOutcome, onEveryHost} from '../../src/fleet/fleet.js'
 import {type FleetHost, parseInventory} from '../../src/fleet/inventory.js'
-import {fleetCapabilities, renderFleetCapabilities} from '../../src/fleet/matrix.js'
+import {type FleetCapabilities, fleetCapabilities, renderFleetCapabilities} from '../../src/fleet/matrix.js'
 import {fleetRun, parseToolOutput, renderFleetRun} from '../../src/fleet/merge.js'
 import type {RemoteRun, RunOptions, Transport} from '../../src/fleet/transport.js'
 import {type CapabilitiesReport, capabilitiesReport} from '../../src/plan/report.js'
@@ -14,7 +17,10 @@ import {parseKernelConfig} from '../../src/probe/kernel-config.js'
 import {probeHost} from '../../src/probe/probe.js'
 import {PLAIN} from '../../src/render/style.js'
 import type {ToolResult} from '../../src/result/model.js'
+import {RUNBOOK_EXIT} from '../../src/runbook/run.js'
 import {UndoLog} from '../../src/system/undo.js'
+import {diag, diagJson} from '../helpers/cli.js'
+import {freePort} from '../helpers/sshd.js'
 
 describe('fleet inventories', () => {
   const pick = (hosts: FleetHost[]) => hosts.map(({name, destination, user, port}) => ({name, destination, user, port}))
@@ -202,6 +208,10 @@ describe('fleet capabilities over a fake transport', () => {
     expect(text).toContain('1 host: 6.1.192 with no BPF')
     expect(text).toContain('4 hosts without an answer:')
     expect(text).toContain('  refused: connect failed: ssh: Permission denied (publickey).')
+    // A host without an answer shows in the exit code, as for fleet run; only all answering is 0.
+    expect(fleet.exitCode).toBe(RUNBOOK_EXIT.incomplete)
+    const answered = outcomes.filter((o) => o.ok)
+    expect(fleetCapabilities(answered, bundle, new Date()).exitCode).toBe(EXIT.ok)
   })
 
   it('--become: diag through sudo -n where the login user is not root; a host where sudo cannot run without a password fails with why, before any copy', async () => {
@@ -256,6 +266,55 @@ describe('fleet capabilities over a fake transport', () => {
     expect(install).toContain(`= ${bundle.sha256} ]; then cat >/dev/null; echo present`)
     expect(install.indexOf('tar -xzf')).toBeLessThan(install.indexOf('mv "$new" /var/tmp/diag-0.1.0'))
   })
+})
+
+// The built CLI and the system ssh, but no sshd: hosts that refuse the connection or never speak
+// SSH fail at once (or after --connect-timeout), so no host of the fleet answers.
+describe.skipIf(!existsSync('/usr/bin/ssh'))('fleet capabilities when no host answers (needs the ssh client: /usr/bin/ssh)', () => {
+  let work: string
+  let silent: Server
+  const sockets: Socket[] = []
+  let args: string[]
+
+  beforeAll(async () => {
+    work = mkdtempSync(path.join(tmpdir(), 'diag-fleet-unit-'))
+    // Never copied (no host gets that far): only its name and hash are read.
+    const bundle = path.join(work, 'diag-0.0.0-test-linux-x64.tar.gz')
+    writeFileSync(bundle, 'not a bundle')
+    writeFileSync(path.join(work, 'ssh_config'), '')
+    // Accepts the connection and says nothing: ssh gives up on the banner after ConnectTimeout.
+    silent = createServer((socket) => sockets.push(socket))
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+    const silentPort = (silent.address() as {port: number}).port
+    writeFileSync(path.join(work, 'hosts.txt'), `127.0.0.1:${await freePort()}\n127.0.0.1:${silentPort}\n`)
+    args = ['fleet', 'capabilities', '--hosts', path.join(work, 'hosts.txt'), '--ssh-config', path.join(work, 'ssh_config'), '--bundle', bundle, '--connect-timeout', '1']
+  })
+
+  afterAll(async () => {
+    for (const socket of sockets) socket.destroy()
+    await new Promise((resolve) => silent?.close(resolve))
+    if (work) rmSync(work, {recursive: true, force: true})
+  })
+
+  it('exits 9, as fleet run does for a host without an answer, with every host\'s error in the JSON on stdout', async () => {
+    const run = await diagJson<FleetCapabilities>(args)
+    expect(run.exitCode, run.stderr).toBe(RUNBOOK_EXIT.incomplete)
+    expect(run.json.exitCode).toBe(RUNBOOK_EXIT.incomplete)
+    expect(run.json.groups).toEqual([])
+    expect(run.json.hosts.map((h) => h.ok)).toEqual([false, false])
+    expect(run.json.errors).toEqual([
+      {host: expect.any(String), stage: 'connect', message: expect.stringContaining('Connection refused')},
+      {host: expect.any(String), stage: 'connect', message: expect.stringMatching(/timed out/i)},
+    ])
+  }, 60_000)
+
+  it('exits 9 in text too, after the matrix is printed in full', async () => {
+    const run = await diag(args)
+    expect(run.exitCode, run.stderr).toBe(RUNBOOK_EXIT.incomplete)
+    expect(run.stdout).toMatch(/^2 hosts without an answer:$/m)
+    expect(run.stdout).toMatch(/^ {2}127\.0\.0\.1:\d+: connect failed: .*Connection refused/m)
+    expect(run.stdout).toMatch(/^ {2}127\.0\.0\.1:\d+: connect failed: .*timed out/im)
+  }, 60_000)
 })
 
 describe('fleet run: merging the hosts results', () => {

@@ -1,5 +1,5 @@
 import {execFileSync, spawnSync} from 'node:child_process'
-import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
@@ -10,6 +10,7 @@ import {type FlagInfo, RunbookError, parseRunbook} from '../../src/runbook/file.
 import {builtinRunbooks} from '../../src/runbook/library.js'
 import {checkExpression, evaluate} from '../../src/runbook/metrics.js'
 import {canonicalNumber, junitReport, markdownReport, openMetricsReport, prometheusReport} from '../../src/runbook/report.js'
+import {checkReportFiles, writeReportFiles} from '../../src/runbook/report-files.js'
 import {expectOpenMetrics} from '../helpers/openmetrics.js'
 import {RUNBOOK_EXIT, type StartStep, runRunbook, runStep} from '../../src/runbook/run.js'
 import type {ResultData, ToolResult} from '../../src/result/model.js'
@@ -255,6 +256,26 @@ describe('the metrics files', () => {
       '0.0',
       '+Inf',
     ])
+  })
+})
+
+describe('the report files (diag runbook run and diag fleet run RUNBOOK)', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'diag-report-files-'))
+  afterAll(() => rmSync(dir, {recursive: true, force: true}))
+  const formats = {report: (n: number) => `md ${n}`, junit: (n: number) => `xml ${n}`, openmetrics: () => 'never asked', prometheus: (n: number) => `prom ${n}`}
+
+  it('refuses a path that could not be written, naming its flag, before any work', async () => {
+    mkdirSync(path.join(dir, 'a-directory'))
+    await expect(checkReportFiles({junit: path.join(dir, 'a-directory')})).rejects.toThrow(/^--junit .*: is a directory$/)
+    await expect(checkReportFiles({report: path.join(dir, 'ok.md'), openmetrics: undefined})).resolves.toBeUndefined()
+  })
+
+  it('writes only the reports asked for, in the flags\' order, and gives back their files', async () => {
+    const files = {prometheus: path.join(dir, 'out.prom'), report: path.join(dir, 'out.md'), openmetrics: undefined}
+    expect(await writeReportFiles(files, formats, 7)).toEqual([files.report, files.prometheus])
+    expect(readFileSync(files.report, 'utf8')).toBe('md 7')
+    expect(readFileSync(files.prometheus, 'utf8')).toBe('prom 7')
+    expect(existsSync(path.join(dir, 'out.xml'))).toBe(false)
   })
 })
 
