@@ -86,6 +86,7 @@ on the host and saved here as FILE with the host's name before its extension. Ex
     this.checkAborted()
     const result = fleetRun(tool.name, toolArgs, outcomes)
     if (!this.jsonEnabled()) this.log(renderFleetRun(result, terminalStyle()))
+    process.exitCode = result.exitCode
     return result
   }
 

@@ -1,8 +1,10 @@
+import {EXIT} from '../errors.js'
 import {combineAll, renderKind} from '../result/kinds/index.js'
 import type {ResultData, Row, Rows, ToolResult} from '../result/model.js'
 import {parseSavedResult} from '../result/saved.js'
 import type {TextStyle} from '../render/style.js'
 import {columns} from '../render/table.js'
+import {RUNBOOK_EXIT} from '../runbook/run.js'
 import type {HostOutcome} from './fleet.js'
 
 /** What `diag fleet run TOOL --json` prints: the hosts' results merged, and each host's own. */
@@ -11,6 +13,8 @@ export interface FleetRun {
   schemaVersion: 1
   tool: string
   args: string[]
+  /** diag's exit code: 0 when every host answered, 9 when one did not (as fleet capabilities and a fleet runbook). */
+  exitCode: number
   /** Every host's data (all its intervals) combined, as the kind combines intervals; null when none answered. */
   merged: ResultData | null
   lost: number | null
@@ -60,6 +64,7 @@ export function fleetRun(tool: string, args: string[], outcomes: HostOutcome<Too
     schemaVersion: 1,
     tool,
     args,
+    exitCode: answered.length === outcomes.length ? EXIT.ok : RUNBOOK_EXIT.incomplete,
     merged: mergeData(outcomes.flatMap((o, i) => (hostData[i] ? [{name: o.host.name, data: hostData[i]}] : []))),
     lost: losses.length === 0 || losses.includes(null) ? null : losses.reduce<number>((sum, lost) => sum + (lost ?? 0), 0),
     hosts: outcomes.map((o, i) =>

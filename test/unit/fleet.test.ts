@@ -344,6 +344,8 @@ describe('fleet run: merging the hosts results', () => {
     expect(run.lost).toBe(0)
     expect(run.hosts[0]).toMatchObject({name: 'a', ok: true, data: {rows: [{key: 'read', count: 15}, {key: 'getppid', count: 3}]}})
     expect(run.errors).toEqual([{host: 'c', stage: 'connect', message: 'ssh: Connection refused'}])
+    expect(run.exitCode).toBe(RUNBOOK_EXIT.incomplete)
+    expect(fleetRun('syscount', ['-d', '5'], outcomes.slice(0, 2)).exitCode).toBe(0)
     const text = renderFleetRun(run, PLAIN)
     expect(text).toContain('syscount on 2 of 3 hosts')
     expect(text).toMatch(/^SYSCALL +TOTAL +a +b$/m)
