@@ -41,9 +41,11 @@ export function parsePerfScript(text: string): ScriptSample[] {
 /** Kernel addresses on x86-64 and arm64: the upper half of the address space. */
 export const KERNEL_SPACE = 0xffff800000000000n
 
-/** One tracepoint sample of `perf script -F comm,pid,tid,time,event,trace,ip,sym --ns` output. */
+/** One tracepoint sample of `perf script -F comm,pid,tid,cpu,time,event,trace,ip,sym --ns` output. */
 export interface TraceSample extends ScriptSample {
   tid: number
+  /** The CPU it was recorded on. */
+  cpu: number
   /** Seconds, to the nanosecond. */
   time: number
   /** The event's name without its system: sched_switch. */
@@ -52,11 +54,11 @@ export interface TraceSample extends ScriptSample {
   body: string
 }
 
-// "diag-offcpu 11046/11046 35941.608563232:       sched:sched_switch: prev_comm=diag-offcpu ..."
-const TRACE_HEADER = /^\s*(.*?)\s+(\d+)\/(\d+)\s+(\d+\.\d+):\s+[\w-]+:([\w-]+):\s?(.*)$/
+// "diag-offcpu 11046/11046 [001] 35941.608563232:       sched:sched_switch: prev_comm=diag-offcpu ..."
+const TRACE_HEADER = /^\s*(.*?)\s+(\d+)\/(\d+)\s+\[(\d+)\]\s+(\d+\.\d+):\s+[\w-]+:([\w-]+):\s?(.*)$/
 
 /**
- * The samples of `perf script -F comm,pid,tid,time,event,trace,ip,sym --ns` text, each with its
+ * The samples of `perf script -F comm,pid,tid,cpu,time,event,trace,ip,sym --ns` text, each with its
  * call chain (when recorded with -g), innermost first. Lines of neither shape are skipped.
  */
 export function parsePerfTraceScript(text: string): TraceSample[] {
@@ -74,8 +76,8 @@ export function parsePerfTraceScript(text: string): TraceSample[] {
       if (frame && current) current.frames.push({address: BigInt(`0x${frame[1]}`), symbol: frame[2] || '[unknown]'})
       continue
     }
-    const [, comm, pid, tid, time, event, body] = header
-    current = {comm, pid: Number(pid), tid: Number(tid), time: Number(time), event, body, frames: []}
+    const [, comm, pid, tid, cpu, time, event, body] = header
+    current = {comm, pid: Number(pid), tid: Number(tid), cpu: Number(cpu), time: Number(time), event, body, frames: []}
     samples.push(current)
   }
   return samples

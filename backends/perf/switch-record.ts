@@ -9,7 +9,7 @@ import {PerfRecord} from './perf-record.js'
 import {KERNEL_SPACE, type TraceSample, parsePerfTraceScript} from './perf-script.js'
 
 // The fields pairing needs; perf names each frame from the maps it recorded and the files' symbols.
-const SCRIPT_FIELDS = 'comm,pid,tid,time,event,trace,ip,sym'
+const SCRIPT_FIELDS = 'comm,pid,tid,cpu,time,event,trace,ip,sym'
 
 /**
  * perf script samples into the pairing (src/sched/switch-pairing.ts), in time order as perf
@@ -19,7 +19,7 @@ const SCRIPT_FIELDS = 'comm,pid,tid,time,event,trace,ip,sym'
  */
 export function pairSamples(pairing: SwitchPairing, samples: TraceSample[]): void {
   for (const sample of samples) {
-    const stacks = pairing.event(sample.event, sample.body, sample.time, {comm: sample.comm, pid: sample.tid, tgid: sample.pid})
+    const stacks = pairing.event(sample.event, sample.body, sample.time, {comm: sample.comm, pid: sample.tid, tgid: sample.pid, cpu: sample.cpu})
     if (!stacks) continue
     const frames = sample.frames.filter((f) => f.address !== 0n)
     stacks.kernel = frames.filter((f) => f.address >= KERNEL_SPACE).map((f) => f.symbol)
