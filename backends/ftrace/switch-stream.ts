@@ -33,7 +33,7 @@ export class StackTraceLines {
       if (stacks && stacks.kernel.length === 0) this.reading = stacks.kernel
       return
     }
-    const stacks = this.pairing.event(line.event, line.body, line.timestamp, {comm: line.comm, pid: line.pid, tgid: line.tgid})
+    const stacks = this.pairing.event(line.event, line.body, line.timestamp, {comm: line.comm, pid: line.pid, tgid: line.tgid, cpu: line.cpu})
     if (stacks) this.awaiting.set(line.cpu, stacks)
     else this.awaiting.delete(line.cpu)
   }

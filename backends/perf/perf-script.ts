@@ -1,3 +1,9 @@
+import {BackendError} from '../../src/errors.js'
+import {spawnOwned} from '../../src/system/child.js'
+
+// perf script run on a data file of perf record (perf-record.ts) and its text parsed, for every
+// perf-record runner: profile's samples, and the tracepoint samples the switch pairing reads.
+
 /** One sample of `perf script -F comm,pid,ip,sym` output: its task and its call chain. */
 export interface ScriptSample {
   comm: string
@@ -7,43 +13,11 @@ export interface ScriptSample {
   frames: {address: bigint; symbol: string}[]
 }
 
-// "comm pid": the comm may hold spaces, the pid is the last word.
-const HEADER = /^(.*?)\s+(\d+)\s*$/
-// "\t    55d5c0b1a1b9 burn_cpu": perf prints user addresses absolute or relative to their file.
-const FRAME = /^\s+([0-9a-f]+)(?:\s+(.*?))?\s*$/
-
-/**
- * The samples of `perf script -F comm,pid,ip,sym` text: a header line per sample, then its call
- * chain a frame a line, then a blank line. Lines of neither shape (warnings) are skipped.
- */
-export function parsePerfScript(text: string): ScriptSample[] {
-  const samples: ScriptSample[] = []
-  let current: ScriptSample | undefined
-  for (const line of text.split('\n')) {
-    if (line.trim() === '') {
-      current = undefined
-      continue
-    }
-    const frame = /^\s/.test(line) ? FRAME.exec(line) : null
-    if (frame) {
-      // A frame printed without a name is shown, as one perf could not name, never as an empty frame.
-      if (current) current.frames.push({address: BigInt(`0x${frame[1]}`), symbol: frame[2] || '[unknown]'})
-      continue
-    }
-    const header = HEADER.exec(line)
-    if (!header) continue
-    current = {comm: header[1], pid: Number(header[2]), frames: []}
-    samples.push(current)
-  }
-  return samples
-}
-
-/** Kernel addresses on x86-64 and arm64: the upper half of the address space. */
-export const KERNEL_SPACE = 0xffff800000000000n
-
-/** One tracepoint sample of `perf script -F comm,pid,tid,time,event,trace,ip,sym --ns` output. */
+/** One tracepoint sample of `perf script -F comm,pid,tid,cpu,time,event,trace,ip,sym --ns` output. */
 export interface TraceSample extends ScriptSample {
   tid: number
+  /** The CPU it was recorded on. */
+  cpu: number
   /** Seconds, to the nanosecond. */
   time: number
   /** The event's name without its system: sched_switch. */
@@ -52,31 +26,87 @@ export interface TraceSample extends ScriptSample {
   body: string
 }
 
-// "diag-offcpu 11046/11046 35941.608563232:       sched:sched_switch: prev_comm=diag-offcpu ..."
-const TRACE_HEADER = /^\s*(.*?)\s+(\d+)\/(\d+)\s+(\d+\.\d+):\s+[\w-]+:([\w-]+):\s?(.*)$/
+// "\t    55d5c0b1a1b9 burn_cpu": perf prints user addresses absolute or relative to their file.
+const FRAME = /^\s+([0-9a-f]+)(?:\s+(.*?))?\s*$/
+// "comm pid": the comm may hold spaces, the pid is the last word.
+const HEADER = /^(.*?)\s+(\d+)\s*$/
+// "diag-offcpu 11046/11046 [001] 35941.608563232:       sched:sched_switch: prev_comm=diag-offcpu ..."
+const TRACE_HEADER = /^\s*(.*?)\s+(\d+)\/(\d+)\s+\[(\d+)\]\s+(\d+\.\d+):\s+[\w-]+:([\w-]+):\s?(.*)$/
 
 /**
- * The samples of `perf script -F comm,pid,tid,time,event,trace,ip,sym --ns` text, each with its
- * call chain (when recorded with -g), innermost first. Lines of neither shape are skipped.
+ * perf script's text of samples: a header line per sample (the sample `header` makes of it), then
+ * its call chain a frame a line (when recorded with -g), then a blank line. Lines of neither
+ * shape (warnings) are skipped.
  */
-export function parsePerfTraceScript(text: string): TraceSample[] {
-  const samples: TraceSample[] = []
-  let current: TraceSample | undefined
+function parseSamples<Sample extends ScriptSample>(text: string, header: (line: string) => Sample | undefined): Sample[] {
+  const samples: Sample[] = []
+  let current: Sample | undefined
   for (const line of text.split('\n')) {
     if (line.trim() === '') {
       current = undefined
       continue
     }
-    // The header first: perf may pad a short comm on the left.
-    const header = TRACE_HEADER.exec(line)
-    if (!header) {
-      const frame = FRAME.exec(line)
-      if (frame && current) current.frames.push({address: BigInt(`0x${frame[1]}`), symbol: frame[2] || '[unknown]'})
+    const sample = header(line)
+    if (sample) {
+      samples.push((current = sample))
       continue
     }
-    const [, comm, pid, tid, time, event, body] = header
-    current = {comm, pid: Number(pid), tid: Number(tid), time: Number(time), event, body, frames: []}
-    samples.push(current)
+    const frame = FRAME.exec(line)
+    // A frame printed without a name is shown, as one perf could not name, never as an empty frame.
+    if (frame && current) current.frames.push({address: BigInt(`0x${frame[1]}`), symbol: frame[2] || '[unknown]'})
   }
   return samples
+}
+
+/** The samples of `perf script -F comm,pid,ip,sym` text, frames innermost first. */
+export function parsePerfScript(text: string): ScriptSample[] {
+  return parseSamples(text, (line) => {
+    // A frame first: "\t    1300", an address without a name, is also "comm pid" in shape.
+    if (/^\s/.test(line) && FRAME.test(line)) return undefined
+    const header = HEADER.exec(line)
+    return header ? {comm: header[1], pid: Number(header[2]), frames: []} : undefined
+  })
+}
+
+/** The samples of `perf script -F comm,pid,tid,cpu,time,event,trace,ip,sym --ns` text, frames innermost first. */
+export function parsePerfTraceScript(text: string): TraceSample[] {
+  // The header first: perf may pad a short comm on the left.
+  return parseSamples(text, (line) => {
+    const header = TRACE_HEADER.exec(line)
+    if (!header) return undefined
+    const [, comm, pid, tid, cpu, time, event, body] = header
+    return {comm, pid: Number(pid), tid: Number(tid), cpu: Number(cpu), time: Number(time), event, body, frames: []}
+  })
+}
+
+/** Kernel addresses on x86-64 and arm64: the upper half of the address space. */
+const KERNEL_SPACE = 0xffff800000000000n
+
+/**
+ * A call chain's frames, kernel and user apart (told by address), innermost first. Frames at
+ * address 0 end a user chain walked past its outermost frame: not frames.
+ */
+export function callChainFrames(frames: ScriptSample['frames']): {kernel: string[]; user: string[]} {
+  const named = frames.filter((f) => f.address !== 0n)
+  return {
+    kernel: named.filter((f) => f.address >= KERNEL_SPACE).map((f) => f.symbol),
+    user: named.filter((f) => f.address < KERNEL_SPACE).map((f) => f.symbol),
+  }
+}
+
+/** perf script's text of one data file, with these arguments (the fields its parser reads). */
+async function perfScript(file: string, args: string[]): Promise<string> {
+  const run = await spawnOwned('perf', ['script', '-i', file, ...args], {stdio: ['ignore', 'pipe', 'pipe'], reject: false, maxBuffer: 1 << 30})
+  if (run.exitCode !== 0) throw new BackendError(`perf script -i ${file} failed: ${String(run.stderr).trim().split('\n').slice(-2).join('; ')}`)
+  return String(run.stdout)
+}
+
+/** The samples of one data file with their call chains, perf naming each frame from the maps it recorded and the files' symbols. */
+export async function readSamples(file: string): Promise<ScriptSample[]> {
+  return parsePerfScript(await perfScript(file, ['-F', 'comm,pid,ip,sym']))
+}
+
+/** The tracepoint samples of one data file (recorded with -a, so the CPU is a field), with their call chains where recorded. */
+export async function readTraceSamples(file: string): Promise<TraceSample[]> {
+  return parsePerfTraceScript(await perfScript(file, ['-F', 'comm,pid,tid,cpu,time,event,trace,ip,sym', '--ns']))
 }

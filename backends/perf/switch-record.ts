@@ -1,37 +1,25 @@
-import {BackendError} from '../../src/errors.js'
 import type {Stacks} from '../../src/result/kinds/stacks.js'
 import {type PairingMode, type PairingOptions, SwitchPairing, threadsOf} from '../../src/sched/switch-pairing.js'
-import {spawnOwned} from '../../src/system/child.js'
 import {stacksOf} from '../../src/symbols/stacks.js'
 import {readTaskStates, stateFilter} from '../../src/tracefs/task-state.js'
 import type {Runner} from '../runner.js'
 import {PerfRecord} from './perf-record.js'
-import {KERNEL_SPACE, type TraceSample, parsePerfTraceScript} from './perf-script.js'
-
-// The fields pairing needs; perf names each frame from the maps it recorded and the files' symbols.
-const SCRIPT_FIELDS = 'comm,pid,tid,time,event,trace,ip,sym'
+import {type TraceSample, callChainFrames, readTraceSamples} from './perf-script.js'
 
 /**
  * perf script samples into the pairing (src/sched/switch-pairing.ts), in time order as perf
  * script gives them: the call chain of each switch-out that starts a block (and, with wakers, of
  * each block's first sched_waking, recorded in the waker) becomes its stacks, user and kernel
- * frames apart. Frames at address 0 end a user chain walked past its outermost frame: not frames.
+ * frames apart.
  */
 export function pairSamples(pairing: SwitchPairing, samples: TraceSample[]): void {
   for (const sample of samples) {
-    const stacks = pairing.event(sample.event, sample.body, sample.time, {comm: sample.comm, pid: sample.tid, tgid: sample.pid})
+    const stacks = pairing.event(sample.event, sample.body, sample.time, {comm: sample.comm, pid: sample.tid, tgid: sample.pid, cpu: sample.cpu})
     if (!stacks) continue
-    const frames = sample.frames.filter((f) => f.address !== 0n)
-    stacks.kernel = frames.filter((f) => f.address >= KERNEL_SPACE).map((f) => f.symbol)
-    stacks.user = frames.filter((f) => f.address < KERNEL_SPACE).map((f) => f.symbol)
+    const {kernel, user} = callChainFrames(sample.frames)
+    stacks.kernel = kernel
+    stacks.user = user
   }
-}
-
-async function script(file: string): Promise<TraceSample[]> {
-  const args = ['script', '-i', file, '-F', SCRIPT_FIELDS, '--ns']
-  const run = await spawnOwned('perf', args, {stdio: ['ignore', 'pipe', 'pipe'], reject: false, maxBuffer: 1 << 30})
-  if (run.exitCode !== 0) throw new BackendError(`perf script -i ${file} failed: ${String(run.stderr).trim().split('\n').slice(-2).join('; ')}`)
-  return parsePerfTraceScript(String(run.stdout))
 }
 
 /**
@@ -57,7 +45,7 @@ export function switchRecord<Options extends PairingOptions>(mode: PairingMode =
       return {
         attach: `perf record ${events.join(' ')} -a, paired in diag${tasks ? ` for pid ${targetPid} and its children` : ''}`,
         async collect(): Promise<Stacks> {
-          for (const file of await perf.take()) pairSamples(pairing, await script(file))
+          for (const file of await perf.take()) pairSamples(pairing, await readTraceSamples(file))
           return stacksOf(pairing.take(), 'usecs')
         },
         stop: () => perf.finish(),

@@ -40,10 +40,22 @@ export interface Blocked extends EventStacks {
 
 /** The task running when an event was recorded (the one switching out, or making a wakeup). */
 export interface CurrentTask {
+  /** As the backend names it: a CPU's idle task is `<idle>` in ftrace, `swapper` in perf. */
   comm: string
   pid: number
   /** Its process, where the backend knows it. */
   tgid?: number
+  /** The CPU the event was recorded on. */
+  cpu: number
+}
+
+/**
+ * A task's comm as the kernel names it, the same whichever backend read it: pid 0 is the idle
+ * task of the CPU it runs on, which the kernel names `swapper/N` (BPF reads that name; ftrace
+ * prints `<idle>`, perf `swapper`). Other tasks keep the comm the backend read.
+ */
+export function kernelComm(task: CurrentTask): string {
+  return task.pid === 0 ? `swapper/${task.cpu}` : task.comm
 }
 
 export interface PairingOptions extends ToolOptions {
@@ -127,7 +139,7 @@ export class SwitchPairing {
     if (!woken) return undefined
     woken.wokenAt ??= at
     if (!this.mode.wakers || !waker || woken.waker) return undefined
-    woken.waker = {first: this.firstFrame(waker.comm, waker.tgid ?? waker.pid), kernel: [], user: []}
+    woken.waker = {first: this.firstFrame(kernelComm(waker), waker.tgid ?? waker.pid), kernel: [], user: []}
     return woken.waker
   }
 
@@ -142,6 +154,7 @@ export class SwitchPairing {
       this.blocked.delete(next)
       this.add(back, at)
     }
+    // pid 0: a CPU going idle, not a task blocking (the BPF programs skip it too)
     if (prev.pid === 0 || (this.traced && !this.traced.has(prev.pid))) return undefined
     // Switching out while still blocked: it ran, but the kernel did not record its switch in.
     // Some kernels do not record a CPU's switch from its idle task on every CPU (seen on a

@@ -56,10 +56,10 @@ describe("--state: task state letters from the kernel's sched_switch format", ()
   })
 })
 
-// `perf script -F comm,pid,tid,time,event,trace,ip,sym --ns` of the 6.18 VM: a comm padded on the
+// `perf script -F comm,pid,tid,cpu,time,event,trace,ip,sym --ns` of the 6.18 VM: a comm padded on the
 // left, a comm with spaces and digits, user frames at file offsets, an [unknown] frame and the
 // zero that ends a user chain.
-const PERF_SCRIPT = `     diag-offcpu  5325/5325  37486.473200003: sched:sched_switch: prev_comm=diag-offcpu prev_pid=5325 prev_prio=89 prev_state=S ==> next_comm=swapper/1 next_pid=0 next_prio=120
+const PERF_SCRIPT = `     diag-offcpu  5325/5325  [001] 37486.473200003: sched:sched_switch: prev_comm=diag-offcpu prev_pid=5325 prev_prio=89 prev_state=S ==> next_comm=swapper/1 next_pid=0 next_prio=120
 	ffffffff821f8298 __schedule
 	ffffffff821f8c03 schedule
 	ffffffff821ffb7e do_nanosleep
@@ -70,23 +70,23 @@ const PERF_SCRIPT = `     diag-offcpu  5325/5325  37486.473200003: sched:sched_s
 	    7f17a03398a8 [unknown]
 	               0 [unknown]
 
-node (vitest 1) 14039/14041 37486.483225069: sched:sched_wakeup: comm=diag-offcpu pid=5325 prio=89 target_cpu=001
+node (vitest 1) 14039/14041 [001] 37486.483225069: sched:sched_wakeup: comm=diag-offcpu pid=5325 prio=89 target_cpu=001
 	ffffffff813a82d5 ttwu_do_activate
 
-node (vitest 1) 14039/14041 37486.483254302: sched:sched_switch: prev_comm=node (vitest 1) prev_pid=14041 prev_prio=120 prev_state=R ==> next_comm=diag-offcpu next_pid=5325 next_prio=89
+node (vitest 1) 14039/14041 [001] 37486.483254302: sched:sched_switch: prev_comm=node (vitest 1) prev_pid=14041 prev_prio=120 prev_state=R ==> next_comm=diag-offcpu next_pid=5325 next_prio=89
 	ffffffff821f8298 __schedule
 
-     diag-offcpu  5325/5325  37486.484000000: sched:sched_switch: prev_comm=diag-offcpu prev_pid=5325 prev_prio=89 prev_state=D ==> next_comm=swapper/1 next_pid=0 next_prio=120
+     diag-offcpu  5325/5325  [001] 37486.484000000: sched:sched_switch: prev_comm=diag-offcpu prev_pid=5325 prev_prio=89 prev_state=D ==> next_comm=swapper/1 next_pid=0 next_prio=120
 	ffffffff821f8298 __schedule
 	ffffffff821f8c03 schedule
 	ffffffff81112233 io_schedule
 	            1300 wait_for_disk
 	            10c4 main
 
-     diag-offcpu  5325/5325  37486.494000000: sched:sched_wakeup: comm=diag-offcpu pid=5325 prio=89 target_cpu=001
+     diag-offcpu  5325/5325  [001] 37486.494000000: sched:sched_wakeup: comm=diag-offcpu pid=5325 prio=89 target_cpu=001
 	ffffffff813a82d5 ttwu_do_activate
 
-     diag-offcpu  5325/5325  37486.495000000: sched:sched_switch: prev_comm=diag-offcpu prev_pid=5325 prev_prio=89 prev_state=S ==> next_comm=swapper/1 next_pid=0 next_prio=120
+     diag-offcpu  5325/5325  [001] 37486.495000000: sched:sched_switch: prev_comm=diag-offcpu prev_pid=5325 prev_prio=89 prev_state=S ==> next_comm=swapper/1 next_pid=0 next_prio=120
 	ffffffff821f8298 __schedule
 `
 
@@ -94,15 +94,15 @@ describe('the perf backend: perf script samples paired as the ftrace stream pair
   const options: PairingOptions = {minBlockUs: 1, perPid: false, stacks: 'both'}
   const folded = (pairing: SwitchPairing) => [...pairing.take()].map(([key, us]) => stackOfKey(key, us)).map((s) => [s.frames.join(';'), Math.round(s.value)])
 
-  it('parses each sample: the comm (spaces and all), pid, tid, time, event, body and frames', () => {
+  it('parses each sample: the comm (spaces and all), pid, tid, cpu, time, event, body and frames', () => {
     const samples = parsePerfTraceScript(PERF_SCRIPT)
-    expect(samples.map((s) => [s.comm, s.pid, s.tid, s.event])).toEqual([
-      ['diag-offcpu', 5325, 5325, 'sched_switch'],
-      ['node (vitest 1)', 14039, 14041, 'sched_wakeup'],
-      ['node (vitest 1)', 14039, 14041, 'sched_switch'],
-      ['diag-offcpu', 5325, 5325, 'sched_switch'],
-      ['diag-offcpu', 5325, 5325, 'sched_wakeup'],
-      ['diag-offcpu', 5325, 5325, 'sched_switch'],
+    expect(samples.map((s) => [s.comm, s.pid, s.tid, s.cpu, s.event])).toEqual([
+      ['diag-offcpu', 5325, 5325, 1, 'sched_switch'],
+      ['node (vitest 1)', 14039, 14041, 1, 'sched_wakeup'],
+      ['node (vitest 1)', 14039, 14041, 1, 'sched_switch'],
+      ['diag-offcpu', 5325, 5325, 1, 'sched_switch'],
+      ['diag-offcpu', 5325, 5325, 1, 'sched_wakeup'],
+      ['diag-offcpu', 5325, 5325, 1, 'sched_switch'],
     ])
     expect(samples[0].time).toBeCloseTo(37486.473200003, 9)
     expect(samples[0].frames.map((f) => f.symbol)).toContain('[unknown]')
@@ -110,7 +110,7 @@ describe('the perf backend: perf script samples paired as the ftrace stream pair
   })
 
   it('names a frame perf printed without a symbol [unknown], with or without a trailing space', () => {
-    const header = '     diag-offcpu  5325/5325  37486.473200003: sched:sched_switch: prev_comm=diag-offcpu prev_pid=5325 prev_prio=89 prev_state=S ==> next_comm=swapper/0 next_pid=0 next_prio=120'
+    const header = '     diag-offcpu  5325/5325  [001] 37486.473200003: sched:sched_switch: prev_comm=diag-offcpu prev_pid=5325 prev_prio=89 prev_state=S ==> next_comm=swapper/0 next_pid=0 next_prio=120'
     const [sample] = parsePerfTraceScript(`${header}\n\t    7f0a1b2c3d4e \n\t    7f0a1b2c3d50\n\n`)
     expect(sample.frames).toEqual([
       {address: 0x7f0a1b2c3d4en, symbol: '[unknown]'},

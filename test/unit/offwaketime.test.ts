@@ -123,11 +123,11 @@ describe('offwaketime from the BPF maps', () => {
 // reads them: a reader blocked in a pipe, woken twice (by the writer, then by another task:
 // only the first is its waker), then blocked again with no wakeup seen. A wakeup of the reader
 // while it still runs (before its switch-out) is no block's.
-const PERF_WAKES = `     diag-offcpu  5325/5325  100.000000000: sched:sched_waking: comm=diag-offcpu pid=5325 prio=120 target_cpu=000
+const PERF_WAKES = `     diag-offcpu  5325/5325  [000] 100.000000000: sched:sched_waking: comm=diag-offcpu pid=5325 prio=120 target_cpu=000
 	ffffffff813a0000 try_to_wake_up
 	ffffffff813a1000 early_waker
 
-     diag-offcpu  5325/5325  100.001000000: sched:sched_switch: prev_comm=diag-offcpu prev_pid=5325 prev_prio=120 prev_state=S ==> next_comm=writer next_pid=5400 next_prio=120
+     diag-offcpu  5325/5325  [000] 100.001000000: sched:sched_switch: prev_comm=diag-offcpu prev_pid=5325 prev_prio=120 prev_state=S ==> next_comm=writer next_pid=5400 next_prio=120
 	ffffffff821f8298 __schedule
 	ffffffff821f8c03 schedule
 	ffffffff81500000 pipe_read
@@ -137,7 +137,7 @@ const PERF_WAKES = `     diag-offcpu  5325/5325  100.000000000: sched:sched_waki
 	            10c4 main
 	               0 [unknown]
 
-          writer  5400/5400  100.006000000: sched:sched_waking: comm=diag-offcpu pid=5325 prio=120 target_cpu=000
+          writer  5400/5400  [000] 100.006000000: sched:sched_waking: comm=diag-offcpu pid=5325 prio=120 target_cpu=000
 	ffffffff81390000 perf_trace_sched_wakeup_template
 	ffffffff813a0000 try_to_wake_up
 	ffffffff813a2000 __wake_up_common
@@ -146,21 +146,21 @@ const PERF_WAKES = `     diag-offcpu  5325/5325  100.000000000: sched:sched_waki
 	            1400 wake_sleeper
 	           93000 start_thread
 
-           other    77/77    100.007000000: sched:sched_waking: comm=diag-offcpu pid=5325 prio=120 target_cpu=000
+           other    77/77    [001] 100.007000000: sched:sched_waking: comm=diag-offcpu pid=5325 prio=120 target_cpu=000
 	ffffffff813a0000 try_to_wake_up
 	ffffffff813a3000 other_wakeup
 
-          writer  5400/5400  100.011000000: sched:sched_switch: prev_comm=writer prev_pid=5400 prev_prio=120 prev_state=S ==> next_comm=diag-offcpu next_pid=5325 next_prio=120
+          writer  5400/5400  [000] 100.011000000: sched:sched_switch: prev_comm=writer prev_pid=5400 prev_prio=120 prev_state=S ==> next_comm=diag-offcpu next_pid=5325 next_prio=120
 	ffffffff821f8298 __schedule
 
-     diag-offcpu  5325/5325  100.012000000: sched:sched_switch: prev_comm=diag-offcpu prev_pid=5325 prev_prio=120 prev_state=S ==> next_comm=swapper/0 next_pid=0 next_prio=120
+     diag-offcpu  5325/5325  [000] 100.012000000: sched:sched_switch: prev_comm=diag-offcpu prev_pid=5325 prev_prio=120 prev_state=S ==> next_comm=swapper/0 next_pid=0 next_prio=120
 	ffffffff821f8298 __schedule
 	ffffffff821f8c03 schedule
 	ffffffff81500000 pipe_read
 	           f1000 __read
 	            1300 wait_for_waker
 
-         swapper     0/0     100.017000000: sched:sched_switch: prev_comm=swapper/0 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=diag-offcpu next_pid=5325 next_prio=120
+         swapper     0/0     [000] 100.017000000: sched:sched_switch: prev_comm=swapper/0 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=diag-offcpu next_pid=5325 next_prio=120
 	ffffffff821f8298 __schedule
 `
 
@@ -239,16 +239,64 @@ describe('offwaketime from switches and wakeups paired in diag (perf-record, ftr
           <idle>-0       [001] d..2.   100.032000: sched_switch: prev_comm=swapper/1 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=diag-offcpu next_pid=4242 next_prio=120
 `
 
-  it('ftrace stream: the kernel stack after a block\'s first sched_waking, matched by CPU, is its waker\'s', () => {
-    const lines = new StackTraceLines({...options, stacks: 'kernel'}, [4242], {wakers: true})
-    for (const text of PIPE.split('\n')) {
-      const line = parseTraceLine(text)
+  const streamPairing = (text: string, pairingOptions: PairingOptions) => {
+    const lines = new StackTraceLines(pairingOptions, [4242], {wakers: true})
+    for (const lineText of text.split('\n')) {
+      const line = parseTraceLine(lineText)
       if (line) lines.line(line)
-      else lines.other(text)
+      else lines.other(lineText)
     }
-    expect(folded(lines.pairing)).toEqual([
-      'diag-offcpu;pipe_read;schedule;__schedule;--;try_to_wake_up;__wake_up_common;pipe_write;<idle> 20000',
+    return lines.pairing
+  }
+
+  it("ftrace stream: the kernel stack after a block's first sched_waking, matched by CPU, is its waker's; ftrace's <idle> is named swapper/N as the kernel names it", () => {
+    expect(folded(streamPairing(PIPE, {...options, stacks: 'kernel'}))).toEqual([
+      'diag-offcpu;pipe_read;schedule;__schedule;--;try_to_wake_up;__wake_up_common;pipe_write;swapper/1 20000',
       `diag-offcpu;do_nanosleep;schedule;__schedule;--;${UNKNOWN_WAKER} 2000`,
     ])
+  })
+
+  // PIPE's events as perf-record reads them (kernel frames only, without the tracer's): the idle
+  // tasks are named swapper there, where ftrace names them <idle> and the kernel (BPF) swapper/N.
+  const PIPE_AS_PERF = `     diag-offcpu  4242/4242  [001] 100.000000000: sched:sched_switch: prev_comm=diag-offcpu prev_pid=4242 prev_prio=120 prev_state=S ==> next_comm=swapper/1 next_pid=0 next_prio=120
+	ffffffff821f8298 __schedule
+	ffffffff821f8c03 schedule
+	ffffffff81500000 pipe_read
+
+swapper     0/0     [000] 100.010000000: sched:sched_waking: comm=other pid=77 prio=120 target_cpu=000
+	ffffffff813a88b4 try_to_wake_up
+	ffffffff81400000 hrtimer_wakeup
+
+swapper     0/0     [001] 100.010001000: sched:sched_waking: comm=diag-offcpu pid=4242 prio=120 target_cpu=001
+	ffffffff813a88b4 try_to_wake_up
+	ffffffff813cd722 __wake_up_common
+	ffffffff81502000 pipe_write
+
+          writer  4300/4300  [000] 100.011000000: sched:sched_waking: comm=diag-offcpu pid=4242 prio=120 target_cpu=001
+	ffffffff813a88b4 try_to_wake_up
+	ffffffff81503000 later_wakeup
+
+swapper     0/0     [001] 100.020000000: sched:sched_switch: prev_comm=swapper/1 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=diag-offcpu next_pid=4242 next_prio=120
+	ffffffff821f8298 __schedule
+
+     diag-offcpu  4242/4242  [001] 100.030000000: sched:sched_switch: prev_comm=diag-offcpu prev_pid=4242 prev_prio=120 prev_state=S ==> next_comm=swapper/1 next_pid=0 next_prio=120
+	ffffffff821f8298 __schedule
+	ffffffff821f8c03 schedule
+	ffffffff821ffb7e do_nanosleep
+
+swapper     0/0     [001] 100.032000000: sched:sched_switch: prev_comm=swapper/1 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=diag-offcpu next_pid=4242 next_prio=120
+	ffffffff821f8298 __schedule
+`
+
+  it("perf-record names a waker that is a CPU's idle task swapper/N, N its CPU, as ftrace-stream (and BPF) do: the same stacks", () => {
+    const perf = new SwitchPairing({...options, stacks: 'kernel'}, [4242], {wakers: true})
+    pairSamples(perf, parsePerfTraceScript(PIPE_AS_PERF))
+    const perfStacks = folded(perf)
+    expect(perfStacks[0]).toMatch(/;pipe_write;swapper\/1 20000$/)
+    expect(perfStacks).toEqual(folded(streamPairing(PIPE, {...options, stacks: 'kernel'})))
+    // --per-pid: the idle task's process is 0, as BPF's stack key holds it
+    const perPid = new SwitchPairing({...options, stacks: 'kernel', perPid: true}, [4242], {wakers: true})
+    pairSamples(perPid, parsePerfTraceScript(PIPE_AS_PERF))
+    expect(folded(perPid)[0]).toMatch(/^diag-offcpu-4242;.*;pipe_write;swapper\/1-0 20000$/)
   })
 })
