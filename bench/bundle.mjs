@@ -11,7 +11,7 @@ import {fileURLToPath} from 'node:url'
 
 import {hostLine, loadAverage, median, requireReady, timeCommand} from './measure.mjs'
 
-requireReady('bench/bundle.mjs', {programs: ['tar', 'gzip', 'ldd', 'dpkg']})
+requireReady('bench/bundle.mjs', {programs: ['npm', 'tar', 'gzip', 'ldd', 'dpkg', 'du']})
 
 const runs = Number(process.argv[2] ?? 15)
 if (!Number.isInteger(runs) || runs < 1) {
