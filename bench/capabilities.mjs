@@ -5,6 +5,7 @@
 import {spawn, spawnSync} from 'node:child_process'
 import {fileURLToPath} from 'node:url'
 
+import {median, timeCommand} from './measure.mjs'
 import {withTracefsMounted} from './tracefs.mjs'
 
 const runs = Number(process.argv[2] ?? 15)
@@ -55,12 +56,7 @@ const tracers = {
     : {}),
 }
 
-function time([command, args, env]) {
-  const start = process.hrtime.bigint()
-  const result = spawnSync(command, args, {stdio: ['ignore', 'ignore', 'pipe'], env})
-  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed: ${result.stderr}`)
-  return Number(process.hrtime.bigint() - start) / 1e6
-}
+const time = ([command, args, env]) => timeCommand(command, args, {env})
 
 async function timeToReady([command, args, ready, needs, env]) {
   if (needs === 'tracefs') return withTracefsMounted(() => timeToReady([command, args, ready, undefined, env]))
@@ -92,7 +88,6 @@ for (let i = 0; i < runs; i++) {
   for (const [name, tracer] of Object.entries(tracers)) samples[name].push(await timeToReady(tracer))
 }
 
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 const peers = {bpftool: median(samples['bpftool feature probe']), bpftrace: median(samples['bpftrace: start to "Attaching"'])}
 console.log(`runs: ${runs} each, interleaved; kernel ${spawnSync('uname', ['-r']).stdout.toString().trim()}`)
 for (const [name, values] of Object.entries(samples)) {

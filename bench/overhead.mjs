@@ -4,6 +4,8 @@
 // must show, at its end, that it saw the workload (`seen`).
 import {spawn, spawnSync} from 'node:child_process'
 
+import {median} from './measure.mjs'
+
 /** Runs the workload once; its wall time in ms. */
 export function timeWorkload([command, ...args]) {
   const start = process.hrtime.bigint()
@@ -33,8 +35,6 @@ export async function underTracer({command, args, ready, seen}, workload) {
   if (!seen.test(output)) throw new Error(`${command} did not see the workload:\n${output.slice(-500)}`)
   return ms
 }
-
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 
 /**
  * Times `runs` rounds of: the workload alone, then under each tracer in turn. Prints each one's
