@@ -7,6 +7,8 @@
 import {accessSync, constants, existsSync, readdirSync, statSync} from 'node:fs'
 import {access, readFile} from 'node:fs/promises'
 
+import {hostLine, median} from './measure.mjs'
+
 if (!existsSync(new URL('../dist/src/system/files.js', import.meta.url))) {
   console.error('bench/kernel-files: build diag first (npm run build:ts)')
   process.exit(1)
@@ -60,13 +62,8 @@ for (let round = 0; round < rounds; round++) {
   }
 }
 
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const middle = sorted.length >> 1
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
-}
 const peer = median(times['fs/promises (readFile, access)'])
-console.log(`32 reads and 32 existence checks of /proc files, medians of ${rounds} rounds, interleaved\n`)
+console.log(`32 reads and 32 existence checks of /proc files, medians of ${rounds} rounds, interleaved; ${hostLine()}\n`)
 console.log('| how | median | ratio to fs/promises |')
 console.log('| --- | --- | --- |')
 for (const [name, values] of Object.entries(times)) console.log(`| ${name} | ${median(values).toFixed(2)} ms | ${(median(values) / peer).toFixed(2)} |`)
