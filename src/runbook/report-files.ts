@@ -1,3 +1,4 @@
+import {BadInputError} from '../errors.js'
 import {checkOutputFile, writeAtomically} from '../system/output-file.js'
 
 /**
@@ -21,14 +22,24 @@ export async function checkReportFiles(files: ReportFiles): Promise<void> {
   }
 }
 
-/** Writes each report asked for, atomically, in the flags' order; gives back the files written. */
+/**
+ * Writes each report asked for, atomically, in the flags' order; gives back the files written. A
+ * report that cannot be written (a full disk, its directory gone since the check) does not stop
+ * the others: once all were tried, one error names every report that failed.
+ */
 export async function writeReportFiles<T>(files: ReportFiles, formats: ReportFormats<T>, value: T): Promise<string[]> {
   const written: string[] = []
+  const failed: string[] = []
   for (const flag of REPORT_FLAGS) {
     const file = files[flag]
     if (file === undefined) continue
-    await writeAtomically(file, formats[flag](value))
-    written.push(file)
+    try {
+      await writeAtomically(file, formats[flag](value))
+      written.push(file)
+    } catch (error) {
+      failed.push(`--${flag} ${file}: could not write it: ${(error as Error).message}`)
+    }
   }
+  if (failed.length > 0) throw new BadInputError([...failed, ...(written.length ? [`written: ${written.join(', ')}`] : [])].join('; '))
   return written
 }

@@ -11,6 +11,7 @@ import {builtinRunbooks} from '../../src/runbook/library.js'
 import {checkExpression, evaluate} from '../../src/runbook/metrics.js'
 import {canonicalNumber, junitReport, markdownReport, openMetricsReport, prometheusReport} from '../../src/runbook/report.js'
 import {checkReportFiles, writeReportFiles} from '../../src/runbook/report-files.js'
+import {BadInputError} from '../../src/errors.js'
 import {expectOpenMetrics} from '../helpers/openmetrics.js'
 import {RUNBOOK_EXIT, type StartStep, runRunbook, runStep} from '../../src/runbook/run.js'
 import type {ResultData, ToolResult} from '../../src/result/model.js'
@@ -276,6 +277,15 @@ describe('the report files (diag runbook run and diag fleet run RUNBOOK)', () =>
     expect(readFileSync(files.report, 'utf8')).toBe('md 7')
     expect(readFileSync(files.prometheus, 'utf8')).toBe('prom 7')
     expect(existsSync(path.join(dir, 'out.xml'))).toBe(false)
+  })
+
+  // A write that fails after the run was an internal error with a stack trace.
+  it('a report that cannot be written is a typed error naming its flag, after the others were written', async () => {
+    const files = {report: path.join(dir, 'gone', 'out.md'), junit: path.join(dir, 'out2.xml')}
+    const writing = writeReportFiles(files, formats, 7)
+    await expect(writing).rejects.toBeInstanceOf(BadInputError)
+    await expect(writing).rejects.toThrow(/^--report .*gone\/out\.md: could not write it: ENOENT.*; written: .*out2\.xml$/)
+    expect(readFileSync(files.junit, 'utf8')).toBe('xml 7')
   })
 })
 
