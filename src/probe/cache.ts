@@ -38,11 +38,19 @@ export interface BootAnswers {
   keep(answers: Map<string, CachedOutcome>): Promise<void>
 }
 
-/** BootAnswers over a cache and what the probe loaded from it (undefined when probing anew). */
+/**
+ * BootAnswers over a cache and what the probe loaded from it (undefined when probing anew). What
+ * this run keeps it also answers at once: a candidate that falls through to the next one does not
+ * redo what the first found.
+ */
 export function bootAnswers(cache: ProbeCache, loaded: Map<string, CachedOutcome> | undefined): BootAnswers {
+  const kept = new Map<string, CachedOutcome>()
   return {
-    get: (name) => loaded?.get(name),
-    keep: (answers) => cache.save(answers).catch(() => {}),
+    get: (name) => kept.get(name) ?? loaded?.get(name),
+    keep(answers) {
+      for (const [name, answer] of answers) if (answer.status !== 'unknown') kept.set(name, answer)
+      return cache.save(answers).catch(() => {})
+    },
   }
 }
 
