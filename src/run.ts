@@ -28,7 +28,7 @@ export interface SessionOptions {
   command?: string[]
   /** With --json the command's stdout goes to stderr, so that stdout stays JSON. */
   json: boolean
-  /** --no-cache: probe anew instead of reusing this boot's cached probe answers. */
+  /** --no-cache: probe anew (and calibrate tcp_sock anew) instead of reusing this boot's cached answers. */
   refreshProbes?: boolean
 }
 

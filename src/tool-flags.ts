@@ -21,7 +21,7 @@ export const sessionFlags = {
   interval: seconds({char: 'i', summary: 'Print a result every this many seconds'}),
   backend: Flags.string({char: 'b', summary: 'Force a backend (bpf, ftrace, perf) or a candidate id, as `diag capabilities` lists them'}),
   quiet: Flags.boolean({char: 'q', summary: 'Do not print the "Tracing ..." line on stderr once tracing is attached'}),
-  'no-cache': Flags.boolean({summary: "Probe the kernel anew instead of reusing this boot's cached probe answers"}),
+  'no-cache': Flags.boolean({summary: "Probe the kernel (and calibrate tcp_sock) anew instead of reusing this boot's cached answers"}),
 }
 
 /** --backend with the tool's own choices, so that completion offers them and oclif checks them. */

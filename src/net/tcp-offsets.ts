@@ -7,13 +7,15 @@
  * tcpi_bytes_acked = bytes_acked, tcpi_bytes_received = bytes_received, since 4.1), so a field
  * is where the dump holds what tcp_info reported, in every one of several connections, and only
  * there. A field found in more than one place, or in none, is refused, never guessed; where the
- * kernel has BTF too, each offset found must be the one BTF gives. Calibrated per run, not
- * cached: a boot could bring another kernel build with the same version string.
+ * kernel has BTF too, each offset found must be the one BTF gives. The offsets found are kept for
+ * the boot in the probe cache (src/probe/cache.ts: keyed by boot id and release, so another kernel
+ * build of the same version is another boot), each field on its own.
  */
 import {BpfTool} from '../../backends/bpf/bpf-tool.js'
 import type {RunContext} from '../../backends/runner.js'
 import {BackendError, NotSupportedError} from '../errors.js'
-import {type TcpLoopbackInfo, loadBpfAddon} from '../system/bpf-addon.js'
+import type {BootAnswers, CachedOutcome} from '../probe/cache.js'
+import {type BpfAddon, type TcpLoopbackInfo, loadBpfAddon} from '../system/bpf-addon.js'
 
 /** The fields calibrated, by their names in struct tcp_sock. */
 export type TcpSockField = 'srtt_us' | 'mdev_us' | 'bytes_acked' | 'bytes_received'
@@ -134,18 +136,21 @@ function clearDump(bpf: BpfTool): void {
 
 const dumpsTaken = (bpf: BpfTool) => bpf.countEntries('dumps').find(([key]) => key.readUInt32LE(0) === 0)?.[1] ?? 0
 
+function bpfAddon(): BpfAddon {
+  const load = loadBpfAddon()
+  if (!load.ok) throw new NotSupportedError(`${load.reason}; tried ${load.tried.join(', ')}`)
+  return load.addon
+}
+
+type CalibrationContext = Pick<RunContext<unknown>, 'undo' | 'probe' | 'files' | 'pid'>
+
 /**
  * Calibrates tcp_sock on the running kernel: loads the kprobe on tcp_get_info, runs the
  * TRANSFERS connections, and takes it all down again before returning (whatever the outcome).
- * Needs BPF kprobes; throws NotSupportedError where the dumps do not settle the `fields`, and
- * BackendError where they disagree with the kernel's BTF.
+ * Needs BPF kprobes; throws BackendError where they do not see diag's connections.
  */
-export async function calibrateTcpSock<F extends TcpSockField>(
-  ctx: Pick<RunContext<unknown>, 'undo' | 'probe' | 'files' | 'pid'>,
-  fields: F[],
-): Promise<Record<F, number>> {
-  const load = loadBpfAddon()
-  if (!load.ok) throw new NotSupportedError(`${load.reason}; tried ${load.tried.join(', ')}`)
+export async function measureTcpSock(ctx: CalibrationContext): Promise<TcpSockOffsets> {
+  const addon = bpfAddon()
   const objectSize = tcpSockSize(await ctx.files.read('/proc/slabinfo').catch(() => ''))
   const mark = ctx.undo.mark()
   let dumps: SockDump[]
@@ -160,7 +165,7 @@ export async function calibrateTcpSock<F extends TcpSockField>(
       const before = dumpsTaken(bpf)
       let info: TcpLoopbackInfo
       try {
-        info = load.addon.tcpLoopbackInfo(client, server)
+        info = addon.tcpLoopbackInfo(client, server)
       } catch (error) {
         throw new BackendError(`calibrating tcp_sock on a loopback connection: ${(error as Error).message}`)
       }
@@ -171,8 +176,64 @@ export async function calibrateTcpSock<F extends TcpSockField>(
     const failures = await ctx.undo.unwindTo(mark)
     if (failures.length) throw new BackendError(`taking down the tcp_sock calibration: ${failures.map((f) => f.description).join(', ')}`)
   }
-  const offsets = requireOffsets(findTcpSockOffsets(dumps, objectSize), fields)
-  const disagree = btfDisagreements(offsets, (field) => load.addon.btfMemberOffset('tcp_sock', field))
-  if (disagree.length) throw new BackendError(`calibrated tcp_sock offsets disagree with the kernel's BTF: ${disagree.join('; ')}`)
-  return offsets
+  return findTcpSockOffsets(dumps, objectSize)
 }
+
+/** What calibrateTcpSock asks of the kernel: the calibration itself and its BTF; fakes in the unit tests. */
+export interface TcpSockKernel {
+  measure(ctx: CalibrationContext): Promise<TcpSockOffsets>
+  /** The field's offset in the kernel's BTF, null where it has none. */
+  btfOffset(field: TcpSockField): number | null
+}
+
+const RUNNING_KERNEL: TcpSockKernel = {
+  measure: measureTcpSock,
+  btfOffset: (field) => bpfAddon().btfMemberOffset('tcp_sock', field),
+}
+
+const FIELDS: TcpSockField[] = ['srtt_us', 'mdev_us', 'bytes_acked', 'bytes_received']
+/** A field's name in the probe cache. */
+const cacheName = (field: TcpSockField) => `tcp_sock.${field}`
+
+/** The fields' offsets kept this boot, when every one of them is. */
+function cachedOffsets<F extends TcpSockField>(answers: BootAnswers | undefined, fields: F[]): Record<F, number> | undefined {
+  const kept = fields.map((f): [F, unknown] => [f, answers?.get(cacheName(f))?.value])
+  return kept.every(([, offset]) => Number.isInteger(offset) && (offset as number) >= 0) ? (Object.fromEntries(kept) as Record<F, number>) : undefined
+}
+
+/** Keeps each field found, unless BTF contradicts any of them: a calibration BTF refutes is kept in no part. */
+async function keepOffsets(answers: BootAnswers | undefined, found: TcpSockOffsets, btfOffset: TcpSockKernel['btfOffset']): Promise<void> {
+  if (!answers) return
+  const offsets = Object.fromEntries(FIELDS.flatMap((f) => ('offset' in found[f] ? [[f, found[f].offset]] : [])))
+  if (btfDisagreements(offsets, btfOffset).length > 0) return
+  const kept = new Map<string, CachedOutcome>(
+    Object.entries(offsets).map(([f, offset]) => [cacheName(f as TcpSockField), {status: 'available', evidence: 'probe', detail: 'calibrated against TCP_INFO', value: offset}]),
+  )
+  if (kept.size > 0) await answers.keep(kept)
+}
+
+/**
+ * The offsets of `fields` in the running kernel's tcp_sock: kept from an earlier calibration in
+ * this boot (ctx.probe.answers, none with --no-cache), else calibrated now (measureTcpSock), and
+ * what it found kept. Throws NotSupportedError where the calibration does not settle the fields,
+ * and BackendError where they disagree with the kernel's BTF, cached or not.
+ */
+export async function calibrateTcpSock<F extends TcpSockField>(
+  ctx: CalibrationContext,
+  fields: F[],
+  kernel: TcpSockKernel = RUNNING_KERNEL,
+): Promise<{offsets: Record<F, number>; cached: boolean}> {
+  let offsets = cachedOffsets(ctx.probe.answers, fields)
+  const cached = offsets !== undefined
+  if (!offsets) {
+    const found = await kernel.measure(ctx)
+    await keepOffsets(ctx.probe.answers, found, kernel.btfOffset)
+    offsets = requireOffsets(found, fields)
+  }
+  const disagree = btfDisagreements(offsets, kernel.btfOffset)
+  if (disagree.length) throw new BackendError(`calibrated tcp_sock offsets disagree with the kernel's BTF: ${disagree.join('; ')}`)
+  return {offsets, cached}
+}
+
+/** How a runner's attach line says where the offsets came from. */
+export const calibratedHow = (cached: boolean) => (cached ? 'calibrated against TCP_INFO earlier this boot, cached' : 'calibrated against TCP_INFO')

@@ -26,6 +26,34 @@ export interface ProbeCache {
   save(outcomes: Map<string, CachedOutcome>): Promise<void>
 }
 
+/**
+ * This boot's cache as the runs after probing see it, for answers found later than the probe
+ * that hold as long (tcp_sock's calibrated offsets, src/net/tcp-offsets.ts): the same file,
+ * key and rules as the probes' answers.
+ */
+export interface BootAnswers {
+  /** The answer kept under this name this boot; none when the run probes anew (--no-cache). */
+  get(name: string): CachedOutcome | undefined
+  /** Keeps the conclusive answers ("unknown" never is); a cache that cannot be written is passed over. */
+  keep(answers: Map<string, CachedOutcome>): Promise<void>
+}
+
+/**
+ * BootAnswers over a cache and what the probe loaded from it (undefined when probing anew). What
+ * this run keeps it also answers at once: a candidate that falls through to the next one does not
+ * redo what the first found.
+ */
+export function bootAnswers(cache: ProbeCache, loaded: Map<string, CachedOutcome> | undefined): BootAnswers {
+  const kept = new Map<string, CachedOutcome>()
+  return {
+    get: (name) => kept.get(name) ?? loaded?.get(name),
+    keep(answers) {
+      for (const [name, answer] of answers) if (answer.status !== 'unknown') kept.set(name, answer)
+      return cache.save(answers).catch(() => {})
+    },
+  }
+}
+
 /** A cached answer; `identity` is that of what it holds for (Capability.stableWhile), when it has one. */
 export type CachedOutcome = Outcome & {identity?: string}
 

@@ -6,7 +6,7 @@ import {type UndoFailure, UndoLog} from '../system/undo.js'
 import {type KernelConfig, configVerdict, readKernelConfig} from './kernel-config.js'
 import {type KernelVersion, kernelAtLeast, parseKernelRelease} from './kernel-version.js'
 import {instanceName} from '../tracefs/names.js'
-import {type CachedOutcome, FileProbeCache, type ProbeCache} from './cache.js'
+import {type BootAnswers, type CachedOutcome, FileProbeCache, type ProbeCache, bootAnswers} from './cache.js'
 import {CAPABILITIES} from './table/index.js'
 import {type Capability, type CapabilityResult, type Outcome, type ProbeContext, available, needsPrivilege, unavailable, unknown} from './types.js'
 
@@ -67,6 +67,8 @@ export interface HostProbe {
   tracefs: string | undefined
   /** Steps that failed while removing what the probes made; empty when all went well. */
   cleanupFailures: UndoFailure[]
+  /** This boot's cache for what runs find after probing; absent where the probe used none (not root, another host, a fake). */
+  answers?: BootAnswers
 }
 
 /** The capability names to probe for `only`, with everything they need, in table order. */
@@ -258,5 +260,6 @@ export async function probeHost(options: ProbeOptions, sessionUndo: UndoLog): Pr
     capabilities: [...results.values()],
     tracefs: ctx.tracefs,
     cleanupFailures,
+    ...(cache ? {answers: bootAnswers(cache, cached)} : {}),
   }
 }

@@ -1,8 +1,11 @@
 import {execa} from 'execa'
 import {beforeAll, describe, expect, it} from 'vitest'
 
+import {FileProbeCache} from '../../src/probe/cache.js'
 import {probeHost} from '../../src/probe/probe.js'
-import {readFileSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
 
 import {TRANSFERS, type TcpSockField, calibrateTcpSock, tcpSockSize} from '../../src/net/tcp-offsets.js'
 import {type BpfAddon, loadBpfAddon} from '../../src/system/bpf-addon.js'
@@ -54,19 +57,27 @@ describe.skipIf(!isRoot)('tcp_sock calibration on this host (needs root)', () =>
   })
 
   // The exact check: on a kernel with BTF as well, what calibration finds is where BTF says.
-  it('calibrates srtt_us and the byte counts against TCP_INFO where BTF puts them, and leaves nothing behind', async (context) => {
+  it('calibrates srtt_us and the byte counts against TCP_INFO where BTF puts them, keeps them for the boot, and leaves nothing behind', async (context) => {
     const needs = ['bpf-syscall', 'bpf-helper-probe-read', 'bpf-map-hash', 'bpf-kprobe', 'btf']
     const missing = skipReason(needs, truths)
     if (missing) return context.skip(missing)
+    // A cache of this test's own (root's, mode 0700: trusted), empty at first: the first run calibrates.
+    const dir = mkdtempSync(path.join(tmpdir(), 'diag-calibration-'))
     const undo = new UndoLog()
     try {
-      const probe = await probeHost({only: [...needs, 'bpf-global-data']}, undo)
-      const offsets = await calibrateTcpSock({probe, files: new NodeFiles('/'), undo, pid: process.pid}, ['srtt_us', 'bytes_acked', 'bytes_received'])
+      const fields: TcpSockField[] = ['srtt_us', 'bytes_acked', 'bytes_received']
+      const calibrate = async () => {
+        const probe = await probeHost({only: [...needs, 'bpf-global-data'], cache: new FileProbeCache(dir)}, undo)
+        return calibrateTcpSock({probe, files: new NodeFiles('/'), undo, pid: process.pid}, fields)
+      }
+      const first = await calibrate()
       const members = await bpftoolTcpSock()
-      expect(offsets).toEqual({srtt_us: members.get('srtt_us'), bytes_acked: members.get('bytes_acked'), bytes_received: members.get('bytes_received')})
+      expect(first).toEqual({offsets: {srtt_us: members.get('srtt_us'), bytes_acked: members.get('bytes_acked'), bytes_received: members.get('bytes_received')}, cached: false})
       expect(undo.size).toBe(0)
+      expect(await calibrate()).toEqual({offsets: first.offsets, cached: true})
     } finally {
       expect(await undo.unwind()).toEqual([])
+      rmSync(dir, {recursive: true, force: true})
     }
   })
 })

@@ -7,7 +7,7 @@ import type {ToolResult} from '../../src/result/model.js'
 import {RUNBOOK_EXIT, type RunbookReport} from '../../src/runbook/run.js'
 import {capabilityTruths, configured, expectUsable, expectedFromConfig} from '../helpers/ground-truth.js'
 import {schemaErrors} from '../helpers/schema.js'
-import {GETPPID_FUNCTIONS, MATRIX, type MatrixEnv, type MatrixRow, TCP, judge, recordRows} from '../matrix/cases.js'
+import {CALIBRATED, GETPPID_FUNCTIONS, MATRIX, type MatrixEnv, type MatrixRow, TCP, judge, recordRows} from '../matrix/cases.js'
 import {LAB_KERNELS, type LabBoot, type LabCase, type LabKernel, labConfig, labHasPerf, labUnavailable, shellQuote, startLabBoots} from './lab.js'
 
 // What the kernel's tracing looks like after diag ran: read through a mount of diag's own.
@@ -57,6 +57,25 @@ const diag = (args: string[]) => `diag ${args.map((a) => FROM_FILE[a] ?? shellQu
 const FOCUS = process.env.DIAG_LAB_TOOLS?.split(',')
 const inFocus = (tool: string) => !FOCUS || FOCUS.includes(tool)
 
+// The tools whose no-BTF candidates read tcp_sock at calibrated offsets (src/net/tcp-offsets.ts),
+// and the calibration timed against the cached offsets (bench/tcp-calibration.mjs).
+const CALIBRATING_TOOLS = ['tcprtt', 'tcplife']
+const CALIBRATION_NEEDS = ['bpf-syscall', 'bpf-helper-probe-read', 'bpf-map-hash', 'bpf-kprobe']
+const TCP_CALIBRATION: LabCase = {id: 'tcp-calibration', command: 'node /diag/bench/tcp-calibration.mjs'}
+
+/** The result's attach line: a JSON result, or the summary line of a rows tool's NDJSON. */
+function attachOf(stdout: string): string | undefined {
+  try {
+    return (JSON.parse(stdout) as ToolResult).backend?.attach
+  } catch {
+    try {
+      return (JSON.parse(stdout.trim().split('\n').pop()!) as ToolResult).backend?.attach
+    } catch {
+      return undefined
+    }
+  }
+}
+
 function cases(kernel: string): LabCase[] {
   const always: LabCase[] = [
     {id: 'capabilities', command: 'diag capabilities --json'},
@@ -65,7 +84,8 @@ function cases(kernel: string): LabCase[] {
   ]
   const matrix = MATRIX.flatMap((c, i) => (inFocus(c.tool) ? [{id: `matrix-${i}`, command: diag(c.args({...ENV, name: kernel}))}] : []))
   const stateAfter = {id: 'state-after', command: STATE_AFTER}
-  if (FOCUS) return [...always, ...matrix, stateAfter]
+  const calibration = CALIBRATING_TOOLS.some(inFocus) ? [TCP_CALIBRATION] : []
+  if (FOCUS) return [...always, ...matrix, ...calibration, stateAfter]
   return [
     ...always,
     // Syscall counting must not need BTF: hide it and count through the BPF backend all the same.
@@ -100,6 +120,7 @@ function cases(kernel: string): LabCase[] {
     // A function name from another kernel: refused with the names this one has.
     {id: 'other-names', command: diag(['funccount', 'SyS_getppid', '--duration', '1'])},
     ...HIST_TABLE_CASES,
+    ...calibration,
     // BPF events streamed to user space (backends/bpf/event-buffer.ts): the perf buffer on every
     // kernel with BPF tracepoints, the ring buffer from 5.8.
     ...(['perf', 'ring'] as const).map((kind) => ({id: `events-${kind}`, command: `DIAG_WORKLOAD=/diag/lab-bin/diag-workload node /diag/bench/event-consumer.mjs ${kind} ${EVENTS} 0`})),
@@ -236,6 +257,28 @@ describe.each(Object.values(LAB_KERNELS))('the kernel lab: $name', (kernel) => {
         expect(row.outcome, `${row.detail}\n${run.stderr}`).toBe('not supported')
       }
     })
+  })
+
+  // tcp_sock's offsets hold until the next boot: the first run that needs them calibrates, every
+  // later one (the matrix runs several on the candidates that need them) takes them from the cache.
+  const calibrationIt = (name: string, fn: () => void) => (CALIBRATING_TOOLS.some(inFocus) ? labIt(name, fn) : it.skip(`${name} (skipped: DIAG_LAB_TOOLS)`, fn))
+  calibrationIt('calibrates tcp_sock for the first tcprtt or tcplife run that needs it, and for no other', () => {
+    const attaches = MATRIX.flatMap((c, i) => (inFocus(c.tool) && CALIBRATING_TOOLS.includes(c.tool) ? [attachOf(boot.results.get(`matrix-${i}`)!.stdout)] : []))
+    const calibrated = attaches.filter((a): a is string => a?.includes(CALIBRATED) ?? false)
+    const fresh = calibrated.filter((a) => !a.includes('cached'))
+    console.log(`${kernel.name}: ${calibrated.length} runs read calibrated offsets, ${fresh.length} calibrated`)
+    expect(fresh.length, calibrated.join('\n')).toBeLessThanOrEqual(1)
+  })
+
+  calibrationIt("times tcp_sock's calibration against the offsets from the cache, where it has BPF kprobes", () => {
+    const run = boot.results.get(TCP_CALIBRATION.id)!
+    if (!expectUsable(CALIBRATION_NEEDS, truths)) return void expect(run.exitCode, run.stdout).not.toBe(0)
+    expect(run.exitCode, `${run.stdout}\n${run.stderr}`).toBe(0)
+    type Call = {ms: number; cached: boolean; offsets: Record<string, number>}
+    const {calibrated, fromCache} = JSON.parse(run.stdout) as {calibrated: Call; fromCache: Call}
+    expect(calibrated.cached).toBe(false)
+    expect(fromCache).toEqual({ms: fromCache.ms, cached: true, offsets: calibrated.offsets})
+    console.log(`${kernel.name}: tcp_sock calibrated in ${calibrated.ms} ms, from the cache in ${fromCache.ms} ms`)
   })
 
   // The probe's word is checked against the real programs: a candidate it calls usable must load,

@@ -221,7 +221,7 @@ async function holdBaseInitramfs(): Promise<string> {
 }
 
 async function cachedBaseInitramfs(): Promise<string> {
-  const inputs = ['dist', 'bpf', 'bench/event-consumer.mjs', 'runbooks', 'oclif.manifest.json', 'native/build/Release/diag_bpf.node', 'native/build/Release/diag-gate', 'test/workload/diag-workload', 'test/workload/diag-lookups', 'test/workload/diag-offcpu', 'test/workload/diag-spin', 'test/workload/diag-tcp', 'package.json', 'package-lock.json']
+  const inputs = ['dist', 'bpf', 'bench/event-consumer.mjs', 'bench/tcp-calibration.mjs', 'runbooks', 'oclif.manifest.json', 'native/build/Release/diag_bpf.node', 'native/build/Release/diag-gate', 'test/workload/diag-workload', 'test/workload/diag-lookups', 'test/workload/diag-offcpu', 'test/workload/diag-spin', 'test/workload/diag-tcp', 'package.json', 'package-lock.json']
   const hash = createHash('sha256')
   const stamp = (p: string) => {
     const full = path.join(REPO, p)
@@ -245,7 +245,7 @@ async function cachedBaseInitramfs(): Promise<string> {
     const addon = path.join(REPO, 'native/build/Release/diag_bpf.node')
     for (const library of await sharedLibraries([process.execPath, addon])) copyIntoRoot(root, library)
     copyIntoRoot(root, '/lib64/ld-linux-x86-64.so.2')
-    for (const p of ['package.json', 'oclif.manifest.json', 'dist', 'bin', 'schema', 'runbooks', 'bench/event-consumer.mjs', 'native/build/Release/diag_bpf.node', 'native/build/Release/diag-gate'])
+    for (const p of ['package.json', 'oclif.manifest.json', 'dist', 'bin', 'schema', 'runbooks', 'bench/event-consumer.mjs', 'bench/tcp-calibration.mjs', 'native/build/Release/diag_bpf.node', 'native/build/Release/diag-gate'])
       cpSync(path.join(REPO, p), path.join(root, 'diag', p), {recursive: true})
     mkdirSync(path.join(root, 'diag/bpf'))
     for (const object of readdirSorted(path.join(REPO, 'bpf')).filter((f) => f.endsWith('.bpf.o')))

@@ -76,7 +76,7 @@ export const TCP = {sessions: 3, send: 100_000, reply: 50_000}
 // kprobes to calibrate with (every lab kernel with BPF; not this host); the others cannot (null).
 const TCP_BYTES_KNOWN = new Set(['bpf-tp-btf'])
 const TCP_BYTES_CALIBRATED = new Set(['bpf-tracepoint', 'bpf-kprobe'])
-const CALIBRATED = 'calibrated against TCP_INFO'
+export const CALIBRATED = 'calibrated against TCP_INFO'
 // diag-offcpu's sleeps: 100 of 10 ms, about 1 s blocked in nanosleep, give or take 15%.
 const OFFCPU = {seconds: 1, tolerance: 0.15}
 /**

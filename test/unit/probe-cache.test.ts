@@ -72,6 +72,34 @@ describe('the probe cache', () => {
   })
 })
 
+describe("what runs find after probing (tcp_sock's calibrated offsets), in the same cache", () => {
+  const host = makeFakeHost(FAKE_KERNELS['5.15'])
+  afterAll(() => host.remove())
+  const capabilities = table({}, {loads: () => available('probe', 'loaded and attached')})
+  const probe = (cache: ProbeCache | null, refresh = false) =>
+    probeHost({files: new NodeFiles(host.root), capabilities, cache, refresh, bpf: () => ({ok: false, reason: 'none', tried: []})}, new UndoLog())
+  const offset: CachedOutcome = available('probe', 'calibrated against TCP_INFO', 1496)
+
+  it('are read from a later run\'s probe, not with --refresh (--no-cache), and kept beside the probes\' answers', async () => {
+    const cache = new MemoryCache()
+    const first = await probe(cache)
+    expect(first.answers?.get('tcp_sock.srtt_us')).toBeUndefined()
+    await first.answers!.keep(new Map([['tcp_sock.srtt_us', offset]]))
+    expect([...cache.saved.keys()].sort()).toEqual(['loads', 'tcp_sock.srtt_us'])
+    // The same run asks again (a candidate that fell through to the next): no second calibration.
+    expect(first.answers!.get('tcp_sock.srtt_us')).toEqual(offset)
+    expect((await probe(cache)).answers?.get('tcp_sock.srtt_us')).toEqual(offset)
+    const refreshed = await probe(cache, true)
+    expect(refreshed.answers?.get('tcp_sock.srtt_us')).toBeUndefined()
+    await refreshed.answers!.keep(new Map([['tcp_sock.srtt_us', {...offset, value: 1500}]]))
+    expect(refreshed.answers!.get('tcp_sock.srtt_us')?.value).toBe(1500)
+  })
+
+  it('are not offered where the probe uses no cache', async () => {
+    expect((await probe(null)).answers).toBeUndefined()
+  })
+})
+
 describe('the live tracefs probes, cached for the boot', () => {
   const host = makeFakeHost(FAKE_KERNELS['5.15'])
   afterAll(() => host.remove())
@@ -212,6 +240,13 @@ describe.skipIf(!isRoot)('the cache file (needs root: it trusts only files root 
     expect(written.key.bootId).toBe(readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim())
     writeFileSync(file, JSON.stringify({...written, key: {...written.key, bootId: 'another boot'}}))
     expect(await new FileProbeCache(dir).load()).toBeUndefined()
+  })
+
+  it("keeps others' answers when it saves its own: a probe's save leaves a calibration's, and the reverse", async () => {
+    const own = mkdtempSync(path.join(dir, 'merged-'))
+    await new FileProbeCache(own).save(new Map([['tcp_sock.srtt_us', available('probe', 'calibrated against TCP_INFO', 1496)]]))
+    await new FileProbeCache(own).save(outcomes)
+    expect((await new FileProbeCache(own).load())?.get('tcp_sock.srtt_us')?.value).toBe(1496)
   })
 
   it('ignores a file that another user owns or others may write', async () => {

@@ -1,7 +1,21 @@
 import {describe, expect, it} from 'vitest'
 
-import {NotSupportedError} from '../../src/errors.js'
-import {type SockDump, TRANSFERS, btfDisagreements, findTcpSockOffsets, requireOffsets, tcpSockSize} from '../../src/net/tcp-offsets.js'
+import {BackendError, NotSupportedError} from '../../src/errors.js'
+import {
+  type SockDump,
+  TRANSFERS,
+  type TcpSockField,
+  type TcpSockOffsets,
+  btfDisagreements,
+  calibrateTcpSock,
+  findTcpSockOffsets,
+  requireOffsets,
+  tcpSockSize,
+} from '../../src/net/tcp-offsets.js'
+import type {BootAnswers, CachedOutcome} from '../../src/probe/cache.js'
+import type {HostProbe} from '../../src/probe/probe.js'
+import {UndoLog} from '../../src/system/undo.js'
+import {MemoryFiles} from '../helpers/memory-files.js'
 
 /** Where a synthetic tcp_sock keeps the fields, and other fields that hold the same values. */
 interface Layout {
@@ -126,5 +140,99 @@ describe('btfDisagreements', () => {
     const btf = {srtt_us: 1680, bytes_acked: 1824, mdev_us: null, bytes_received: null}
     expect(btfDisagreements({srtt_us: 1680, bytes_acked: 1832}, (f) => btf[f])).toEqual(['tcp_sock.bytes_acked calibrated at 1832, BTF says 1824'])
     expect(btfDisagreements({srtt_us: 1496}, () => null)).toEqual([])
+  })
+})
+
+describe('calibrateTcpSock: the offsets kept for the boot in the probe cache', () => {
+  /** This boot's cache in memory, as probeHost hands it to the runners: read unless probing anew. */
+  class BootCache {
+    saved = new Map<string, CachedOutcome>()
+    answers(refresh = false): BootAnswers {
+      const loaded = refresh ? undefined : new Map(this.saved)
+      return {
+        get: (name) => loaded?.get(name),
+        keep: async (answers) => {
+          for (const [name, answer] of answers) if (answer.status !== 'unknown') this.saved.set(name, answer)
+        },
+      }
+    }
+  }
+
+  /** A kernel whose calibration counts its runs and answers `found` (or throws it); `btf` as its BTF, none by default. */
+  function fakeKernel(found: () => TcpSockOffsets, btf: Partial<Record<TcpSockField, number>> = {}) {
+    const kernel = {
+      measured: 0,
+      async measure(): Promise<TcpSockOffsets> {
+        kernel.measured++
+        return found()
+      },
+      btfOffset: (field: TcpSockField) => btf[field] ?? null,
+    }
+    return kernel
+  }
+  const context = (answers: BootAnswers) => ({probe: {answers} as unknown as HostProbe, files: new MemoryFiles(), undo: new UndoLog(), pid: process.pid})
+  const FOUND = (): TcpSockOffsets => findTcpSockOffsets(dumps(ADJACENT))
+
+  it('calibrates once a boot: a second run (tcprtt, then tcplife) takes the offsets from the cache', async () => {
+    const cache = new BootCache()
+    const kernel = fakeKernel(FOUND)
+    expect(await calibrateTcpSock(context(cache.answers()), ['srtt_us'], kernel)).toEqual({offsets: {srtt_us: 1496}, cached: false})
+    expect(kernel.measured).toBe(1)
+    expect(cache.saved.get('tcp_sock.srtt_us')).toMatchObject({status: 'available', evidence: 'probe', value: 1496})
+
+    expect(await calibrateTcpSock(context(cache.answers()), ['srtt_us'], kernel)).toEqual({offsets: {srtt_us: 1496}, cached: true})
+    expect(await calibrateTcpSock(context(cache.answers()), ['bytes_acked', 'bytes_received'], kernel)).toEqual({
+      offsets: {bytes_acked: 1432, bytes_received: 1384},
+      cached: true,
+    })
+    expect(kernel.measured).toBe(1)
+  })
+
+  it('calibrates anew with --no-cache, and keeps what it finds', async () => {
+    const cache = new BootCache()
+    cache.saved.set('tcp_sock.srtt_us', {status: 'available', evidence: 'probe', detail: 'calibrated against TCP_INFO', value: 8})
+    const kernel = fakeKernel(FOUND)
+    expect(await calibrateTcpSock(context(cache.answers(true)), ['srtt_us'], kernel)).toEqual({offsets: {srtt_us: 1496}, cached: false})
+    expect(kernel.measured).toBe(1)
+    expect(cache.saved.get('tcp_sock.srtt_us')?.value).toBe(1496)
+  })
+
+  it('keeps nothing of a calibration that failed or could not tell, and calibrates again next time', async () => {
+    const cache = new BootCache()
+    const nowhere = (field: TcpSockField) => ({why: `tcp_sock.${field}: no place`})
+    const inconclusive = fakeKernel(() => ({srtt_us: nowhere('srtt_us'), mdev_us: nowhere('mdev_us'), bytes_acked: nowhere('bytes_acked'), bytes_received: nowhere('bytes_received')}))
+    await expect(calibrateTcpSock(context(cache.answers()), ['srtt_us'], inconclusive)).rejects.toThrow(NotSupportedError)
+    await expect(calibrateTcpSock(context(cache.answers()), ['srtt_us'], inconclusive)).rejects.toThrow(NotSupportedError)
+    expect(inconclusive.measured).toBe(2)
+
+    const failed = fakeKernel(() => {
+      throw new BackendError('taking down the tcp_sock calibration: detach kprobe')
+    })
+    await expect(calibrateTcpSock(context(cache.answers()), ['srtt_us'], failed)).rejects.toThrow(BackendError)
+    expect(cache.saved.size).toBe(0)
+  })
+
+  it('keeps nothing that BTF contradicts, and checks the cached offsets against BTF too', async () => {
+    const cache = new BootCache()
+    const contradicted = fakeKernel(FOUND, {srtt_us: 1496, bytes_acked: 1440})
+    await expect(calibrateTcpSock(context(cache.answers()), ['srtt_us'], contradicted)).resolves.toEqual({offsets: {srtt_us: 1496}, cached: false})
+    expect(cache.saved.size).toBe(0)
+    await expect(calibrateTcpSock(context(cache.answers()), ['bytes_acked'], contradicted)).rejects.toThrow(/bytes_acked calibrated at 1432, BTF says 1440/)
+
+    const agreeing = fakeKernel(FOUND, {srtt_us: 1496})
+    await calibrateTcpSock(context(cache.answers()), ['srtt_us'], agreeing)
+    const otherBtf = fakeKernel(FOUND, {srtt_us: 1500})
+    await expect(calibrateTcpSock(context(cache.answers()), ['srtt_us'], otherBtf)).rejects.toThrow(/srtt_us calibrated at 1496, BTF says 1500/)
+    expect(otherBtf.measured).toBe(0)
+  })
+
+  it('keeps the fields found when another is not: a run that needs only those takes them', async () => {
+    const cache = new BootCache()
+    const kernel = fakeKernel(() => findTcpSockOffsets(dumps({...ADJACENT, ackedDecoys: [2000]})))
+    await expect(calibrateTcpSock(context(cache.answers()), ['bytes_acked', 'bytes_received'], kernel)).rejects.toThrow(NotSupportedError)
+    expect(cache.saved.has('tcp_sock.bytes_acked')).toBe(false)
+    expect(await calibrateTcpSock(context(cache.answers()), ['srtt_us'], kernel)).toEqual({offsets: {srtt_us: 1496}, cached: true})
+    await expect(calibrateTcpSock(context(cache.answers()), ['bytes_acked', 'bytes_received'], kernel)).rejects.toThrow(NotSupportedError)
+    expect(kernel.measured).toBe(2)
   })
 })

@@ -2,7 +2,7 @@ import {BpfTool} from '../../backends/bpf/bpf-tool.js'
 import {EventBuffer, eventBufferKind, eventRowsCollector} from '../../backends/bpf/event-buffer.js'
 import type {Collector, RunContext, RowStream, Runner} from '../../backends/runner.js'
 import {NotSupportedError} from '../../src/errors.js'
-import {calibrateTcpSock} from '../../src/net/tcp-offsets.js'
+import {calibrateTcpSock, calibratedHow} from '../../src/net/tcp-offsets.js'
 import {fieldOffset, readEventFormat} from '../../src/tracefs/format.js'
 import {type ClosedSession, sessionRow, wantedPorts} from './session.js'
 import {COLUMNS, NAME, type TcplifeOptions} from './tool.js'
@@ -65,12 +65,12 @@ const FIELDS: [string, number][] = [
  * its own TCP_INFO (src/net/tcp-offsets.ts), which needs BPF kprobes; else why the bytes stay
  * unknown. A BTF that disagrees with the calibration is an error, not a reason.
  */
-export async function calibratedBytes(ctx: RunContext<TcplifeOptions>): Promise<{acked: number; received: number} | {why: string}> {
+export async function calibratedBytes(ctx: RunContext<TcplifeOptions>): Promise<{acked: number; received: number; cached: boolean} | {why: string}> {
   if (ctx.probe.capabilities.find((c) => c.name === 'bpf-kprobe')?.status !== 'available') return {why: 'no BPF kprobes to calibrate tcp_sock with'}
   if (process.arch !== 'x64' && process.arch !== 'arm64') return {why: `calibrated for 64-bit kernels only, not ${process.arch}`}
   try {
-    const offsets = await calibrateTcpSock(ctx, ['bytes_acked', 'bytes_received'])
-    return {acked: offsets.bytes_acked, received: offsets.bytes_received}
+    const {offsets, cached} = await calibrateTcpSock(ctx, ['bytes_acked', 'bytes_received'])
+    return {acked: offsets.bytes_acked, received: offsets.bytes_received, cached}
   } catch (error) {
     if (error instanceof NotSupportedError) return {why: error.message}
     throw error
@@ -82,7 +82,7 @@ function setBytesOffsets(bpf: BpfTool, bytes: Awaited<ReturnType<typeof calibrat
   if ('why' in bytes) return `no bytes (${bytes.why})`
   bpf.setU32('bytes_acked_offset', bytes.acked)
   bpf.setU32('bytes_received_offset', bytes.received)
-  return `tcp_sock.bytes_acked at ${bytes.acked} and bytes_received at ${bytes.received} (calibrated against TCP_INFO)`
+  return `tcp_sock.bytes_acked at ${bytes.acked} and bytes_received at ${bytes.received} (${calibratedHow(bytes.cached)})`
 }
 
 /** tcplife from the classic tracepoint, every field at its offset from the format file: no BTF; bytes where calibrated. */

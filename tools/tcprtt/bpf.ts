@@ -8,7 +8,7 @@ import {fieldOffset, readEventFormat} from '../../src/tracefs/format.js'
 import type {Collector, Runner} from '../../backends/runner.js'
 import {BpfTool} from '../../backends/bpf/bpf-tool.js'
 import {NotSupportedError} from '../../src/errors.js'
-import {calibrateTcpSock} from '../../src/net/tcp-offsets.js'
+import {calibrateTcpSock, calibratedHow} from '../../src/net/tcp-offsets.js'
 import {ipv6Offsets} from '../tcplife/bpf.js'
 
 const AF_INET = 2
@@ -107,13 +107,16 @@ export const kprobeOffsets: Runner<TcprttOptions> = {
   async start(ctx) {
     const {options, probe, files, undo, pid} = ctx
     if (process.arch !== 'x64' && process.arch !== 'arm64') throw new NotSupportedError(`the socket offsets are those of 64-bit kernels, not ${process.arch}`)
-    const {srtt_us: srttOffset} = await calibrateTcpSock(ctx, ['srtt_us'])
+    const {
+      offsets: {srtt_us: srttOffset},
+      cached,
+    } = await calibrateTcpSock(ctx, ['srtt_us'])
     const bpf = BpfTool.open('tcprtt.kprobe', undo, probe)
     setCommonKnobs(bpf, options)
     bpf.setU32('srtt_us_offset', srttOffset)
     bpf.setU32('v6_daddr_offset', ipv6Offsets(await files.exists('/proc/self/ns/net')).daddr)
     bpf.load(['kprobe_rcv_established'])
     await bpf.attachKprobe('kprobe_rcv_established', 'tcp_rcv_established', false, files, probe.tracefs, pid)
-    return {...collector(bpf, options), attach: `${bpf.attachments}, tcp_sock.srtt_us at ${srttOffset} (calibrated against TCP_INFO)`}
+    return {...collector(bpf, options), attach: `${bpf.attachments}, tcp_sock.srtt_us at ${srttOffset} (${calibratedHow(cached)})`}
   },
 }
