@@ -4,6 +4,7 @@ import type {TraceLine} from './trace-pipe.js'
 import type {TracefsSession} from './tracefs-session.js'
 import {type EventStacks, type PairingMode, type PairingOptions, SwitchPairing, threadsOf} from '../../src/sched/switch-pairing.js'
 import {stacksOf} from '../../src/symbols/stacks.js'
+import {type ThreadInfo, ThreadNames} from '../../src/system/threads.js'
 import {readTaskStates, stateFilter} from '../../src/tracefs/task-state.js'
 
 // " => do_nanosleep" (" => do_nanosleep+0x8c/0x140" with the sym-offset option)
@@ -14,6 +15,8 @@ const FRAME = /^\s*=> (\S+)/
  * the kernel stack the stacktrace option records after an event, in the task running then (the
  * one switching out, or the waker), a frame a line. The stack follows its event in the same
  * CPU's buffer, but other CPUs' lines may come between: it is matched to its event by CPU.
+ * A line's task that ftrace could not name ("<...>": not in its comm cache) is named from /proc,
+ * as the BPF backends name it from the kernel; the switched-out task is named by the event itself.
  */
 export class StackTraceLines {
   readonly pairing: SwitchPairing
@@ -21,7 +24,12 @@ export class StackTraceLines {
   private readonly awaiting = new Map<number, EventStacks>()
   private reading: string[] | undefined
 
-  constructor(options: PairingOptions, tasks?: number[], mode: PairingMode = {}) {
+  constructor(
+    options: PairingOptions,
+    tasks?: number[],
+    mode: PairingMode = {},
+    private readonly names: Pick<ThreadInfo, 'nameOf'> = new ThreadNames(),
+  ) {
     this.pairing = new SwitchPairing(options, tasks, mode)
   }
 
@@ -33,7 +41,8 @@ export class StackTraceLines {
       if (stacks && stacks.kernel.length === 0) this.reading = stacks.kernel
       return
     }
-    const stacks = this.pairing.event(line.event, line.body, line.timestamp, {comm: line.comm, pid: line.pid, tgid: line.tgid, cpu: line.cpu})
+    const comm = line.comm === '<...>' ? this.names.nameOf(line.pid) : line.comm
+    const stacks = this.pairing.event(line.event, line.body, line.timestamp, {comm, pid: line.pid, tgid: line.tgid, cpu: line.cpu})
     if (stacks) this.awaiting.set(line.cpu, stacks)
     else this.awaiting.delete(line.cpu)
   }

@@ -256,6 +256,31 @@ describe('offwaketime from switches and wakeups paired in diag (perf-record, ftr
     ])
   })
 
+  // A waker ftrace could not name (its comm cache full) prints as "<...>": named as /proc names
+  // it (here the `writer` thread of a fake), as BPF names it from the kernel.
+  it('ftrace stream: a waker printed as <...> is named from /proc, not <...>', () => {
+    const names = {nameOf: (tid: number) => (tid === 4300 ? 'writer' : '<...>')}
+    const lines = new StackTraceLines({...options, stacks: 'kernel'}, [4242], {wakers: true}, names)
+    const text = [
+      '     diag-offcpu-4242    [001] d..2.   100.000000: sched_switch: prev_comm=diag-offcpu prev_pid=4242 prev_prio=120 prev_state=S ==> next_comm=swapper/1 next_pid=0 next_prio=120',
+      '     diag-offcpu-4242    [001] d..2.   100.000001: <stack trace>',
+      ' => __schedule',
+      ' => schedule',
+      ' => pipe_read',
+      '            <...>-4300    [000] d..2.   100.010000: sched_waking: comm=diag-offcpu pid=4242 prio=120 target_cpu=001',
+      '            <...>-4300    [000] d..2.   100.010001: <stack trace>',
+      ' => try_to_wake_up',
+      ' => pipe_write',
+      '          <idle>-0       [001] d..2.   100.020000: sched_switch: prev_comm=swapper/1 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=diag-offcpu next_pid=4242 next_prio=120',
+    ]
+    for (const lineText of text) {
+      const line = parseTraceLine(lineText)
+      if (line) lines.line(line)
+      else lines.other(lineText)
+    }
+    expect(folded(lines.pairing)).toEqual(['diag-offcpu;pipe_read;schedule;__schedule;--;try_to_wake_up;pipe_write;writer 20000'])
+  })
+
   // PIPE's events as perf-record reads them (kernel frames only, without the tracer's): the idle
   // tasks are named swapper there, where ftrace names them <idle> and the kernel (BPF) swapper/N.
   const PIPE_AS_PERF = `     diag-offcpu  4242/4242  [001] 100.000000000: sched:sched_switch: prev_comm=diag-offcpu prev_pid=4242 prev_prio=120 prev_state=S ==> next_comm=swapper/1 next_pid=0 next_prio=120
