@@ -35,7 +35,8 @@ Each capability is available, unavailable or unknown, with the evidence it rests
     }),
     refresh: Flags.boolean({
       summary: 'Probe everything anew instead of reusing the answers cached earlier in this boot',
-      description: 'Program and map probes whose answer holds for a boot are cached in /run/diag (root only).',
+      description:
+        "Program and map probes whose answer holds for a boot are cached in /run/diag (root only). --refresh starts that cache over, so what tools keep there (tcp_sock's calibrated offsets) is found anew too.",
     }),
   }
 

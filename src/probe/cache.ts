@@ -23,7 +23,11 @@ import type {Outcome} from './types.js'
  */
 export interface ProbeCache {
   load(): Promise<Map<string, CachedOutcome> | undefined>
-  save(outcomes: Map<string, CachedOutcome>): Promise<void>
+  /**
+   * Keeps these answers beside the others of this boot; with `replace` (--refresh, --no-cache) in
+   * their place, so that what runs found after probing (tcp_sock's offsets) is found anew too.
+   */
+  save(outcomes: Map<string, CachedOutcome>, options?: {replace?: boolean}): Promise<void>
 }
 
 /**
@@ -163,14 +167,14 @@ export class FileProbeCache implements ProbeCache {
   }
 
   /** Written whole to a temporary file and renamed, so a reader never sees half of it. */
-  async save(outcomes: Map<string, CachedOutcome>): Promise<void> {
+  async save(outcomes: Map<string, CachedOutcome>, {replace = false}: {replace?: boolean} = {}): Promise<void> {
     const conclusive = [...outcomes].filter(([, o]) => o.status !== 'unknown')
     if (conclusive.length === 0) return
     const key = await this.currentKey()
     if (key.bootId === '') return
     await mkdir(this.dir, {recursive: true, mode: 0o755})
     if (!trusted(this.dir)) return
-    const previous = (await this.load()) ?? new Map<string, CachedOutcome>()
+    const previous = (replace ? undefined : await this.load()) ?? new Map<string, CachedOutcome>()
     const merged = Object.fromEntries([...previous, ...conclusive])
     const temporary = `${this.file}.${process.pid}.tmp`
     await writeFile(temporary, `${JSON.stringify({key, outcomes: merged} satisfies CacheFile)}\n`, {mode: 0o644})

@@ -249,7 +249,7 @@ export async function probeHost(options: ProbeOptions, sessionUndo: UndoLog): Pr
     cleanupFailures = await probeUndo.unwind()
   }
   // The cache only saves time: a run whose cache cannot be written goes on without it.
-  if (cache && probed.size > 0) await cache.save(probed).catch(() => {})
+  if (cache && probed.size > 0) await cache.save(probed, {replace: options.refresh}).catch(() => {})
 
   return {
     kernel: kernel ?? null,

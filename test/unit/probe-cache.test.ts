@@ -19,7 +19,8 @@ class MemoryCache implements ProbeCache {
   async load() {
     return new Map(this.saved)
   }
-  async save(outcomes: Map<string, CachedOutcome>) {
+  async save(outcomes: Map<string, CachedOutcome>, {replace = false} = {}) {
+    if (replace) this.saved.clear()
     for (const [name, outcome] of outcomes) this.saved.set(name, outcome)
   }
 }
@@ -91,6 +92,8 @@ describe("what runs find after probing (tcp_sock's calibrated offsets), in the s
     expect((await probe(cache)).answers?.get('tcp_sock.srtt_us')).toEqual(offset)
     const refreshed = await probe(cache, true)
     expect(refreshed.answers?.get('tcp_sock.srtt_us')).toBeUndefined()
+    // --refresh starts the boot's answers over: the next run calibrates again too.
+    expect([...cache.saved.keys()]).toEqual(['loads'])
     await refreshed.answers!.keep(new Map([['tcp_sock.srtt_us', {...offset, value: 1500}]]))
     expect(refreshed.answers!.get('tcp_sock.srtt_us')?.value).toBe(1500)
   })
@@ -247,6 +250,8 @@ describe.skipIf(!isRoot)('the cache file (needs root: it trusts only files root 
     await new FileProbeCache(own).save(new Map([['tcp_sock.srtt_us', available('probe', 'calibrated against TCP_INFO', 1496)]]))
     await new FileProbeCache(own).save(outcomes)
     expect((await new FileProbeCache(own).load())?.get('tcp_sock.srtt_us')?.value).toBe(1496)
+    await new FileProbeCache(own).save(outcomes, {replace: true})
+    expect(await new FileProbeCache(own).load()).toEqual(outcomes)
   })
 
   it('ignores a file that another user owns or others may write', async () => {
