@@ -544,7 +544,7 @@ export function labConfig(kernel: LabKernel): Map<string, string> {
 /*
  * Guests: a lab kernel that stays up, on the network, as a host of a fleet. QEMU user networking
  * gives it 10.0.2.15 and forwards a port of 127.0.0.1 (only) to its sshd. Its image has what a
- * bare host has (busybox, glibc, GNU tar and gzip, the host's OpenSSH sshd with its libraries) and
+ * bare host has (busybox, glibc, dash, the host's OpenSSH sshd with its libraries) and
  * no Node.js and no diag: `diag fleet` copies its bundle there, which brings its own runtime.
  */
 
@@ -570,10 +570,10 @@ export interface LabGuest {
 }
 
 const SSHD_BINARY = '/usr/sbin/sshd'
-// GNU tar: the bundle's install script uses --no-same-owner, which busybox tar does not have. dash
-// as root's shell and as `sh` on PATH (as on Debian): busybox sh runs its own applets (tar among
-// them) before anything on PATH.
-const GUEST_TOOLS = ['/usr/bin/tar', '/usr/bin/gzip', '/usr/bin/dash']
+// dash as root's shell and as `sh` on PATH (as on Debian). No GNU tar nor gzip: the bundle's
+// install script unpacks with busybox's tar (its --strip-components and --no-same-owner), as on a
+// host with busybox alone.
+const GUEST_TOOLS = ['/usr/bin/dash']
 const GLIBC = /\/(ld-linux[\w-]*|libc|libm|libdl|libpthread|librt|libresolv|libutil)\.so/
 
 /** Why a guest of this kernel cannot boot here, or undefined when it can. */
@@ -640,7 +640,7 @@ async function buildGuestInitramfs(): Promise<string> {
     copyIntoRoot(root, SSHD_BINARY)
     for (const tool of GUEST_TOOLS) copyIntoRoot(root, tool)
     copyIntoRoot(root, '/usr/bin/dash', '/usr/bin/sh')
-    // glibc as every host has it (the bundle leaves it out), and what sshd and GNU tar need besides.
+    // glibc as every host has it (the bundle leaves it out), and what sshd and dash need besides.
     const glibc = (await sharedLibraries([process.execPath])).filter((library) => GLIBC.test(library))
     for (const library of [...glibc, ...(await sharedLibraries([SSHD_BINARY, ...GUEST_TOOLS]))]) copyIntoRoot(root, library)
     copyIntoRoot(root, '/lib64/ld-linux-x86-64.so.2')
