@@ -95,6 +95,12 @@ static __always_inline void count_lost(void) {
 // kernel's PERF_RECORD_LOST comes only with the next record that fits, maybe never): its emit()
 // counts every record it sends in events_sent, and user space counts lost = sent - received once
 // it has drained the buffer (backends/bpf/event-buffer.ts).
+// The ring buffer of the tools that send a record per row (tcplife, tcpdrop, gethostlatency), one
+// per run (not per CPU), locked kernel memory: sized by bench/row-buffer.mjs (README), which builds
+// its candidates with -DDIAG_ROW_EVENTS_BYTES=... .
+#ifndef DIAG_ROW_EVENTS_BYTES
+#define DIAG_ROW_EVENTS_BYTES (256 * 1024)
+#endif
 #ifdef DIAG_KNOBS_IN_MAPS
 #define DIAG_EVENTS(bytes)                                                   \
   struct {                                                                   \
