@@ -95,6 +95,13 @@ static __always_inline void count_lost(void) {
 // kernel's PERF_RECORD_LOST comes only with the next record that fits, maybe never): its emit()
 // counts every record it sends in events_sent, and user space counts lost = sent - received once
 // it has drained the buffer (backends/bpf/event-buffer.ts).
+// The ring buffer of the tools that send a record per row (tcplife, tcpdrop, gethostlatency), one
+// per run (not per CPU), locked kernel memory: 4 MiB, chosen by bench/row-buffer.mjs (README: 256 KiB
+// and 1 MiB lost tcplife records when diag's consumer ran niced under a connection-rate load, 4 MiB
+// none), which builds its candidates with -DDIAG_ROW_EVENTS_BYTES=... .
+#ifndef DIAG_ROW_EVENTS_BYTES
+#define DIAG_ROW_EVENTS_BYTES (4 * 1024 * 1024)
+#endif
 #ifdef DIAG_KNOBS_IN_MAPS
 #define DIAG_EVENTS(bytes)                                                   \
   struct {                                                                   \

@@ -6,7 +6,7 @@
 #include <bpf/bpf_tracing.h>
 #include "gethostlatency.h"
 
-DIAG_EVENTS(256 * 1024)
+DIAG_EVENTS(DIAG_ROW_EVENTS_BYTES)
 
 struct lookup_start {
   __u64 ns;

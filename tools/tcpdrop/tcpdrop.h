@@ -43,7 +43,7 @@ struct {
   __uint(value_size, MAX_FRAMES * sizeof(__u64));
 } stacks SEC(".maps");
 
-DIAG_EVENTS(256 * 1024)
+DIAG_EVENTS(DIAG_ROW_EVENTS_BYTES)
 
 // The normal frees: SKB_NOT_DROPPED_YET (0) and SKB_CONSUMED.
 static __always_inline int normal_free(__u32 reason) {

@@ -50,7 +50,7 @@ struct owner {
   char comm[COMM_LEN];
 };
 
-DIAG_EVENTS(256 * 1024)
+DIAG_EVENTS(DIAG_ROW_EVENTS_BYTES)
 
 // When each socket's session began, by socket address.
 struct {
