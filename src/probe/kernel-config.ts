@@ -21,7 +21,8 @@ export function parseKernelConfig(text: string, source: string): KernelConfig {
     const end = newline < 0 ? text.length : text[newline - 1] === '\r' ? newline - 1 : newline
     if (text.startsWith('CONFIG_', start)) {
       const equals = text.indexOf('=', start)
-      const name = equals < end ? text.slice(start + 7, equals) : ''
+      // On this line only: a line without "=" is no symbol.
+      const name = equals >= 0 && equals < end ? text.slice(start + 7, equals) : ''
       if (SYMBOL.test(name)) {
         const value = text.slice(equals + 1, end)
         symbols.set(name, value.length >= 2 && value.startsWith('"') && value.endsWith('"') ? value.slice(1, -1) : value)

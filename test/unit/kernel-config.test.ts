@@ -49,6 +49,12 @@ describe('kernel config parsing without a regular expression per line', () => {
     expect(parseKernelConfig(`${TEXT}\n\n`, 'blank lines').symbols).toEqual(byRegex(TEXT))
   })
 
+  // A line without "=" after a symbol took the text up to it as a value.
+  it('reads a CONFIG_ line without "=" as no symbol, wherever it is', () => {
+    for (const text of ['CONFIG_A=y\nCONFIG_FOO\n', 'CONFIG_A=y\nCONFIG_FOO', 'CONFIG_FOO\nCONFIG_A=y'])
+      expect(parseKernelConfig(text, 'no equals').symbols, JSON.stringify(text)).toEqual(byRegex(text))
+  })
+
   it('reads a config with CRLF line ends as one with LF', () => {
     expect(parseKernelConfig(TEXT.replaceAll('\n', '\r\n'), 'crlf').symbols).toEqual(parseKernelConfig(TEXT, 'lf').symbols)
   })
