@@ -135,7 +135,9 @@ export function switchStream<Options extends PairingOptions>(tool: string, mode:
       const {options, targetPid} = ctx
       if (options.states) stateFilter(await readTaskStates(ctx.files, ctx.probe.tracefs!), options.states)
       const tasks = targetPid === undefined ? undefined : await threadsOf(ctx, targetPid)
-      const lines = new StackTraceLines(options, tasks, mode)
+      // Forgotten each interval, as ThreadNames asks: a pid reused, an exec's new name.
+      const names = new ThreadNames()
+      const lines = new StackTraceLines(options, tasks, mode, names)
       const {pairing} = lines
       const wakeup = mode.wakers ? WAKING_EVENT : WAKEUP_EVENT
       const events = [SWITCH_EVENT, wakeup, ...(tasks === undefined ? [] : [FORK_EVENT])]
@@ -155,6 +157,7 @@ export function switchStream<Options extends PairingOptions>(tool: string, mode:
         async collect() {
           await pipe.catchUp()
           await filters.settle()
+          names.forget()
           return stacksOf(pairing.take(), 'usecs')
         },
         async stop() {

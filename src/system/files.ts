@@ -94,10 +94,6 @@ const READ_CHUNK = 64 * 1024
  * (about 4 KiB of /proc/PID/maps, with the libc far past it): every kernel file diag reads goes
  * through here.
  */
-export async function readToEnd(file: string): Promise<Buffer> {
-  return readSyncToEnd(file)
-}
-
 function readSyncToEnd(file: string): Buffer {
   const fd = openSync(file, 'r')
   try {
@@ -114,7 +110,7 @@ function readSyncToEnd(file: string): Buffer {
   }
 }
 
-/** readToEnd as text. */
+/** readSyncToEnd as text, behind a promise as NodeFiles' reads are. */
 export async function readTextToEnd(file: string): Promise<string> {
-  return (await readToEnd(file)).toString('utf8')
+  return readSyncToEnd(file).toString('utf8')
 }

@@ -3,7 +3,7 @@ import type {SyscountOptions} from './tool.js'
 import {countsFrom, syscallName} from '../../src/result/normalize.js'
 import {Deltas} from '../../src/result/deltas.js'
 import {TaskCounts} from '../../src/result/task-counts.js'
-import {ThreadGroups, ThreadNames} from '../../src/system/threads.js'
+import {TracedThreads} from '../../src/system/threads.js'
 import type {Collector, Runner} from '../../backends/runner.js'
 import {parseHist} from '../../backends/ftrace/hist.js'
 import type {RawEvent} from '../../backends/ftrace/ring-buffer.js'
@@ -19,17 +19,15 @@ import {TracefsSession} from '../../backends/ftrace/tracefs-session.js'
 export const stream: Runner<SyscountOptions> = {
   async start(ctx): Promise<Collector> {
     const {options} = ctx
-    const root = ctx.probe.tracefs!
-    const groups = new ThreadGroups(`${root}/saved_tgids`)
-    const names = new ThreadNames(`${root}/saved_cmdlines`)
+    const threads = new TracedThreads(ctx.probe.tracefs!)
     let bySyscall = new Map<number, number>()
     const byTask = new TaskCounts()
     const onEvent = (event: RawEvent) => {
       if (options.by === 'syscall') {
         const nr = event.fields.id as number
         bySyscall.set(nr, (bySyscall.get(nr) ?? 0) + 1)
-      } else if (options.by === 'thread') byTask.add(event.pid, names.nameOf(event.pid))
-      else byTask.add(groups.groupOf(event.pid) ?? event.pid, names.nameOf(event.pid))
+      } else if (options.by === 'thread') byTask.add(event.pid, threads.nameOf(event.pid))
+      else byTask.add(threads.groupOf(event.pid) ?? event.pid, threads.nameOf(event.pid))
     }
     const {pipe, attach} = await startRawEventStream(ctx, 'syscount', [{event: 'raw_syscalls/sys_enter', fields: ['id']}], onEvent, {
       recordTgid: options.by === 'process',
@@ -40,8 +38,7 @@ export const stream: Runner<SyscountOptions> = {
         await pipe.catchUp()
         const interval = options.by === 'syscall' ? named(bySyscall) : byTask.take()
         bySyscall = new Map()
-        names.forget()
-        groups.forget()
+        threads.forget()
         return countsFrom(options.by, interval, options.top, options.syscalls)
       },
       stop: () => pipe.stop(),

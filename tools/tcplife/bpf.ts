@@ -2,6 +2,7 @@ import {BpfTool} from '../../backends/bpf/bpf-tool.js'
 import {EventBuffer, eventBufferKind, eventRowsCollector} from '../../backends/bpf/event-buffer.js'
 import type {Collector, RunContext, RowStream, Runner} from '../../backends/runner.js'
 import {NotSupportedError} from '../../src/errors.js'
+import {AF_INET} from '../../src/net/address.js'
 import {calibrateTcpSock, calibratedHow} from '../../src/net/tcp-offsets.js'
 import {fieldOffset, readEventFormat} from '../../src/tracefs/format.js'
 import {type ClosedSession, sessionRow, wantedPorts} from './session.js'
@@ -10,7 +11,6 @@ import {COLUMNS, NAME, type TcplifeOptions} from './tool.js'
 // struct tcplife_event (tcplife.h).
 const EVENT = {spanNs: 0, endNs: 8, txBytes: 16, rxBytes: 24, pid: 32, lport: 36, rport: 38, family: 40, known: 42, comm: 44, laddr: 60, raddr: 76, commLength: 16}
 const KNOWN = {owner: 1, span: 2, bytes: 4}
-const AF_INET = 2
 
 /** One record of tcplife.h's struct tcplife_event as what the backend knows of the session. */
 export function decodeSession(record: Buffer): ClosedSession {

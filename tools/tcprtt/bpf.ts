@@ -1,5 +1,5 @@
 import type {TcprttOptions} from './tool.js'
-import {formatIp} from '../../src/net/address.js'
+import {AF_INET, AF_INET6, formatIp} from '../../src/net/address.js'
 import {UNIT_NS} from '../../src/plan/options.js'
 import type {Histogram} from '../../src/result/model.js'
 import {Deltas} from '../../src/result/deltas.js'
@@ -11,8 +11,6 @@ import {NotSupportedError} from '../../src/errors.js'
 import {calibrateTcpSock, calibratedHow} from '../../src/net/tcp-offsets.js'
 import {ipv6Offsets} from '../tcplife/bpf.js'
 
-const AF_INET = 2
-const AF_INET6 = 10
 
 /** The remote address of a struct rtt_key (tcprtt.h: addr[16], family, pad, slot), or null for the total. */
 export function hostLabel(key: Buffer): string | null {

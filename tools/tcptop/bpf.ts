@@ -1,6 +1,7 @@
 import {BpfTool} from '../../backends/bpf/bpf-tool.js'
 import type {Collector, RunContext, Runner} from '../../backends/runner.js'
 import {NotSupportedError} from '../../src/errors.js'
+import {AF_INET, AF_INET6} from '../../src/net/address.js'
 import {fieldOffset, readEventFormat} from '../../src/tracefs/format.js'
 import {type Traffic, TrafficTable, endpoint, loadavgCaption} from './table.js'
 import type {TcptopOptions} from './tool.js'
@@ -8,8 +9,6 @@ import type {TcptopOptions} from './tool.js'
 // struct tcp_key and struct tcp_bytes (tcptop.h).
 const KEY = {pid: 0, family: 4, lport: 6, dport: 8, saddr: 12, daddr: 28, comm: 44, commLength: 16}
 const VALUE = {rx: 0, tx: 8}
-const AF_INET = 2
-const AF_INET6 = 10
 
 /** One entry of the `bytes` map as what it counted; addresses null where the object did not read them (family 0). */
 export function trafficOf(key: Buffer, value: Buffer): Traffic {
