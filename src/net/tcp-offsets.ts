@@ -223,14 +223,17 @@ export async function calibrateTcpSock<F extends TcpSockField>(
   fields: F[],
   kernel: TcpSockKernel = RUNNING_KERNEL,
 ): Promise<{offsets: Record<F, number>; cached: boolean}> {
+  // Each field's BTF offset looked up once: the keeping and the check below both ask.
+  const btf = new Map<TcpSockField, number | null>()
+  const btfOffset = (field: TcpSockField) => (btf.has(field) ? btf.get(field)! : btf.set(field, kernel.btfOffset(field)).get(field)!)
   let offsets = cachedOffsets(ctx.probe.answers, fields)
   const cached = offsets !== undefined
   if (!offsets) {
     const found = await kernel.measure(ctx)
-    await keepOffsets(ctx.probe.answers, found, kernel.btfOffset)
+    await keepOffsets(ctx.probe.answers, found, btfOffset)
     offsets = requireOffsets(found, fields)
   }
-  const disagree = btfDisagreements(offsets, kernel.btfOffset)
+  const disagree = btfDisagreements(offsets, btfOffset)
   if (disagree.length) throw new BackendError(`calibrated tcp_sock offsets disagree with the kernel's BTF: ${disagree.join('; ')}`)
   return {offsets, cached}
 }
