@@ -13,6 +13,9 @@ export const EXIT = {
   interrupted: 130, // SIGINT before any result could be produced
 } as const
 
+/** Exit codes of `diag runbook run` and the fleet commands, beside the tools': a verdict, not an error. */
+export const RUNBOOK_EXIT = {checkFailed: 8, incomplete: 9} as const
+
 export type ErrorKind = Exclude<keyof typeof EXIT, 'ok'>
 
 export abstract class DiagError extends Error {

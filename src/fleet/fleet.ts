@@ -1,6 +1,7 @@
 import {type EnsureOptions, HostError, type HostStage, type Installed, type LocalBundle, ensureBundle, remoteReason, sudoRefused} from './bundle.js'
 import type {FleetHost} from './inventory.js'
 import type {Transport} from './transport.js'
+import {EXIT, RUNBOOK_EXIT} from '../errors.js'
 import {shellQuote} from '../system/shell.js'
 
 /** What happened on one host: its answer, or the error that stopped it, and at which stage. */
@@ -159,3 +160,6 @@ function jsonError(stdout: string): string | undefined {
     return undefined
   }
 }
+
+/** A fleet command's exit code by its hosts: 0 when every one answered, 9 when one did not. */
+export const answeredExitCode = (outcomes: {ok: boolean}[]): number => (outcomes.every((o) => o.ok) ? EXIT.ok : RUNBOOK_EXIT.incomplete)

@@ -1,7 +1,5 @@
-import {EXIT} from '../errors.js'
 import type {CapabilitiesReport} from '../plan/report.js'
-import {RUNBOOK_EXIT} from '../runbook/run.js'
-import type {HostOutcome} from './fleet.js'
+import {type HostOutcome, answeredExitCode} from './fleet.js'
 
 /** Hosts whose kernels answer alike: same release, same capabilities, same route for every tool. */
 export interface ProfileGroup {
@@ -64,7 +62,7 @@ export function fleetCapabilities(outcomes: HostOutcome<CapabilitiesReport>[], b
     schemaVersion: 1,
     generatedAt: now.toISOString(),
     bundle,
-    exitCode: errors.length === 0 ? EXIT.ok : RUNBOOK_EXIT.incomplete,
+    exitCode: answeredExitCode(outcomes),
     // The commonest profile first.
     groups: [...groups.values()].sort((a, b) => b.hosts.length - a.hosts.length),
     errors,

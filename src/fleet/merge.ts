@@ -1,11 +1,9 @@
-import {EXIT} from '../errors.js'
 import {combineAll, renderKind} from '../result/kinds/index.js'
 import type {ResultData, Row, Rows, ToolResult} from '../result/model.js'
 import {parseSavedResult} from '../result/saved.js'
 import type {TextStyle} from '../render/style.js'
 import {columns} from '../render/table.js'
-import {RUNBOOK_EXIT} from '../runbook/run.js'
-import type {HostOutcome} from './fleet.js'
+import {type HostOutcome, answeredExitCode} from './fleet.js'
 
 /** What `diag fleet run TOOL --json` prints: the hosts' results merged, and each host's own. */
 export interface FleetRun {
@@ -64,7 +62,7 @@ export function fleetRun(tool: string, args: string[], outcomes: HostOutcome<Too
     schemaVersion: 1,
     tool,
     args,
-    exitCode: answered.length === outcomes.length ? EXIT.ok : RUNBOOK_EXIT.incomplete,
+    exitCode: answeredExitCode(outcomes),
     merged: mergeData(outcomes.flatMap((o, i) => (hostData[i] ? [{name: o.host.name, data: hostData[i]}] : []))),
     lost: losses.length === 0 || losses.includes(null) ? null : losses.reduce<number>((sum, lost) => sum + (lost ?? 0), 0),
     hosts: outcomes.map((o, i) =>

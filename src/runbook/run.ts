@@ -1,6 +1,6 @@
 import {hostname, release} from 'node:os'
 
-import {EXIT} from '../errors.js'
+import {EXIT, RUNBOOK_EXIT} from '../errors.js'
 import type {ToolResult} from '../result/model.js'
 import {parseSavedResult} from '../result/saved.js'
 import type {Runbook, Step} from './file.js'
@@ -63,8 +63,7 @@ export interface RunbookReport {
   steps: StepOutcome[]
 }
 
-/** Exit codes of `diag runbook run`, beside the tools' (src/errors.ts). */
-export const RUNBOOK_EXIT = {checkFailed: 8, incomplete: 9} as const
+export {RUNBOOK_EXIT}
 
 /** What the progress display hears about; every method is optional. */
 export interface RunObserver {
