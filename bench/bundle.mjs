@@ -9,7 +9,7 @@ import path from 'node:path'
 import {spawnSync} from 'node:child_process'
 import {fileURLToPath} from 'node:url'
 
-import {hostLine, loadAverage, median, requireReady, timeCommand} from './measure.mjs'
+import {diagEnv, hostLine, loadAverage, median, requireReady, timeCommand} from './measure.mjs'
 
 requireReady('bench/bundle.mjs', {programs: ['npm', 'tar', 'gzip', 'ldd', 'dpkg', 'du']})
 
@@ -22,10 +22,8 @@ const root = fileURLToPath(new URL('..', import.meta.url))
 const {version} = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'))
 const MiB = 1024 * 1024
 
-// As bench/capabilities.mjs: without NODE_EXTRA_CA_CERTS, which makes every Node.js start parse a
-// file of certificates though diag speaks no TLS, and which hosts of a fleet do not set.
-const env = {...process.env}
-delete env.NODE_EXTRA_CA_CERTS
+// Without NODE_EXTRA_CA_CERTS (measure.mjs, diagEnv).
+const env = diagEnv
 
 /** Bytes of every file under dir, as they are on disk unpacked (apparent sizes, not blocks). */
 function treeBytes(dir) {

@@ -2,23 +2,20 @@
 // closest peer: it probes BPF program, map and helper support), and a tool's time from start to
 // its ready line next to bpftrace's time to "Attaching", all interleaved in one run.
 // Usage: [DIAG_BEFORE=/other/build/bin/run.js] node bench/capabilities.mjs [runs]   (root; build first with npm run build)
-import {spawn, spawnSync} from 'node:child_process'
+import {spawn} from 'node:child_process'
+import {existsSync} from 'node:fs'
 import {fileURLToPath} from 'node:url'
 
-import {median, timeCommand} from './measure.mjs'
+import {diagEnv, hostLine, loadAverage, median, timeCommand} from './measure.mjs'
 import {withTracefsMounted} from './tracefs.mjs'
 
 const runs = Number(process.argv[2] ?? 15)
 const diag = fileURLToPath(new URL('../bin/run.js', import.meta.url))
 const node = process.execPath
 
-// NODE_EXTRA_CA_CERTS makes every Node.js process parse that file of certificates as it starts
-// (about 50 ms of CPU for a system bundle of 150 certificates), though diag speaks no TLS: some
-// development machines set it for every process, hosts of a fleet do not. diag is timed without
-// it, and --version once more with it when it is set, to show what it costs.
+// diag is timed without NODE_EXTRA_CA_CERTS (diagEnv), and --version once more with it when it is
+// set, to show what it costs.
 const withCaCerts = process.env.NODE_EXTRA_CA_CERTS
-const diagEnv = {...process.env}
-delete diagEnv.NODE_EXTRA_CA_CERTS
 
 // DIAG_BEFORE=/other/diag/bin/run.js adds that build's rows, interleaved with these, to compare a
 // change in one run; it keeps its probe cache apart (DIAG_CACHE_DIR) so that neither evicts the other's.
@@ -82,6 +79,9 @@ async function timeToReady([command, args, ready, needs, env]) {
   return ms
 }
 
+// Where tracefs is mounted, no diag run mounts it privately: the runs below then do not time that.
+const tracefsMounted = existsSync('/sys/kernel/tracing/events')
+const startedWith = hostLine()
 const samples = Object.fromEntries([...Object.keys(commands), ...Object.keys(tracers)].map((name) => [name, []]))
 for (let i = 0; i < runs; i++) {
   for (const [name, command] of Object.entries(commands)) samples[name].push(time(command))
@@ -89,7 +89,8 @@ for (let i = 0; i < runs; i++) {
 }
 
 const peers = {bpftool: median(samples['bpftool feature probe']), bpftrace: median(samples['bpftrace: start to "Attaching"'])}
-console.log(`runs: ${runs} each, interleaved; kernel ${spawnSync('uname', ['-r']).stdout.toString().trim()}`)
+console.log(`runs: ${runs} each, interleaved; at the start: ${startedWith}; load average at the end ${loadAverage()}`)
+console.log(`tracefs ${tracefsMounted ? 'mounted at /sys/kernel/tracing when the runs began' : 'not mounted when the runs began: diag mounted it privately in its runs'}`)
 for (const [name, values] of Object.entries(samples)) {
   const m = median(values)
   const peer = name in commands ? 'bpftool' : 'bpftrace'

@@ -19,6 +19,13 @@ export function timeCommand(command, args, {env, check} = {}) {
   return ms
 }
 
+/**
+ * The environment diag is timed in: without NODE_EXTRA_CA_CERTS, which makes every Node.js process
+ * parse that file of certificates as it starts though diag speaks no TLS (some development
+ * machines set it for every process, hosts of a fleet do not).
+ */
+export const diagEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => name !== 'NODE_EXTRA_CA_CERTS'))
+
 export const loadAverage = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')
 
 /** The kernel, the CPUs, Node.js and the load average, for a run's first line. */

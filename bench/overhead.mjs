@@ -2,17 +2,12 @@
 // interleaved so that drift in the machine's speed falls on all alike, and each tracer's overhead
 // (the time it adds) as a ratio of each peer's. A tracer says when it is attached (`ready`) and
 // must show, at its end, that it saw the workload (`seen`).
-import {spawn, spawnSync} from 'node:child_process'
+import {spawn} from 'node:child_process'
 
-import {median} from './measure.mjs'
+import {hostLine, median, timeCommand} from './measure.mjs'
 
 /** Runs the workload once; its wall time in ms. */
-export function timeWorkload([command, ...args]) {
-  const start = process.hrtime.bigint()
-  const result = spawnSync(command, args)
-  if (result.status !== 0) throw new Error(`workload failed: ${result.stderr}`)
-  return Number(process.hrtime.bigint() - start) / 1e6
-}
+export const timeWorkload = ([command, ...args]) => timeCommand(command, args)
 
 /** Starts a tracer, waits until it says it is attached, times the workload, stops it with SIGINT. */
 export async function underTracer({command, args, ready, seen}, workload) {
@@ -48,7 +43,7 @@ export async function compareOverhead({title, workload, tracers, peers, runs}) {
     for (const [name, tracer] of Object.entries(tracers)) samples[name].push(await underTracer(tracer, workload))
   }
   const base = median(samples.baseline)
-  console.log(`${title}; ${runs} runs each, interleaved; kernel ${spawnSync('uname', ['-r']).stdout.toString().trim()}`)
+  console.log(`${title}; ${runs} runs each, interleaved; ${hostLine()}`)
   const slowdown = {}
   for (const [name, values] of Object.entries(samples)) {
     slowdown[name] = median(values) / base

@@ -13,7 +13,7 @@ import {readFileSync, readdirSync} from 'node:fs'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {fileURLToPath} from 'node:url'
 
-import {hostLine, loadAverage, median, requireReady, timeCommand} from './measure.mjs'
+import {diagEnv, hostLine, loadAverage, median, requireReady, timeCommand} from './measure.mjs'
 import {withTracefsMounted} from './tracefs.mjs'
 
 requireReady('bench/perf-exit.mjs', {programs: ['perf']})
@@ -29,10 +29,8 @@ const SECONDS = 2
 const TICK_MS = 500
 const QUIET_TIMEOUT_MS = 120_000
 
-// As bench/capabilities.mjs: without NODE_EXTRA_CA_CERTS, which makes every Node.js start parse a
-// file of certificates though diag speaks no TLS, and which hosts of a fleet do not set.
-const env = {...process.env}
-delete env.NODE_EXTRA_CA_CERTS
+// Without NODE_EXTRA_CA_CERTS (measure.mjs, diagEnv).
+const env = diagEnv
 
 /**
  * Every perf process not yet a zombie: killed ones still in their exit (closing their counters)
