@@ -18,7 +18,7 @@ describe('runqlat from trace_pipe_raw events', () => {
   })
 
   // The CPU was idle, so the task that switches out there ran unrecorded: its wait ended unmeasured,
-  // and is lost (the host's stream-loss test came 3 to 7% short, with nothing else lost).
+  // and is lost (the host's stream-loss test came up to 6% short, with nothing else lost).
   it('counts a wait ended by an unrecorded switch in as lost, telling it from a wakeup of a running task', () => {
     const pairing = new WakeupPairing('usecs')
     pairing.event(ev('sched_switch', 100, {prev_pid: 5, prev_state: S, next_pid: 0}, 1), 0x100)
