@@ -1,3 +1,4 @@
+import {createHash} from 'node:crypto'
 import {readFileSync} from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -77,5 +78,10 @@ describe('start-up', () => {
   it('names its build with an id the probe cache keys on, a hash of its code', () => {
     const id = readFileSync(path.join(BUNDLE, 'build-id'), 'utf8').trim()
     expect(id).toMatch(/^[0-9a-f]{32}$/)
+    // The hash of the code the metafile lists, as the build makes it: a constant id would not do.
+    const meta = JSON.parse(readFileSync(path.join(BUNDLE, 'meta.json'), 'utf8')) as {outputs: Record<string, unknown>}
+    const hash = createHash('sha256')
+    for (const file of Object.keys(meta.outputs).filter((f) => f.endsWith('.js')).sort()) hash.update(file).update(readFileSync(path.join(ROOT, file)))
+    expect(id).toBe(hash.digest('hex').slice(0, 32))
   })
 })
