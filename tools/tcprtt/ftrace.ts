@@ -19,10 +19,13 @@ export function portFilter(options: Pick<TcprttOptions, 'lport' | 'rport'>): str
   return terms.length ? terms.join(' && ') : undefined
 }
 
-/** The remote address (as formatIp prints it) and the srtt in µs of a tcp_probe event; undefined when its daddr holds no IP address. */
-export function probeSample(event: RawEvent): {host: string; srttUs: number} | undefined {
+/**
+ * The remote address (as formatIp prints it; '' when not `byHost`, as it is not printed) and the
+ * srtt in µs of a tcp_probe event, one a segment; undefined when its daddr holds no IP address.
+ */
+export function probeSample(event: RawEvent, byHost = true): {host: string; srttUs: number} | undefined {
   const remote = sockaddrAddress(event.fields.daddr as Uint8Array)
-  return remote && {host: formatIp(remote.address), srttUs: event.fields.srtt as number}
+  return remote && {host: byHost ? formatIp(remote.address) : '', srttUs: event.fields.srtt as number}
 }
 
 /** tcprtt from tcp_probe events, read in binary from a private instance's per-CPU trace_pipe_raw. */
@@ -37,9 +40,9 @@ export const stream: Runner<TcprttOptions> = {
       // daddr: a struct sockaddr_in or sockaddr_in6 (the event has no family field before 5.x).
       [{event: EVENT, fields: ['daddr', 'srtt']}],
       (event) => {
-        const sample = probeSample(event)
+        const sample = probeSample(event, options.byHost)
         if (!sample) return
-        const label = options.byHost ? sample.host : ''
+        const label = sample.host
         if (!slots.has(label)) slots.set(label, new Map())
         addSlots(slots.get(label)!, log2Slot(fromMicroseconds(sample.srttUs, options.unit)), 1)
       },
