@@ -166,3 +166,6 @@ export function sockaddr(address: number[], port: number): Uint8Array {
   bytes.set(address, v6 ? 8 : 4)
   return bytes
 }
+
+/** The kernel's TCP states by name (include/net/tcp_states.h), as inet_sock_set_state reports them. */
+export const TCP_STATES = {ESTABLISHED: 1, SYN_SENT: 2, SYN_RECV: 3, FIN_WAIT1: 4, FIN_WAIT2: 5, CLOSE: 7, CLOSE_WAIT: 8, LAST_ACK: 9, LISTEN: 10}

@@ -7,11 +7,12 @@ import {NO_GLOBAL_DATA} from '../../backends/bpf/bpf-tool.js'
 import {type BpfObjectHandle, loadBpfAddon} from '../../src/system/bpf-addon.js'
 import {bpfObjectPath} from '../../src/system/paths.js'
 import {expectKernelStateKept, isRoot} from '../helpers/kernel-state.js'
+import {TCP_STATES} from '../helpers/event-records.js'
 
 // tcplife's session rules in BPF (tools/tcplife/tcplife.h session_changed), on state changes made
 // up here and run through BPF_PROG_TEST_RUN (test/bpf/tcplife-sessions.bpf.c): which changes close
 // a session tcplife sends, and what it knew of it. The sockets are made-up addresses (only keys).
-const TCP = {ESTABLISHED: 1, SYN_SENT: 2, SYN_RECV: 3, FIN_WAIT1: 4, FIN_WAIT2: 5, CLOSE: 7, CLOSE_WAIT: 8, LAST_ACK: 9, LISTEN: 10}
+const TCP = TCP_STATES
 type State = keyof typeof TCP
 // The program's return: SENT with the KNOWN_* bits, or 0.
 const SENT = 0x100

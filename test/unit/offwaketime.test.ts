@@ -239,8 +239,8 @@ describe('offwaketime from switches and wakeups paired in diag (perf-record, ftr
           <idle>-0       [001] d..2.   100.032000: sched_switch: prev_comm=swapper/1 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=diag-offcpu next_pid=4242 next_prio=120
 `
 
-  const streamPairing = (text: string, pairingOptions: PairingOptions) => {
-    const lines = new StackTraceLines(pairingOptions, [4242], {wakers: true})
+  const streamPairing = (text: string, pairingOptions: PairingOptions, names?: ConstructorParameters<typeof StackTraceLines>[3]) => {
+    const lines = new StackTraceLines(pairingOptions, [4242], {wakers: true}, names)
     for (const lineText of text.split('\n')) {
       const line = parseTraceLine(lineText)
       if (line) lines.line(line)
@@ -260,7 +260,6 @@ describe('offwaketime from switches and wakeups paired in diag (perf-record, ftr
   // it (here the `writer` thread of a fake), as BPF names it from the kernel.
   it('ftrace stream: a waker printed as <...> is named from /proc, not <...>', () => {
     const names = {nameOf: (tid: number) => (tid === 4300 ? 'writer' : '<...>')}
-    const lines = new StackTraceLines({...options, stacks: 'kernel'}, [4242], {wakers: true}, names)
     const text = [
       '     diag-offcpu-4242    [001] d..2.   100.000000: sched_switch: prev_comm=diag-offcpu prev_pid=4242 prev_prio=120 prev_state=S ==> next_comm=swapper/1 next_pid=0 next_prio=120',
       '     diag-offcpu-4242    [001] d..2.   100.000001: <stack trace>',
@@ -272,13 +271,8 @@ describe('offwaketime from switches and wakeups paired in diag (perf-record, ftr
       ' => try_to_wake_up',
       ' => pipe_write',
       '          <idle>-0       [001] d..2.   100.020000: sched_switch: prev_comm=swapper/1 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=diag-offcpu next_pid=4242 next_prio=120',
-    ]
-    for (const lineText of text) {
-      const line = parseTraceLine(lineText)
-      if (line) lines.line(line)
-      else lines.other(lineText)
-    }
-    expect(folded(lines.pairing)).toEqual(['diag-offcpu;pipe_read;schedule;__schedule;--;try_to_wake_up;pipe_write;writer 20000'])
+    ].join('\n')
+    expect(folded(streamPairing(text, {...options, stacks: 'kernel'}, names))).toEqual(['diag-offcpu;pipe_read;schedule;__schedule;--;try_to_wake_up;pipe_write;writer 20000'])
   })
 
   // PIPE's events as perf-record reads them (kernel frames only, without the tracer's): the idle

@@ -8,13 +8,13 @@ import type {ThreadInfo} from '../../src/system/threads.js'
 import {FORK_FIELDS, STATE_FIELDS, SessionTracker} from '../../tools/tcplife/ftrace.js'
 import {sessionRow} from '../../tools/tcplife/session.js'
 import {tcplife} from '../../tools/tcplife/tool.js'
-import {INET_SOCK_SET_STATE, RecordRoundTrip, SCHED_PROCESS_FORK} from '../helpers/event-records.js'
+import {INET_SOCK_SET_STATE, RecordRoundTrip, SCHED_PROCESS_FORK, TCP_STATES} from '../helpers/event-records.js'
 
 const events = new RecordRoundTrip({
   'sock/inet_sock_set_state': {text: INET_SOCK_SET_STATE, fields: STATE_FIELDS},
   'sched/sched_process_fork': {text: SCHED_PROCESS_FORK, fields: FORK_FIELDS},
 })
-const STATES = {ESTABLISHED: 1, SYN_SENT: 2, SYN_RECV: 3, FIN_WAIT1: 4, FIN_WAIT2: 5, CLOSE: 7, CLOSE_WAIT: 8, LAST_ACK: 9, LISTEN: 10}
+const STATES = TCP_STATES
 type State = keyof typeof STATES
 const LOOPBACK = [127, 0, 0, 1]
 const ANY = [0, 0, 0, 0]
