@@ -30,13 +30,15 @@ struct {
   __uint(value_size, MAX_FRAMES * sizeof(__u64));
 } stacks SEC(".maps");
 
-// The processes behind the stacks, added when one gets its first stack: diag polls this small
-// map to read each one's memory maps while it lives (its frames are named from them later).
+// The processes behind the stacks, each with how many new stacks it has had: diag polls this
+// small map to read each one's memory maps while it lives (its frames are named from them later),
+// and again when it has new stacks, which may be in code it mapped since (a library, or another
+// program it exec'd).
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 10240);
   __type(key, __u32);
-  __type(value, __u8);
+  __type(value, __u32);
 } seen_tgids SEC(".maps");
 
 // The current task's key: its ids, comm and the stacks diag asked for, as ctx has them.
@@ -65,8 +67,13 @@ static __always_inline int add_to_sum(void *sums, void *key, __u64 value) {
 }
 
 static __always_inline void remember_tgid(__u32 tgid) {
-  __u8 yes = 1;
-  bpf_map_update_elem(&seen_tgids, &tgid, &yes, BPF_NOEXIST);
+  __u32 *new_stacks = bpf_map_lookup_elem(&seen_tgids, &tgid);
+  if (new_stacks) {
+    __sync_fetch_and_add(new_stacks, 1);
+    return;
+  }
+  __u32 first = 1;
+  bpf_map_update_elem(&seen_tgids, &tgid, &first, BPF_NOEXIST);
 }
 
 // Adds value to the sum of a struct stack_key; a new key's process goes into seen_tgids.

@@ -1,4 +1,5 @@
 import type {Stacks} from '../../src/result/kinds/stacks.js'
+import {type Clock, systemClock} from '../../src/system/clock.js'
 import type {HostFiles} from '../../src/system/files.js'
 import type {UndoLog} from '../../src/system/undo.js'
 import {Symbolizer} from '../../src/symbols/symbolizer.js'
@@ -10,8 +11,8 @@ import type {BpfTool} from './bpf-tool.js'
  * What user space shares for the BPF tools that sum a value by stack (offcputime, offwaketime,
  * profile): the key `struct stack_key` of bpf/stacks.h (pid, tgid, user and kernel stack ids into
  * the `stacks` stack trace map, comm), or offwaketime's two of them (the blocked task's, then its
- * waker's), a u64 value per key in a hash map, and `seen_tgids`, the processes behind new stacks,
- * whose maps diag reads while they live.
+ * waker's), a u64 value per key in a hash map, and `seen_tgids`, the processes behind the stacks
+ * with a u32 count of each one's new stacks, whose maps diag reads while they live.
  */
 const KEY_SIZE = 32
 // bpf_get_stackid's answer where there is no such stack: no user stack for a kernel thread, no
@@ -20,6 +21,11 @@ const EFAULT = -14
 // How often the processes behind new stacks have their maps read, so that a process that exits
 // before the next interval still has its frames named.
 const REMEMBER_MS = 50
+// How soon a process with new stacks has its maps read again, unless it exec'd since (then at the
+// next poll): its new stacks may be in code mapped since the last read (the libraries ld.so maps
+// after an exec, a dlopen). Not at every poll: maps are read for every process with new stacks,
+// and a busy process has new ones for a long time.
+export const REREAD_MS = 250
 
 export interface StackKey {
   pid: number
@@ -52,6 +58,24 @@ function addresses(value: Buffer): bigint[] {
   return out
 }
 
+/** When a process's maps were last read, and how many new stacks seen_tgids counted for it then. */
+export interface MapsRead {
+  newStacks: number
+  at: number
+}
+
+/**
+ * Whether to read a process's maps now, from seen_tgids' count of its new stacks: at its first
+ * stacks; and again once it has new ones, at once if it exec'd since (execedSince) or else
+ * REREAD_MS after the last read. A process that execs keeps its pid: read only once, its first
+ * stacks (a shell's, say, or diag-gate's) would leave its new program's frames unnamed.
+ */
+export function mapsDue(last: MapsRead | undefined, newStacks: number, now: number, execedSince: () => boolean): boolean {
+  if (!last) return true
+  if (newStacks === last.newStacks) return false
+  return now - last.at >= REREAD_MS || execedSince()
+}
+
 export interface StackCountsOptions {
   /** Which stacks the program records. */
   stacks: 'both' | 'kernel' | 'user'
@@ -76,7 +100,7 @@ export interface StackValues {
  * A collector of the stacks kind from a loaded object's stack map and values: each interval is the
  * difference from the previous read (the map is never cleared), its stacks named by the symbolizer.
  */
-export function stackCountsCollector(bpf: BpfTool, options: StackCountsOptions, values: StackValues, files: HostFiles, undo: UndoLog): Collector {
+export function stackCountsCollector(bpf: BpfTool, options: StackCountsOptions, values: StackValues, files: HostFiles, undo: UndoLog, clock: Clock = systemClock): Collector {
   const symbols = new Symbolizer(files)
   const stackCache = new Map<number, bigint[]>()
   const previous = new Map<string, bigint>()
@@ -94,15 +118,20 @@ export function stackCountsCollector(bpf: BpfTool, options: StackCountsOptions, 
     return known
   }
 
-  // Reads the maps of processes seen for the first time while they live.
+  // Reads the maps of processes with new stacks while they live (mapsDue).
+  const reads = new Map<number, MapsRead>()
   let remembering = false
   const rememberNew = async () => {
     if (remembering) return
     remembering = true
     try {
-      for (const [key] of bpf.entries('seen_tgids')) {
+      for (const [key, value] of bpf.entries('seen_tgids')) {
         const tgid = key.readUInt32LE(0)
-        if (!symbols.knows(tgid)) await symbols.remember(tgid)
+        const newStacks = value.readUInt32LE(0)
+        const now = clock.now()
+        if (!mapsDue(reads.get(tgid), newStacks, now, () => symbols.execedSince(tgid))) continue
+        reads.set(tgid, {newStacks, at: now})
+        await symbols.remember(tgid)
       }
     } finally {
       remembering = false
@@ -118,7 +147,7 @@ export function stackCountsCollector(bpf: BpfTool, options: StackCountsOptions, 
     if (options.stacks !== 'kernel') {
       if (key.userStack >= 0) {
         const stack = stackOf(key.userStack)
-        if (stack) for (const address of stack) user.push(await symbols.userFrame(key.tgid, Number(address)))
+        if (stack) for (const address of stack) user.push(await symbols.userFrame(key.tgid, Number(address), key.comm))
         else user.push('[lost user stack]')
       } else if (key.userStack !== EFAULT) user.push('[lost user stack]')
     }

@@ -18,6 +18,19 @@ interface ProcessImage {
   uid?: number
   /** Its JIT map (/tmp/perf-PID.map), as last read. */
   perfMap?: PerfMap
+  /** The program it ran when its maps were read (executableOf): another one means it exec'd since. */
+  executable?: string
+  /** Its name then (the comm of its main thread), which a stack key names too. */
+  comm?: string
+}
+
+/** The programs a process may have run in turn (exec) that are kept: each a few mappings. */
+const PROGRAMS_KEPT = 4
+
+/** The program a process runs, as its executable's device and inode; undefined once it is gone. */
+function executableOf(tgid: number): string | undefined {
+  const stat = statSync(`/proc/${tgid}/exe`, {throwIfNoEntry: false})
+  return stat && `${stat.dev}:${stat.ino}`
 }
 
 export interface SymbolizerOptions {
@@ -69,7 +82,8 @@ function mappedFileSize(mapping: Mapping, tgid: number): number | undefined {
 
 export class Symbolizer {
   private kernel: KernelSymbols | undefined
-  private readonly processes = new Map<number, ProcessImage>()
+  /** Each process's images, one per program it ran (exec), the latest last. */
+  private readonly processes = new Map<number, ProcessImage[]>()
   private readonly elves = new Map<string, ElfSymbols | null>()
   /**
    * Mappings (placesKey) whose file none of their places showed: not looked for again, for they
@@ -122,11 +136,23 @@ export class Symbolizer {
   }
 
   /**
+   * Whether the process, still alive, runs another program than when its maps were read: it
+   * exec'd since, and its frames can only be named from maps read again (remember()).
+   */
+  execedSince(tgid: number): boolean {
+    const image = this.processes.get(tgid)?.at(-1)
+    const now = executableOf(tgid)
+    return image !== undefined && now !== undefined && now !== image.executable
+  }
+
+  /**
    * Reads (again) a live process's mappings, and the symbols of the files it maps (a file may be
    * deleted or replaced once it exits), and its JIT map; returns false when it is gone (what was
    * read before is kept). Call for each process seen, while it may still live.
    */
   async remember(tgid: number): Promise<boolean> {
+    // Before the maps: an exec in between then shows as one since (execedSince), never unseen.
+    const executable = executableOf(tgid)
     let text: string
     let status: string
     try {
@@ -138,9 +164,10 @@ export class Symbolizer {
     const mappings = parseMaps(text).filter((m) => m.executable)
     // A zombie's maps are empty: keep what was read while it lived.
     if (mappings.length === 0) return false
-    // "Uid:\treal\teffective\tsaved\tfs"
+    // "Uid:\treal\teffective\tsaved\tfs", "Name:\tcomm"
     const uid = /^Uid:\s+\d+\s+(\d+)/m.exec(status)?.[1]
-    const image: ProcessImage = {mappings, ...(uid === undefined ? {} : {uid: Number(uid)})}
+    const comm = /^Name:\t(.*)$/m.exec(status)?.[1]
+    const image: ProcessImage = {mappings, ...(uid === undefined ? {} : {uid: Number(uid)}), ...(executable === undefined ? {} : {executable}), ...(comm === undefined ? {} : {comm})}
     // Small files are read now, so that a program deleted once it has exited keeps its names. Large
     // ones (node, a browser) are read when a frame needs them, from their path (the same file only
     // with the same inode): reading them here would hold up the reading of other new processes,
@@ -151,8 +178,15 @@ export class Symbolizer {
       if (size === undefined) this.unseen.add(placesKey(mapping, tgid))
       else if (size <= EAGER_READ_BYTES) this.elf(mapping, tgid)
     }
+    // The same program read again replaces its image; another one (an exec since) is added, so
+    // that the stacks taken before the exec keep their names.
+    const images = this.processes.get(tgid) ?? []
+    const sameProgram = images.length > 0 && images.at(-1)!.executable === image.executable
+    if (sameProgram) image.perfMap = images.at(-1)!.perfMap
     image.perfMap = this.readPerfMap(tgid, image)
-    this.processes.set(tgid, image)
+    if (sameProgram) images[images.length - 1] = image
+    else images.push(image)
+    this.processes.set(tgid, images.slice(-PROGRAMS_KEPT))
     return true
   }
 
@@ -208,8 +242,13 @@ export class Symbolizer {
     return elf
   }
 
-  async userFrame(tgid: number, address: number): Promise<string> {
-    const image = this.processes.get(tgid)
+  /**
+   * A user frame's name. `comm`, the name the stack was taken under, picks the program of a
+   * process that exec'd: the latest one of that name, else the latest.
+   */
+  async userFrame(tgid: number, address: number, comm?: string): Promise<string> {
+    const images = this.processes.get(tgid) ?? []
+    const image = [...images].reverse().find((i) => comm !== undefined && i.comm === comm) ?? images.at(-1)
     if (!image) return UNKNOWN
     const mapping = mappingAt(image.mappings, address)
     if (!mapping || !mapping.path || mapping.path.startsWith('[anon')) {

@@ -118,4 +118,32 @@ console.log(sum > 0)
     const frames = framesOf(json, /^offcpu-gone$/)
     expect(frames.some((f) => f.includes('main;sleep_in_nanosleep')), JSON.stringify(frames)).toBe(true)
   })
+
+  // The shell blocks (waiting for sleep) or spins before it execs the workload in the same process:
+  // diag reads its maps once it has stacks, as the shell's; the workload's must be read again, and
+  // the shell's kept for the stacks taken before.
+  const execAfter = (busy: string, workload: string, args: string) => ['sh', '-c', `${busy}; exec ${workload} ${args}`]
+
+  it('offcputime (BPF): a process that execs another program after its first stacks gets that program\'s names', async (context) => {
+    const candidate = offcputime.candidates.find((c) => c.backend === 'bpf' && !usable.get(c.id))
+    if (!candidate || !existsSync(OFFCPU_WORKLOAD)) return context.skip('no BPF candidate of offcputime is usable here')
+    const {json} = await diagJson<ToolResult>(['offcputime', '--backend', candidate.id, '--user-only', '--', ...execAfter('sleep 0.3', OFFCPU_WORKLOAD, '20 10')])
+    const frames = framesOf(json, /^diag-offcpu$/)
+    expect(frames.some((f) => f.includes('main;sleep_in_nanosleep')), JSON.stringify(frames)).toBe(true)
+    // And the shell's, taken before the exec, from the shell's maps: its wait in libc.
+    const shell = framesOf(json, /^sh$/)
+    expect(shell.some((f) => f.split(';')[1] === 'wait4'), JSON.stringify(shell)).toBe(true)
+  })
+
+  it('bpf-perf-event: a process that execs another program after its first samples gets that program\'s names', async (context) => {
+    const lacking = usable.get('bpf-perf-event')
+    if (lacking) return context.skip(lacking)
+    const spin = 'i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done'
+    const {json} = await diagJson<ToolResult>(['profile', '--backend', 'bpf-perf-event', '--user-only', '--', ...execAfter(spin, SPIN_WORKLOAD, '500')])
+    const frames = framesOf(json, /^diag-spin$/)
+    expect(frames.some((f) => f.includes('main;burn_cpu')), JSON.stringify(frames)).toBe(true)
+    // And the shell's, taken before the exec, from the shell's maps: its innermost frame is never unnamed.
+    const shell = framesOf(json, /^sh$/)
+    expect(shell.length > 0 && shell.every((f) => f.split(';').at(-1) !== '[unknown]'), JSON.stringify(shell)).toBe(true)
+  })
 })
