@@ -18,8 +18,6 @@ import {offcpuWrong} from '../matrix/cases.js'
 const built = existsSync(OFFCPU_WORKLOAD)
 const onlineCpus = () => Array.from({length: availableParallelism()}, (_, cpu) => cpu)
 const stacksOf = (r: ToolResult) => r.intervals.flatMap((i) => (i.data as Stacks).stacks)
-// diag-offcpu's default: 100 sleeps of 10 ms.
-const SLEEPS = 100
 const workloadStacks = (r: ToolResult) => stacksOf(r).filter((s) => s.frames[0].startsWith('diag-offcpu'))
 
 describe.skipIf(!isRoot || !built)('offcputime on this host (needs root and test/workload/diag-offcpu)', () => {
@@ -50,8 +48,8 @@ describe.skipIf(!isRoot || !built)('offcputime on this host (needs root and test
   // the first, so its blocks never ended there (the stream's answer depended on where it ran); and
   // the kernel records no switch out of the second CPU's idle task (ftrace and perf alike), so
   // a block there ends at its wakeup. perf gets no wakeup made from that idle task either: there
-  // perf-record cannot end the blocks, and must say so, each block in lost. At least one CPU gives
-  // the whole answer.
+  // perf-record cannot end the blocks, and must say so, each block in lost (those that end while
+  // another task runs on that CPU are counted). At least one CPU gives the whole answer.
   for (const candidate of ['ftrace-stream', 'perf-record']) {
     it(`${candidate}: the sleeps of a program pinned to each CPU in turn, or their loss reported`, async (context) => {
       const lacking = usable.get(candidate)
@@ -63,7 +61,8 @@ describe.skipIf(!isRoot || !built)('offcputime on this host (needs root and test
         expect(json.backend?.candidate, stderr).toBe(candidate)
         const wrong = offcpuWrong(json)
         if (!wrong) answered++
-        else if (candidate === 'perf-record' && (json.lost ?? 0) >= SLEEPS * 0.9) {
+        else if (candidate === 'perf-record' && (json.lost ?? 0) > 0) {
+          // All of them lost when the CPU idles at each wakeup, some when another task runs there then.
           // Whatever was counted and what was lost add up to the sleeps, each 10 ms.
           const counted = workloadStacks(json).filter((s) => s.frames.some((f) => /nanosleep/.test(f))).reduce((sum, s) => sum + s.value, 0) / 1e6
           expect(counted + (json.lost ?? 0) * 0.01, `on CPU ${cpu}: ${wrong}`).toBeGreaterThan(0.85)
