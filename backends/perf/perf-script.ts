@@ -36,14 +36,25 @@ const TRACE_HEADER = /^\s*(.*?)\s+(\d+)\/(\d+)\s+\[(\d+)\]\s+(\d+\.\d+):\s+[\w-]
 /**
  * perf script's text of samples: a header line per sample (the sample `header` makes of it), then
  * its call chain a frame a line (when recorded with -g), then a blank line. Lines of neither
- * shape (warnings) are skipped.
+ * shape (warnings) are skipped. `framesFirst`: an indented line is a frame if it has a frame's
+ * shape, else tried as a header; otherwise the header is tried first. Each line is matched once
+ * or twice, never more (this is the hot path of a large profile).
  */
-function parseSamples<Sample extends ScriptSample>(text: string, header: (line: string) => Sample | undefined): Sample[] {
+function parseSamples<Sample extends ScriptSample>(text: string, header: (line: string) => Sample | undefined, framesFirst: boolean): Sample[] {
   const samples: Sample[] = []
   let current: Sample | undefined
+  const addFrame = (frame: RegExpExecArray) => {
+    // A frame printed without a name is shown, as one perf could not name, never as an empty frame.
+    current?.frames.push({address: BigInt(`0x${frame[1]}`), symbol: frame[2] || '[unknown]'})
+  }
   for (const line of text.split('\n')) {
     if (line.trim() === '') {
       current = undefined
+      continue
+    }
+    const frameAhead = framesFirst && /^\s/.test(line) ? FRAME.exec(line) : null
+    if (frameAhead) {
+      addFrame(frameAhead)
       continue
     }
     const sample = header(line)
@@ -51,32 +62,38 @@ function parseSamples<Sample extends ScriptSample>(text: string, header: (line: 
       samples.push((current = sample))
       continue
     }
-    const frame = FRAME.exec(line)
-    // A frame printed without a name is shown, as one perf could not name, never as an empty frame.
-    if (frame && current) current.frames.push({address: BigInt(`0x${frame[1]}`), symbol: frame[2] || '[unknown]'})
+    const frame = framesFirst ? null : FRAME.exec(line)
+    if (frame) addFrame(frame)
   }
   return samples
 }
 
 /** The samples of `perf script -F comm,pid,ip,sym` text, frames innermost first. */
 export function parsePerfScript(text: string): ScriptSample[] {
-  return parseSamples(text, (line) => {
-    // A frame first: "\t    1300", an address without a name, is also "comm pid" in shape.
-    if (/^\s/.test(line) && FRAME.test(line)) return undefined
-    const header = HEADER.exec(line)
-    return header ? {comm: header[1], pid: Number(header[2]), frames: []} : undefined
-  })
+  // Frames first: "\t    1300", an address without a name, is also "comm pid" in shape.
+  return parseSamples(
+    text,
+    (line) => {
+      const header = HEADER.exec(line)
+      return header ? {comm: header[1], pid: Number(header[2]), frames: []} : undefined
+    },
+    true,
+  )
 }
 
 /** The samples of `perf script -F comm,pid,tid,cpu,time,event,trace,ip,sym --ns` text, frames innermost first. */
 export function parsePerfTraceScript(text: string): TraceSample[] {
-  // The header first: perf may pad a short comm on the left.
-  return parseSamples(text, (line) => {
-    const header = TRACE_HEADER.exec(line)
-    if (!header) return undefined
-    const [, comm, pid, tid, cpu, time, event, body] = header
-    return {comm, pid: Number(pid), tid: Number(tid), cpu: Number(cpu), time: Number(time), event, body, frames: []}
-  })
+  // The header first: perf may pad a short comm on the left, and a comm may be hex ("cafe").
+  return parseSamples(
+    text,
+    (line) => {
+      const header = TRACE_HEADER.exec(line)
+      if (!header) return undefined
+      const [, comm, pid, tid, cpu, time, event, body] = header
+      return {comm, pid: Number(pid), tid: Number(tid), cpu: Number(cpu), time: Number(time), event, body, frames: []}
+    },
+    false,
+  )
 }
 
 /** Kernel addresses on x86-64 and arm64: the upper half of the address space. */
