@@ -74,7 +74,8 @@ export interface RawEvent {
 }
 
 /**
- * A field's value: an integer, a string, or the bytes of a fixed byte array (an address, a struct
+ * A field's value: an integer, a string (text, or a pointer as its hex address: a key, exact where
+ * a number would round one above 2^53), or the bytes of a fixed byte array (an address, a struct
  * sockaddr); null for a __data_loc string the kernel stored none for (a probe's fetch that faulted,
  * which trace_pipe prints as "(fault)").
  */
@@ -86,10 +87,12 @@ const TWO_32 = 2 ** 32
 // "__u8 saddr[4]", "u8 daddr[16]", "__u8 saddr[sizeof(struct sockaddr_in6)]" (kernels that print the
 // array's length as its source wrote it): bytes, not text. Arrays of char stay strings.
 const BYTE_ARRAY = /^(?:const\s+)?(?:__u8|u8|uint8_t|unsigned char)\s+\w+\[[^\]]*\]$/
+// "const void * skaddr", "struct sk_buff *skbaddr": a kernel address.
+const POINTER = /\*\s*\w+$/
 
 /**
  * Reads a field at its format's offset and size: integers as numbers (64-bit ones exact to 2^53),
- * char arrays and __data_loc strings as text (null for none), fixed byte arrays as their bytes (a copy: the page
+ * pointers as hex text ("0xffff888812345000": a kernel address is above 2^53), char arrays and __data_loc strings as text (null for none), fixed byte arrays as their bytes (a copy: the page
  * they are read from is read into again).
  */
 export function fieldReader(format: EventFormat, name: string): FieldRead {
@@ -108,6 +111,8 @@ export function fieldReader(format: EventFormat, name: string): FieldRead {
   }
   if (BYTE_ARRAY.test(field.type)) return (data, offset) => new Uint8Array(data.subarray(offset + at, offset + at + field.size))
   if (/\[\d+\]$/.test(field.type) && /\bchar\b/.test(field.type)) return (data, offset) => cString(data, offset + at, offset + at + field.size)
+  if (POINTER.test(field.type) && field.size === 8) return (data, offset) => `0x${data.readBigUInt64LE(offset + at).toString(16)}`
+  if (POINTER.test(field.type) && field.size === 4) return (data, offset) => `0x${data.readUInt32LE(offset + at).toString(16)}`
   switch (field.size) {
     case 1:
       return field.signed ? (data, offset) => data.readInt8(offset + at) : (data, offset) => data[offset + at]

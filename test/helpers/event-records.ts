@@ -102,11 +102,11 @@ ${COMMON}
 \tfield:unsigned long __probe_ret_ip;\toffset:16;\tsize:8;\tsigned:0;
 `
 
-export type RecordValue = number | Uint8Array | string | null
+export type RecordValue = number | bigint | Uint8Array | string | null
 
 /**
  * A record of `format` as the kernel writes one into the ring buffer: each value at its field's
- * offset (integers little-endian at the field's size, bytes as they are); a __data_loc field's
+ * offset (integers little-endian at the field's size, a bigint as 8 bytes, bytes as they are); a __data_loc field's
  * string after the fixed fields, NUL-terminated, its word the string's offset and length (null: a
  * length of 0, as a probe's faulted fetch stores).
  */
@@ -136,7 +136,8 @@ export function recordOf(format: EventFormat, pid: number, values: Record<string
     if (value instanceof Uint8Array) {
       if (value.length > field.size) throw new Error(`${name} holds ${field.size} bytes`)
       record.set(value, field.offset)
-    } else record.writeUIntLE(value >>> 0, field.offset, Math.min(field.size, 4))
+    } else if (typeof value === 'bigint') record.writeBigUInt64LE(value, field.offset)
+    else record.writeUIntLE(value >>> 0, field.offset, Math.min(field.size, 4))
   }
   return record
 }

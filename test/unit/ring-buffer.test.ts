@@ -206,6 +206,19 @@ describe('ring-buffer pages (trace_pipe_raw)', () => {
     expect(event.fields).toEqual({saddr: Uint8Array.of(10, 0, 0, 1), daddr_v6: Uint8Array.from({length: 16}, (_, i) => i), family: 2})
     expect(event.fields.saddr).toBeInstanceOf(Uint8Array)
   })
+
+  it('reads a pointer as its exact hex address, which a number would round (a kernel address is above 2^53)', () => {
+    const format = parseEventFormat('sock/inet_sock_set_state', INET_SOCK_SET_STATE)
+    const d = new EventDecoders([{format, fields: ['skaddr']}])
+    // Two addresses 512 bytes apart, which one double would hold (its step is 2 KiB up there).
+    const [a, b] = [0xffff8881_0a5c_3000n, 0xffff8881_0a5c_3200n]
+    expect(Number(a)).toBe(Number(b))
+    const read = (sk: bigint) => {
+      const rec = recordOf(format, 9, {skaddr: sk})
+      return d.decode(rec, 0, rec.length, 0, 0)!.fields.skaddr
+    }
+    expect([read(a), read(b)]).toEqual(['0xffff88810a5c3000', '0xffff88810a5c3200'])
+  })
 })
 
 describe('reading per_cpu/cpuN/trace_pipe_raw', () => {

@@ -22,12 +22,14 @@ const MAPPED_PREFIX = [...Array(10).fill(0), 0xff, 0xff]
 const V6_LOOPBACK = [...Array(15).fill(0), 1]
 
 /**
- * An inet_sock_set_state record, encoded as the 6.18 format lays it out and decoded by the raw
- * reader: IPv4 (the IPv6 fields holding the mapped addresses, as the kernel fills them), or IPv6 (`v4` null).
+ * An inet_sock_set_state record of socket `sk`, encoded as the 6.18 format lays it out and decoded by
+ * the raw reader: IPv4 (the IPv6 fields holding the mapped addresses, as the kernel fills them), or
+ * IPv6 (`v4` null).
  */
-function stateChange(pid: number, timestamp: number, sport: number, dport: number, old: State, now: State, v4: {saddr: number[]; daddr: number[]} | null = {saddr: LOOPBACK, daddr: LOOPBACK}) {
+function stateChange(sk: bigint, pid: number, timestamp: number, sport: number, dport: number, old: State, now: State, v4: {saddr: number[]; daddr: number[]} | null = {saddr: LOOPBACK, daddr: LOOPBACK}) {
   const v6 = !v4
   return events.event('sock/inet_sock_set_state', pid, timestamp, {
+    skaddr: sk,
     family: v6 ? 10 : 2,
     protocol: 6,
     sport,
@@ -43,20 +45,22 @@ function stateChange(pid: number, timestamp: number, sport: number, dport: numbe
 
 // One diag-tcp client session (pid 1022) to a server (pid 1013) listening on 44215, as the 6.18 VM
 // recorded it: the client's SYN_SENT has no local port yet, and its close comes in the server's
-// context (the server's FIN, processed as the server sends it).
+// context (the server's FIN, processed as the server sends it). Three sockets: the listener, the
+// client's, and the child the listener made for it.
+const [LISTENER, CLIENT, CHILD] = [0xffff8881_04e1_a000n, 0xffff8881_04e1_c600n, 0xffff8881_04e1_d900n]
 const V4 = [
-  stateChange(1013, 23169.318265, 44215, 0, 'CLOSE', 'LISTEN', {saddr: LOOPBACK, daddr: ANY}),
-  stateChange(1022, 23169.620288, 0, 44215, 'CLOSE', 'SYN_SENT'),
-  stateChange(1022, 23169.620386, 53074, 44215, 'SYN_SENT', 'ESTABLISHED'),
-  stateChange(1022, 23169.620396, 44215, 53074, 'LISTEN', 'SYN_RECV'),
-  stateChange(1022, 23169.620402, 44215, 53074, 'SYN_RECV', 'ESTABLISHED'),
-  stateChange(1022, 23169.620527, 53074, 44215, 'ESTABLISHED', 'FIN_WAIT1'),
-  stateChange(1022, 23169.62053, 44215, 53074, 'ESTABLISHED', 'CLOSE_WAIT'),
-  stateChange(1013, 23169.620543, 53074, 44215, 'FIN_WAIT1', 'FIN_WAIT2'),
-  stateChange(1013, 23169.62055, 44215, 53074, 'CLOSE_WAIT', 'LAST_ACK'),
-  stateChange(1013, 23169.620557, 53074, 44215, 'FIN_WAIT2', 'CLOSE'),
-  stateChange(1013, 23169.620561, 44215, 53074, 'LAST_ACK', 'CLOSE'),
-  stateChange(1013, 23169.621784, 44215, 0, 'LISTEN', 'CLOSE', {saddr: LOOPBACK, daddr: ANY}),
+  stateChange(LISTENER, 1013, 23169.318265, 44215, 0, 'CLOSE', 'LISTEN', {saddr: LOOPBACK, daddr: ANY}),
+  stateChange(CLIENT, 1022, 23169.620288, 0, 44215, 'CLOSE', 'SYN_SENT'),
+  stateChange(CLIENT, 1022, 23169.620386, 53074, 44215, 'SYN_SENT', 'ESTABLISHED'),
+  stateChange(CHILD, 1022, 23169.620396, 44215, 53074, 'LISTEN', 'SYN_RECV'),
+  stateChange(CHILD, 1022, 23169.620402, 44215, 53074, 'SYN_RECV', 'ESTABLISHED'),
+  stateChange(CLIENT, 1022, 23169.620527, 53074, 44215, 'ESTABLISHED', 'FIN_WAIT1'),
+  stateChange(CHILD, 1022, 23169.62053, 44215, 53074, 'ESTABLISHED', 'CLOSE_WAIT'),
+  stateChange(CLIENT, 1013, 23169.620543, 53074, 44215, 'FIN_WAIT1', 'FIN_WAIT2'),
+  stateChange(CHILD, 1013, 23169.62055, 44215, 53074, 'CLOSE_WAIT', 'LAST_ACK'),
+  stateChange(CLIENT, 1013, 23169.620557, 53074, 44215, 'FIN_WAIT2', 'CLOSE'),
+  stateChange(CHILD, 1013, 23169.620561, 44215, 53074, 'LAST_ACK', 'CLOSE'),
+  stateChange(LISTENER, 1013, 23169.621784, 44215, 0, 'LISTEN', 'CLOSE', {saddr: LOOPBACK, daddr: ANY}),
 ]
 
 // Both are single-threaded processes of that name; 1000 (the traced shell in one test) is another.
@@ -71,8 +75,8 @@ const run = (tracker: SessionTracker, list: RawEvent[]) =>
   })
 
 describe('tcplife from the inet_sock_set_state event stream (SessionTracker, trace_pipe_raw records)', () => {
-  it('decodes the addresses as bytes: IPv4 from saddr and daddr, IPv6 from saddr_v6 and daddr_v6', () => {
-    expect(V4[2].fields).toMatchObject({family: 2, protocol: 6, sport: 53074, dport: 44215, oldstate: 2, newstate: 1, saddr: Uint8Array.from(LOOPBACK)})
+  it('decodes the addresses as bytes: IPv4 from saddr and daddr, IPv6 from saddr_v6 and daddr_v6; the socket as its address', () => {
+    expect(V4[2].fields).toMatchObject({skaddr: '0xffff888104e1c600', family: 2, protocol: 6, sport: 53074, dport: 44215, oldstate: 2, newstate: 1, saddr: Uint8Array.from(LOOPBACK)})
     expect(formatIp(V4[2].fields.daddr_v6 as Uint8Array)).toBe('::ffff:127.0.0.1')
   })
 
@@ -92,10 +96,12 @@ describe('tcplife from the inet_sock_set_state event stream (SessionTracker, tra
   it('makes no row of a child that closes from SYN_RECV: the duplicate of a handshake two CPUs completed at once, or a lone one dropped', () => {
     // The client's ACK and its first data both complete the handshake, each on its CPU: the
     // listener clones two children with the same addresses; the kernel keeps one and closes the other.
-    const at = (e: RawEvent, cpu: number, timestamp: number, fields: Record<string, number> = {}): RawEvent => ({...e, cpu, timestamp, fields: {...e.fields, ...fields}})
+    // The duplicate is a socket of its own.
+    const at = (e: RawEvent, cpu: number, timestamp: number, fields: Record<string, number | string> = {}): RawEvent => ({...e, cpu, timestamp, fields: {...e.fields, ...fields}})
     const dropped = {oldstate: STATES.SYN_RECV, newstate: STATES.CLOSE}
-    const clone = at(V4[3], 0, 23169.620397)
-    const duplicateClosed = at(V4[3], 0, 23169.620404, dropped)
+    const duplicate = {skaddr: '0xffff888104e1f200'}
+    const clone = at(V4[3], 0, 23169.620397, duplicate)
+    const duplicateClosed = at(V4[3], 0, 23169.620404, {...duplicate, ...dropped})
     const raced = [...V4.slice(0, 4), clone, V4[4], duplicateClosed, ...V4.slice(5)]
     expect(run(new SessionTracker(threads), raced)).toEqual(run(new SessionTracker(threads), V4))
     // The same, the duplicate closing before the kept child is established.
@@ -116,17 +122,69 @@ describe('tcplife from the inet_sock_set_state event stream (SessionTracker, tra
   })
 
   it('follows an IPv6 session, and one whose beginning it did not see (no owner, no duration: null)', () => {
-    const v6 = (pid: number, ts: number, sport: number, old: State, now: State) => stateChange(pid, ts, sport, 45409, old, now, null)
+    const v6 = (sk: bigint, pid: number, ts: number, sport: number, old: State, now: State) => stateChange(sk, pid, ts, sport, 45409, old, now, null)
     const list = [
-      v6(7, 10.0, 0, 'CLOSE', 'SYN_SENT'),
-      v6(7, 10.0001, 45042, 'SYN_SENT', 'ESTABLISHED'),
-      v6(7, 10.0002, 45042, 'ESTABLISHED', 'FIN_WAIT1'),
-      v6(8, 10.00384, 45042, 'FIN_WAIT2', 'CLOSE'),
-      v6(8, 11.0, 45050, 'FIN_WAIT2', 'CLOSE'),
+      v6(0x7000n, 7, 10.0, 0, 'CLOSE', 'SYN_SENT'),
+      v6(0x7000n, 7, 10.0001, 45042, 'SYN_SENT', 'ESTABLISHED'),
+      v6(0x7000n, 7, 10.0002, 45042, 'ESTABLISHED', 'FIN_WAIT1'),
+      v6(0x7000n, 8, 10.00384, 45042, 'FIN_WAIT2', 'CLOSE'),
+      v6(0x8000n, 8, 11.0, 45050, 'FIN_WAIT2', 'CLOSE'),
     ]
     expect(run(new SessionTracker(threads), list)).toEqual([
       {time: '1970-01-01T00:00:10.004Z', start: '1970-01-01T00:00:10.000Z', pid: 7, comm: 'diag-tcp', laddr: '::1', lport: 45042, raddr: '::1', rport: 45409, txKb: null, rxKb: null, ms: 3.84, backend: 'ftrace-stream'},
       {time: '1970-01-01T00:00:11.000Z', start: null, pid: null, comm: null, laddr: '::1', lport: 45050, raddr: '::1', rport: 45409, txKb: null, rxKb: null, ms: null, backend: 'ftrace-stream'},
+    ])
+  })
+
+  // What addresses and ports cannot tell apart, and the socket can.
+  const session = (sk: bigint, pid: number, times: [number, number, number], lport: number, rport: number): RawEvent[] => [
+    stateChange(sk, pid, times[0], 0, rport, 'CLOSE', 'SYN_SENT'),
+    stateChange(sk, pid, times[1], lport, rport, 'SYN_SENT', 'ESTABLISHED'),
+    stateChange(sk, pid, times[2], lport, rport, 'ESTABLISHED', 'FIN_WAIT1'),
+    stateChange(sk, 1013, times[2] + 0.01, lport, rport, 'FIN_WAIT1', 'FIN_WAIT2'),
+    stateChange(sk, 1013, times[2] + 0.02, lport, rport, 'FIN_WAIT2', 'CLOSE'),
+  ]
+  const byTime = (...lists: RawEvent[][]) => lists.flat().sort((a, b) => a.timestamp - b.timestamp)
+  const summary = (r: Record<string, unknown>) => ({pid: r.pid, lport: r.lport, start: r.start, time: r.time})
+
+  it('gives each of two connects to the same remote address and port its own owner and start, the later handshake ending first', () => {
+    // Before its SYN_SENT a connecting socket has no local port: only the socket says whose it is.
+    const rows = run(new SessionTracker(threads), byTime(session(0xa000n, 7, [1.0, 1.3, 2.0], 40001, 44215), session(0xb000n, 8, [1.1, 1.2, 3.0], 40002, 44215)))
+    expect(rows.map(summary)).toEqual([
+      {pid: 7, lport: 40001, start: clock(1.0), time: clock(2.02)},
+      {pid: 8, lport: 40002, start: clock(1.1), time: clock(3.02)},
+    ])
+  })
+
+  it('keeps apart two sockets with the same addresses and ports at once (two network namespaces, each its own 127.0.0.1), their listeners\' children too', () => {
+    // The servers' side: each child made by its listener, owned by its server from its LAST_ACK.
+    const served = (sk: bigint, pid: number, at: number, end: number): RawEvent[] => [
+      stateChange(sk, pid, at, 44215, 53074, 'LISTEN', 'SYN_RECV'),
+      stateChange(sk, pid, at + 0.001, 44215, 53074, 'SYN_RECV', 'ESTABLISHED'),
+      stateChange(sk, pid, end, 44215, 53074, 'CLOSE_WAIT', 'LAST_ACK'),
+      stateChange(sk, pid, end + 0.01, 44215, 53074, 'LAST_ACK', 'CLOSE'),
+    ]
+    const list = byTime(
+      session(0xa000n, 1022, [1.0, 1.2, 2.0], 53074, 44215),
+      served(0xa800n, 1013, 1.21, 2.015),
+      session(0xb000n, 2022, [1.1, 1.3, 3.0], 53074, 44215),
+      served(0xb800n, 2013, 1.31, 3.015),
+    )
+    expect(run(new SessionTracker(threads), list).map(summary)).toEqual([
+      {pid: 1022, lport: 53074, start: clock(1.0), time: clock(2.02)},
+      {pid: 1013, lport: 44215, start: clock(1.21), time: clock(2.025)},
+      {pid: 2022, lport: 53074, start: clock(1.1), time: clock(3.02)},
+      {pid: 2013, lport: 44215, start: clock(1.31), time: clock(3.025)},
+    ])
+  })
+
+  it('a socket that connects again after its close (same socket, same addresses) is a second session', () => {
+    // A refused connect, then the same socket's second attempt, which succeeds.
+    const refused = [stateChange(0xa000n, 7, 1.0, 0, 44215, 'CLOSE', 'SYN_SENT'), stateChange(0xa000n, 1013, 1.001, 40001, 44215, 'SYN_SENT', 'CLOSE')]
+    const rows = run(new SessionTracker(threads), [...refused, ...session(0xa000n, 7, [2.0, 2.1, 3.0], 40001, 44215)])
+    expect(rows.map(summary)).toEqual([
+      {pid: 7, lport: 40001, start: clock(1.0), time: clock(1.001)},
+      {pid: 7, lport: 40001, start: clock(2.0), time: clock(3.02)},
     ])
   })
 

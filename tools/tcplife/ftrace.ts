@@ -3,7 +3,7 @@ import {readdirSync} from 'node:fs'
 import {type Collector, type Runner, RowQueue, type RowStream} from '../../backends/runner.js'
 import type {RawEvent} from '../../backends/ftrace/ring-buffer.js'
 import {startRawEventStream} from '../../backends/ftrace/stream.js'
-import {AF_INET6, formatIp} from '../../src/net/address.js'
+import {AF_INET6} from '../../src/net/address.js'
 import type {Row} from '../../src/result/model.js'
 import {type ThreadInfo, TracedThreads} from '../../src/system/threads.js'
 import {type ClosedSession, sessionRow, wantedPorts} from './session.js'
@@ -28,7 +28,7 @@ const OWNER_STATES = new Set([TCP_SYN_SENT, TCP_FIN_WAIT1, TCP_LAST_ACK])
 const OPEN_STATES = new Set([TCP_SYN_SENT, TCP_SYN_RECV, TCP_ESTABLISHED])
 
 /** The fields of each event the tracker reads. */
-export const STATE_FIELDS = ['oldstate', 'newstate', 'sport', 'dport', 'family', 'protocol', 'saddr', 'daddr', 'saddr_v6', 'daddr_v6']
+export const STATE_FIELDS = ['skaddr', 'oldstate', 'newstate', 'sport', 'dport', 'family', 'protocol', 'saddr', 'daddr', 'saddr_v6', 'daddr_v6']
 export const FORK_FIELDS = ['parent_pid', 'child_pid']
 
 interface Owner {
@@ -39,22 +39,16 @@ interface Owner {
 interface Session {
   birth: number | null
   owner: Owner | null
-  /** The listener's children with these addresses: two when two CPUs completed its handshake at once. */
-  children: number
 }
 
 /**
  * Follows TCP sessions through inet_sock_set_state events into a row per session as it closes,
- * as tcplife.h does in BPF. The event carries no socket address, so a session is known by its
- * addresses and ports; a connecting socket has no local port yet at SYN_SENT (the kernel picks
- * it just after), so its SYN_SENT waits, by remote address and port, for the socket's next
- * change, which has the port: two connects to the same remote address and port at once from
- * different processes could swap owners. With `traced` (the traced process's threads, followed
- * through its forks), only sessions a traced process owned make rows.
+ * as tcplife.h does in BPF: by socket (the event's skaddr), from its first change to an open
+ * state to its close, the addresses and ports read from the close. With `traced` (the traced
+ * process's threads, followed through its forks), only sessions a traced process owned make rows.
  */
 export class SessionTracker {
   private readonly sessions = new Map<string, Session>()
-  private readonly connecting = new Map<string, Session[]>()
 
   constructor(
     private readonly threads: ThreadInfo,
@@ -73,45 +67,28 @@ export class SessionTracker {
     const newstate = f.newstate as number
     // A listening socket opening and closing is no session.
     if (newstate === TCP_LISTEN || (oldstate === TCP_LISTEN && newstate === TCP_CLOSE)) return undefined
-    const v6 = f.family === AF_INET6
-    const laddr = f[v6 ? 'saddr_v6' : 'saddr'] as Uint8Array
-    const raddr = f[v6 ? 'daddr_v6' : 'daddr'] as Uint8Array
-    const lport = f.sport as number
-    const rport = f.dport as number
-    const remote = `${f.family} ${formatIp(raddr)} ${rport}`
-    const key = `${remote} ${formatIp(laddr)} ${lport}`
-
-    // A child that closes from SYN_RECV never became the connection: no row (tcplife.h). When it is
-    // the duplicate of a handshake two CPUs completed at once, the connection has its addresses:
-    // the session stays, unless this was its only child.
-    if (oldstate === TCP_SYN_RECV && newstate === TCP_CLOSE) {
-      const child = this.sessions.get(key)
-      if (child && --child.children <= 0) this.sessions.delete(key)
-      return undefined
-    }
-    let session = this.sessions.get(key)
-    if (!session && oldstate === TCP_SYN_SENT) {
-      session = this.connecting.get(remote)?.shift()
-      if (session) this.sessions.set(key, session)
-    }
+    const socket = f.skaddr as string
+    let session = this.sessions.get(socket)
     if (!session) {
-      session = {birth: OPEN_STATES.has(newstate) ? event.timestamp : null, owner: null, children: 0}
-      if (newstate === TCP_SYN_SENT && lport === 0) this.connecting.set(remote, [...(this.connecting.get(remote) ?? []), session])
-      else this.sessions.set(key, session)
+      session = {birth: null, owner: null}
+      this.sessions.set(socket, session)
     }
-    if (oldstate === TCP_LISTEN) session.children++
+    if (session.birth === null && OPEN_STATES.has(newstate)) session.birth = event.timestamp
     if (OWNER_STATES.has(newstate) && !session.owner && (!this.traced || this.traced.has(event.pid)))
       session.owner = {pid: this.threads.groupOf(event.pid) ?? event.pid, comm: this.threads.nameOf(event.pid)}
     if (newstate !== TCP_CLOSE) return undefined
-    this.sessions.delete(key)
+    this.sessions.delete(socket)
+    // A child that closes from SYN_RECV never became the connection (tcplife.h): no row.
+    if (oldstate === TCP_SYN_RECV) return undefined
     if (this.traced && !session.owner) return undefined
+    const v6 = f.family === AF_INET6
     return {
       pid: session.owner?.pid ?? null,
       comm: session.owner?.comm ?? null,
-      laddr,
-      raddr,
-      lport,
-      rport,
+      laddr: f[v6 ? 'saddr_v6' : 'saddr'] as Uint8Array,
+      raddr: f[v6 ? 'daddr_v6' : 'daddr'] as Uint8Array,
+      lport: f.sport as number,
+      rport: f.dport as number,
       txBytes: null,
       rxBytes: null,
       spanMs: session.birth === null ? null : (event.timestamp - session.birth) * 1000,

@@ -114,7 +114,7 @@ cannot know (the bytes, where the socket cannot be read) is "-" (null in JSON), 
     {
       id: 'ftrace-stream',
       backend: 'ftrace',
-      method: 'sock:inet_sock_set_state events (and sched_process_fork, to follow the traced process) from a private instance, sessions followed in diag by address and port; no bytes: the event does not carry them',
+      method: 'sock:inet_sock_set_state events (and sched_process_fork, to follow the traced process) from a private instance, sessions followed in diag by socket (the skaddr field); no bytes: the event does not carry them',
       needs: ['ftrace-instances', 'tracepoints', 'tcp-state-tracepoint'],
       runner: async () => (await import('./ftrace.js')).stream,
     },
