@@ -9,6 +9,9 @@ function perfCount(value: string): number {
   return /^\d+$/.test(value) ? Number(value) : 0
 }
 
+/** What perf prints to stderr when its counters are disabled through its control fd. */
+const DISABLED_LINE = 'Events disabled'
+
 /**
  * Blocks of `perf stat -x, -I` output: each interval prints one `time,count,unit,event,...` line
  * per event, all with the same time. A block is whole once it has a line for every event.
@@ -17,6 +20,8 @@ export class IntervalBlocks {
   private partial = ''
   private block: {time: string; counts: Map<string, number>} | undefined
   private waiters: (() => void)[] = []
+  /** Waiters for the first whole block after the next "Events disabled" line; armed once it is seen. */
+  private afterDisable: {armed: boolean; wake: () => void}[] = []
   /** Counts of the whole blocks not yet taken. */
   private pending = new Map<string, number>()
   blocks = 0
@@ -27,6 +32,7 @@ export class IntervalBlocks {
     const lines = (this.partial + chunk).split('\n')
     this.partial = lines.pop()!
     for (const line of lines) {
+      if (line.trim() === DISABLED_LINE) for (const waiter of this.afterDisable) waiter.armed = true
       const [time, value, , event] = line.trim().split(',')
       if (!event || !/^\d+\.\d+$/.test(time)) continue // "Events enabled" and the like
       if (this.block?.time !== time) this.block = {time, counts: new Map()}
@@ -36,7 +42,32 @@ export class IntervalBlocks {
       this.block = undefined
       this.blocks++
       for (const wake of this.waiters.splice(0)) wake()
+      for (const waiter of this.afterDisable.filter((w) => w.armed)) waiter.wake()
+      this.afterDisable = this.afterDisable.filter((w) => !w.armed)
     }
+  }
+
+  /**
+   * Resolves at the first whole block perf prints after it says its counters are disabled (or
+   * after timeoutMs): that block holds every count up to the disable. perf 6.1 prints it at its
+   * next tick; perf 5.10 printed it just before the line, and the next tick's then adds zeros.
+   * The next block alone may be a tick's already under way, without the counts made since.
+   */
+  nextAfterDisable(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const waiter = {
+        armed: false,
+        wake: () => {
+          clearTimeout(timer)
+          resolve()
+        },
+      }
+      const timer = setTimeout(() => {
+        this.afterDisable = this.afterDisable.filter((w) => w !== waiter)
+        resolve()
+      }, timeoutMs)
+      this.afterDisable.push(waiter)
+    })
   }
 
   /** Resolves at the next whole block, or after timeoutMs. */
@@ -136,14 +167,15 @@ export class PerfStat {
   }
 
   /**
-   * Stops counting: perf prints what it counted since its last tick when its counters are
-   * disabled, or, following a process (-p) that has exited, at its next tick before it quits.
-   * With those last counts read, perf is killed at once: it does no more work of its own, and
-   * only the kernel's closing of its counters remains (in its exit, see endPerf).
+   * Stops counting: perf prints what it counted up to the disable at its next tick (see
+   * nextAfterDisable), or, following a process (-p) that has exited, at its next tick before it
+   * quits. With those last counts read, perf is killed at once: it does no more work of its own,
+   * and only the kernel's closing of its counters remains (in its exit, see endPerf). The wait
+   * is a tick at most; its limit, two ticks and 2 s, is only reached when perf is starved or mute.
    */
   async finish(): Promise<void> {
     if (this.perf.exitCode !== undefined && this.perf.exitCode !== null) return
-    const next = this.blocks.next(this.tickMs + 500)
+    const next = this.blocks.nextAfterDisable(2 * this.tickMs + 2000)
     const control = this.perf.stdio[3] as unknown as NodeJS.WritableStream & {destroyed?: boolean}
     if (!control.destroyed) control.write('disable\n', () => {})
     await next

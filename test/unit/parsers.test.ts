@@ -95,6 +95,28 @@ describe('perf stat -x, -I output', () => {
     expect([...blocks.take()]).toEqual([])
   })
 
+  it('ends at the first whole block after "Events disabled", not at a tick block under way when disable was written', async () => {
+    const blocks = new IntervalBlocks(1)
+    let done = false
+    const finished = blocks.nextAfterDisable(5000).then(() => (done = true))
+    // A tick's block, printed before perf read the disable: the syscalls made since are not in it.
+    blocks.push('     0.50,1000,,syscalls:sys_enter_getgid,0,100.00,,\n')
+    await Promise.resolve()
+    expect(done).toBe(false)
+    // perf 6.1: the line, then at its next tick the counts up to the disable.
+    blocks.push('Events disabled\n     1.00,20,,syscalls:sys_enter_getgid,0,100.00,,\n')
+    await finished
+    expect([...blocks.take()]).toEqual([['syscalls:sys_enter_getgid', 1020]])
+  })
+
+  it('with perf 5.10\'s order (the block, then "Events disabled"), ends at the next block, of zeros', async () => {
+    const blocks = new IntervalBlocks(1)
+    const finished = blocks.nextAfterDisable(5000)
+    blocks.push('     0.70,20,,syscalls:sys_enter_getgid,0,100.00,,\nEvents disabled\n     1.00,<not counted>,,syscalls:sys_enter_getgid,0,100.00,,\n')
+    await finished
+    expect([...blocks.take()]).toEqual([['syscalls:sys_enter_getgid', 20]])
+  })
+
   it('wakes a waiter at the next whole block', async () => {
     const blocks = new IntervalBlocks(1)
     const next = blocks.next(5000)
