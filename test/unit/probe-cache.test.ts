@@ -11,19 +11,7 @@ import {UndoLog} from '../../src/system/undo.js'
 import {NodeFiles} from '../../src/system/files.js'
 import {FAKE_KERNELS, makeFakeHost} from '../helpers/fake-host.js'
 import {isRoot} from '../helpers/kernel-state.js'
-
-
-/** A cache in memory, as the probe sees it. */
-class MemoryCache implements ProbeCache {
-  saved = new Map<string, CachedOutcome>()
-  async load() {
-    return new Map(this.saved)
-  }
-  async save(outcomes: Map<string, CachedOutcome>, {replace = false} = {}) {
-    if (replace) this.saved.clear()
-    for (const [name, outcome] of outcomes) this.saved.set(name, outcome)
-  }
-}
+import {MemoryCache} from '../helpers/probe-cache.js'
 
 /** Live capabilities whose probes count their calls. */
 function table(calls: Record<string, number>, answers: Record<string, () => Outcome>): Capability[] {
