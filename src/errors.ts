@@ -10,6 +10,9 @@ export const EXIT = {
   busy: 5, // another tracer holds a resource diag will not trample
   backendFailed: 6, // a backend started and then failed
   setupIncomplete: 7, // diag doctor: the set-up lacks something (the report names it and its fix)
+  // diag runbook run, diag fleet run RUNBOOK: every check passed, but a report file could not be
+  // written after the run (a failed or incomplete run keeps its own 8 or 9: the verdict comes first)
+  reportNotWritten: 10,
   interrupted: 130, // SIGINT before any result could be produced
 } as const
 
@@ -56,6 +59,11 @@ export class BusyError extends DiagError {
 
 export class BackendError extends DiagError {
   readonly kind = 'backendFailed'
+}
+
+/** A report file that could not be written once a runbook had run: the run happened, its report did not. */
+export class ReportWriteError extends DiagError {
+  readonly kind = 'reportNotWritten'
 }
 
 export class InterruptedError extends DiagError {

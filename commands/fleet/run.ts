@@ -35,7 +35,8 @@ For a runbook (a local file, or a built-in one by name), each host runs it with 
 sends back its report: verdicts per host, and --report, --junit, --openmetrics and --prometheus
 as for \`diag runbook run\`, with the host (its inventory name) in each. A step's heat map is drawn
 on the host and saved here as FILE with the host's name before its extension. Exit codes as for
-\`diag runbook run\`: 8 when a check failed on any host, 9 when a host or a step gave no verdict.`
+\`diag runbook run\`: 8 when a check failed on any host, 9 when a host or a step gave no verdict,
+10 when every host passed but a report could not be written.`
   static override examples = [
     '<%= config.bin %> fleet run syscount --hosts inventory.ini -- -d 10',
     "<%= config.bin %> fleet run syscount --hosts hosts.txt --json -- -d 5 -- sh -c 'make -j4'",
@@ -110,12 +111,14 @@ on the host and saved here as FILE with the host's name before its extension. Ex
     })
     const answers = await localAnswers(outcomes, remote, runbook)
     const fleet = fleetRunbook(runbook, startedAt, answers, this.abort.signal.aborted)
-    const written = await writeReportFiles(flags, FLEET_RUNBOOK_REPORTS, fleet)
+    const reports = await writeReportFiles(flags, FLEET_RUNBOOK_REPORTS, fleet)
     if (!this.jsonEnabled()) {
       this.log(renderFleetRunbook(fleet))
-      for (const file of [...written, ...fleet.hosts.flatMap((h) => (h.ok ? h.heatmaps : []))]) this.log(`wrote ${file}`)
+      for (const file of [...reports.written, ...fleet.hosts.flatMap((h) => (h.ok ? h.heatmaps : []))]) this.log(`wrote ${file}`)
     }
-    process.exitCode = fleet.exitCode
+    // After the result, never instead of it: the verdict's exit stands unless it was a pass.
+    if (reports.failure) process.stderr.write(`diag: ${reports.failure.message}\n`)
+    process.exitCode = reports.exitCode
     return fleet
   }
 }

@@ -16,7 +16,8 @@ diag tool it names, in order, the steps of a parallel: group at once, and judges
 Progress shows on a terminal; --ci (or output that is not a terminal) prints one line per event.
 Exit 0: every check passed; 8: a check of severity fail failed; 9: none failed, but a step could
 not run here or a check could not be judged (it is reported as skipped, never as passed);
-130: interrupted (the reports still cover what finished); 2: the runbook is refused.`
+130: interrupted (the reports still cover what finished); 2: the runbook is refused; 10: every
+check passed, but a report could not be written (a failed or incomplete run keeps its 8 or 9).`
   static override examples = [
     '<%= config.bin %> runbook run first-look',
     '<%= config.bin %> runbook run disk-latency --set duration=30 --report disk.md',
@@ -48,7 +49,7 @@ not run here or a check could not be judged (it is reported as skipped, never as
     const write = (line: string) => process.stderr.write(`${line}\n`)
     const runEntry = plain ? plainProgress(startStepProcess, signal, write) : listrProgress(startStepProcess, signal)
     const report = await runRunbook(runbook, runEntry, signal)
-    const written = await writeReportFiles(flags, RUNBOOK_REPORTS, report)
+    const reports = await writeReportFiles(flags, RUNBOOK_REPORTS, report)
     if (!this.jsonEnabled()) {
       const checks = report.steps.flatMap((s) => s.checks)
       const count = (status: string) => checks.filter((c) => c.status === status).length
@@ -56,9 +57,11 @@ not run here or a check could not be judged (it is reported as skipped, never as
         `runbook ${runbook.name}: ${report.verdict.toUpperCase()} (${count('pass')} passed, ${count('fail')} failed, ` +
           `${count('unknown') + count('skipped')} not judged; ${report.steps.filter((s) => s.status !== 'ran').length} steps did not run)`,
       )
-      for (const file of written) this.log(`wrote ${file}`)
+      for (const file of reports.written) this.log(`wrote ${file}`)
     }
-    process.exitCode = report.exitCode
+    // After the result, never instead of it: the verdict's exit stands unless it was a pass.
+    if (reports.failure) process.stderr.write(`diag: ${reports.failure.message}\n`)
+    process.exitCode = reports.exitCode
     return report
   }
 }

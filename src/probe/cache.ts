@@ -38,22 +38,28 @@ export interface ProbeCache {
 export interface BootAnswers {
   /** The answer kept under this name this boot; none when the run probes anew (--no-cache). */
   get(name: string): CachedOutcome | undefined
-  /** Keeps the conclusive answers ("unknown" never is); a cache that cannot be written is passed over. */
+  /** Keeps these answers for the rest of the run and in the cache (which never writes "unknown"); a cache that cannot be written is passed over. */
   keep(answers: Map<string, CachedOutcome>): Promise<void>
 }
 
 /**
- * BootAnswers over a cache and what the probe loaded from it (undefined when probing anew). What
- * this run keeps it also answers at once: a candidate that falls through to the next one does not
- * redo what the first found.
+ * BootAnswers over a cache, what the probe loaded from it (undefined when probing anew) and what
+ * it probed and saved there. What this run keeps it also answers at once: a candidate that falls
+ * through to the next one does not redo what the first found. Those two maps are what the file
+ * holds after the probe's save, so each keep writes them with its answers in place rather than
+ * read the file again (an answer another diag wrote meanwhile is lost: it is found again later).
  */
-export function bootAnswers(cache: ProbeCache, loaded: Map<string, CachedOutcome> | undefined): BootAnswers {
+export function bootAnswers(cache: ProbeCache, loaded: Map<string, CachedOutcome> | undefined, probed: Map<string, CachedOutcome>): BootAnswers {
   const kept = new Map<string, CachedOutcome>()
+  const inFile = new Map([...(loaded ?? []), ...probed])
   return {
     get: (name) => kept.get(name) ?? loaded?.get(name),
     keep(answers) {
-      for (const [name, answer] of answers) if (answer.status !== 'unknown') kept.set(name, answer)
-      return cache.save(answers).catch(() => {})
+      for (const [name, answer] of answers) {
+        kept.set(name, answer)
+        inFile.set(name, answer)
+      }
+      return cache.save(inFile, {replace: true}).catch(() => {})
     },
   }
 }

@@ -1,4 +1,4 @@
-import {BadInputError} from '../errors.js'
+import {EXIT, ReportWriteError} from '../errors.js'
 import {checkOutputFile, writeAtomically} from '../system/output-file.js'
 
 /**
@@ -22,24 +22,38 @@ export async function checkReportFiles(files: ReportFiles): Promise<void> {
   }
 }
 
+/** What writing a run's reports came to: the files written, what could not be, and the exit code of the run. */
+export interface ReportsWritten {
+  written: string[]
+  /** Every report that could not be written, in one error naming each flag and file; none when all were. */
+  failure: ReportWriteError | undefined
+  /**
+   * The run's own exit code (its verdict: 8, 9, 130) whenever it is not 0, for a report that
+   * could not be written must not hide a failed check; a pass whose report could not be written
+   * is not a success either: exit 10.
+   */
+  exitCode: number
+}
+
 /**
- * Writes each report asked for, atomically, in the flags' order; gives back the files written. A
- * report that cannot be written (a full disk, its directory gone since the check) does not stop
- * the others: once all were tried, one error names every report that failed.
+ * Writes each report asked for, atomically, in the flags' order. A report that cannot be written
+ * (a full disk, its directory gone since the check) does not stop the others, nor hide the run's
+ * verdict: the failure is given back, for the command to print beside the run's result.
  */
-export async function writeReportFiles<T>(files: ReportFiles, formats: ReportFormats<T>, value: T): Promise<string[]> {
+export async function writeReportFiles<T extends {exitCode: number}>(files: ReportFiles, formats: ReportFormats<T>, run: T): Promise<ReportsWritten> {
   const written: string[] = []
   const failed: string[] = []
   for (const flag of REPORT_FLAGS) {
     const file = files[flag]
     if (file === undefined) continue
     try {
-      await writeAtomically(file, formats[flag](value))
+      await writeAtomically(file, formats[flag](run))
       written.push(file)
     } catch (error) {
       failed.push(`--${flag} ${file}: could not write it: ${(error as Error).message}`)
     }
   }
-  if (failed.length > 0) throw new BadInputError([...failed, ...(written.length ? [`written: ${written.join(', ')}`] : [])].join('; '))
-  return written
+  if (failed.length === 0) return {written, failure: undefined, exitCode: run.exitCode}
+  const failure = new ReportWriteError([...failed, ...(written.length ? [`written: ${written.join(', ')}`] : [])].join('; '))
+  return {written, failure, exitCode: run.exitCode === EXIT.ok ? failure.exitCode : run.exitCode}
 }

@@ -7,6 +7,7 @@ import {fileURLToPath} from 'node:url'
 import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {EXIT} from '../../src/errors.js'
 import {HostError, becomeFrom, checkScript, sudoersRule} from '../../src/fleet/bundle.js'
 import type {FleetCapabilities} from '../../src/fleet/matrix.js'
 import type {FleetRun} from '../../src/fleet/merge.js'
@@ -268,6 +269,26 @@ describe.skipIf(!isRoot || !existsSync(SSHD))(`diag fleet capabilities over ssh 
     expect(readFileSync(out('fleet.md'), 'utf8')).toMatch(/^## by-address: (PASS|INCOMPLETE)$/m)
     // The hosts' run directories (in /tmp: ssh passes no TMPDIR) are gone.
     expect(readdirSync('/tmp').filter((f) => f.startsWith('diag-runbook.'))).toEqual(leftBefore)
+  }, 180_000)
+
+  // The report's directory is there at the check before any host is asked, and the host's traced
+  // command (this host, through the sshd) removes it. That write failure threw exit 2, hiding the verdict.
+  it('fleet run RUNBOOK: a report it could not write after the run is said beside the result, and a pass exits 10, never 0', async () => {
+    const gone = path.join(work, 'report-gone')
+    mkdirSync(gone)
+    const inventory = path.join(work, 'one-host.txt')
+    writeFileSync(inventory, `127.0.0.1:${port}\n`)
+    const runbook = path.join(work, 'gone.yaml')
+    writeFileSync(runbook, ['name: gone', 'steps:', '  - tool: syscount', `    command: [rm, -r, '${gone}']`, '    checks: ["count > 0"]', ''].join('\n'))
+    // The usual ssh config and bundle; only the inventory is this host alone, so the fleet can pass.
+    const rest = args('run').slice(4)
+    const junit = path.join(work, 'gone.xml')
+    const run = await diagJson<FleetRunbook>(['fleet', 'run', '--hosts', inventory, ...rest, runbook, '--report', path.join(gone, 'out.md'), '--junit', junit])
+    expect(existsSync(gone)).toBe(false)
+    expect(run.json).toMatchObject({verdict: 'pass', exitCode: 0})
+    expect(readFileSync(junit, 'utf8')).toContain('<testsuite name="127.0.0.1')
+    expect(run.stderr).toMatch(new RegExp(`^diag: --report ${gone}/out\\.md: could not write it: ENOENT.*; written: ${junit}$`, 'm'))
+    expect(run.exitCode, run.stderr).toBe(EXIT.reportNotWritten)
   }, 180_000)
 
   /**

@@ -1,5 +1,5 @@
 import {spawnSync} from 'node:child_process'
-import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -7,6 +7,7 @@ import {fileURLToPath} from 'node:url'
 import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {EXIT} from '../../src/errors.js'
 import type {CapabilitiesReport} from '../../src/plan/report.js'
 import {RUNBOOK_EXIT, type RunbookReport} from '../../src/runbook/run.js'
 import {diag, diagJson} from '../helpers/cli.js'
@@ -136,6 +137,28 @@ describe.skipIf(!isRoot)('runbooks on this host (needs root)', () => {
     expect(run.stderr).toMatch(/^\[runqlat\] check count > 0: pass \(count = \d+\)/m)
     expect(readFileSync(report, 'utf8')).toMatch(/^\| runqlat \| `p99 < 1us` \| fail \| FAIL \| p99 < \d/m)
     expect(run.stdout).toMatch(/^runbook busy: FAIL \(1 passed, 1 failed/m)
+  })
+
+  // The report's directory is there at the check before the run, and the traced command removes it.
+  // That write failure threw exit 2 ("refused before touching the kernel"): the verdict's exit was lost.
+  it('a report it could not write after the run: the result printed, a failed check keeps exit 8, a pass exits 10', async () => {
+    const runOnce = async (name: string, check: string, json: boolean) => {
+      const gone = path.join(dir, `${name}-gone`)
+      mkdirSync(gone)
+      const runbook = file(`${name}.yaml`, ['name: ' + name, 'steps:', '  - tool: syscount', `    command: [rm, -r, '${gone}']`, `    checks: ["${check}"]`, ''].join('\n'))
+      const junit = path.join(dir, `${name}.xml`)
+      const run = await diag(['runbook', 'run', runbook, '--ci', '--report', path.join(gone, 'out.md'), '--junit', junit, ...(json ? ['--json'] : [])])
+      expect(existsSync(gone)).toBe(false)
+      expect(readFileSync(junit, 'utf8')).toContain('<testsuites')
+      expect(run.stderr).toMatch(new RegExp(`^diag: --report ${gone}/out\\.md: could not write it: ENOENT.*; written: ${junit}$`, 'm'))
+      return run
+    }
+    const failed = await runOnce('failing', 'count < 0', false)
+    expect(failed.exitCode, failed.stderr).toBe(RUNBOOK_EXIT.checkFailed)
+    expect(failed.stdout).toMatch(/^runbook failing: FAIL \(0 passed, 1 failed/m)
+    const passed = await runOnce('passing', 'count > 0', true)
+    expect(passed.exitCode, passed.stderr).toBe(EXIT.reportNotWritten)
+    expect(JSON.parse(passed.stdout)).toMatchObject({verdict: 'pass', exitCode: 0})
   })
 
   it('refuses a runbook with a mistake before anything runs, naming the line and column', async () => {

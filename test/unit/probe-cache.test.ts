@@ -11,19 +11,7 @@ import {UndoLog} from '../../src/system/undo.js'
 import {NodeFiles} from '../../src/system/files.js'
 import {FAKE_KERNELS, makeFakeHost} from '../helpers/fake-host.js'
 import {isRoot} from '../helpers/kernel-state.js'
-
-
-/** A cache in memory, as the probe sees it. */
-class MemoryCache implements ProbeCache {
-  saved = new Map<string, CachedOutcome>()
-  async load() {
-    return new Map(this.saved)
-  }
-  async save(outcomes: Map<string, CachedOutcome>, {replace = false} = {}) {
-    if (replace) this.saved.clear()
-    for (const [name, outcome] of outcomes) this.saved.set(name, outcome)
-  }
-}
+import {MemoryCache} from '../helpers/probe-cache.js'
 
 /** Live capabilities whose probes count their calls. */
 function table(calls: Record<string, number>, answers: Record<string, () => Outcome>): Capability[] {
@@ -252,6 +240,33 @@ describe.skipIf(!isRoot)('the cache file (needs root: it trusts only files root 
     expect((await new FileProbeCache(own).load())?.get('tcp_sock.srtt_us')?.value).toBe(1496)
     await new FileProbeCache(own).save(outcomes, {replace: true})
     expect(await new FileProbeCache(own).load()).toEqual(outcomes)
+  })
+
+  // Each keep (a calibration's offsets) read the file again to merge with it, though the run had
+  // its contents already: what the probe loaded, and what it saved over that.
+  it("a run's later answers are written beside the probe's without reading the file again", async () => {
+    class CountingCache extends FileProbeCache {
+      loads = 0
+      override load() {
+        this.loads++
+        return super.load()
+      }
+    }
+    const own = mkdtempSync(path.join(dir, 'kept-'))
+    await new FileProbeCache(own).save(new Map([['earlier', available('probe', 'from an earlier run')]]))
+    const cache = new CountingCache(own)
+    const host = makeFakeHost(FAKE_KERNELS['5.15'])
+    try {
+      const capabilities = table({}, {loads: () => available('probe', 'loaded and attached')})
+      const probe = await probeHost({files: new NodeFiles(host.root), capabilities, cache, bpf: () => ({ok: false, reason: 'none', tried: []})}, new UndoLog())
+      const loadsOfTheProbe = cache.loads
+      await probe.answers!.keep(new Map([['tcp_sock.srtt_us', available('probe', 'calibrated against TCP_INFO', 1496)]]))
+      await probe.answers!.keep(new Map([['tcp_sock.mdev_us', available('probe', 'calibrated against TCP_INFO', 1500)]]))
+      expect(cache.loads).toBe(loadsOfTheProbe)
+    } finally {
+      host.remove()
+    }
+    expect([...((await new FileProbeCache(own).load()) ?? new Map()).keys()].sort()).toEqual(['earlier', 'loads', 'tcp_sock.mdev_us', 'tcp_sock.srtt_us'])
   })
 
   it('ignores a file that another user owns or others may write', async () => {

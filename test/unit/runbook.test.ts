@@ -11,7 +11,7 @@ import {builtinRunbooks} from '../../src/runbook/library.js'
 import {checkExpression, evaluate} from '../../src/runbook/metrics.js'
 import {canonicalNumber, junitReport, markdownReport, openMetricsReport, prometheusReport} from '../../src/runbook/report.js'
 import {checkReportFiles, writeReportFiles} from '../../src/runbook/report-files.js'
-import {BadInputError} from '../../src/errors.js'
+import {EXIT, ReportWriteError} from '../../src/errors.js'
 import {expectOpenMetrics} from '../helpers/openmetrics.js'
 import {RUNBOOK_EXIT, type StartStep, runRunbook, runStep} from '../../src/runbook/run.js'
 import type {ResultData, ToolResult} from '../../src/result/model.js'
@@ -263,7 +263,10 @@ describe('the metrics files', () => {
 describe('the report files (diag runbook run and diag fleet run RUNBOOK)', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'diag-report-files-'))
   afterAll(() => rmSync(dir, {recursive: true, force: true}))
-  const formats = {report: (n: number) => `md ${n}`, junit: (n: number) => `xml ${n}`, openmetrics: () => 'never asked', prometheus: (n: number) => `prom ${n}`}
+  // A stand-in for a runbook's or a fleet's report: its exit code is all the writing looks at.
+  type Run = {exitCode: number}
+  const run = (exitCode: number): Run => ({exitCode})
+  const formats = {report: (r: Run) => `md ${r.exitCode}`, junit: (r: Run) => `xml ${r.exitCode}`, openmetrics: () => 'om', prometheus: (r: Run) => `prom ${r.exitCode}`}
 
   it('refuses a path that could not be written, naming its flag, before any work', async () => {
     mkdirSync(path.join(dir, 'a-directory'))
@@ -271,21 +274,32 @@ describe('the report files (diag runbook run and diag fleet run RUNBOOK)', () =>
     await expect(checkReportFiles({report: path.join(dir, 'ok.md'), openmetrics: undefined})).resolves.toBeUndefined()
   })
 
-  it('writes only the reports asked for, in the flags\' order, and gives back their files', async () => {
+  it('writes only the reports asked for, in the flags\' order, and gives back their files and the run\'s exit', async () => {
     const files = {prometheus: path.join(dir, 'out.prom'), report: path.join(dir, 'out.md'), openmetrics: undefined}
-    expect(await writeReportFiles(files, formats, 7)).toEqual([files.report, files.prometheus])
-    expect(readFileSync(files.report, 'utf8')).toBe('md 7')
-    expect(readFileSync(files.prometheus, 'utf8')).toBe('prom 7')
+    expect(await writeReportFiles(files, formats, run(0))).toEqual({written: [files.report, files.prometheus], failure: undefined, exitCode: 0})
+    expect(readFileSync(files.report, 'utf8')).toBe('md 0')
+    expect(readFileSync(files.prometheus, 'utf8')).toBe('prom 0')
     expect(existsSync(path.join(dir, 'out.xml'))).toBe(false)
   })
 
-  // A write that fails after the run was an internal error with a stack trace.
-  it('a report that cannot be written is a typed error naming its flag, after the others were written', async () => {
+  // A write that failed after the run threw exit 2 ("refused before touching the kernel"): a failed
+  // check's 8 was lost, and so was the run's result.
+  it('a report that cannot be written is named with its flag and file, after the others were written, and keeps a failed verdict\'s exit', async () => {
     const files = {report: path.join(dir, 'gone', 'out.md'), junit: path.join(dir, 'out2.xml')}
-    const writing = writeReportFiles(files, formats, 7)
-    await expect(writing).rejects.toBeInstanceOf(BadInputError)
-    await expect(writing).rejects.toThrow(/^--report .*gone\/out\.md: could not write it: ENOENT.*; written: .*out2\.xml$/)
-    expect(readFileSync(files.junit, 'utf8')).toBe('xml 7')
+    for (const verdict of [RUNBOOK_EXIT.checkFailed, RUNBOOK_EXIT.incomplete, EXIT.interrupted]) {
+      const reports = await writeReportFiles(files, formats, run(verdict))
+      expect(reports).toMatchObject({written: [files.junit], exitCode: verdict})
+      expect(reports.failure).toBeInstanceOf(ReportWriteError)
+      expect(reports.failure?.message).toMatch(/^--report .*gone\/out\.md: could not write it: ENOENT.*; written: .*out2\.xml$/)
+      expect(readFileSync(files.junit, 'utf8')).toBe(`xml ${verdict}`)
+    }
+  })
+
+  it('a passing run whose report cannot be written exits 10, never 0', async () => {
+    const reports = await writeReportFiles({openmetrics: path.join(dir, 'gone', 'out.om')}, formats, run(0))
+    expect(reports).toMatchObject({written: [], exitCode: EXIT.reportNotWritten})
+    expect(EXIT.reportNotWritten).toBe(10)
+    expect(reports.failure?.toJSON()).toMatchObject({error: {kind: 'reportNotWritten', exitCode: 10, message: expect.stringMatching(/^--openmetrics .*gone\/out\.om: could not write it: ENOENT/)}})
   })
 })
 

@@ -12,10 +12,11 @@ import {
   requireOffsets,
   tcpSockSize,
 } from '../../src/net/tcp-offsets.js'
-import type {BootAnswers, CachedOutcome} from '../../src/probe/cache.js'
+import type {BootAnswers} from '../../src/probe/cache.js'
 import type {HostProbe} from '../../src/probe/probe.js'
 import {UndoLog} from '../../src/system/undo.js'
 import {MemoryFiles} from '../helpers/memory-files.js'
+import {MemoryCache} from '../helpers/probe-cache.js'
 
 /** Where a synthetic tcp_sock keeps the fields, and other fields that hold the same values. */
 interface Layout {
@@ -144,20 +145,6 @@ describe('btfDisagreements', () => {
 })
 
 describe('calibrateTcpSock: the offsets kept for the boot in the probe cache', () => {
-  /** This boot's cache in memory, as probeHost hands it to the runners: read unless probing anew. */
-  class BootCache {
-    saved = new Map<string, CachedOutcome>()
-    answers(refresh = false): BootAnswers {
-      const loaded = refresh ? undefined : new Map(this.saved)
-      return {
-        get: (name) => loaded?.get(name),
-        keep: async (answers) => {
-          for (const [name, answer] of answers) if (answer.status !== 'unknown') this.saved.set(name, answer)
-        },
-      }
-    }
-  }
-
   /** A kernel whose calibration counts its runs and answers `found` (or throws it); `btf` as its BTF, none by default. */
   function fakeKernel(found: () => TcpSockOffsets, btf: Partial<Record<TcpSockField, number>> = {}) {
     const kernel = {
@@ -174,7 +161,7 @@ describe('calibrateTcpSock: the offsets kept for the boot in the probe cache', (
   const FOUND = (): TcpSockOffsets => findTcpSockOffsets(dumps(ADJACENT))
 
   it('calibrates once a boot: a second run (tcprtt, then tcplife) takes the offsets from the cache', async () => {
-    const cache = new BootCache()
+    const cache = new MemoryCache()
     const kernel = fakeKernel(FOUND)
     expect(await calibrateTcpSock(context(cache.answers()), ['srtt_us'], kernel)).toEqual({offsets: {srtt_us: 1496}, cached: false})
     expect(kernel.measured).toBe(1)
@@ -189,7 +176,7 @@ describe('calibrateTcpSock: the offsets kept for the boot in the probe cache', (
   })
 
   it('calibrates anew with --no-cache, and keeps what it finds', async () => {
-    const cache = new BootCache()
+    const cache = new MemoryCache()
     cache.saved.set('tcp_sock.srtt_us', {status: 'available', evidence: 'probe', detail: 'calibrated against TCP_INFO', value: 8})
     const kernel = fakeKernel(FOUND)
     expect(await calibrateTcpSock(context(cache.answers(true)), ['srtt_us'], kernel)).toEqual({offsets: {srtt_us: 1496}, cached: false})
@@ -198,7 +185,7 @@ describe('calibrateTcpSock: the offsets kept for the boot in the probe cache', (
   })
 
   it('keeps nothing of a calibration that failed or could not tell, and calibrates again next time', async () => {
-    const cache = new BootCache()
+    const cache = new MemoryCache()
     const nowhere = (field: TcpSockField) => ({why: `tcp_sock.${field}: no place`})
     const inconclusive = fakeKernel(() => ({srtt_us: nowhere('srtt_us'), mdev_us: nowhere('mdev_us'), bytes_acked: nowhere('bytes_acked'), bytes_received: nowhere('bytes_received')}))
     await expect(calibrateTcpSock(context(cache.answers()), ['srtt_us'], inconclusive)).rejects.toThrow(NotSupportedError)
@@ -213,7 +200,7 @@ describe('calibrateTcpSock: the offsets kept for the boot in the probe cache', (
   })
 
   it('keeps nothing that BTF contradicts, and checks the cached offsets against BTF too', async () => {
-    const cache = new BootCache()
+    const cache = new MemoryCache()
     const contradicted = fakeKernel(FOUND, {srtt_us: 1496, bytes_acked: 1440})
     await expect(calibrateTcpSock(context(cache.answers()), ['srtt_us'], contradicted)).resolves.toEqual({offsets: {srtt_us: 1496}, cached: false})
     expect(cache.saved.size).toBe(0)
@@ -227,7 +214,7 @@ describe('calibrateTcpSock: the offsets kept for the boot in the probe cache', (
   })
 
   it('keeps the fields found when another is not: a run that needs only those takes them', async () => {
-    const cache = new BootCache()
+    const cache = new MemoryCache()
     const kernel = fakeKernel(() => findTcpSockOffsets(dumps({...ADJACENT, ackedDecoys: [2000]})))
     await expect(calibrateTcpSock(context(cache.answers()), ['bytes_acked', 'bytes_received'], kernel)).rejects.toThrow(NotSupportedError)
     expect(cache.saved.has('tcp_sock.bytes_acked')).toBe(false)
