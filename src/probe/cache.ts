@@ -43,23 +43,18 @@ export interface BootAnswers {
 }
 
 /**
- * BootAnswers over a cache, what the probe loaded from it (undefined when probing anew) and what
- * it probed and saved there. What this run keeps it also answers at once: a candidate that falls
- * through to the next one does not redo what the first found. Those two maps are what the file
- * holds after the probe's save, so each keep writes them with its answers in place rather than
- * read the file again (an answer another diag wrote meanwhile is lost: it is found again later).
+ * BootAnswers over a cache and what the probe loaded from it (undefined when probing anew). What
+ * this run keeps it also answers at once: a candidate that falls through to the next one does not
+ * redo what the first found. Each keep is saved merged with the file as it is then (one read):
+ * other diag processes (a runbook's parallel steps) may have saved answers since this run's probe.
  */
-export function bootAnswers(cache: ProbeCache, loaded: Map<string, CachedOutcome> | undefined, probed: Map<string, CachedOutcome>): BootAnswers {
+export function bootAnswers(cache: ProbeCache, loaded: Map<string, CachedOutcome> | undefined): BootAnswers {
   const kept = new Map<string, CachedOutcome>()
-  const inFile = new Map([...(loaded ?? []), ...probed])
   return {
     get: (name) => kept.get(name) ?? loaded?.get(name),
     keep(answers) {
-      for (const [name, answer] of answers) {
-        kept.set(name, answer)
-        inFile.set(name, answer)
-      }
-      return cache.save(inFile, {replace: true}).catch(() => {})
+      for (const [name, answer] of answers) kept.set(name, answer)
+      return cache.save(answers).catch(() => {})
     },
   }
 }

@@ -260,6 +260,6 @@ export async function probeHost(options: ProbeOptions, sessionUndo: UndoLog): Pr
     capabilities: [...results.values()],
     tracefs: ctx.tracefs,
     cleanupFailures,
-    ...(cache ? {answers: bootAnswers(cache, cached, probed)} : {}),
+    ...(cache ? {answers: bootAnswers(cache, cached)} : {}),
   }
 }

@@ -22,6 +22,6 @@ export class MemoryCache implements ProbeCache {
    * probe that probed nothing itself: what is saved, or nothing when probing anew (--no-cache).
    */
   answers(refresh = false): BootAnswers {
-    return bootAnswers(this, refresh ? undefined : new Map(this.saved), new Map())
+    return bootAnswers(this, refresh ? undefined : new Map(this.saved))
   }
 }
