@@ -30,10 +30,10 @@ struct {
   __uint(value_size, MAX_FRAMES * sizeof(__u64));
 } stacks SEC(".maps");
 
-// The processes behind the stacks, each with how many new stacks it has had: diag polls this
-// small map to read each one's memory maps while it lives (its frames are named from them later),
-// and again when it has new stacks, which may be in code it mapped since (a library, or another
-// program it exec'd).
+// The processes behind the stacks, each with how many new keys (a stack, thread or comm not
+// summed before) it has had: diag polls this small map to read each one's memory maps while it
+// lives (its frames are named from them later), and again when it has new keys, whose stacks may
+// be in code it mapped since (a library, or another program it exec'd).
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 10240);

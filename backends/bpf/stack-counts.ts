@@ -11,8 +11,8 @@ import type {BpfTool} from './bpf-tool.js'
  * What user space shares for the BPF tools that sum a value by stack (offcputime, offwaketime,
  * profile): the key `struct stack_key` of bpf/stacks.h (pid, tgid, user and kernel stack ids into
  * the `stacks` stack trace map, comm), or offwaketime's two of them (the blocked task's, then its
- * waker's), a u64 value per key in a hash map, and `seen_tgids`, the processes behind the stacks
- * with a u32 count of each one's new stacks, whose maps diag reads while they live.
+ * waker's), a u64 value per key in a hash map, and `seen_tgids`, the processes behind the keys
+ * with a u32 count of each one's new keys, whose maps diag reads while they live.
  */
 const KEY_SIZE = 32
 // bpf_get_stackid's answer where there is no such stack: no user stack for a kernel thread, no
@@ -21,9 +21,9 @@ const EFAULT = -14
 // How often the processes behind new stacks have their maps read, so that a process that exits
 // before the next interval still has its frames named.
 const REMEMBER_MS = 50
-// How soon a process with new stacks has its maps read again, unless it exec'd since (then at the
-// next poll): its new stacks may be in code mapped since the last read (the libraries ld.so maps
-// after an exec, a dlopen). Not at every poll: maps are read for every process with new stacks,
+// How soon a process with new keys has its maps read again, unless it exec'd since (then at the
+// next poll): their stacks may be in code mapped since the last read (the libraries ld.so maps
+// after an exec, a dlopen). Not at every poll: maps are read for every process with new keys,
 // and a busy process has new ones for a long time.
 export const REREAD_MS = 250
 
@@ -58,21 +58,21 @@ function addresses(value: Buffer): bigint[] {
   return out
 }
 
-/** When a process's maps were last read, and how many new stacks seen_tgids counted for it then. */
+/** When a process's maps were last read, and how many new keys seen_tgids counted for it then. */
 export interface MapsRead {
-  newStacks: number
+  newKeys: number
   at: number
 }
 
 /**
- * Whether to read a process's maps now, from seen_tgids' count of its new stacks: at its first
- * stacks; and again once it has new ones, at once if it exec'd since (execedSince) or else
- * REREAD_MS after the last read. A process that execs keeps its pid: read only once, its first
- * stacks (a shell's, say, or diag-gate's) would leave its new program's frames unnamed.
+ * Whether to read a process's maps now, from seen_tgids' count of its new keys: at its first
+ * key; and again once it has new ones, at once if it exec'd since (execedSince) or else
+ * REREAD_MS after the last read. A process that execs keeps its pid: read only once, at its first
+ * stacks (a shell's, say, or diag-gate's), its maps would leave its new program's frames unnamed.
  */
-export function mapsDue(last: MapsRead | undefined, newStacks: number, now: number, execedSince: () => boolean): boolean {
+export function mapsDue(last: MapsRead | undefined, newKeys: number, now: number, execedSince: () => boolean): boolean {
   if (!last) return true
-  if (newStacks === last.newStacks) return false
+  if (newKeys === last.newKeys) return false
   return now - last.at >= REREAD_MS || execedSince()
 }
 
@@ -118,7 +118,7 @@ export function stackCountsCollector(bpf: BpfTool, options: StackCountsOptions, 
     return known
   }
 
-  // Reads the maps of processes with new stacks while they live (mapsDue).
+  // Reads the maps of processes with new keys while they live (mapsDue).
   const reads = new Map<number, MapsRead>()
   let remembering = false
   const rememberNew = async () => {
@@ -127,10 +127,10 @@ export function stackCountsCollector(bpf: BpfTool, options: StackCountsOptions, 
     try {
       for (const [key, value] of bpf.entries('seen_tgids')) {
         const tgid = key.readUInt32LE(0)
-        const newStacks = value.readUInt32LE(0)
+        const newKeys = value.readUInt32LE(0)
         const now = clock.now()
-        if (!mapsDue(reads.get(tgid), newStacks, now, () => symbols.execedSince(tgid))) continue
-        reads.set(tgid, {newStacks, at: now})
+        if (!mapsDue(reads.get(tgid), newKeys, now, () => symbols.execedSince(tgid))) continue
+        reads.set(tgid, {newKeys, at: now})
         await symbols.remember(tgid)
       }
     } finally {

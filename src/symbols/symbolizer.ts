@@ -18,7 +18,7 @@ interface ProcessImage {
   uid?: number
   /** Its JIT map (/tmp/perf-PID.map), as last read. */
   perfMap?: PerfMap
-  /** The program it ran when its maps were read (executableOf): another one means it exec'd since. */
+  /** The program it ran when its maps were read (programOf): another one means it exec'd since. */
   executable?: string
   /** Its name then (the comm of its main thread), which a stack key names too. */
   comm?: string
@@ -27,10 +27,17 @@ interface ProcessImage {
 /** The programs a process may have run in turn (exec) that are kept: each a few mappings. */
 const PROGRAMS_KEPT = 4
 
-/** The program a process runs, as its executable's device and inode; undefined once it is gone. */
-function executableOf(tgid: number): string | undefined {
-  const stat = statSync(`/proc/${tgid}/exe`, {throwIfNoEntry: false})
-  return stat && `${stat.dev}:${stat.ino}`
+/**
+ * The program a process runs, as its executable's device and inode; undefined once it is gone, or
+ * where diag may not look (another user namespace, a security module: EACCES).
+ */
+function programOf(tgid: number): string | undefined {
+  try {
+    const stat = statSync(`/proc/${tgid}/exe`, {throwIfNoEntry: false})
+    return stat && `${stat.dev}:${stat.ino}`
+  } catch {
+    return undefined
+  }
 }
 
 export interface SymbolizerOptions {
@@ -38,6 +45,8 @@ export interface SymbolizerOptions {
   debugRoot?: string
   /** Where JITs write their maps (`perf-PID.map`); /tmp. */
   perfMapDir?: string
+  /** The program a process runs (its /proc/PID/exe's device and inode), for tests to fake. */
+  programOf?: (tgid: number) => string | undefined
 }
 
 /**
@@ -74,8 +83,12 @@ function placesOf(mapping: Mapping, tgid: number): string[] {
 /** The size of a mapped file, through the first of its places that can be seen; undefined when none can. */
 function mappedFileSize(mapping: Mapping, tgid: number): number | undefined {
   for (const place of placesOf(mapping, tgid)) {
-    const size = statSync(place, {throwIfNoEntry: false})?.size
-    if (size !== undefined) return size
+    try {
+      const size = statSync(place, {throwIfNoEntry: false})?.size
+      if (size !== undefined) return size
+    } catch {
+      // A place diag may not look at (EACCES: another process's root): the next one.
+    }
   }
   return undefined
 }
@@ -94,6 +107,7 @@ export class Symbolizer {
 
   private readonly debugRoot: string
   private readonly perfMapDir: string
+  private readonly programOf: (tgid: number) => string | undefined
 
   constructor(
     private readonly files: HostFiles,
@@ -101,6 +115,7 @@ export class Symbolizer {
   ) {
     this.debugRoot = options.debugRoot ?? DEFAULT_DEBUG_ROOT
     this.perfMapDir = options.perfMapDir ?? '/tmp'
+    this.programOf = options.programOf ?? programOf
   }
 
   private async kernelSymbols(): Promise<KernelSymbols> {
@@ -130,18 +145,13 @@ export class Symbolizer {
     return (await this.kernelSymbols()).size > 0
   }
 
-  /** Whether the process's mappings are known (remembered, alive or not). */
-  knows(tgid: number): boolean {
-    return this.processes.has(tgid)
-  }
-
   /**
    * Whether the process, still alive, runs another program than when its maps were read: it
    * exec'd since, and its frames can only be named from maps read again (remember()).
    */
   execedSince(tgid: number): boolean {
     const image = this.processes.get(tgid)?.at(-1)
-    const now = executableOf(tgid)
+    const now = this.programOf(tgid)
     return image !== undefined && now !== undefined && now !== image.executable
   }
 
@@ -152,7 +162,7 @@ export class Symbolizer {
    */
   async remember(tgid: number): Promise<boolean> {
     // Before the maps: an exec in between then shows as one since (execedSince), never unseen.
-    const executable = executableOf(tgid)
+    const executable = this.programOf(tgid)
     let text: string
     let status: string
     try {
@@ -243,12 +253,14 @@ export class Symbolizer {
   }
 
   /**
-   * A user frame's name. `comm`, the name the stack was taken under, picks the program of a
-   * process that exec'd: the latest one of that name, else the latest.
+   * A user frame's name. `comm`, the name of the thread the stack was taken in, picks the program
+   * of a process that exec'd: the latest one its main thread had that name in; else (a thread of
+   * its own name) the latest that maps the address; else the latest.
    */
   async userFrame(tgid: number, address: number, comm?: string): Promise<string> {
-    const images = this.processes.get(tgid) ?? []
-    const image = [...images].reverse().find((i) => comm !== undefined && i.comm === comm) ?? images.at(-1)
+    const newestFirst = [...(this.processes.get(tgid) ?? [])].reverse()
+    const image =
+      newestFirst.find((i) => comm !== undefined && i.comm === comm) ?? newestFirst.find((i) => mappingAt(i.mappings, address)) ?? newestFirst[0]
     if (!image) return UNKNOWN
     const mapping = mappingAt(image.mappings, address)
     if (!mapping || !mapping.path || mapping.path.startsWith('[anon')) {

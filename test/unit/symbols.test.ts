@@ -11,7 +11,7 @@ import {parseTraceLine} from '../../backends/ftrace/trace-pipe.js'
 import {StackTraceLines} from '../../backends/ftrace/switch-stream.js'
 import {stackKey, stackOfKey, withoutTracerFrames} from '../../src/symbols/stacks.js'
 import {MemoryFiles} from '../helpers/memory-files.js'
-import {OFFCPU_WORKLOAD} from '../helpers/workload.js'
+import {OFFCPU_WORKLOAD, SPIN_WORKLOAD} from '../helpers/workload.js'
 
 const KALLSYMS = `ffffffff81000000 T _text
 ffffffff81000000 T startup_64
@@ -110,6 +110,55 @@ describe.skipIf(!existsSync(OFFCPU_WORKLOAD))('user symbols from ELF symbol tabl
 
   it('refuses what is not ELF', () => {
     expect(() => ElfSymbols.read('/proc/self/status')).toThrow(ElfError)
+  })
+})
+
+// A process that execs keeps its pid: a shell, or diag's gate, becomes the program it runs.
+describe.skipIf(!existsSync(OFFCPU_WORKLOAD) || !existsSync(SPIN_WORKLOAD))('a process that execs (its maps read before and after)', () => {
+  const symbolOf = async (file: string, name: string) => parseInt(new RegExp(`^([0-9a-f]+) T ${name}$`, 'm').exec((await execa('nm', [file])).stdout)![1], 16)
+  // Each program's code segment mapped from file offset 0x1000, as the linker lays them out.
+  const image = (file: string, base: number) => {
+    const inode = statSync(file).ino
+    const at = (offset: number) => (base + offset).toString(16)
+    return [`${at(0)}-${at(0x1000)} r--p 00000000 fe:01 ${inode} ${file}`, `${at(0x1000)}-${at(0x2000)} r-xp 00001000 fe:01 ${inode} ${file}`].join('\n')
+  }
+
+  it('names each stack from the program it was taken in: by its comm, else by the one mapping the address', async () => {
+    const [sleeper, burner] = [await symbolOf(OFFCPU_WORKLOAD, 'sleep_in_nanosleep'), await symbolOf(SPIN_WORKLOAD, 'burn_cpu')]
+    const [before, after] = [0x555555554000, 0x565656560000]
+    const files = new MemoryFiles()
+    let program = 'fe:01:1'
+    const symbolizer = new Symbolizer(files, {programOf: () => program})
+    files.files.set('/proc/42/maps', image(OFFCPU_WORKLOAD, before))
+    files.files.set('/proc/42/status', 'Name:\tdiag-offcpu\nUid:\t0\t0\t0\t0\n')
+    expect(await symbolizer.remember(42)).toBe(true)
+    expect(symbolizer.execedSince(42)).toBe(false)
+    // The exec: another program in the same pid.
+    program = 'fe:01:2'
+    files.files.set('/proc/42/maps', image(SPIN_WORKLOAD, after))
+    files.files.set('/proc/42/status', 'Name:\tdiag-spin\nUid:\t0\t0\t0\t0\n')
+    expect(symbolizer.execedSince(42)).toBe(true)
+    expect(await symbolizer.remember(42)).toBe(true)
+    expect(symbolizer.execedSince(42)).toBe(false)
+    // Read again, the same program replaces its own image.
+    expect(await symbolizer.remember(42)).toBe(true)
+    expect(await symbolizer.userFrame(42, after + burner, 'diag-spin')).toBe('burn_cpu')
+    expect(await symbolizer.userFrame(42, before + sleeper, 'diag-offcpu')).toBe('sleep_in_nanosleep')
+    // A thread of a name of its own: the program that maps the address.
+    expect(await symbolizer.userFrame(42, before + sleeper, 'worker')).toBe('sleep_in_nanosleep')
+    expect(await symbolizer.userFrame(42, after + burner, 'worker')).toBe('burn_cpu')
+    // No comm: the latest program.
+    expect(await symbolizer.userFrame(42, after + burner)).toBe('burn_cpu')
+  })
+
+  // Where /proc/1/exe is hidden from diag (EACCES: init in a container, a security module), as on
+  // the development VMs; elsewhere this only checks that pid 1 is read as any other.
+  it('a process whose program diag may not look at (EACCES) has its maps read as any other', async () => {
+    const files = new MemoryFiles()
+    files.files.set('/proc/1/maps', image(OFFCPU_WORKLOAD, 0x555555554000))
+    const symbolizer = new Symbolizer(files)
+    expect(await symbolizer.remember(1)).toBe(true)
+    expect(symbolizer.execedSince(1)).toBe(false)
   })
 })
 
