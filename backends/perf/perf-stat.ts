@@ -115,7 +115,7 @@ type PerfProcess = ResultPromise<{stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'p
  * One long-running `perf stat -I`: it opens its counters disabled (-D -1), diag enables them
  * through perf's control fd and waits for the ack, so that counting (and a traced command) starts
  * only once everything is open. perf prints every counter each tick; collect() takes the ticks
- * printed so far, and finish() disables the counters, which makes perf print the rest at once.
+ * printed so far, and finish() disables the counters and waits for the tick that prints the rest.
  *
  * Closing the counters is slow and cannot be hurried: for each syscall tracepoint the kernel waits
  * an RCU grace period, one after the other under its event_mutex (about 14 s for the ~360
@@ -171,14 +171,17 @@ export class PerfStat {
    * nextAfterDisable), or, following a process (-p) that has exited, at its next tick before it
    * quits. With those last counts read, perf is killed at once: it does no more work of its own,
    * and only the kernel's closing of its counters remains (in its exit, see endPerf). The wait
-   * is a tick at most; its limit, two ticks and 2 s, is only reached when perf is starved or mute.
+   * is a tick at most, or until perf exits; its limit, two ticks and 2 s, is only reached when
+   * perf is starved or mute.
    */
   async finish(): Promise<void> {
     if (this.perf.exitCode !== undefined && this.perf.exitCode !== null) return
     const next = this.blocks.nextAfterDisable(2 * this.tickMs + 2000)
     const control = this.perf.stdio[3] as unknown as NodeJS.WritableStream & {destroyed?: boolean}
     if (!control.destroyed) control.write('disable\n', () => {})
-    await next
+    // perf following a process (-p) may see it gone first: it prints its last counts and exits
+    // without reading the disable (its output is all read once it has exited).
+    await Promise.race([next, this.perf.then(() => undefined)])
     await this.end()
   }
 }
