@@ -17,7 +17,7 @@ import {
 import {runOnFleet} from '../../src/fleet/session.js'
 import {locateRunbook} from '../../src/runbook/library.js'
 import {loadRunbook} from '../../src/runbook/load.js'
-import {REPORT_FLAGS, checkReportFiles, writeReportFiles} from '../../src/runbook/report-files.js'
+import {REPORT_FLAGS, checkReportFiles, sayReportFailure, writeReportFiles} from '../../src/runbook/report-files.js'
 import {terminalStyle} from '../../src/render/style.js'
 import {checkOutputFile} from '../../src/system/output-file.js'
 import {TOOLS} from '../../tools/index.js'
@@ -117,7 +117,7 @@ on the host and saved here as FILE with the host's name before its extension. Ex
       for (const file of [...reports.written, ...fleet.hosts.flatMap((h) => (h.ok ? h.heatmaps : []))]) this.log(`wrote ${file}`)
     }
     // After the result, never instead of it: the verdict's exit stands unless it was a pass.
-    if (reports.failure) process.stderr.write(`diag: ${reports.failure.message}\n`)
+    sayReportFailure(reports, this.jsonEnabled())
     process.exitCode = reports.exitCode
     return fleet
   }

@@ -5,7 +5,7 @@ import {loadRunbook} from '../../src/runbook/load.js'
 import {startStepProcess} from '../../src/runbook/process.js'
 import {listrProgress, plainProgress} from '../../src/runbook/progress.js'
 import {RUNBOOK_REPORTS} from '../../src/runbook/report.js'
-import {checkReportFiles, writeReportFiles} from '../../src/runbook/report-files.js'
+import {checkReportFiles, sayReportFailure, writeReportFiles} from '../../src/runbook/report-files.js'
 import {type RunbookReport, runRunbook} from '../../src/runbook/run.js'
 import {checkOutputFile} from '../../src/system/output-file.js'
 
@@ -60,7 +60,7 @@ check passed, but a report could not be written (a failed or incomplete run keep
       for (const file of reports.written) this.log(`wrote ${file}`)
     }
     // After the result, never instead of it: the verdict's exit stands unless it was a pass.
-    if (reports.failure) process.stderr.write(`diag: ${reports.failure.message}\n`)
+    sayReportFailure(reports, this.jsonEnabled())
     process.exitCode = reports.exitCode
     return report
   }

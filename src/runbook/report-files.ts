@@ -57,3 +57,12 @@ export async function writeReportFiles<T extends {exitCode: number}>(files: Repo
   const failure = new ReportWriteError([...failed, ...(written.length ? [`written: ${written.join(', ')}`] : [])].join('; '))
   return {written, failure, exitCode: run.exitCode === EXIT.ok ? failure.exitCode : run.exitCode}
 }
+
+/**
+ * Says that a report could not be written, beside the run's result (which is already printed):
+ * on stderr, as JSON with --json (the error shape every diag error has there), else as text.
+ */
+export function sayReportFailure(reports: ReportsWritten, json: boolean): void {
+  if (!reports.failure) return
+  process.stderr.write(json ? `${JSON.stringify(reports.failure.toJSON())}\n` : `diag: ${reports.failure.message}\n`)
+}

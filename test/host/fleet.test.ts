@@ -287,7 +287,10 @@ describe.skipIf(!isRoot || !existsSync(SSHD))(`diag fleet capabilities over ssh 
     expect(existsSync(gone)).toBe(false)
     expect(run.json).toMatchObject({verdict: 'pass', exitCode: 0})
     expect(readFileSync(junit, 'utf8')).toContain('<testsuite name="127.0.0.1')
-    expect(run.stderr).toMatch(new RegExp(`^diag: --report ${gone}/out\\.md: could not write it: ENOENT.*; written: ${junit}$`, 'm'))
+    // With --json, said as JSON on stderr, in the shape of every diag error there.
+    const line = run.stderr.split('\n').find((l) => l.startsWith('{"error"'))
+    expect(JSON.parse(line ?? '{}').error, run.stderr).toMatchObject({kind: 'reportNotWritten', exitCode: EXIT.reportNotWritten})
+    expect(JSON.parse(line!).error.message).toMatch(new RegExp(`^--report ${gone}/out\\.md: could not write it: ENOENT.*; written: ${junit}$`))
     expect(run.exitCode, run.stderr).toBe(EXIT.reportNotWritten)
   }, 180_000)
 

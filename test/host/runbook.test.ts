@@ -150,7 +150,12 @@ describe.skipIf(!isRoot)('runbooks on this host (needs root)', () => {
       const run = await diag(['runbook', 'run', runbook, '--ci', '--report', path.join(gone, 'out.md'), '--junit', junit, ...(json ? ['--json'] : [])])
       expect(existsSync(gone)).toBe(false)
       expect(readFileSync(junit, 'utf8')).toContain('<testsuites')
-      expect(run.stderr).toMatch(new RegExp(`^diag: --report ${gone}/out\\.md: could not write it: ENOENT.*; written: ${junit}$`, 'm'))
+      const said = new RegExp(`^--report ${gone}/out\\.md: could not write it: ENOENT.*; written: ${junit}$`)
+      // With --json, as JSON (every diag error's shape there), else a line of text.
+      const line = run.stderr.split('\n').find((l) => (json ? l.startsWith('{"error"') : l.startsWith('diag: --report')))
+      const error = json ? JSON.parse(line ?? '{}').error : {message: line?.replace(/^diag: /, '')}
+      expect(error?.message, run.stderr).toMatch(said)
+      if (json) expect(error).toMatchObject({kind: 'reportNotWritten', exitCode: EXIT.reportNotWritten})
       return run
     }
     const failed = await runOnce('failing', 'count < 0', false)
