@@ -38,7 +38,7 @@ export interface ProbeCache {
 export interface BootAnswers {
   /** The answer kept under this name this boot; none when the run probes anew (--no-cache). */
   get(name: string): CachedOutcome | undefined
-  /** Keeps these answers for the rest of the run and in the cache (which never writes "unknown"); a cache that cannot be written is passed over. */
+  /** Keeps the conclusive answers ("unknown" never is) for the rest of the run and in the cache; a cache that cannot be written is passed over. */
   keep(answers: Map<string, CachedOutcome>): Promise<void>
 }
 
@@ -46,14 +46,16 @@ export interface BootAnswers {
  * BootAnswers over a cache and what the probe loaded from it (undefined when probing anew). What
  * this run keeps it also answers at once: a candidate that falls through to the next one does not
  * redo what the first found. Each keep is saved merged with the file as it is then (one read):
- * other diag processes (a runbook's parallel steps) may have saved answers since this run's probe.
+ * other diag processes (a runbook's parallel steps) may have saved answers since this run's probe
+ * (two saving at the same moment can still lose one's: it is found again on a later run).
  */
 export function bootAnswers(cache: ProbeCache, loaded: Map<string, CachedOutcome> | undefined): BootAnswers {
   const kept = new Map<string, CachedOutcome>()
   return {
     get: (name) => kept.get(name) ?? loaded?.get(name),
     keep(answers) {
-      for (const [name, answer] of answers) kept.set(name, answer)
+      // An "unknown" is no answer: a later candidate asks again (and the file never holds one).
+      for (const [name, answer] of answers) if (answer.status !== 'unknown') kept.set(name, answer)
       return cache.save(answers).catch(() => {})
     },
   }
