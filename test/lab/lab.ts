@@ -429,7 +429,7 @@ async function runQemu(kernel: LabKernel, initrd: string, disk: string, timeoutM
 }
 
 export interface LabBootOptions {
-  /** Bounds each boot (a stalled one's second try has as long again). */
+  /** Bounds each boot (a stalled one's second try has as long again); by default, room for a hung case's watchdog and more. */
   timeoutMs?: number
   /** Sizes the virtio disk. */
   diskMiB?: number
@@ -473,7 +473,7 @@ export async function bootLab(kernel: LabKernel, cases: LabCase[], options: LabB
       writeFileSync(disk, '') // a second boot starts from an empty disk too
       truncateSync(disk, (options.diskMiB ?? 64) * 2 ** 20)
       try {
-        const boot = await runQemu(kernel, initrd, disk, options.timeoutMs ?? 600_000)
+        const boot = await runQemu(kernel, initrd, disk, options.timeoutMs ?? 2 * CASE_TIMEOUT_S * 1000)
         return {...boot, seconds: (performance.now() - started) / 1000}
       } catch (error) {
         if (!(error instanceof LabStall) || attempt > 1) throw error
