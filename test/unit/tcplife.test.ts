@@ -188,6 +188,23 @@ describe('tcplife from the inet_sock_set_state event stream (SessionTracker, tra
     ])
   })
 
+  it('a socket address used again after a close it did not see (lost) starts a session of its own', () => {
+    // The first session's close was lost (an overrun); the kernel then gave its memory to another
+    // socket, a listener's child and then a connect: neither takes the first one's start or owner.
+    const lost = session(0xa000n, 7, [1.0, 1.1, 2.0], 40001, 44215).filter((e) => e.fields.newstate !== STATES.CLOSE)
+    const child = [
+      stateChange(0xa000n, 1013, 3.0, 44215, 53074, 'LISTEN', 'SYN_RECV'),
+      stateChange(0xa000n, 1013, 3.001, 44215, 53074, 'SYN_RECV', 'ESTABLISHED'),
+      stateChange(0xa000n, 1013, 3.5, 44215, 53074, 'CLOSE_WAIT', 'LAST_ACK'),
+      stateChange(0xa000n, 1013, 3.6, 44215, 53074, 'LAST_ACK', 'CLOSE'),
+    ]
+    const rows = run(new SessionTracker(threads), [...lost, ...child, ...session(0xa000n, 8, [5.0, 5.1, 6.0], 40002, 44215)])
+    expect(rows.map(summary)).toEqual([
+      {pid: 1013, lport: 44215, start: clock(3.0), time: clock(3.6)},
+      {pid: 8, lport: 40002, start: clock(5.0), time: clock(6.02)},
+    ])
+  })
+
   it('leaves out sockets of other protocols (SCTP, MPTCP share the event)', () => {
     const sctp = V4.map((e) => ({...e, fields: {...e.fields, protocol: 132}}))
     expect(run(new SessionTracker(threads), sctp)).toEqual([])

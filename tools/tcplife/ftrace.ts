@@ -69,6 +69,9 @@ export class SessionTracker {
     if (newstate === TCP_LISTEN || (oldstate === TCP_LISTEN && newstate === TCP_CLOSE)) return undefined
     const socket = f.skaddr as string
     let session = this.sessions.get(socket)
+    // A socket's life begins at a connect (from CLOSE) or as a listener's child (LISTEN to
+    // SYN_RECV): what is kept under its address is an earlier socket's, whose close was lost.
+    if (oldstate === TCP_CLOSE || (oldstate === TCP_LISTEN && newstate === TCP_SYN_RECV)) session = undefined
     if (!session) {
       session = {birth: null, owner: null}
       this.sessions.set(socket, session)
