@@ -1,3 +1,5 @@
+import {existsSync} from 'node:fs'
+
 import type {ResultPromise} from 'execa'
 
 import {BackendError} from '../../src/errors.js'
@@ -25,6 +27,8 @@ export class IntervalBlocks {
   /** Counts of the whole blocks not yet taken. */
   private pending = new Map<string, number>()
   blocks = 0
+  /** When the last whole block was read (Date.now()), for quiet(). */
+  private lastBlockAt = 0
 
   constructor(private readonly events: number) {}
 
@@ -41,6 +45,7 @@ export class IntervalBlocks {
       for (const [name, n] of this.block.counts) this.pending.set(name, (this.pending.get(name) ?? 0) + n)
       this.block = undefined
       this.blocks++
+      this.lastBlockAt = Date.now()
       for (const wake of this.waiters.splice(0)) wake()
       for (const waiter of this.afterDisable.filter((w) => w.armed)) waiter.wake()
       this.afterDisable = this.afterDisable.filter((w) => !w.armed)
@@ -67,6 +72,24 @@ export class IntervalBlocks {
         resolve()
       }, timeoutMs)
       this.afterDisable.push(waiter)
+    })
+  }
+
+  /**
+   * Resolves once no whole block has come for quietMs, counted from the call or the last block,
+   * whichever is later (or after limitMs): perf following a process that is gone prints one
+   * more tick (which may have come already) and then no other.
+   */
+  quiet(quietMs: number, limitMs: number): Promise<void> {
+    const since = Date.now()
+    return new Promise((resolve) => {
+      const check = () => {
+        const now = Date.now()
+        const silentFor = now - Math.max(since, this.lastBlockAt)
+        if (silentFor >= quietMs || now - since >= limitMs) resolve()
+        else setTimeout(check, quietMs - silentFor)
+      }
+      setTimeout(check, quietMs)
     })
   }
 
@@ -129,6 +152,7 @@ export class PerfStat {
   private constructor(
     private readonly perf: PerfProcess,
     private readonly blocks: IntervalBlocks,
+    private readonly target: {pid?: number},
     private readonly tickMs: number,
     /** Kills perf (once) and resolves when it is in the kernel's exit. */
     private readonly end: () => Promise<void>,
@@ -158,7 +182,7 @@ export class PerfStat {
     })
     ;(perf.stdio[3] as unknown as NodeJS.WritableStream).write('enable\n')
     await acked
-    return new PerfStat(perf, blocks, tickMs, end)
+    return new PerfStat(perf, blocks, target, tickMs, end)
   }
 
   /** The counts of the ticks perf has printed since the previous call. */
@@ -167,21 +191,31 @@ export class PerfStat {
   }
 
   /**
-   * Stops counting: perf prints what it counted up to the disable at its next tick (see
-   * nextAfterDisable), or, following a process (-p) that has exited, at its next tick before it
-   * quits. With those last counts read, perf is killed at once: it does no more work of its own,
-   * and only the kernel's closing of its counters remains (in its exit, see endPerf). The wait
-   * is a tick at most, or until perf exits; its limit, two ticks and 2 s, is only reached when
-   * perf is starved or mute.
+   * Stops counting and reads the last counts, then kills perf at once: it does no more work of its
+   * own, and only the kernel's closing of its counters remains (in its exit, see endPerf).
+   *
+   * - Following a process (-p) that is gone from /proc (exited and reaped, not diag's child): perf
+   *   prints one more tick, holding everything up to the exit, then sees it gone and prints no
+   *   other; a disable would make it print none. So the wait is for perf to fall quiet.
+   * - Otherwise (system-wide, or a traced command the gate keeps unreaped, which perf still sees):
+   *   the counters are disabled, and perf prints what they counted at its next tick (see
+   *   nextAfterDisable).
+   *
+   * Either waits about a tick, or until perf exits; the limit, two ticks and 2 s, is only reached
+   * when perf is starved or mute.
    */
   async finish(): Promise<void> {
     if (this.perf.exitCode !== undefined && this.perf.exitCode !== null) return
-    const next = this.blocks.nextAfterDisable(2 * this.tickMs + 2000)
-    const control = this.perf.stdio[3] as unknown as NodeJS.WritableStream & {destroyed?: boolean}
-    if (!control.destroyed) control.write('disable\n', () => {})
-    // perf following a process (-p) may see it gone first: it prints its last counts and exits
-    // without reading the disable (its output is all read once it has exited).
-    await Promise.race([next, this.perf.then(() => undefined)])
+    const limitMs = 2 * this.tickMs + 2000
+    const exited = this.perf.then(() => undefined)
+    if (this.target.pid !== undefined && !existsSync(`/proc/${this.target.pid}`)) {
+      await Promise.race([this.blocks.quiet(this.tickMs + 250, limitMs), exited])
+    } else {
+      const next = this.blocks.nextAfterDisable(limitMs)
+      const control = this.perf.stdio[3] as unknown as NodeJS.WritableStream & {destroyed?: boolean}
+      if (!control.destroyed) control.write('disable\n', () => {})
+      await Promise.race([next, exited])
+    }
     await this.end()
   }
 }

@@ -184,6 +184,33 @@ describe.skipIf(!isRoot || !workloadBuilt)('what diag starts, and what it counts
       expect(printed - started).toBeGreaterThanOrEqual(2000)
     })
 
+    // perf following a process may see it gone at its tick before it reads diag's disable: it then
+    // prints its last counts and exits, and diag must not wait out its limit for a reply.
+    it('--pid counts a running process to its exit, and returns soon after it', async (context) => {
+      const why = unusable('perf-stat')
+      if (why) return context.skip(why)
+      const n = 1000
+      // It waits on its stdin until diag says it is tracing (a shell that then execs the workload).
+      const workload = execa('sh', ['-c', `read -r _; exec ${WORKLOAD} calls ${n}`], {stdin: 'pipe'})
+      const tracer = startDiag(['syscount', '--backend', 'perf-stat', '--json', '--pid', String(workload.pid)])
+      await tracingStarted(tracer, 'Hit Ctrl-C')
+      workload.stdin!.end('\n')
+      await workload
+      const exited = Date.now()
+      const run = await tracer
+      const took = Date.now() - exited
+      expect(run.exitCode, String(run.stderr)).toBe(0)
+      const json = JSON.parse(String(run.stdout)) as ToolResult
+      const counted = Object.fromEntries(['getppid', 'getpid', 'getuid', 'getgid'].map((name) => [name, count(json, name)]))
+      // The shell's few calls between its read and its exec may add to them.
+      for (const [name, times] of Object.entries({getppid: 1, getpid: 2, getuid: 3, getgid: 4})) {
+        expect(counted[name], name).toBeGreaterThanOrEqual(times * n)
+        expect(counted[name], name).toBeLessThanOrEqual(times * n + 5)
+      }
+      // Its exit seen within 100 ms, perf's last tick within 500: well under perf's 3 s limit.
+      expect(took).toBeLessThan(2000)
+    })
+
     it('reports the traced time as seconds, not the time perf takes to set up or close', async (context) => {
       const why = unusable('perf-stat')
       if (why) return context.skip(why)

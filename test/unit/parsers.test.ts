@@ -117,6 +117,21 @@ describe('perf stat -x, -I output', () => {
     expect([...blocks.take()]).toEqual([['syscalls:sys_enter_getgid', 20]])
   })
 
+  it('falls quiet once no block has come for a while, from the call or the last block (perf after its process is gone)', async () => {
+    const blocks = new IntervalBlocks(1)
+    const started = Date.now()
+    let done = 0
+    const quiet = blocks.quiet(150, 5000).then(() => (done = Date.now()))
+    // perf's one more tick comes after the call: the quiet is counted from it.
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    blocks.push('     2.00,20,,syscalls:sys_enter_getgid,0,100.00,,\n')
+    const tick = Date.now()
+    await quiet
+    expect(done - tick).toBeGreaterThanOrEqual(140)
+    expect(done - started).toBeLessThan(1000)
+    expect([...blocks.take()]).toEqual([['syscalls:sys_enter_getgid', 20]])
+  })
+
   it('wakes a waiter at the next whole block', async () => {
     const blocks = new IntervalBlocks(1)
     const next = blocks.next(5000)
