@@ -5,7 +5,7 @@ import {beforeAll, describe, expect, it} from 'vitest'
 
 import {EXIT} from '../../src/errors.js'
 import type {Rows} from '../../src/result/model.js'
-import {diag, startDiag} from '../helpers/cli.js'
+import {diag, startDiag, tracingStarted} from '../helpers/cli.js'
 import {hostTruths, skipReason} from '../helpers/ground-truth.js'
 import {expectKernelStateKept, isRoot, watched} from '../helpers/kernel-state.js'
 import {parseRowStream} from '../helpers/results.js'
@@ -74,13 +74,18 @@ describe.skipIf(!isRoot || !existsSync(LOOKUPS))('gethostlatency on this host (n
   it('--pid traces that process only, until it exits', async (context) => {
     const id = CANDIDATES.find((c) => !missing(c.needs))?.id
     if (!id) return context.skip('no gethostlatency candidate is usable here')
-    // The traced process waits for diag to attach; another one's lookups meanwhile must not show.
-    const traced = execa(LOOKUPS, ['-w', '4000', '2', '1'])
-    const other = execa(LOOKUPS, ['-w', '3000', '-s', '200', '5'])
-    const run = await diag(['gethostlatency', '--backend', id, '--json', '--pid', String(traced.pid)])
+    // Both wait on their stdin until diag says it is tracing (the traced one is a shell that then
+    // execs the lookups in its own pid); the other one's lookups meanwhile must not show.
+    const held = (args: string[]) => execa('sh', ['-c', `read -r _; exec ${LOOKUPS} ${args.join(' ')}`], {stdin: 'pipe'})
+    const traced = held(['2', '1'])
+    const other = held(['-s', '200', '5'])
+    const tracer = startDiag(['gethostlatency', '--backend', id, '--json', '--pid', String(traced.pid)])
+    await tracingStarted(tracer, 'Hit Ctrl-C')
+    for (const process of [other, traced]) process.stdin!.end('\n')
     await Promise.all([traced, other])
-    expect(run.exitCode, run.stderr).toBe(0)
-    const {rows} = parseRowStream(run.stdout)
+    const run = await tracer
+    expect(run.exitCode, String(run.stderr)).toBe(0)
+    const {rows} = parseRowStream(String(run.stdout))
     expect(rows.map((r) => r.pid)).toEqual([traced.pid, traced.pid, traced.pid])
   })
 

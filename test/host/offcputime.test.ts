@@ -8,7 +8,7 @@ import {beforeAll, describe, expect, it} from 'vitest'
 import type {Stacks} from '../../src/result/kinds/stacks.js'
 import type {ToolResult} from '../../src/result/model.js'
 import {type OffcputimeOptions, offcputime} from '../../tools/offcputime/tool.js'
-import {diagJson} from '../helpers/cli.js'
+import {diagJson, startDiag, tracingStarted} from '../helpers/cli.js'
 import {hostTruths, skipReason} from '../helpers/ground-truth.js'
 import {expectKernelStateKept, isRoot} from '../helpers/kernel-state.js'
 import {schemaErrors} from '../helpers/schema.js'
@@ -128,14 +128,20 @@ describe.skipIf(!isRoot || !built)('offcputime on this host (needs root and test
   })
 
   it('--pid follows a running process', async () => {
-    // 4 s of sleeps: diag starts (Node.js, probing) well within them on a loaded machine.
-    const child = execa(OFFCPU_WORKLOAD, ['400'], {reject: false})
+    // It waits on its stdin until diag says it is tracing, then sleeps 2 s, over diag's 1 s.
+    const child = execa('sh', ['-c', `read -r _; exec ${OFFCPU_WORKLOAD} 200`], {reject: false, stdin: 'pipe'})
     try {
-      const {json, stdout, stderr} = await diagJson<ToolResult>(['offcputime', '--pid', String(child.pid), '-d', '1'])
+      const tracer = startDiag(['offcputime', '--json', '--pid', String(child.pid), '-d', '1'])
+      await tracingStarted(tracer, 'Hit Ctrl-C')
+      child.stdin!.end('\n')
+      const {stdout, stderr} = await tracer
+      const json = JSON.parse(String(stdout)) as ToolResult
       expect(json.intervals, `${stdout}\n${stderr}`).toBeDefined()
       const stacks = workloadStacks(json)
       expect(stacks.length).toBeGreaterThan(0)
-      expect(stacksOf(json).every((s) => s.frames[0].startsWith('diag-offcpu'))).toBe(true)
+      // Its pid's only: the workload's, or the shell's it was before its exec.
+      const others = stacksOf(json).filter((s) => !['diag-offcpu', 'sh'].includes(s.frames[0]))
+      expect(others.map((s) => s.frames.join(';'))).toEqual([])
     } finally {
       await child
     }
