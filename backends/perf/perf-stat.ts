@@ -21,7 +21,6 @@ const DISABLED_LINE = 'Events disabled'
 export class IntervalBlocks {
   private partial = ''
   private block: {time: string; counts: Map<string, number>} | undefined
-  private waiters: (() => void)[] = []
   /** Waiters for the first whole block after the next "Events disabled" line; armed once it is seen. */
   private afterDisable: {armed: boolean; wake: () => void}[] = []
   /** Counts of the whole blocks not yet taken. */
@@ -46,7 +45,6 @@ export class IntervalBlocks {
       this.block = undefined
       this.blocks++
       this.lastBlockAt = Date.now()
-      for (const wake of this.waiters.splice(0)) wake()
       for (const waiter of this.afterDisable.filter((w) => w.armed)) waiter.wake()
       this.afterDisable = this.afterDisable.filter((w) => !w.armed)
     }
@@ -54,9 +52,10 @@ export class IntervalBlocks {
 
   /**
    * Resolves at the first whole block perf prints after it says its counters are disabled (or
-   * after timeoutMs): that block holds every count up to the disable. perf 6.1 prints it at its
-   * next tick; perf 5.10 printed it just before the line, and the next tick's then adds zeros.
-   * The next block alone may be a tick's already under way, without the counts made since.
+   * after timeoutMs): that block holds every count up to the disable. perf 6.1 (Debian 12's)
+   * prints it at its next tick; a perf that printed it before the line instead (not seen here)
+   * would end at the tick after, which adds zeros. The next block alone may be a tick's already
+   * under way, without the counts made since.
    */
   nextAfterDisable(timeoutMs: number): Promise<void> {
     return new Promise((resolve) => {
@@ -90,17 +89,6 @@ export class IntervalBlocks {
         else setTimeout(check, quietMs - silentFor)
       }
       setTimeout(check, quietMs)
-    })
-  }
-
-  /** Resolves at the next whole block, or after timeoutMs. */
-  next(timeoutMs: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, timeoutMs)
-      this.waiters.push(() => {
-        clearTimeout(timer)
-        resolve()
-      })
     })
   }
 

@@ -3,11 +3,11 @@ import path from 'node:path'
 
 import {isMap, isSeq, parseDocument} from 'yaml'
 
-import {EXIT} from '../errors.js'
+import {EXIT, RUNBOOK_EXIT} from '../errors.js'
 import type {Runbook} from '../runbook/file.js'
 import type {ReportFormats} from '../runbook/report-files.js'
 import {junitDocument, junitCounts, junitSuite, markdownReport, metricFamilies, openMetricsText, prometheusText, xmlText, type ExtraGauge, type JunitSuite} from '../runbook/report.js'
-import {RUNBOOK_EXIT, type RunbookReport} from '../runbook/run.js'
+import type {RunbookReport} from '../runbook/run.js'
 import {writeOutputFile} from '../system/output-file.js'
 import {shellQuote} from '../system/shell.js'
 import type {HostStage} from './bundle.js'

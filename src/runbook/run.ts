@@ -63,7 +63,6 @@ export interface RunbookReport {
   steps: StepOutcome[]
 }
 
-export {RUNBOOK_EXIT}
 
 /** What the progress display hears about; every method is optional. */
 export interface RunObserver {

@@ -252,15 +252,24 @@ export class Symbolizer {
     return elf
   }
 
+  /** The image userFrame names a frame from; most processes have one, so this is not copied per frame. */
+  private imageOf(tgid: number, address: number, comm: string | undefined): ProcessImage | undefined {
+    const images = this.processes.get(tgid)
+    if (!images || images.length < 2) return images?.[0]
+    const newestFirst = (match: (image: ProcessImage) => boolean) => {
+      for (let i = images.length - 1; i >= 0; i--) if (match(images[i])) return images[i]
+      return undefined
+    }
+    return newestFirst((i) => comm !== undefined && i.comm === comm) ?? newestFirst((i) => mappingAt(i.mappings, address) !== undefined) ?? images.at(-1)
+  }
+
   /**
    * A user frame's name. `comm`, the name of the thread the stack was taken in, picks the program
    * of a process that exec'd: the latest one its main thread had that name in; else (a thread of
    * its own name) the latest that maps the address; else the latest.
    */
   async userFrame(tgid: number, address: number, comm?: string): Promise<string> {
-    const newestFirst = [...(this.processes.get(tgid) ?? [])].reverse()
-    const image =
-      newestFirst.find((i) => comm !== undefined && i.comm === comm) ?? newestFirst.find((i) => mappingAt(i.mappings, address)) ?? newestFirst[0]
+    const image = this.imageOf(tgid, address, comm)
     if (!image) return UNKNOWN
     const mapping = mappingAt(image.mappings, address)
     if (!mapping || !mapping.path || mapping.path.startsWith('[anon')) {

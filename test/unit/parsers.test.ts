@@ -131,14 +131,6 @@ describe('perf stat -x, -I output', () => {
     expect(done - started).toBeLessThan(1000)
     expect([...blocks.take()]).toEqual([['syscalls:sys_enter_getgid', 20]])
   })
-
-  it('wakes a waiter at the next whole block', async () => {
-    const blocks = new IntervalBlocks(1)
-    const next = blocks.next(5000)
-    blocks.push('     0.25,1,,syscalls:sys_enter_read,0,100.00,,\n')
-    await next
-    expect(blocks.blocks).toBe(1)
-  })
 })
 
 describe('the function profiler', () => {
